@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both start with `make install`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Extras installed into the virtual environment; `make install EXTRAS=dev` skips the torch stack.
+EXTRAS ?= dev,train
+PYTEST_ARGS ?=
+
+.PHONY: install run test bench lint clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Re-running is cheap: pip sees everything is installed. The stamp only records what was asked for.
+install: $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@mkdir -p var/media var/celery
+	@echo "installed into $(VENV) with extras [$(EXTRAS)]"
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py rundev
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m benchmarks
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var/media var/celery var/*.sqlite3

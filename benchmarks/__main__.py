@@ -1,0 +1,28 @@
+"""`make bench`: every benchmark measures its baseline in the same run and prints the ratio.
+
+python -m benchmarks            # all
+python -m benchmarks import     # one, by name
+"""
+
+import importlib
+import sys
+import time
+
+BENCHMARKS = {
+    "import": "benchmarks.bench_import",
+}
+
+
+def main(names: list[str]) -> None:
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    for name in names or list(BENCHMARKS):
+        started = time.perf_counter()
+        print(f"== {name}", flush=True)
+        importlib.import_module(BENCHMARKS[name]).run()
+        print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

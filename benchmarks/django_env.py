@@ -1,0 +1,24 @@
+"""Django set up for a benchmark: the test settings, a throw-away database and media folder."""
+
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def benchmark_database():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imdd_platform.settings.test")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    with tempfile.TemporaryDirectory(prefix="imdd-bench-") as media:
+        settings.MEDIA_ROOT = media
+        old_name = connection.settings_dict["NAME"]
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        try:
+            yield media
+        finally:
+            connection.creation.destroy_test_db(old_name, verbosity=0)

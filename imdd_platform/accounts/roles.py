@@ -1,0 +1,39 @@
+"""The platform's roles (DESIGN.md) as Django groups, and the permissions each group carries.
+
+Groups are kept in step with this table after every migrate (see apps.py), so adding a permission
+here and running migrate is all a deploy needs.
+"""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"  # stage 1: fills the template, regions and captions
+    REVIEWER = "reviewer", "Reviewer"  # stage 2: peer review of someone else's annotation
+    EXPERT = "expert", "Expert"  # stage 3: consensus vote
+    DATA_MANAGER = "data_manager", "Data manager"  # imports, releases, exports
+    ML_ENGINEER = "ml_engineer", "ML engineer"  # training runs and evaluation
+    ADMIN = "admin", "Admin"  # everything, including restricted sources
+
+
+_READ_CATALOG = ["catalog.view_source", "catalog.view_sample", "catalog.view_sourceregion"]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.ANNOTATOR: _READ_CATALOG,
+    Role.REVIEWER: _READ_CATALOG,
+    Role.EXPERT: _READ_CATALOG,
+    Role.DATA_MANAGER: _READ_CATALOG
+    + [
+        "catalog.add_source",
+        "catalog.change_source",
+        "catalog.add_sample",
+        "catalog.change_sample",
+        "catalog.view_importjob",
+        "catalog.add_importjob",
+    ],
+    Role.ML_ENGINEER: _READ_CATALOG,
+    Role.ADMIN: ["*"],  # every permission, including catalog.view_all_restricted
+}
+
+# Roles whose members get into the Django admin.
+STAFF_ROLES = {Role.DATA_MANAGER, Role.ML_ENGINEER, Role.ADMIN}

@@ -1,0 +1,172 @@
+from django.conf import settings
+from django.db import models
+
+
+class SourceKind(models.TextChoices):
+    BENCHMARK = "benchmark", "Public benchmark"  # MVTec AD, VisA, NEU-DET, ...
+    WEB = "web", "Web-mined"  # images with surrounding text found on the web
+    PARTNER = "partner", "Industry partner"  # usually restricted
+    SYNTHETIC = "synthetic", "Synthetic"  # generated (Defect-Gen, demo data)
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"  # every signed-in member sees it
+    RESTRICTED = "restricted", "Restricted"  # only the source's members (and admins) see it
+
+
+class Source(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=SourceKind.choices, default=SourceKind.BENCHMARK)
+    license = models.TextField(blank=True)
+    visibility = models.CharField(max_length=20, choices=Visibility.choices, default=Visibility.PUBLIC)
+    provenance = models.TextField(blank=True, help_text="Where the data came from: URL, commit, contract.")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="restricted_sources",
+        help_text="Who may see a restricted source's samples.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("view_all_restricted", "Can see every restricted source")]
+
+    def __str__(self):
+        return self.name
+
+
+def original_name(sha256: str, filename: str) -> str:
+    """Storage names are content-addressed: the same bytes always land at the same name."""
+    dot = filename.rfind(".")
+    suffix = filename[dot:].lower() if dot != -1 else ""
+    return f"originals/{sha256[:2]}/{sha256}{suffix}"
+
+
+def asset_name(sha256: str) -> str:
+    return f"assets/{sha256[:2]}/{sha256}.jpg"
+
+
+def thumbnail_name(sha256: str) -> str:
+    return f"thumbnails/{sha256[:2]}/{sha256}.jpg"
+
+
+def _original_upload_to(sample, filename):
+    return original_name(sample.sha256, filename)
+
+
+def _asset_upload_to(sample, filename):
+    return asset_name(sample.sha256)
+
+
+def _thumbnail_upload_to(sample, filename):
+    return thumbnail_name(sample.sha256)
+
+
+class Sample(models.Model):
+    """One image as it came from its source, with the derived 512x512 asset and thumbnail.
+
+    Files are content-addressed by the sha256 of the original bytes, which also makes an
+    import idempotent: the same image is never stored twice.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="samples")
+    external_id = models.CharField(
+        max_length=500, help_text="The sample's name in its source, e.g. the path inside the import root."
+    )
+    original = models.FileField(upload_to=_original_upload_to, max_length=300)
+    asset = models.FileField(upload_to=_asset_upload_to, max_length=300)
+    thumbnail = models.FileField(upload_to=_thumbnail_upload_to, max_length=300)
+    sha256 = models.CharField(max_length=64, unique=True)
+    phash = models.CharField(max_length=16, db_index=True, help_text="64-bit DCT perceptual hash, hex.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    original_format = models.CharField(max_length=10)
+    domain = models.CharField(max_length=200, blank=True, db_index=True)
+    product = models.CharField(max_length=200, blank=True, db_index=True)
+    source_text = models.TextField(blank=True, help_text="Text found with the image (web-mined).")
+    source_text_language = models.CharField(max_length=10, blank=True)
+    is_synthetic = models.BooleanField(default=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["source", "-id"], name="sample_source_id")]
+
+    def __str__(self):
+        return f"{self.source_id}:{self.external_id}"
+
+
+class SourceRegion(models.Model):
+    """A defect region as its source delivered it: raw class name, mask and/or box.
+
+    The annotation workflow maps the raw label to a vocabulary term and builds on these.
+    """
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="source_regions")
+    label = models.CharField(max_length=200, help_text="The source's raw class name.")
+    # COCO-style uncompressed RLE {"size": [h, w], "counts": [...]} (column-major), or null for a box only.
+    mask_rle = models.JSONField(null=True, blank=True)
+    # [x, y, width, height] in original pixels, like COCO.
+    bbox = models.JSONField()
+    area = models.PositiveIntegerField(help_text="Mask pixels, or the box area for a box only.")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.label} on sample {self.sample_id}"
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # created, waiting for a worker
+    RUNNING = "running", "Running"  # a worker is importing
+    SUCCEEDED = "succeeded", "Succeeded"  # every row is imported, skipped or rejected
+    FAILED = "failed", "Failed"  # stopped by an error that is not a row's fault (see error)
+
+
+class ImportJob(models.Model):
+    format = models.CharField(max_length=40)
+    path = models.CharField(max_length=1000)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="import_jobs")
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"import #{self.pk} {self.format} {self.path}"
+
+
+class RowOutcome(models.TextChoices):
+    IMPORTED = "imported", "Imported"
+    DUPLICATE = "duplicate", "Skipped as duplicate"
+    REJECTED = "rejected", "Rejected"
+
+
+class ImportRow(models.Model):
+    """The per-row report of an import: what happened to each item, and why."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    item = models.CharField(max_length=1000, help_text="The item's path relative to the import root.")
+    outcome = models.CharField(max_length=20, choices=RowOutcome.choices)
+    reason = models.TextField(blank=True)
+    sample = models.ForeignKey(Sample, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.item}: {self.outcome}"

@@ -1,0 +1,36 @@
+"""Reads of the catalog that respect who is asking: restricted sources never leak through them."""
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from imdd_platform.accounts.models import User
+
+from .models import Sample, Source, Visibility
+
+
+def _sees_everything(user: User) -> bool:
+    return user.is_superuser or user.has_perm("catalog.view_all_restricted")
+
+
+def sources_visible_to(user: User) -> QuerySet[Source]:
+    sources = Source.objects.all()
+    if _sees_everything(user):
+        return sources
+    return sources.filter(Q(visibility=Visibility.PUBLIC) | Q(members=user)).distinct()
+
+
+def samples_visible_to(user: User) -> QuerySet[Sample]:
+    samples = Sample.objects.select_related("source")
+    if _sees_everything(user):
+        return samples
+    # A subquery rather than a join keeps the keyset-paginated list on the (source, id) index.
+    visible_sources = Source.objects.filter(Q(visibility=Visibility.PUBLIC) | Q(members=user)).values("id")
+    return samples.filter(source_id__in=visible_sources)
+
+
+def access_sample(user: User, sample_id: int, *, lock: bool = False) -> Sample:
+    """The only way a view gets one sample: 404 when it does not exist *or* the user may not see it."""
+    samples = samples_visible_to(user)
+    if lock:
+        samples = samples.select_for_update(of=("self",))
+    return get_object_or_404(samples, pk=sample_id)

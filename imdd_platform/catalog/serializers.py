@@ -1,0 +1,95 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from .importers import IMPORTERS
+from .models import ImportJob, ImportRow, Sample, Source, SourceKind, SourceRegion
+
+
+class SourceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Source
+        fields = ["id", "name", "kind", "license", "visibility", "provenance", "created_at"]
+
+
+class SourceRegionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SourceRegion
+        fields = ["id", "label", "bbox", "area", "mask_rle"]
+
+
+class SampleListSerializer(serializers.ModelSerializer):
+    source_name = serializers.CharField(source="source.name", read_only=True)
+    files = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Sample
+        fields = [
+            "id",
+            "source",
+            "source_name",
+            "external_id",
+            "sha256",
+            "phash",
+            "width",
+            "height",
+            "original_format",
+            "domain",
+            "product",
+            "is_synthetic",
+            "source_text_language",
+            "created_at",
+            "files",
+        ]
+
+    def get_files(self, sample) -> dict[str, str]:
+        # Files are served through an access-checked view, never as public media URLs.
+        request = self.context.get("request")
+        urls = {kind: reverse("api:sample-file", args=[sample.pk, kind]) for kind in ("original", "asset", "thumbnail")}
+        return {kind: request.build_absolute_uri(url) if request else url for kind, url in urls.items()}
+
+
+class SampleDetailSerializer(SampleListSerializer):
+    source_regions = SourceRegionSerializer(many=True, read_only=True)
+
+    class Meta(SampleListSerializer.Meta):
+        fields = SampleListSerializer.Meta.fields + ["source_text", "source_regions"]
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    source_name = serializers.CharField(source="source.name", read_only=True)
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "format",
+            "path",
+            "source",
+            "source_name",
+            "status",
+            "total",
+            "processed",
+            "imported",
+            "duplicates",
+            "rejected",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportJobCreateSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=sorted(IMPORTERS))
+    path = serializers.CharField(max_length=1000)
+    source = serializers.CharField(max_length=200, help_text="Source name; created if new.")
+    kind = serializers.ChoiceField(choices=SourceKind.choices, default=SourceKind.BENCHMARK)
+    license = serializers.CharField(allow_blank=True, default="")
+    restricted = serializers.BooleanField(default=False)
+
+
+class ImportRowSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportRow
+        fields = ["id", "item", "outcome", "reason", "sample"]

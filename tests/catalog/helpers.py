@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from imdd_platform.catalog import services
+from imdd_platform.catalog.ingest import import_run
+from imdd_platform.catalog.models import ImportJob
+
+
+def run_import(
+    format: str, path: Path | str, *, source: str = "test source", restricted: bool = False, **kwargs
+) -> ImportJob:
+    source_row = services.source_get_or_create(name=source, restricted=restricted)
+    job = services.import_job_create(
+        format=format, path=str(path), source=source_row, created_by=None, restrict_to_import_roots=False
+    )
+    return import_run(job=job, **kwargs)
+
+
+def outcomes(job: ImportJob) -> dict[str, tuple[str, str]]:
+    """item -> (outcome, reason)"""
+    return {row.item: (row.outcome, row.reason) for row in job.rows.all()}

@@ -1,0 +1,88 @@
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from imdd_platform.accounts.models import User
+from imdd_platform.accounts.roles import Role
+from imdd_platform.accounts.services import user_assign_role
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+if not REAL_DATA.is_dir():  # CI clones the repo beside shared/, as the developers' checkout is
+    REAL_DATA = Path(os.environ.get("IMDD_REAL_DATA", "/work/shared/data/real"))
+
+USING_POSTGRES = "postgres" in os.environ.get("DATABASE_URL", "")
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Every test stores files in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def real_data() -> Path:
+    assert REAL_DATA.is_dir(), f"the real data subsets are expected at {REAL_DATA}"
+    return REAL_DATA
+
+
+@pytest.fixture
+def make_user(db):
+    counter = iter(range(1_000_000))
+
+    def make(role: Role | None = None, **fields) -> User:
+        name = fields.pop("username", f"{role or 'user'}_{next(counter)}")
+        user = User.objects.create_user(username=name, password="pw", **fields)
+        if role:
+            user_assign_role(user=user, role=role)
+        return User.objects.get(pk=user.pk)  # fresh permission cache
+
+    return make
+
+
+@pytest.fixture
+def client_for(make_user):
+    """An API client signed in as a new user of the given role."""
+
+    def client(role: Role | None = None, user: User | None = None) -> APIClient:
+        api = APIClient()
+        api.force_authenticate(user or make_user(role))
+        return api
+
+    return client
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (a thread of this process) on the configured broker: the filesystem
+    transport locally, Redis in CI. Not eager mode: messages really go through the broker."""
+    from celery.contrib.testing.worker import start_worker
+    from django.conf import settings
+
+    from imdd_platform.celery import app
+
+    with contextlib.suppress(Exception):
+        app.control.purge()
+    with start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        loglevel="WARNING",
+        queues=settings.CELERY_WORKER_QUEUES,
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,86 @@
+"""Docker cannot run on the development machines, so the deployment files are checked by reading:
+every variable they set is one the settings read and .env.example documents."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_SOURCE = "\n".join(p.read_text() for p in (ROOT / "imdd_platform" / "settings").glob("*.py"))
+# Variables read by libraries or the process itself rather than by settings/*.py.
+READ_ELSEWHERE = {"DJANGO_SETTINGS_MODULE"}
+
+
+def documented_variables() -> set[str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if re.match(r"^[A-Z0-9_]+=", line)}
+
+
+def read_by_settings() -> set[str]:
+    return set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', SETTINGS_SOURCE)) | set(
+        re.findall(r'os\.environ\.setdefault\("([A-Z0-9_]+)"', SETTINGS_SOURCE)
+    )
+
+
+def test_env_example_documents_exactly_what_settings_read():
+    assert documented_variables() - READ_ELSEWHERE == read_by_settings()
+
+
+def test_compose_sets_only_variables_the_settings_read():
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    for name, service in compose["services"].items():
+        environment = service.get("environment", {})
+        if name in ("postgres", "minio"):
+            continue
+        assert set(environment) <= documented_variables(), name
+
+
+def test_compose_services_and_images():
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    assert {"postgres", "redis", "minio", "web", "worker", "gpu-worker"} <= set(compose["services"])
+    for name in ("web", "worker", "gpu-worker"):
+        dockerfile = ROOT / compose["services"][name]["build"]["dockerfile"]
+        assert dockerfile.is_file(), dockerfile
+    worker_queues = compose["services"]["worker"]["command"].split("-Q ")[1].split()[0].split(",")
+    gpu_command = (ROOT / "docker" / "gpu-worker.Dockerfile").read_text()
+    assert set(worker_queues) | {"train"} == {"default", "ingest", "caption", "export", "train"}
+    assert '"-Q", "train"' in gpu_command
+
+
+def test_dockerfiles_copy_every_package_the_project_installs():
+    packages = {"imdd_platform", "vocabulary", "annotation", "modeling"}
+    for dockerfile in ("Dockerfile", "gpu-worker.Dockerfile"):
+        text = (ROOT / "docker" / dockerfile).read_text()
+        for package in packages:
+            assert f"COPY {package} ./{package}" in text, (dockerfile, package)
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    environment["DJANGO_SETTINGS_MODULE"] = "imdd_platform.settings.production"
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "Set DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_with_no_environment_the_platform_runs_embedded():
+    environment = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "imdd_platform.settings.local"}
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.STORAGES['default']['BACKEND'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "filesystem://",
+        "django.core.files.storage.FileSystemStorage",
+    ], result.stderr
