@@ -15,5 +15,7 @@ router.register("import-jobs", catalog_api.ImportJobViewSet, basename="import-jo
 urlpatterns = [
     path("samples/<int:pk>/files/<str:kind>/", catalog_api.SampleFileView.as_view(), name="sample-file"),
     path("importers/", catalog_api.ImporterListView.as_view(), name="importer-list"),
+    path("vocabulary/", include("vocabulary.urls")),
+    path("annotation/", include("annotation.urls")),
     path("", include(router.urls)),
 ]

@@ -17,12 +17,23 @@ class Role(models.TextChoices):
 
 
 _READ_CATALOG = ["catalog.view_source", "catalog.view_sample", "catalog.view_sourceregion"]
+_READ_VOCABULARY = ["vocabulary.view_term", "vocabulary.view_termname", "vocabulary.view_vocabularyversion"]
+_CURATE_VOCABULARY = [
+    "vocabulary.add_term",
+    "vocabulary.change_term",
+    "vocabulary.add_termname",
+    "vocabulary.change_termname",
+    "vocabulary.delete_termname",
+    "vocabulary.add_vocabularyversion",
+]
+_READ = _READ_CATALOG + _READ_VOCABULARY
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.ANNOTATOR: _READ_CATALOG,
-    Role.REVIEWER: _READ_CATALOG,
-    Role.EXPERT: _READ_CATALOG,
-    Role.DATA_MANAGER: _READ_CATALOG
+    Role.ANNOTATOR: _READ,
+    Role.REVIEWER: _READ,
+    Role.EXPERT: _READ,
+    Role.DATA_MANAGER: _READ
+    + _CURATE_VOCABULARY
     + [
         "catalog.add_source",
         "catalog.change_source",
@@ -31,7 +42,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "catalog.view_importjob",
         "catalog.add_importjob",
     ],
-    Role.ML_ENGINEER: _READ_CATALOG,
+    Role.ML_ENGINEER: _READ,
     Role.ADMIN: ["*"],  # every permission, including catalog.view_all_restricted
 }
 

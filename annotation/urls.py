@@ -1,0 +1,3 @@
+"""Annotation and workflow routes, included under /api/annotation/."""
+
+urlpatterns: list = []

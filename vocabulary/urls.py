@@ -1,0 +1,3 @@
+"""Vocabulary routes, included under /api/vocabulary/."""
+
+urlpatterns: list = []
