@@ -10,6 +10,7 @@ import time
 
 BENCHMARKS = {
     "import": "benchmarks.bench_import",
+    "normalizer": "benchmarks.bench_normalizer",
 }
 
 

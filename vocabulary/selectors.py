@@ -1,4 +1,9 @@
-from .models import Term, TermStatus, VocabularyVersion
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet
+
+from .captions import CaptionValidator, TermInfo
+from .matching import Name, TermMatcher
+from .models import LANGUAGES, Term, TermName, TermStatus, VocabularyVersion
 from .text import fold
 
 
@@ -15,3 +20,84 @@ def term_for_raw_label(label: str, *, facet: str) -> Term | None:
         .distinct()
         .first()
     )
+
+
+def term_search(*, prefix: str = "", facet: str | None = None, statuses=(TermStatus.APPROVED,)) -> QuerySet[Term]:
+    """Terms with a label or alias (any language) starting with `prefix`, labels first.
+
+    Served by the varchar_pattern_ops index on TermName.normalized on PostgreSQL."""
+    terms = Term.objects.filter(status__in=statuses)
+    if facet:
+        terms = terms.filter(facet=facet)
+    if prefix.strip():
+        matching = TermName.objects.filter(normalized__startswith=fold(prefix.strip())).values("term_id")
+        terms = terms.filter(id__in=matching)
+    return terms.order_by("facet", "label_en")
+
+
+# The normalizer and validator are built from the whole vocabulary (a few thousand names, ~50 ms)
+# and kept per process until the vocabulary changes; the stamp query costs well under a millisecond.
+_cache: dict[str, object] = {}
+
+
+def _vocabulary_stamp() -> tuple:
+    stamp = Term.objects.aggregate(changed=Max("updated_at"), count=Count("id"))
+    names = TermName.objects.aggregate(last=Max("id"), count=Count("id"))
+    return (stamp["changed"], stamp["count"], names["last"], names["count"])
+
+
+def _names_and_terms() -> tuple[list[Name], dict[str, TermInfo]]:
+    usable = Q(term__status__in=(TermStatus.APPROVED, TermStatus.DEPRECATED))
+    names = [
+        Name(text=text, term=slug, facet=facet, language=language)
+        for text, slug, facet, language in TermName.objects.filter(usable).values_list(
+            "text", "term__slug", "term__facet", "language"
+        )
+    ]
+    terms = {
+        slug: TermInfo(slug=slug, facet=facet, labels=dict(zip(LANGUAGES, labels, strict=True)), status=status,
+                       replaced_by=replaced_by)
+        for slug, facet, status, replaced_by, *labels in Term.objects.values_list(
+            "slug", "facet", "status", "replaced_by__slug", "label_en", "label_zh", "label_ja"
+        )
+    }
+    return names, terms
+
+
+def _cached(key: str, build):
+    stamp = _vocabulary_stamp()
+    entry = _cache.get(key)
+    if entry is None or entry[0] != stamp:
+        entry = (stamp, build())
+        _cache[key] = entry
+    return entry[1]
+
+
+def vocabulary_matcher() -> TermMatcher:
+    return _cached("matcher", lambda: TermMatcher(_names_and_terms()[0]))
+
+
+def caption_validator() -> CaptionValidator:
+    def build():
+        names, terms = _names_and_terms()
+        return CaptionValidator(names=names, terms=terms, target_words=settings.CAPTION_TARGET_WORDS)
+
+    return _cached("validator", build)
+
+
+def version_diff(old: list[dict], new: list[dict]) -> dict[str, list]:
+    """What changed between two term lists in the vocabulary JSON shape (versions or the working copy)."""
+    before = {term["slug"]: term for term in old}
+    after = {term["slug"]: term for term in new}
+    added = sorted(slug for slug in after if slug not in before)
+    removed = sorted(slug for slug in before if slug not in after)
+    deprecated, changed = [], []
+    for slug in sorted(set(before) & set(after)):
+        if before[slug] == after[slug]:
+            continue
+        if after[slug]["status"] == TermStatus.DEPRECATED and before[slug]["status"] != TermStatus.DEPRECATED:
+            deprecated.append({"slug": slug, "replaced_by": after[slug].get("replaced_by")})
+        else:
+            fields = sorted(name for name in after[slug] if after[slug].get(name) != before[slug].get(name))
+            changed.append({"slug": slug, "fields": fields})
+    return {"added": added, "changed": changed, "deprecated": deprecated, "removed": removed}

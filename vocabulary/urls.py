@@ -1,3 +1,17 @@
 """Vocabulary routes, included under /api/vocabulary/."""
 
-urlpatterns: list = []
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from . import api
+
+router = DefaultRouter()
+router.register("terms", api.TermViewSet, basename="term")
+router.register("versions", api.VersionViewSet, basename="vocabulary-version")
+
+urlpatterns = [
+    path("autocomplete/", api.AutocompleteView.as_view(), name="vocabulary-autocomplete"),
+    path("normalize/", api.NormalizeView.as_view(), name="vocabulary-normalize"),
+    path("validate-captions/", api.ValidateCaptionsView.as_view(), name="vocabulary-validate-captions"),
+    path("", include(router.urls)),
+]

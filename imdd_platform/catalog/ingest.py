@@ -24,7 +24,7 @@ from PIL import Image
 from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
 from .importers import ImportItem, RegionSpec, get_importer
 from .importers.base import ImportFormatError
-from .language import detect_language
+from vocabulary.language import detect_language
 from .models import (
     ImportJob,
     ImportRow,

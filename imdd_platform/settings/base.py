@@ -176,6 +176,9 @@ IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=100_000_000)
 ASSET_SIZE = 512
 THUMBNAIL_SIZE = 128
 
+# Vocabulary: the caption validator's English length target (IMDD-1M averages about 42 words).
+CAPTION_TARGET_WORDS = env.int("CAPTION_TARGET_WORDS", default=42)
+
 LOGIN_URL = "admin:login"
 
 LOGGING = {

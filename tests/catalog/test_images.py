@@ -12,7 +12,7 @@ from imdd_platform.catalog.images import (
     perceptual_hash,
     prepare_image,
 )
-from imdd_platform.catalog.language import detect_language
+from vocabulary.language import detect_language
 from imdd_platform.catalog.rle import mask_bbox, mask_to_rle, rle_to_mask
 
 

@@ -14,6 +14,10 @@ _detect_lock = threading.Lock()
 _PLATFORM_CODES = {"zh-cn": "zh", "zh-tw": "zh", "en": "en", "ja": "ja"}
 
 
+def _has_kana(text: str) -> bool:
+    return any("\u3040" <= char <= "\u30ff" for char in text)
+
+
 def detect_language(text: str) -> str:
     """ISO code of the text's language ('en', 'zh', 'ja', ...), or '' when there is nothing to detect."""
     if not text.strip():
@@ -23,4 +27,8 @@ def detect_language(text: str) -> str:
             code = detect(text)
     except LangDetectException:
         return ""
-    return _PLATFORM_CODES.get(code, code)
+    code = _PLATFORM_CODES.get(code, code)
+    # Kanji-heavy Japanese can read as Chinese to langdetect; kana settle it, Chinese has none.
+    if code == "zh" and _has_kana(text):
+        return "ja"
+    return code

@@ -1,0 +1,131 @@
+"""Normalizer throughput: 100,000 realistic English captions (~42 words) against flashtext's
+KeywordProcessor loaded with the same English labels and aliases, in the same run; plus Chinese
+and Japanese throughput. Targets (issue 3): >= 3x flashtext on English; ZH/JA within 2x of EN.
+Also the autocomplete endpoint's server time (target < 20 ms).
+"""
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+CAPTIONS = int(os.environ.get("BENCH_NORMALIZER_CAPTIONS", "100000"))
+DATA = Path(__file__).resolve().parents[1] / "vocabulary" / "data"
+
+TEMPLATES = {
+    "en": (
+        "A {product} made of {material} shows a {morph} {defect} near the {location}. "
+        "The {defect2} is {morph2} and extends toward the {location2}, covering a small part of the surface. "
+        "It was most likely caused by {cause}."
+    ),
+    "zh": "图像显示一件{material}材质的{product}，在{location}附近有一处{morph}的{defect}。该{defect2}呈{morph2}，向{location2}延伸，占表面一小部分。可能由{cause}造成，{location2}附近也有类似的{defect}。",
+    "ja": "画像は{material}製の{product}で、{location}付近に{morph}{defect}がある。{defect2}は{morph2}で{location2}に向かって伸び、表面の一部を占める。原因は{cause}と考えられ、{location2}付近にも同様の{defect}が見られる。",
+}
+
+
+def load_terms() -> list[dict]:
+    terms = []
+    for path in sorted(DATA.glob("*.json")):
+        terms += json.loads(path.read_text(encoding="utf-8"))["terms"]
+    return terms
+
+
+def make_captions(terms: list[dict], language: str, count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    by_facet: dict[str, list[str]] = {}
+    for term in terms:
+        names = [term["labels"][language]] + term["aliases"][language]
+        by_facet.setdefault(term["facet"], []).append(rng.choice(names) if names else term["labels"][language])
+
+    def pick(facet):
+        return rng.choice(by_facet[facet])
+
+    captions = []
+    for _ in range(count):
+        captions.append(
+            TEMPLATES[language].format(
+                product=pick("product"), material=pick("material"), morph=pick("morphology"),
+                morph2=pick("morphology"), defect=pick("defect_type"), defect2=pick("defect_type"),
+                location=pick("location"), location2=pick("location"), cause=pick("root_cause"),
+            )
+        )
+    return captions
+
+
+def timed(function, captions) -> tuple[float, int]:
+    started = time.perf_counter()
+    found = 0
+    for caption in captions:
+        found += len(function(caption))
+    return time.perf_counter() - started, found
+
+
+def autocomplete_server_time() -> None:
+    from benchmarks.django_env import benchmark_database
+
+    with benchmark_database():
+        from django.test import Client
+        from django.test.utils import setup_test_environment
+
+        from imdd_platform.accounts.models import User
+        from vocabulary import services
+        from vocabulary.formats import records_from_json
+
+        setup_test_environment()
+        records = []
+        for path in sorted(DATA.glob("*.json")):
+            records += records_from_json(path.read_text(encoding="utf-8"))
+        services.vocabulary_load(records=records)
+        user = User.objects.create_superuser("bench", "bench@example.com", "x")
+        client = Client()
+        client.force_login(user)
+        prefixes = ["s", "sc", "scr", "cr", "rust", "edge", "划", "裂", "傷", "ス", "左", "ab", "po", "wo", "mo", "de"]
+        client.get("/api/vocabulary/autocomplete/", {"q": "s"})
+        times = []
+        for _ in range(20):
+            for prefix in prefixes:
+                started = time.perf_counter()
+                response = client.get("/api/vocabulary/autocomplete/", {"q": prefix, "limit": 10})
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200
+        times.sort()
+        from django.db import connection
+
+        print(f"   autocomplete server time ({connection.vendor}, {len(times)} requests): "
+              f"p50 {times[len(times) // 2]:.1f} ms, p99 {times[int(len(times) * 0.99)]:.1f} ms   (target < 20 ms)")
+
+
+def run() -> None:
+    from flashtext import KeywordProcessor
+
+    from vocabulary.matching import Name, TermMatcher
+
+    terms = load_terms()
+    names = [
+        Name(text, term["slug"], term["facet"], language)
+        for term in terms
+        for language in ("en", "zh", "ja")
+        for text in [term["labels"][language]] + term["aliases"][language]
+    ]
+    matcher = TermMatcher(names)
+    flashtext = KeywordProcessor(case_sensitive=False)
+    for name in names:
+        if name.language == "en":
+            flashtext.add_keyword(name.text, name.term)
+
+    english = make_captions(terms, "en", CAPTIONS)
+    words = sum(len(c.split()) for c in english) / len(english)
+    print(f"   {CAPTIONS} English captions, {words:.1f} words on average; {len(names)} names")
+    flash_time, flash_found = timed(lambda c: flashtext.extract_keywords(c, span_info=True), english)
+    ours_time, ours_found = timed(matcher.find, english)
+    print(f"   flashtext             {CAPTIONS / flash_time:9.0f} captions/s  ({flash_found} keywords)")
+    print(f"   TermMatcher (EN)      {CAPTIONS / ours_time:9.0f} captions/s  ({ours_found} mentions)  "
+          f"ratio {flash_time / ours_time:.2f}x   (target >= 3x)")
+    for language in ("zh", "ja"):
+        captions = make_captions(terms, language, CAPTIONS // 4)
+        elapsed, found = timed(matcher.find, captions)
+        rate = len(captions) / elapsed
+        print(f"   TermMatcher ({language.upper()})      {rate:9.0f} captions/s  ({found} mentions)  "
+              f"EN/{language.upper()} {(CAPTIONS / ours_time) / rate:.2f}   (target <= 2)")
+    autocomplete_server_time()

@@ -1,0 +1,78 @@
+from rest_framework import serializers
+
+from .models import LANGUAGES, Facet, Term, VocabularyVersion
+
+
+class TermSerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    replaced_by = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    labels = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Term
+        fields = ["id", "slug", "facet", "status", "parent", "replaced_by", "labels", "definition"]
+
+    def get_labels(self, term) -> dict[str, str]:
+        return {language: term.label(language) for language in LANGUAGES}
+
+
+class TermDetailSerializer(TermSerializer):
+    aliases = serializers.SerializerMethodField()
+    children = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta(TermSerializer.Meta):
+        fields = TermSerializer.Meta.fields + ["aliases", "children", "created_at", "updated_at"]
+
+    def get_aliases(self, term) -> dict[str, list[str]]:
+        names = list(term.names.all())
+        return {language: [n.text for n in names if n.language == language and not n.is_label] for language in LANGUAGES}
+
+
+class TermProposeSerializer(serializers.Serializer):
+    slug = serializers.SlugField(max_length=100)
+    facet = serializers.ChoiceField(choices=Facet.choices)
+    parent = serializers.CharField(required=False, allow_blank=True, default="")
+    labels = serializers.DictField(child=serializers.CharField(allow_blank=True))
+    aliases = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False, default=dict)
+    definition = serializers.CharField()
+
+
+class DeprecateSerializer(serializers.Serializer):
+    replacement = serializers.SlugField(help_text="Slug of the approved term to use instead.")
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = VocabularyVersion
+        fields = ["number", "note", "term_count", "created_by", "created_at"]
+
+
+class VersionDetailSerializer(VersionSerializer):
+    class Meta(VersionSerializer.Meta):
+        fields = VersionSerializer.Meta.fields + ["terms"]
+
+
+class ReleaseSerializer(serializers.Serializer):
+    note = serializers.CharField(allow_blank=True, default="")
+
+
+class NormalizeSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, max_length=20000)
+    facets = serializers.ListField(child=serializers.ChoiceField(choices=Facet.choices), required=False)
+
+
+class ValidateCaptionsSerializer(serializers.Serializer):
+    captions = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=5000),
+        help_text='One caption per language, e.g. {"en": "...", "zh": "...", "ja": "..."}',
+    )
+
+    def validate_captions(self, captions):
+        unknown = sorted(set(captions) - set(LANGUAGES))
+        if unknown:
+            raise serializers.ValidationError(f"unknown language(s) {', '.join(unknown)}; use {', '.join(LANGUAGES)}")
+        if not captions:
+            raise serializers.ValidationError("give at least one caption")
+        return captions
