@@ -20,6 +20,7 @@ install: $(VENV)/bin/python
 
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py vocabulary_load --if-empty --release "bundled vocabulary"
 	$(PY) manage.py seed_demo
 	$(PY) manage.py rundev
 

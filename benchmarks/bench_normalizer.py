@@ -19,8 +19,16 @@ TEMPLATES = {
         "The {defect2} is {morph2} and extends toward the {location2}, covering a small part of the surface. "
         "It was most likely caused by {cause}."
     ),
-    "zh": "图像显示一件{material}材质的{product}，在{location}附近有一处{morph}的{defect}。该{defect2}呈{morph2}，向{location2}延伸，占表面一小部分。可能由{cause}造成，{location2}附近也有类似的{defect}。",
-    "ja": "画像は{material}製の{product}で、{location}付近に{morph}{defect}がある。{defect2}は{morph2}で{location2}に向かって伸び、表面の一部を占める。原因は{cause}と考えられ、{location2}付近にも同様の{defect}が見られる。",
+    "zh": (
+        "图像显示一件{material}材质的{product}，在{location}附近有一处{morph}的{defect}。"
+        "该{defect2}呈{morph2}，向{location2}延伸，占表面一小部分。"
+        "可能由{cause}造成，{location2}附近也有类似的{defect}。"
+    ),
+    "ja": (
+        "画像は{material}製の{product}で、{location}付近に{morph}{defect}がある。"
+        "{defect2}は{morph2}で{location2}に向かって伸び、表面の一部を占める。"
+        "原因は{cause}と考えられ、{location2}付近にも同様の{defect}が見られる。"
+    ),
 }
 
 
@@ -45,9 +53,15 @@ def make_captions(terms: list[dict], language: str, count: int, seed: int = 0) -
     for _ in range(count):
         captions.append(
             TEMPLATES[language].format(
-                product=pick("product"), material=pick("material"), morph=pick("morphology"),
-                morph2=pick("morphology"), defect=pick("defect_type"), defect2=pick("defect_type"),
-                location=pick("location"), location2=pick("location"), cause=pick("root_cause"),
+                product=pick("product"),
+                material=pick("material"),
+                morph=pick("morphology"),
+                morph2=pick("morphology"),
+                defect=pick("defect_type"),
+                defect2=pick("defect_type"),
+                location=pick("location"),
+                location2=pick("location"),
+                cause=pick("root_cause"),
             )
         )
     return captions
@@ -92,8 +106,10 @@ def autocomplete_server_time() -> None:
         times.sort()
         from django.db import connection
 
-        print(f"   autocomplete server time ({connection.vendor}, {len(times)} requests): "
-              f"p50 {times[len(times) // 2]:.1f} ms, p99 {times[int(len(times) * 0.99)]:.1f} ms   (target < 20 ms)")
+        print(
+            f"   autocomplete server time ({connection.vendor}, {len(times)} requests): "
+            f"p50 {times[len(times) // 2]:.1f} ms, p99 {times[int(len(times) * 0.99)]:.1f} ms   (target < 20 ms)"
+        )
 
 
 def run() -> None:
@@ -120,12 +136,16 @@ def run() -> None:
     flash_time, flash_found = timed(lambda c: flashtext.extract_keywords(c, span_info=True), english)
     ours_time, ours_found = timed(matcher.find, english)
     print(f"   flashtext             {CAPTIONS / flash_time:9.0f} captions/s  ({flash_found} keywords)")
-    print(f"   TermMatcher (EN)      {CAPTIONS / ours_time:9.0f} captions/s  ({ours_found} mentions)  "
-          f"ratio {flash_time / ours_time:.2f}x   (target >= 3x)")
+    print(
+        f"   TermMatcher (EN)      {CAPTIONS / ours_time:9.0f} captions/s  ({ours_found} mentions)  "
+        f"ratio {flash_time / ours_time:.2f}x   (target >= 3x)"
+    )
     for language in ("zh", "ja"):
         captions = make_captions(terms, language, CAPTIONS // 4)
         elapsed, found = timed(matcher.find, captions)
         rate = len(captions) / elapsed
-        print(f"   TermMatcher ({language.upper()})      {rate:9.0f} captions/s  ({found} mentions)  "
-              f"EN/{language.upper()} {(CAPTIONS / ours_time) / rate:.2f}   (target <= 2)")
+        print(
+            f"   TermMatcher ({language.upper()})      {rate:9.0f} captions/s  ({found} mentions)  "
+            f"EN/{language.upper()} {(CAPTIONS / ours_time) / rate:.2f}   (target <= 2)"
+        )
     autocomplete_server_time()

@@ -183,7 +183,9 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def _terms_of(self, value: str | None, parameter: str) -> list[dict]:
         if value == "current":
-            return [r.as_dict() for r in services.vocabulary_records(statuses=(TermStatus.APPROVED, TermStatus.DEPRECATED))]
+            return [
+                r.as_dict() for r in services.vocabulary_records(statuses=(TermStatus.APPROVED, TermStatus.DEPRECATED))
+            ]
         if not value or not value.isdigit():
             raise ValidationError({parameter: "a version number (or 'current' for 'to')"})
         return get_object_or_404(VocabularyVersion, number=int(value)).terms

@@ -81,7 +81,9 @@ class TermInfo:
 
 
 class CaptionValidator:
-    def __init__(self, *, names: list[Name], terms: dict[str, TermInfo], target_words: int = 42, tolerance: float = 0.3):
+    def __init__(
+        self, *, names: list[Name], terms: dict[str, TermInfo], target_words: int = 42, tolerance: float = 0.3
+    ):
         self.matcher = TermMatcher(names)
         self.terms = terms
         self.min_words = round(target_words * (1 - tolerance))

@@ -37,7 +37,7 @@ def records_from_json(text: str) -> list[TermRecord]:
     except json.JSONDecodeError as error:
         raise VocabularyFileError([f"not valid JSON: {error}"]) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise VocabularyFileError([f"not an {FORMAT_NAME} file (missing \"format\": \"{FORMAT_NAME}\")"])
+        raise VocabularyFileError([f'not an {FORMAT_NAME} file (missing "format": "{FORMAT_NAME}")'])
     if document.get("format_version") != FORMAT_VERSION:
         raise VocabularyFileError([f"unsupported format_version {document.get('format_version')!r}"])
     terms = document.get("terms")

@@ -1,11 +1,25 @@
 """The normalizer: find the controlled terms a text mentions, in English, Chinese or Japanese.
 
-An Aho-Corasick automaton (pyahocorasick, compiled C) scans the folded text once and yields the
-leftmost-longest matches itself, so Python sees only real candidates, not every substring. Latin-script
-names must stand on word boundaries ("pit" is not found in "spitting"); CJK text has no spaces, so
-CJK names match anywhere, except that a one-ideograph name must not follow another ideograph. Pure Python + pyahocorasick: no Django, so benchmarks and workers share it.
+Two compiled matchers, one per kind of script, each scanning the text once in C:
+
+* Latin-script names are compiled into one regular expression shaped as a trie (names sharing a
+  prefix share a branch). At a name's end it tries the longer continuation first
+  (``scratch(?: mark)?``) and backs off to the shorter name when the longer one does not fit, which
+  gives leftmost-longest matches; lookarounds make names stand on word boundaries, so "pit" is not
+  found in "spitting".
+* CJK names go into an Aho-Corasick automaton (pyahocorasick), which yields leftmost-longest matches
+  itself. CJK text has no spaces, so these match anywhere, except that a one-ideograph name (米, 傷)
+  must not follow another ideograph (毫米, 損傷), where it is nearly always part of a longer word.
+
+A matcher runs only on text that has its script (an English caption never enters the automaton);
+mixed text runs both and the spans are merged, leftmost-longest.
+
+Matching runs on the folded text (lower-cased, '_' and '-' read as spaces: text.fold), which keeps
+every character's position, so spans are spans of the original text. No Django here: benchmarks and
+workers share this module.
 """
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -13,6 +27,9 @@ from typing import NamedTuple
 import ahocorasick
 
 from .text import fold
+
+LATIN_WORD_CHARS = "a-z0-9\u00c0-\u024f"
+IDEOGRAPHS = "\u3400-\u9fff"
 
 
 @dataclass(frozen=True)
@@ -32,88 +49,108 @@ class Mention(NamedTuple):  # a tuple: the normalizer makes millions of them
     language: str  # the language of the name that matched
 
 
-def _is_word_char(char: str) -> bool:
-    """A character that continues a Latin-script word (CJK ideographs and kana do not)."""
-    return char.isalnum() and char < "\u2e80"
+def _is_latin(char: str) -> bool:
+    return bool(re.match(f"[{LATIN_WORD_CHARS}]", char))
 
 
 def _is_ideograph(char: str) -> bool:
     return "\u3400" <= char <= "\u9fff"
 
 
-def _stands_alone(folded: str, start: int, end: int, needs_start: bool, needs_end: bool, single_ideograph: bool) -> bool:
-    if needs_start and start > 0 and _is_word_char(folded[start - 1]):
-        return False
-    if needs_end and end < len(folded) and _is_word_char(folded[end]):
-        return False
-    return not (single_ideograph and start > 0 and _is_ideograph(folded[start - 1]))
+def trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching any of `words`, longest first, with shared prefixes merged into a trie."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # end of a word
+
+    def build(node: dict) -> str:
+        branches, last_chars = [], []
+        for char in sorted(key for key in node if key):
+            rest = build(node[char])
+            if rest:
+                branches.append(re.escape(char) + rest)
+            else:
+                last_chars.append(re.escape(char))
+        if last_chars:
+            branches.append(last_chars[0] if len(last_chars) == 1 else "[" + "".join(last_chars) + "]")
+        if not branches:
+            return ""
+        pattern = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here: the longer words through this node are optional, greedy
+            pattern = f"(?:{pattern})?"
+        return pattern
+
+    return build(trie)
 
 
 class TermMatcher:
     def __init__(self, names: Iterable[Name]):
-        self._automaton = ahocorasick.Automaton()
-        entries: dict[str, list[Name]] = {}
+        owners: dict[str, dict[str, tuple]] = {}
         for name in names:
             key = fold(name.text.strip())
             if key:
-                entries.setdefault(key, []).append(name)
-        for key, found in entries.items():
-            # Whether the match needs a word boundary before / after it, decided once per key.
-            needs_start = _is_word_char(key[0])
-            needs_end = _is_word_char(key[-1])
-            # A one-ideograph name (米, 傷, 铜) is too often the tail of a longer word (毫米, 損傷):
-            # it counts only where no ideograph stands right before it.
-            single_ideograph = len(key) == 1 and _is_ideograph(key)
-            self._automaton.add_word(key, (len(key), needs_start, needs_end, single_ideograph, tuple(found)))
-        self.size = len(entries)
-        if entries:
-            self._automaton.make_automaton()
+                owners.setdefault(key, {}).setdefault(name.term, (name.term, name.facet, name.language))
+        # folded name -> ((term, facet, language), ...): one mention per term and span
+        self._owners = {key: tuple(by_term.values()) for key, by_term in owners.items()}
+        self.size = len(self._owners)
+
+        latin = [key for key in self._owners if _is_latin(key[0])]
+        # A boundary after a Latin name ending in CJK (PCB板) always holds: the lookahead is harmless.
+        self._latin = (
+            re.compile(f"(?<![{LATIN_WORD_CHARS}])(?:{trie_pattern(latin)})(?![{LATIN_WORD_CHARS}])") if latin else None
+        )
+        self._cjk = None
+        other = [key for key in self._owners if not _is_latin(key[0])]
+        if other:
+            self._cjk = ahocorasick.Automaton()
+            for key in other:
+                self._cjk.add_word(key, (len(key), len(key) == 1 and _is_ideograph(key), key))
+            self._cjk.make_automaton()
 
     def find(self, text: str, *, facets: Iterable[str] | None = None) -> list[Mention]:
         """Mentions in reading order; one per term for a span that names terms of several facets."""
-        if not self.size or not text:
+        if not text:
             return []
-        wanted = set(facets) if facets is not None else None
         folded = fold(text)
-        mentions: list[Mention] = []
-        for end, (size, needs_start, needs_end, single_ideograph, names) in self._automaton.iter_long(folded):
-            start = end - size + 1
-            if _stands_alone(folded, start, end + 1, needs_start, needs_end, single_ideograph):
-                self._emit(mentions, text, start, end + 1, names, wanted)
-            else:
-                # Rare: the longest name here is part of a longer word ('oil stain' in 'oil staining');
-                # a shorter name inside the same span ('oil') may still stand alone.
-                for inner_start, inner_end, inner_names in self._shorter_inside(folded, start, end + 1):
-                    self._emit(mentions, text, inner_start, inner_end, inner_names, wanted)
+        spans = []
+        if self._latin is not None and _HAS_LATIN.search(folded):
+            spans = [(match.start(), match.end(), match.group()) for match in self._latin.finditer(folded)]
+        if self._cjk is not None and not folded.isascii():
+            cjk_spans = []
+            for last, (size, single_ideograph, key) in self._cjk.iter_long(folded):
+                start = last - size + 1
+                if single_ideograph and start > 0 and _is_ideograph(folded[start - 1]):
+                    continue
+                cjk_spans.append((start, last + 1, key))
+            spans = _merge(spans, cjk_spans) if spans else cjk_spans
+
+        wanted = set(facets) if facets is not None else None
+        owners_of = self._owners
+        make = tuple.__new__  # builds the NamedTuple without its Python-level __new__
+        mentions = []
+        for start, end, key in spans:
+            for term, facet, language in owners_of[key]:
+                if wanted is None or facet in wanted:
+                    mentions.append(make(Mention, (term, facet, start, end, text[start:end], language)))
         return mentions
-
-    def _shorter_inside(self, folded: str, span_start: int, span_end: int):
-        candidates = []
-        for end, (size, needs_start, needs_end, single_ideograph, names) in self._automaton.iter(
-            folded, span_start, span_end
-        ):
-            start = end - size + 1
-            if start >= span_start and _stands_alone(folded, start, end + 1, needs_start, needs_end, single_ideograph):
-                candidates.append((start, end + 1, names))
-        candidates.sort(key=lambda c: (c[0], c[0] - c[1]))
-        covered_until = span_start
-        for start, end, names in candidates:
-            if start >= covered_until:
-                covered_until = end
-                yield start, end, names
-
-    @staticmethod
-    def _emit(mentions: list, text: str, start: int, end: int, names: tuple, wanted: set | None) -> None:
-        if len(names) == 1:  # the usual case: one term owns this name
-            name = names[0]
-            if wanted is None or name.facet in wanted:
-                mentions.append(Mention(name.term, name.facet, start, end, text[start:end], name.language))
-            return
-        seen_terms = set()
-        for name in names:
-            if name.term not in seen_terms and (wanted is None or name.facet in wanted):
-                seen_terms.add(name.term)
-                mentions.append(Mention(name.term, name.facet, start, end, text[start:end], name.language))
 
     def terms(self, text: str, *, facets: Iterable[str] | None = None) -> set[str]:
         return {mention.term for mention in self.find(text, facets=facets)}
+
+
+_HAS_LATIN = re.compile(f"[{LATIN_WORD_CHARS}]")
+
+
+def _merge(first: list[tuple], second: list[tuple]) -> list[tuple]:
+    """Both matchers' spans in reading order; where they overlap (rare), the longer span wins."""
+    merged: list[tuple] = []
+    for span in sorted(first + second, key=lambda s: (s[0], s[0] - s[1])):
+        if merged and span[0] < merged[-1][1]:
+            if span[1] - span[0] > merged[-1][1] - merged[-1][0]:
+                merged[-1] = span
+            continue
+        merged.append(span)
+    return merged

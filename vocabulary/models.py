@@ -32,9 +32,7 @@ class Term(models.Model):
     facet = models.CharField(max_length=20, choices=Facet.choices, db_index=True)
     status = models.CharField(max_length=20, choices=TermStatus.choices, default=TermStatus.PROPOSED)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
-    replaced_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaces"
-    )
+    replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaces")
     label_en = models.CharField("English label", max_length=200)
     label_zh = models.CharField("Chinese label", max_length=200)
     label_ja = models.CharField("Japanese label", max_length=200)

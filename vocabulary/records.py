@@ -65,7 +65,9 @@ def record_from_dict(data: dict, where: str) -> TermRecord:
         facet=str(data.get("facet") or "").strip(),
         parent=(str(data["parent"]).strip() or None) if data.get("parent") else None,
         labels={language: str(labels.get(language) or "").strip() for language in LANGUAGES},
-        aliases={language: [str(a).strip() for a in aliases.get(language) or [] if str(a).strip()] for language in LANGUAGES},
+        aliases={
+            language: [str(a).strip() for a in aliases.get(language) or [] if str(a).strip()] for language in LANGUAGES
+        },
         definition=str(data.get("definition") or "").strip(),
         status=str(data.get("status") or TermStatus.APPROVED).strip(),
         replaced_by=(str(data["replaced_by"]).strip() or None) if data.get("replaced_by") else None,

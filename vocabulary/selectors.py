@@ -55,8 +55,13 @@ def _names_and_terms() -> tuple[list[Name], dict[str, TermInfo]]:
         )
     ]
     terms = {
-        slug: TermInfo(slug=slug, facet=facet, labels=dict(zip(LANGUAGES, labels, strict=True)), status=status,
-                       replaced_by=replaced_by)
+        slug: TermInfo(
+            slug=slug,
+            facet=facet,
+            labels=dict(zip(LANGUAGES, labels, strict=True)),
+            status=status,
+            replaced_by=replaced_by,
+        )
         for slug, facet, status, replaced_by, *labels in Term.objects.values_list(
             "slug", "facet", "status", "replaced_by__slug", "label_en", "label_zh", "label_ja"
         )

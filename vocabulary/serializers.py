@@ -25,7 +25,9 @@ class TermDetailSerializer(TermSerializer):
 
     def get_aliases(self, term) -> dict[str, list[str]]:
         names = list(term.names.all())
-        return {language: [n.text for n in names if n.language == language and not n.is_label] for language in LANGUAGES}
+        return {
+            language: [n.text for n in names if n.language == language and not n.is_label] for language in LANGUAGES
+        }
 
 
 class TermProposeSerializer(serializers.Serializer):
@@ -33,7 +35,9 @@ class TermProposeSerializer(serializers.Serializer):
     facet = serializers.ChoiceField(choices=Facet.choices)
     parent = serializers.CharField(required=False, allow_blank=True, default="")
     labels = serializers.DictField(child=serializers.CharField(allow_blank=True))
-    aliases = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False, default=dict)
+    aliases = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False, default=dict
+    )
     definition = serializers.CharField()
 
 

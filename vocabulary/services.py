@@ -84,7 +84,9 @@ def _names_replace(records: list[TermRecord], terms: dict[str, Term]) -> None:
                 continue
             seen.add(key)
             rows.append(
-                TermName(term=terms[record.slug], language=language, text=text, normalized=fold(text), is_label=is_label)
+                TermName(
+                    term=terms[record.slug], language=language, text=text, normalized=fold(text), is_label=is_label
+                )
             )
     TermName.objects.bulk_create(rows, batch_size=2000)
 

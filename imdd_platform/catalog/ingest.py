@@ -21,10 +21,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
+from vocabulary.language import detect_language
+
 from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
 from .importers import ImportItem, RegionSpec, get_importer
 from .importers.base import ImportFormatError
-from vocabulary.language import detect_language
 from .models import (
     ImportJob,
     ImportRow,

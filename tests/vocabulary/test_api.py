@@ -78,7 +78,9 @@ def test_deprecating_in_favour_of_a_deprecated_term_is_refused(client_for, vocab
 
 def test_annotators_cannot_curate(client_for, vocabulary):
     annotator = client_for(Role.ANNOTATOR)
-    assert annotator.post("/api/vocabulary/terms/def-scratch/deprecate/", {"replacement": "def-scuff"}).status_code == 403
+    assert (
+        annotator.post("/api/vocabulary/terms/def-scratch/deprecate/", {"replacement": "def-scuff"}).status_code == 403
+    )
     assert annotator.post("/api/vocabulary/versions/", {"note": "x"}).status_code == 403
 
 
@@ -88,8 +90,13 @@ def test_versions_are_immutable_and_diffed(client_for, vocabulary):
     Term.objects.filter(slug="def-dent").update(definition="A shallow depression pressed into a surface.")
     curator.post(
         "/api/vocabulary/terms/",
-        {"slug": "def-rub-mark", "facet": "defect_type", "parent": "dcat-surface-damage",
-         "labels": {"en": "rubbing scar", "zh": "蹭痕", "ja": "こすれ跡"}, "definition": "A rubbed mark."},
+        {
+            "slug": "def-rub-mark",
+            "facet": "defect_type",
+            "parent": "dcat-surface-damage",
+            "labels": {"en": "rubbing scar", "zh": "蹭痕", "ja": "こすれ跡"},
+            "definition": "A rubbed mark.",
+        },
         format="json",
     )
     curator.post("/api/vocabulary/terms/def-rub-mark/approve/")

@@ -14,8 +14,14 @@ GOOD = {
         "shallow and bright, about twenty millimetres long, with clean edges and no burr, and it was most likely "
         "left by a tool or fixture sliding over the surface during handling."
     ),
-    "zh": "不锈钢板左上角有一条斜向的细划痕，浅而发亮，长约二十毫米，边缘整齐，无毛刺，很可能是搬运时工具或夹具划过表面造成的。",
-    "ja": "ステンレス鋼板の左上隅に斜めの細い傷がある。浅く光沢があり長さ約20ミリで、縁はきれいでバリはない。取り扱い中に工具や治具が表面を擦ったことが原因と考えられる。",
+    "zh": (
+        "不锈钢板左上角有一条斜向的细划痕，浅而发亮，长约二十毫米，"
+        "边缘整齐，无毛刺，很可能是搬运时工具或夹具划过表面造成的。"
+    ),
+    "ja": (
+        "ステンレス鋼板の左上隅に斜めの細い傷がある。浅く光沢があり長さ約20ミリで、"
+        "縁はきれいでバリはない。取り扱い中に工具や治具が表面を擦ったことが原因と考えられる。"
+    ),
 }
 
 

@@ -58,8 +58,11 @@ def test_skos_parses_back_with_rdflib_with_labels_broader_and_definitions(vocabu
 def test_deprecation_survives_every_format(vocabulary):
     services.term_deprecate(term=Term.objects.get(slug="def-scuff"), replacement=Term.objects.get(slug="def-scratch"))
     records = services.vocabulary_records()
-    for write, read in ((records_to_json, records_from_json), (records_to_csv, records_from_csv),
-                        (records_to_skos, records_from_skos)):
+    for write, read in (
+        (records_to_json, records_from_json),
+        (records_to_csv, records_from_csv),
+        (records_to_skos, records_from_skos),
+    ):
         scuff = next(r for r in read(write(records)) if r.slug == "def-scuff")
         assert (scuff.status, scuff.replaced_by) == (TermStatus.DEPRECATED, "def-scratch"), write.__name__
 

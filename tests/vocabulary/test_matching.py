@@ -69,12 +69,18 @@ def test_separators_in_raw_class_names_are_folded():
         ),
         ("不锈钢板左上角附近有一条细长的划痕。", {"mat-stainless-steel", "loc-upper-left", "def-scratch"}),
         ("ステンレス鋼板の左上隅付近に細長い傷がある。", {"mat-stainless-steel", "loc-upper-left", "def-scratch"}),
-        ("crazing, inclusion, patches, pitted_surface, rolled-in_scale and scratches on NEU steel",
-         {"def-crazing", "def-inclusion", "def-patches", "def-pitted-surface", "def-rolled-in-scale", "def-scratch"}),
-        ("MVTec bottle: broken_large, broken_small and contamination",
-         {"def-large-breakage", "def-small-breakage", "def-contamination"}),
-        ("Magnetic tile: Blowhole, Break, Crack, Fray, Uneven",
-         {"def-blowhole", "def-break", "def-crack", "def-fray", "def-uneven-surface"}),
+        (
+            "crazing, inclusion, patches, pitted_surface, rolled-in_scale and scratches on NEU steel",
+            {"def-crazing", "def-inclusion", "def-patches", "def-pitted-surface", "def-rolled-in-scale", "def-scratch"},
+        ),
+        (
+            "MVTec bottle: broken_large, broken_small and contamination",
+            {"def-large-breakage", "def-small-breakage", "def-contamination"},
+        ),
+        (
+            "Magnetic tile: Blowhole, Break, Crack, Fray, Uneven",
+            {"def-blowhole", "def-break", "def-crack", "def-fray", "def-uneven-surface"},
+        ),
     ],
 )
 def test_normalizer_on_the_shipped_vocabulary(vocabulary, text, expected):

@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--format", required=True, choices=sorted(WRITERS))
-        parser.add_argument("--vocabulary-version", type=int, help="a released version number (default: the working copy)")
+        parser.add_argument(
+            "--vocabulary-version", type=int, help="a released version number (default: the working copy)"
+        )
         parser.add_argument("--output", "-o", help="file to write (default: standard output)")
 
     def handle(self, *args, **options):
