@@ -12,8 +12,8 @@ from imdd_platform.catalog.images import (
     perceptual_hash,
     prepare_image,
 )
-from vocabulary.language import detect_language
 from imdd_platform.catalog.rle import mask_bbox, mask_to_rle, rle_to_mask
+from vocabulary.language import detect_language
 
 
 def encoded(image: Image.Image, format="PNG") -> bytes:
