@@ -21,9 +21,11 @@ DEFECT_FACETS = ("defect_type", "defect_category", "morphology")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
 # Characters that end Chinese / Japanese defect words (划痕, 裂纹, 气孔, 锈斑 ...; 傷, 割れ, 欠け ...).
 CJK_DEFECT_ENDINGS = {
-    "zh": "痕伤纹孔裂斑洞坑锈污渍疤泡刺屑缺损印",
-    "ja": "傷痕穴裂斑錆汚欠割凹泡ズレムラキズバリ",
+    "zh": "痕伤纹孔裂斑洞坑锈污渍疤泡刺屑损印",
+    "ja": "傷痕穴裂斑錆汚割凹泡",
 }
+# General words that end like a defect word but name no particular defect.
+CJK_GENERAL_WORDS = {"损伤", "损坏", "受损", "污染", "損傷", "汚染"}
 INFLECTIONS = ("ly", "s", "es", "ed", "d", "ing", "al", "ally", "ness")
 KATAKANA_RUN = re.compile(r"[\u30a0-\u30ff]{3,}")
 # A term of these facets named in one caption and not another is an error; for the descriptive
@@ -31,6 +33,14 @@ KATAKANA_RUN = re.compile(r"[\u30a0-\u30ff]{3,}")
 CONSISTENCY_ERROR_FACETS = {"defect_type", "defect_category", "product", "material"}
 # An English word this common is ordinary language, not an unknown defect term.
 COMMON_WORD_ZIPF = 3.5
+
+
+def _candidates_per_span(mentions: list[dict]) -> list[set[str]]:
+    """The terms each distinct span names (several when a word belongs to several facets)."""
+    spans: dict[tuple[int, int], set[str]] = {}
+    for mention in mentions:
+        spans.setdefault((mention["start"], mention["end"]), set()).add(mention["term"])
+    return list(spans.values())
 
 
 @dataclass
@@ -109,7 +119,8 @@ class CaptionValidator:
             if not text.strip():
                 findings.append(Finding("empty", "error", language, f"the {language} caption is empty"))
                 continue
-            mentions = self.matcher.find(text)
+            # A caption is read with the names of its language, and English ones (PCB, SMT ...).
+            mentions = self.matcher.find(text, languages={language, "en"})
             mentions_by_language[language] = mentions
             detected = detect_language(text)
             checks[language] = CaptionCheck(
@@ -159,28 +170,41 @@ class CaptionValidator:
         return found
 
     def _cross_language_gaps(self, checks: dict[str, CaptionCheck]) -> list[Finding]:
-        """A controlled term named in one caption should be named in every other caption too."""
+        """A controlled term named in one caption should be named in every other caption too.
+
+        A word can name terms of several facets ('thread': a location, a product, a defect); such a
+        mention is matched by any of its terms in the other language."""
         if len(checks) < 2:
             return []
-        present: dict[str, set[str]] = {language: set(check.terms) for language, check in checks.items()}
+        present = {language: set(check.terms) for language, check in checks.items()}
         findings = []
-        for term in sorted(set().union(*present.values())):
-            having = sorted(language for language, terms in present.items() if term in terms)
-            for language in sorted(present):
-                if term not in present[language]:
+        reported: set[tuple[str, str]] = set()
+        for language, check in sorted(checks.items()):
+            for candidates in _candidates_per_span(check.mentions):
+                for other in sorted(present):
+                    if other == language or candidates & present[other]:
+                        continue
+                    term = min(candidates, key=lambda slug: (self._facet_rank(slug), slug))
+                    if (term, other) in reported:
+                        continue
+                    reported.add((term, other))
                     info = self.terms.get(term)
-                    label = info.labels.get(language, term) if info else term
+                    label = info.labels.get(other, term) if info else term
                     severity = "error" if info and info.facet in CONSISTENCY_ERROR_FACETS else "warning"
                     findings.append(
                         Finding(
                             "missing_in_language",
                             severity,
-                            language,
-                            f"{term} is named in {', '.join(having)} but not in {language} (expected e.g. '{label}')",
+                            other,
+                            f"{term} is named in {language} but not in {other} (expected e.g. '{label}')",
                             term=term,
                         )
                     )
         return findings
+
+    def _facet_rank(self, slug: str) -> int:
+        info = self.terms.get(slug)
+        return 0 if info and info.facet in CONSISTENCY_ERROR_FACETS else 1
 
     def _out_of_vocabulary(self, language: str, text: str, mentions: list[Mention]) -> list[Finding]:
         covered = [(m.start, m.end) for m in mentions]
@@ -201,9 +225,10 @@ class CaptionValidator:
             endings = CJK_DEFECT_ENDINGS[language]
             for index, char in enumerate(text):
                 if char in endings and index > 0 and not inside_mention(index - 1, index + 1):
-                    previous = text[index - 1]
-                    if "\u3040" <= previous <= "\u9fff":  # a CJK or kana character, not punctuation
-                        candidates.append((index - 1, index + 1, text[index - 1 : index + 1]))
+                    word = text[index - 1 : index + 1]
+                    # An ideograph before the ending makes a word (擦痕); kana or punctuation do not.
+                    if "\u3400" <= text[index - 1] <= "\u9fff" and word not in CJK_GENERAL_WORDS:
+                        candidates.append((index - 1, index + 1, word))
             if language == "ja":
                 for match in KATAKANA_RUN.finditer(text):
                     if not inside_mention(match.start(), match.end()):
@@ -212,9 +237,9 @@ class CaptionValidator:
         findings = []
         for start, end, word in candidates:
             suggestions = self._suggest(language, word)
-            # English words are flagged only when they resemble a defect term (a misspelling or a
-            # variant); an unknown CJK defect word is flagged even with no close term.
-            if language == "en" and not suggestions:
+            # English and katakana words are flagged only when they resemble a defect term (a
+            # misspelling or a variant); a CJK word with a defect ending is flagged even with no close term.
+            if (language == "en" or KATAKANA_RUN.fullmatch(word)) and not suggestions:
                 continue
             findings.append(
                 Finding(
@@ -239,7 +264,7 @@ class CaptionValidator:
 
     def _suggest(self, language: str, word: str, limit: int = 3) -> list[dict]:
         names = self._suggestion_names.get(language, {})
-        cutoff = 0.8 if language == "en" else 0.5
+        cutoff = 0.8 if language == "en" or KATAKANA_RUN.fullmatch(word) else 0.5
         close = difflib.get_close_matches(fold(word), list(names), n=limit * 2, cutoff=cutoff)
         suggestions, seen = [], set()
         for name in close:

@@ -8,8 +8,8 @@ Two compiled matchers, one per kind of script, each scanning the text once in C:
   gives leftmost-longest matches; lookarounds make names stand on word boundaries, so "pit" is not
   found in "spitting".
 * CJK names go into an Aho-Corasick automaton (pyahocorasick), which yields leftmost-longest matches
-  itself. CJK text has no spaces, so these match anywhere, except that a one-ideograph name (米, 傷)
-  must not follow another ideograph (毫米, 損傷), where it is nearly always part of a longer word.
+  itself. CJK text has no spaces, so these match anywhere, except that a one-ideograph alias (米)
+  must not follow another ideograph (毫米), where it is nearly always part of a longer word.
 
 A matcher runs only on text that has its script (an English caption never enters the automaton);
 mixed text runs both and the spans are merged, leftmost-longest.
@@ -38,6 +38,7 @@ class Name:
     term: str  # the term's slug
     facet: str
     language: str
+    is_label: bool = True
 
 
 class Mention(NamedTuple):  # a tuple: the normalizer makes millions of them
@@ -88,13 +89,21 @@ def trie_pattern(words: Iterable[str]) -> str:
 
 class TermMatcher:
     def __init__(self, names: Iterable[Name]):
-        owners: dict[str, dict[str, tuple]] = {}
+        owners: dict[str, dict[str, tuple[str, list[str]]]] = {}
+        labels: set[str] = set()
         for name in names:
             key = fold(name.text.strip())
             if key:
-                owners.setdefault(key, {}).setdefault(name.term, (name.term, name.facet, name.language))
-        # folded name -> ((term, facet, language), ...): one mention per term and span
-        self._owners = {key: tuple(by_term.values()) for key, by_term in owners.items()}
+                facet, languages = owners.setdefault(key, {}).setdefault(name.term, (name.facet, []))
+                if name.language not in languages:
+                    languages.append(name.language)
+                if name.is_label:
+                    labels.add(key)
+        # folded name -> ((term, facet, languages it is a name in), ...): one mention per term and span
+        self._owners = {
+            key: tuple((term, facet, tuple(languages)) for term, (facet, languages) in by_term.items())
+            for key, by_term in owners.items()
+        }
         self.size = len(self._owners)
 
         latin = [key for key in self._owners if _is_latin(key[0])]
@@ -107,11 +116,20 @@ class TermMatcher:
         if other:
             self._cjk = ahocorasick.Automaton()
             for key in other:
-                self._cjk.add_word(key, (len(key), len(key) == 1 and _is_ideograph(key), key))
+                # A one-ideograph alias (米 for rice grain) is too often the tail of a longer word
+                # (毫米, millimetre): it counts only where no ideograph stands right before it.
+                # One-ideograph labels (小, 硅, 傷) are the canonical words and always count.
+                single_alias = len(key) == 1 and _is_ideograph(key) and key not in labels
+                self._cjk.add_word(key, (len(key), single_alias, key))
             self._cjk.make_automaton()
 
-    def find(self, text: str, *, facets: Iterable[str] | None = None) -> list[Mention]:
-        """Mentions in reading order; one per term for a span that names terms of several facets."""
+    def find(
+        self, text: str, *, facets: Iterable[str] | None = None, languages: Iterable[str] | None = None
+    ) -> list[Mention]:
+        """Mentions in reading order; one per term for a span that names terms of several facets.
+
+        `languages` keeps only names of those languages (a Japanese caption is read with Japanese
+        and English names: the Chinese label 大 must not count inside 最大)."""
         if not text:
             return []
         folded = fold(text)
@@ -120,25 +138,34 @@ class TermMatcher:
             spans = [(match.start(), match.end(), match.group()) for match in self._latin.finditer(folded)]
         if self._cjk is not None and not folded.isascii():
             cjk_spans = []
-            for last, (size, single_ideograph, key) in self._cjk.iter_long(folded):
+            for last, (size, single_alias, key) in self._cjk.iter_long(folded):
                 start = last - size + 1
-                if single_ideograph and start > 0 and _is_ideograph(folded[start - 1]):
+                if single_alias and start > 0 and _is_ideograph(folded[start - 1]):
                     continue
                 cjk_spans.append((start, last + 1, key))
             spans = _merge(spans, cjk_spans) if spans else cjk_spans
 
         wanted = set(facets) if facets is not None else None
+        wanted_languages = set(languages) if languages is not None else None
         owners_of = self._owners
         make = tuple.__new__  # builds the NamedTuple without its Python-level __new__
         mentions = []
         for start, end, key in spans:
-            for term, facet, language in owners_of[key]:
-                if wanted is None or facet in wanted:
-                    mentions.append(make(Mention, (term, facet, start, end, text[start:end], language)))
+            for term, facet, languages in owners_of[key]:
+                if wanted is not None and facet not in wanted:
+                    continue
+                language = languages[0]
+                if wanted_languages is not None:
+                    language = next((lang for lang in languages if lang in wanted_languages), None)
+                    if language is None:
+                        continue
+                mentions.append(make(Mention, (term, facet, start, end, text[start:end], language)))
         return mentions
 
-    def terms(self, text: str, *, facets: Iterable[str] | None = None) -> set[str]:
-        return {mention.term for mention in self.find(text, facets=facets)}
+    def terms(
+        self, text: str, *, facets: Iterable[str] | None = None, languages: Iterable[str] | None = None
+    ) -> set[str]:
+        return {mention.term for mention in self.find(text, facets=facets, languages=languages)}
 
 
 _HAS_LATIN = re.compile(f"[{LATIN_WORD_CHARS}]")

@@ -49,9 +49,9 @@ def _vocabulary_stamp() -> tuple:
 def _names_and_terms() -> tuple[list[Name], dict[str, TermInfo]]:
     usable = Q(term__status__in=(TermStatus.APPROVED, TermStatus.DEPRECATED))
     names = [
-        Name(text=text, term=slug, facet=facet, language=language)
-        for text, slug, facet, language in TermName.objects.filter(usable).values_list(
-            "text", "term__slug", "term__facet", "language"
+        Name(text=text, term=slug, facet=facet, language=language, is_label=is_label)
+        for text, slug, facet, language, is_label in TermName.objects.filter(usable).values_list(
+            "text", "term__slug", "term__facet", "language", "is_label"
         )
     ]
     terms = {
