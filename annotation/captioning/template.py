@@ -200,7 +200,8 @@ def write_en(plan: CaptionPlan, rng: random.Random) -> str:
                 [
                     f"The largest affected area lies toward the {en(plan.position)} of the image, "
                     f"about {plan.percent} percent of the frame.",
-                    f"The main defect sits in the {en(plan.position)} area, roughly {plan.percent} percent of the picture.",
+                    f"The main defect sits in the {en(plan.position)} area, "
+                    f"roughly {plan.percent} percent of the picture.",
                 ]
             )
         )
@@ -222,8 +223,8 @@ def write_en(plan: CaptionPlan, rng: random.Random) -> str:
         sentences.append(
             rng.choice(
                 [
-                    "Apart from this finding nothing unusual shows on the rest of the part, and the defect is clearly visible "
-                    "under the current lighting.",
+                    "Apart from this finding nothing unusual shows on the rest of the part, "
+                    "and the defect is clearly visible under the current lighting.",
                     "No other anomaly is visible elsewhere in the image, and the finding is clear enough for an "
                     "expert to confirm at a glance.",
                 ]
@@ -286,7 +287,10 @@ def write_ja(plan: CaptionPlan, rng: random.Random) -> str:
     product = ja(plan.product) if plan.product else "工業部品"
     subject = f"{ja(plan.material)}製の{product}" if plan.material else product
     if not plan.defects:
-        return f"この{subject}の検査面に欠陥は見られない。質感と色は均一で、痕跡、汚染、変形は画像のどこにも見られず、良品の参照サンプルとして使える。"
+        return (
+            f"この{subject}の検査面に欠陥は見られない。質感と色は均一で、"
+            "痕跡、汚染、変形は画像のどこにも見られず、良品の参照サンプルとして使える。"
+        )
     descriptors = "".join(_ja_modifier(ja(m)) for m in plan.morphology)
     if plan.size:
         descriptors = _ja_modifier(ja(plan.size)) + descriptors
