@@ -1,3 +1,23 @@
 """Annotation and workflow routes, included under /api/annotation/."""
 
-urlpatterns: list = []
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from .api import views
+
+router = DefaultRouter()
+router.register("annotations", views.AnnotationViewSet, basename="annotation")
+router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("agreement-reports", views.AgreementReportViewSet, basename="agreement-report")
+
+urlpatterns = [
+    path("queue/<str:stage>/claim-next/", views.ClaimNextView.as_view(), name="annotation-claim-next"),
+    path(
+        "annotations/<int:sample>/revisions/<int:number>/",
+        views.RevisionDetailView.as_view(),
+        name="annotation-revision",
+    ),
+    path("enqueue/", views.EnqueueView.as_view(), name="annotation-enqueue"),
+    path("assign/", views.AssignView.as_view(), name="annotation-assign"),
+    path("", include(router.urls)),
+]

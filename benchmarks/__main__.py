@@ -10,7 +10,9 @@ import time
 
 BENCHMARKS = {
     "import": "benchmarks.bench_import",
+    "workflow": "benchmarks.bench_workflow",
     "normalizer": "benchmarks.bench_normalizer",
+    "training": "benchmarks.bench_training",
 }
 
 

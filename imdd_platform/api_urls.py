@@ -17,5 +17,7 @@ urlpatterns = [
     path("importers/", catalog_api.ImporterListView.as_view(), name="importer-list"),
     path("vocabulary/", include("vocabulary.urls")),
     path("annotation/", include("annotation.urls")),
+    path("captioning/", include("annotation.captioning.urls")),
+    path("releases/", include("imdd_platform.releases.urls")),
     path("", include(router.urls)),
 ]

@@ -26,6 +26,8 @@ CJK_DEFECT_ENDINGS = {
 }
 # General words that end like a defect word but name no particular defect.
 CJK_GENERAL_WORDS = {"损伤", "损坏", "受损", "污染", "損傷", "汚染"}
+# Words that begin with a defect ending but are general (痕迹, a trace): the ending starts them.
+CJK_GENERAL_STARTS = {"痕迹", "伤害", "孔径", "印刷", "斑点", "泡沫"}
 INFLECTIONS = ("ly", "s", "es", "ed", "d", "ing", "al", "ally", "ness")
 KATAKANA_RUN = re.compile(r"[\u30a0-\u30ff]{3,}")
 # A term of these facets named in one caption and not another is an error; for the descriptive
@@ -227,7 +229,8 @@ class CaptionValidator:
                 if char in endings and index > 0 and not inside_mention(index - 1, index + 1):
                     word = text[index - 1 : index + 1]
                     # An ideograph before the ending makes a word (擦痕); kana or punctuation do not.
-                    if "\u3400" <= text[index - 1] <= "\u9fff" and word not in CJK_GENERAL_WORDS:
+                    general = word in CJK_GENERAL_WORDS or text[index : index + 2] in CJK_GENERAL_STARTS
+                    if "\u3400" <= text[index - 1] <= "\u9fff" and not general:
                         candidates.append((index - 1, index + 1, word))
             if language == "ja":
                 for match in KATAKANA_RUN.finditer(text):

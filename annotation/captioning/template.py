@@ -169,8 +169,8 @@ def write_en(plan: CaptionPlan, rng: random.Random) -> str:
     if not plan.defects:
         sentences.append(f"{_article(subject).capitalize()} {subject} with no visible defect on the inspected side.")
         sentences.append(
-            "Texture and color look uniform, and no marks, contamination or deformation can be seen anywhere in "
-            "the image, so the part is suitable as a defect-free reference sample."
+            "The surface looks uniform and nothing out of the ordinary can be seen anywhere in the image, "
+            "so the part is suitable as a defect-free reference sample."
         )
         return " ".join(sentences)
 
@@ -243,7 +243,7 @@ def write_zh(plan: CaptionPlan, rng: random.Random) -> str:
     product = zh(plan.product) if plan.product else "工业零件"
     subject = f"{product}（材质：{zh(plan.material)}）" if plan.material else product
     if not plan.defects:
-        return f"该{subject}在检测面上未见缺陷。纹理和颜色均匀，图像中看不到痕迹、污染或变形，可作为无缺陷参考样本。"
+        return f"该{subject}在检测面上未见缺陷。表面均匀，图像中任何位置都看不到异常，可作为无缺陷参考样本。"
     descriptors = "".join(f"{zh(m)}的" for m in plan.morphology)
     if plan.size:
         descriptors = f"{zh(plan.size)}的" + descriptors
@@ -288,8 +288,8 @@ def write_ja(plan: CaptionPlan, rng: random.Random) -> str:
     subject = f"{ja(plan.material)}製の{product}" if plan.material else product
     if not plan.defects:
         return (
-            f"この{subject}の検査面に欠陥は見られない。質感と色は均一で、"
-            "痕跡、汚染、変形は画像のどこにも見られず、良品の参照サンプルとして使える。"
+            f"この{subject}の検査面に欠陥は見られない。表面は均一で、"
+            "画像のどこにも異常は見られず、欠陥なしの参照サンプルとして使える。"
         )
     descriptors = "".join(_ja_modifier(ja(m)) for m in plan.morphology)
     if plan.size:

@@ -27,13 +27,40 @@ _CURATE_VOCABULARY = [
     "vocabulary.add_vocabularyversion",
 ]
 _READ = _READ_CATALOG + _READ_VOCABULARY
+# Annotation: the workflow's people read annotations; each transition checks its own role (annotation/actions.py).
+_WORK_ON_ANNOTATIONS = [
+    "annotation.view_annotation",
+    "annotation.view_annotationrevision",
+    "captioning.view_captiondraft",
+]
+_MANAGE_ANNOTATIONS = [
+    "annotation.assign_annotation",
+    "annotation.see_identities",
+    "annotation.view_auditevent",
+    "annotation.view_agreementreport",
+    "annotation.add_agreementreport",
+    "captioning.view_captionjob",
+    "captioning.add_captionjob",
+    "captioning.change_captionjob",
+]
+_RELEASE = [
+    "releases.view_datasetversion",
+    "releases.add_datasetversion",
+    "releases.change_datasetversion",
+    "releases.view_export",
+    "releases.add_export",
+    "releases.change_export",
+]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.ANNOTATOR: _READ,
-    Role.REVIEWER: _READ,
-    Role.EXPERT: _READ,
+    Role.ANNOTATOR: _READ + _WORK_ON_ANNOTATIONS + ["annotation.annotate"],
+    Role.REVIEWER: _READ + _WORK_ON_ANNOTATIONS + ["annotation.review"],
+    Role.EXPERT: _READ + _WORK_ON_ANNOTATIONS + ["annotation.vote_consensus"],
     Role.DATA_MANAGER: _READ
     + _CURATE_VOCABULARY
+    + _WORK_ON_ANNOTATIONS
+    + _MANAGE_ANNOTATIONS
+    + _RELEASE
     + [
         "catalog.add_source",
         "catalog.change_source",
@@ -42,7 +69,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "catalog.view_importjob",
         "catalog.add_importjob",
     ],
-    Role.ML_ENGINEER: _READ,
+    Role.ML_ENGINEER: _READ
+    + _WORK_ON_ANNOTATIONS
+    + ["annotation.view_agreementreport", "releases.view_datasetversion", "releases.view_export"],
     Role.ADMIN: ["*"],  # every permission, including catalog.view_all_restricted
 }
 

@@ -264,6 +264,7 @@ def _new_sample(job: ImportJob, done: ProcessedItem) -> Sample:
         width=done.image.width,
         height=done.image.height,
         original_format=done.image.format[:10],
+        original_size=len(done.read.data),
         domain=item.domain,
         product=item.product,
         source_text=item.source_text,

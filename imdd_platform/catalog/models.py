@@ -82,6 +82,7 @@ class Sample(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     original_format = models.CharField(max_length=10)
+    original_size = models.PositiveBigIntegerField(default=0, help_text="Bytes of the original file.")
     domain = models.CharField(max_length=200, blank=True, db_index=True)
     product = models.CharField(max_length=200, blank=True, db_index=True)
     source_text = models.TextField(blank=True, help_text="Text found with the image (web-mined).")

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "imdd_platform.accounts",
     "imdd_platform.catalog",
     "annotation",
+    "annotation.captioning",
     "imdd_platform.releases",
     "modeling",
 ]
@@ -176,8 +177,23 @@ IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=100_000_000)
 ASSET_SIZE = 512
 THUMBNAIL_SIZE = 128
 
+# Releases: where the admin's export actions write (a directory, or s3://bucket/prefix).
+EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
+
 # Vocabulary: the caption validator's English length target (IMDD-1M averages about 42 words).
 CAPTION_TARGET_WORDS = env.int("CAPTION_TARGET_WORDS", default=42)
+
+# Captioning: the LLM captioner talks to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama).
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+CAPTION_MODEL = env.str("CAPTION_MODEL", default="")
+CAPTION_VISION = env.bool("CAPTION_VISION", default=False)  # send the image as a data URL
+CAPTION_TIMEOUT = env.float("CAPTION_TIMEOUT", default=60.0)
+CAPTION_MAX_RETRIES = env.int("CAPTION_MAX_RETRIES", default=4)  # 429/5xx/timeouts, exponential backoff
+CAPTION_RATE_LIMIT_PER_MINUTE = env.int("CAPTION_RATE_LIMIT_PER_MINUTE", default=60)  # 0: no limit
+CAPTION_PRICE_PROMPT_PER_MTOK = env.float("CAPTION_PRICE_PROMPT_PER_MTOK", default=0.0)
+CAPTION_PRICE_COMPLETION_PER_MTOK = env.float("CAPTION_PRICE_COMPLETION_PER_MTOK", default=0.0)
+CAPTION_TEMPLATE_SEED = env.int("CAPTION_TEMPLATE_SEED", default=0)
 
 LOGIN_URL = "admin:login"
 
@@ -187,3 +203,32 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Annotation workflow (issue 4; the state machine is in annotation/actions/)
+# A claim is a lease of this many minutes (the client may renew it); then the sample goes back to its queue.
+ANNOTATION_LEASE_MINUTES = env.int("ANNOTATION_LEASE_MINUTES", default=30)
+# Stage 3: the verdict needs QUORUM agreeing votes from a panel of at most PANEL experts.
+ANNOTATION_CONSENSUS_QUORUM = env.int("ANNOTATION_CONSENSUS_QUORUM", default=2)
+ANNOTATION_CONSENSUS_PANEL = env.int("ANNOTATION_CONSENSUS_PANEL", default=3)
+# "all": every reviewed sample goes to consensus (as in the IMDD paper). "sampled": only samples whose
+# review changed the template or the regions' defect types, plus a random ANNOTATION_AUDIT_FRACTION of
+# the others; the rest become VERIFIED after review.
+ANNOTATION_CONSENSUS_MODE = env.str("ANNOTATION_CONSENSUS_MODE", default="all")
+ANNOTATION_AUDIT_FRACTION = env.float("ANNOTATION_AUDIT_FRACTION", default=0.1)
+# Blind mode: the API does not show annotators, reviewers and experts who did the other stages
+# (data managers and admins still see everyone).
+ANNOTATION_BLIND_MODE = env.bool("ANNOTATION_BLIND_MODE", default=False)
+# Caption languages that must be filled at submit, approve and an edit vote.
+ANNOTATION_REQUIRED_LANGUAGES = env.list("ANNOTATION_REQUIRED_LANGUAGES", default=["en", "zh", "ja"])
+# The API schema names the workflow's enums (two of its fields share each choice set).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "AnnotationStageEnum": "annotation.models.Stage",
+    "AgreementReportStatusEnum": "annotation.models.ReportStatus",
+}
+if ANNOTATION_CONSENSUS_MODE not in ("all", "sampled"):
+    raise ImproperlyConfigured("ANNOTATION_CONSENSUS_MODE is 'all' or 'sampled'")
+if not 1 <= ANNOTATION_CONSENSUS_QUORUM <= ANNOTATION_CONSENSUS_PANEL:
+    raise ImproperlyConfigured("ANNOTATION_CONSENSUS_QUORUM must be between 1 and ANNOTATION_CONSENSUS_PANEL")
+if not 0.0 <= ANNOTATION_AUDIT_FRACTION <= 1.0:
+    raise ImproperlyConfigured("ANNOTATION_AUDIT_FRACTION is a fraction between 0 and 1")

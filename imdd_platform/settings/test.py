@@ -12,7 +12,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MEDIA_ROOT = VAR_DIR / "test-media"
+# A worker subprocess started by a test is handed the test's media folder through MEDIA_ROOT.
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or VAR_DIR / "test-media"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
 # A worker thread started by the tests must not pick up messages left by `make run`'s worker.

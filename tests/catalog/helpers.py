@@ -6,9 +6,15 @@ from imdd_platform.catalog.models import ImportJob
 
 
 def run_import(
-    format: str, path: Path | str, *, source: str = "test source", restricted: bool = False, **kwargs
+    format: str,
+    path: Path | str,
+    *,
+    source: str = "test source",
+    restricted: bool = False,
+    license_text: str = "",
+    **kwargs,
 ) -> ImportJob:
-    source_row = services.source_get_or_create(name=source, restricted=restricted)
+    source_row = services.source_get_or_create(name=source, restricted=restricted, license=license_text)
     job = services.import_job_create(
         format=format, path=str(path), source=source_row, created_by=None, restrict_to_import_roots=False
     )

@@ -1,0 +1,313 @@
+"""Serializers: plain output for annotations and their content, and input shapes for the
+workflow's requests. Content itself is checked by content.py, which names each bad field."""
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from imdd_platform.accounts.models import User
+
+from ..content import Content, content_of, revisions_with_content, term_ref
+from ..models import (
+    AgreementReport,
+    Annotation,
+    AnnotationRevision,
+    AuditEvent,
+    ConsensusVote,
+    ReportScope,
+    ReviewComment,
+    VoteDecision,
+)
+from ..selectors import identities_hidden_from
+
+
+class People:
+    """Who the viewer may see: in blind mode only themselves (and everyone for data managers)."""
+
+    def __init__(self, viewer: User):
+        self.viewer = viewer
+        self.hidden = identities_hidden_from(viewer)
+
+    def show(self, user_id: int | None) -> int | None:
+        if user_id is None or not self.hidden or user_id == self.viewer.pk:
+            return user_id
+        return None
+
+
+def _people(serializer) -> People:
+    return serializer.context["people"]
+
+
+class AnnotationListSerializer(serializers.ModelSerializer):
+    assignee = serializers.SerializerMethodField()
+    annotator = serializers.SerializerMethodField()
+    reviewer = serializers.SerializerMethodField()
+    lease_holder = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "sample",
+            "source",
+            "domain",
+            "language",
+            "state",
+            "queue",
+            "version",
+            "priority",
+            "is_gold",
+            "assignee",
+            "annotator",
+            "reviewer",
+            "lease_holder",
+            "lease_expires_at",
+            "review_round",
+            "has_disagreement",
+            "consensus_reason",
+            "created_at",
+            "updated_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_assignee(self, annotation) -> int | None:
+        return _people(self).show(annotation.assignee_id)
+
+    def get_annotator(self, annotation) -> int | None:
+        return _people(self).show(annotation.annotator_id)
+
+    def get_reviewer(self, annotation) -> int | None:
+        return _people(self).show(annotation.reviewer_id)
+
+    def get_lease_holder(self, annotation) -> int | None:
+        return _people(self).show(annotation.lease_holder_id)
+
+
+def content_json(revision: AnnotationRevision | None, content: Content, people: People) -> dict:
+    return {
+        "revision": revision.pk if revision else None,
+        "number": revision.number if revision else None,
+        "stage": revision.stage if revision else None,
+        "author": people.show(revision.author_id) if revision else None,
+        "created_at": revision.created_at.isoformat() if revision else None,
+        "vocabulary_version": revision.vocabulary_version_id if revision else None,
+        "fields": {name: [term_ref(term) for term in terms] for name, terms in content.fields.items()},
+        "notes": content.notes,
+        "regions": [
+            {
+                "id": region.existing.pk,
+                "defect_type": term_ref(region.defect_type),
+                "raw_label": region.raw_label,
+                "bbox": region.bbox,
+                "area": region.area,
+                "mask_rle": region.mask_rle,
+            }
+            for region in content.regions
+        ],
+        "captions": {
+            language: {"text": caption.text, "author": people.show(caption.author_id), "generator": caption.generator}
+            for language, caption in sorted(content.captions.items())
+        },
+        "qa_pairs": [
+            {
+                "question": pair.question,
+                "answer": pair.answer,
+                "language": pair.language,
+                "regions": [region.existing.pk for region in pair.regions],
+            }
+            for pair in content.qa_pairs
+        ],
+    }
+
+
+def revision_json(revision: AnnotationRevision | None, people: People) -> dict:
+    if revision is not None:
+        revision = revisions_with_content().get(pk=revision.pk)
+    return content_json(revision, content_of(revision), people)
+
+
+class AnnotationDetailSerializer(AnnotationListSerializer):
+    sample_info = serializers.SerializerMethodField()
+    revisions = serializers.SerializerMethodField()
+    content = serializers.SerializerMethodField()
+    review_comments = serializers.SerializerMethodField()
+    votes = serializers.SerializerMethodField()
+
+    class Meta(AnnotationListSerializer.Meta):
+        fields = AnnotationListSerializer.Meta.fields + [
+            "vocabulary_version",
+            "consensus_voters",
+            "sample_info",
+            "revisions",
+            "content",
+            "review_comments",
+            "votes",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_sample_info(self, annotation) -> dict:
+        sample = annotation.sample
+        request = self.context.get("request")
+        files = {}
+        for kind in ("original", "asset", "thumbnail"):
+            url = reverse("api:sample-file", args=[sample.pk, kind])
+            files[kind] = request.build_absolute_uri(url) if request else url
+        return {
+            "external_id": sample.external_id,
+            "width": sample.width,
+            "height": sample.height,
+            "domain": sample.domain,
+            "product": sample.product,
+            "source_text": sample.source_text,
+            "source_text_language": sample.source_text_language,
+            "files": files,
+        }
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_revisions(self, annotation) -> dict:
+        return {
+            "current": annotation.current_revision_id,
+            "submitted": annotation.submitted_revision_id,
+            "reviewed": annotation.reviewed_revision_id,
+            "final": annotation.final_revision_id,
+        }
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_content(self, annotation) -> dict:
+        return revision_json(annotation.current_revision, _people(self))
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_review_comments(self, annotation) -> list:
+        people = _people(self)
+        return [
+            {
+                "round": c.round,
+                "revision": c.revision_id,
+                "author": people.show(c.author_id),
+                "field": c.field,
+                "region": c.region_id,
+                "text": c.text,
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in ReviewComment.objects.filter(annotation=annotation).order_by("id")
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_votes(self, annotation) -> list:
+        people = _people(self)
+        return [
+            {
+                "expert": people.show(v.expert_id),
+                "decision": v.decision,
+                "revision": v.revision_id,
+                "comment": v.comment,
+                "created_at": v.created_at.isoformat(),
+            }
+            for v in ConsensusVote.objects.filter(annotation=annotation).order_by("id")
+        ]
+
+
+class RevisionSummarySerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AnnotationRevision
+        fields = ["id", "number", "stage", "author", "based_on", "vocabulary_version", "created_at"]
+        read_only_fields = fields
+
+    def get_author(self, revision) -> int | None:
+        return _people(self).show(revision.author_id)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    sample = serializers.IntegerField(source="annotation_id", read_only=True)
+    actor_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "sample", "actor", "actor_name", "action", "field", "before", "after", "version", "created_at"]
+        read_only_fields = fields
+
+    def get_actor_name(self, event) -> str:
+        return event.actor.username if event.actor else "system"
+
+
+class AgreementReportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AgreementReport
+        fields = ["id", "scope", "source", "user", "status", "result", "error", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+class ClaimNextSerializer(serializers.Serializer):
+    source = serializers.IntegerField(required=False)
+    domain = serializers.CharField(required=False)
+    defect_type = serializers.IntegerField(required=False, help_text="A defect type, or a defect category.")
+    language = serializers.CharField(required=False, help_text="The language of the sample's source text.")
+
+
+class BasedOnVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="The annotation version this request is based on.")
+
+
+class ClaimSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False)
+
+
+class SaveContentSerializer(BasedOnVersionSerializer):
+    content = serializers.JSONField(
+        help_text="Any of fields, notes, regions, captions, qa_pairs; the parts left out are kept."
+    )
+
+
+class StageResultSerializer(BasedOnVersionSerializer):
+    content = serializers.JSONField(required=False)
+
+
+class RequestChangesSerializer(BasedOnVersionSerializer):
+    comments = serializers.JSONField(help_text="[{text, field?, region?}, ...]")
+
+
+class VoteSerializer(BasedOnVersionSerializer):
+    decision = serializers.ChoiceField(choices=VoteDecision.choices)
+    content = serializers.JSONField(required=False, help_text="Only with decision=edit.")
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class EnqueueSerializer(serializers.Serializer):
+    sample_ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10_000)
+    source = serializers.IntegerField(required=False)
+    domain = serializers.CharField(required=False)
+    priority = serializers.IntegerField(required=False, default=0, min_value=-32768, max_value=32767)
+    is_gold = serializers.BooleanField(required=False, default=False)
+    limit = serializers.IntegerField(required=False, default=10_000, min_value=1, max_value=10_000)
+
+    def validate(self, data):
+        if not any(key in data for key in ("sample_ids", "source", "domain")):
+            raise serializers.ValidationError({"sample_ids": ["give sample_ids, source or domain"]})
+        return data
+
+
+class AssignSerializer(serializers.Serializer):
+    sample_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=5_000)
+    annotator = serializers.IntegerField(
+        allow_null=True, help_text="A user id; null puts the samples back in the pool."
+    )
+    priority = serializers.IntegerField(required=False, min_value=-32768, max_value=32767)
+    is_gold = serializers.BooleanField(required=False)
+
+
+class AgreementReportRequestSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=ReportScope.choices, default=ReportScope.DATASET)
+    source = serializers.IntegerField(required=False, help_text="Dataset scope: one source (default: all).")
+    user = serializers.IntegerField(required=False, help_text="Annotator scope: the annotator.")
+
+    def validate(self, data):
+        if data["scope"] == ReportScope.ANNOTATOR and "user" not in data:
+            raise serializers.ValidationError({"user": ["the annotator scope needs a user"]})
+        return data

@@ -1,0 +1,181 @@
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from . import exports, versions
+from .models import DatasetVersion, Export, ExportFormat, ExportShard
+
+
+def _bars(counts: dict, colour: str = "#417690") -> str:
+    """A small horizontal bar chart as inline SVG: no JavaScript, no external library."""
+    if not counts:
+        return "—"
+    items = list(counts.items())[:25]
+    top = max(value for _, value in items) or 1
+    rows = format_html_join(
+        "",
+        '<text x="0" y="{}" font-size="11">{}</text><rect x="190" y="{}" width="{}" height="12" fill="{}"/>'
+        '<text x="{}" y="{}" font-size="11">{}</text>',
+        (
+            (
+                i * 16 + 11,
+                str(label)[:30],
+                i * 16 + 1,
+                max(1, int(260 * value / top)),
+                colour,
+                196 + int(260 * value / top),
+                i * 16 + 11,
+                value,
+            )
+            for i, (label, value) in enumerate(items)
+        ),
+    )
+    return format_html('<svg width="520" height="{}" role="img">{}</svg>', len(items) * 16 + 4, rows)
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(admin.ModelAdmin):
+    list_display = ("number", "title", "status", "sample_count", "vocabulary_version", "created_at")
+    list_filter = ("status",)
+    readonly_fields = (
+        "number",
+        "status",
+        "sample_count",
+        "vocabulary_version",
+        "created_by",
+        "created_at",
+        "published_at",
+        "split_chart",
+        "domain_chart",
+        "defect_type_chart",
+        "source_chart",
+        "caption_chart",
+        "caption_length_chart",
+        "region_chart",
+        "synthetic_share",
+    )
+    fields = ("title", "description", "selection", "split_plan") + readonly_fields
+    actions = ["publish", "export_webdataset", "export_coco", "export_qa", "export_captions"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A version is frozen when it is made: only the title and description stay editable.
+        return self.readonly_fields + (("selection", "split_plan") if obj else ())
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["title", "description"])
+            return
+        try:
+            version = versions.dataset_version_create(
+                title=obj.title,
+                description=obj.description,
+                selection=obj.selection or {},
+                split_plan=obj.split_plan or {},
+                created_by=request.user,
+            )
+        except versions.VersionError as error:
+            self.message_user(request, str(error), level=messages.ERROR)
+            return
+        obj.pk = version.pk
+        self.message_user(request, f"{version.name} frozen with {version.sample_count} samples")
+
+    @admin.action(description="Publish (make immutable and exportable)")
+    def publish(self, request, queryset):
+        for version in queryset:
+            try:
+                versions.dataset_version_publish(version=version)
+            except versions.VersionError as error:
+                self.message_user(request, str(error), level=messages.ERROR)
+
+    def _export(self, request, queryset, format):
+        for version in queryset:
+            target = str(settings.EXPORT_ROOT)
+            try:
+                export = exports.export_create(version=version, format=format, target=target, created_by=request.user)
+            except exports.ExportError as error:
+                self.message_user(request, str(error), level=messages.ERROR)
+                continue
+            exports.export_start(export=export)
+            self.message_user(request, f"export #{export.pk} of {version.name} to {target}/{version.name} queued")
+
+    @admin.action(description="Export as WebDataset shards (to EXPORT_ROOT)")
+    def export_webdataset(self, request, queryset):
+        self._export(request, queryset, ExportFormat.WEBDATASET)
+
+    @admin.action(description="Export as COCO JSON (to EXPORT_ROOT)")
+    def export_coco(self, request, queryset):
+        self._export(request, queryset, ExportFormat.COCO)
+
+    @admin.action(description="Export QA pairs as JSONL (to EXPORT_ROOT)")
+    def export_qa(self, request, queryset):
+        self._export(request, queryset, ExportFormat.QA)
+
+    @admin.action(description="Export captions as CSV (to EXPORT_ROOT)")
+    def export_captions(self, request, queryset):
+        self._export(request, queryset, ExportFormat.CAPTIONS)
+
+    def _stat(self, version, key):
+        return _bars(version.statistics.get(key, {}))
+
+    @admin.display(description="samples per split")
+    def split_chart(self, version):
+        return self._stat(version, "per_split")
+
+    @admin.display(description="samples per domain")
+    def domain_chart(self, version):
+        return self._stat(version, "per_domain")
+
+    @admin.display(description="samples per defect type")
+    def defect_type_chart(self, version):
+        return self._stat(version, "per_defect_type")
+
+    @admin.display(description="samples per source")
+    def source_chart(self, version):
+        return self._stat(version, "per_source")
+
+    @admin.display(description="captions per language")
+    def caption_chart(self, version):
+        return self._stat(version, "captions_per_language")
+
+    @admin.display(description="English caption length (words)")
+    def caption_length_chart(self, version):
+        return self._stat(version, "english_caption_words")
+
+    @admin.display(description="regions per sample")
+    def region_chart(self, version):
+        return self._stat(version, "regions_per_sample")
+
+    @admin.display(description="synthetic share")
+    def synthetic_share(self, version):
+        return f"{100 * version.statistics.get('synthetic_share', 0):.1f}%"
+
+
+class ExportShardInline(admin.TabularInline):
+    model = ExportShard
+    fields = ("index", "name", "split", "samples", "status", "bytes", "sha256")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ("id", "version", "format", "target", "status", "progress", "samples_written", "created_at")
+    list_filter = ("status", "format")
+    readonly_fields = [f.name for f in Export._meta.fields if f.name != "classes"]
+    exclude = ("classes",)
+    inlines = [ExportShardInline]
+    actions = ["resume"]
+
+    def has_add_permission(self, request):
+        return False  # exports start from a dataset version's actions
+
+    @admin.display(description="progress")
+    def progress(self, export):
+        return f"{export.shards_done}/{export.shards_total}"
+
+    @admin.action(description="Resume (keeps committed shards)")
+    def resume(self, request, queryset):
+        for export in queryset:
+            exports.export_start(export=export)

@@ -1,0 +1,147 @@
+"""Where exports go: a local directory or an S3 bucket (any S3-compatible endpoint), with atomic
+commits, so a reader never sees a partial shard.
+
+Local: a shard is written under a temporary name in the same directory and renamed into place
+(os.replace is atomic) once complete. S3: a shard is written to a local spool file, then uploaded
+as a multipart upload, which S3 keeps invisible until CompleteMultipartUpload (its commit); the
+object carries its sha256 as metadata. Either way, `committed_sha256` tells a re-run which shards
+are already done.
+"""
+
+import hashlib
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+CHUNK = 1024 * 1024
+
+
+class ExportTargetError(ValueError):
+    """The target cannot be used; the message says why."""
+
+
+class LocalTarget:
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ExportTargetError(f"cannot create {self.directory}: {error.strerror}") from None
+
+    def __str__(self) -> str:
+        return str(self.directory)
+
+    def write(self, name: str, produce: Callable) -> tuple[str, int]:
+        """produce(fileobj) writes the content and returns (sha256, size); committed atomically."""
+        final = self.directory / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
+        try:
+            with open(temporary, "wb") as out:
+                sha256, size = produce(out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return sha256, size
+
+    def remove_partials(self, folder: str) -> int:
+        """Delete temporary files a killed writer left behind (never visible under a shard's name)."""
+        removed = 0
+        for partial in (self.directory / folder).glob(".*.partial"):
+            partial.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def committed_sha256(self, name: str) -> str | None:
+        path = self.directory / name
+        if not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        with open(path, "rb") as stored:
+            while chunk := stored.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def read(self, name: str) -> bytes:
+        return (self.directory / name).read_bytes()
+
+    def url(self, name: str) -> str:
+        return str(self.directory / name)
+
+
+class S3Target:
+    def __init__(self, bucket: str, prefix: str, *, client=None):
+        import boto3
+        from django.conf import settings
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client or boto3.client(
+            "s3",
+            endpoint_url=getattr(settings, "AWS_S3_ENDPOINT_URL", None) or os.environ.get("AWS_S3_ENDPOINT_URL"),
+            region_name=getattr(settings, "AWS_S3_REGION_NAME", None) or "us-east-1",
+            aws_access_key_id=getattr(settings, "AWS_ACCESS_KEY_ID", None) or os.environ.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=getattr(settings, "AWS_SECRET_ACCESS_KEY", None)
+            or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        )
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def write(self, name: str, produce: Callable) -> tuple[str, int]:
+        from boto3.s3.transfer import TransferConfig
+
+        with tempfile.TemporaryFile(prefix="imdd-shard-") as spool:
+            sha256, size = produce(spool)
+            spool.seek(0)
+            self.client.upload_fileobj(
+                spool,
+                self.bucket,
+                self._key(name),
+                ExtraArgs={"Metadata": {"sha256": sha256}},
+                Config=TransferConfig(multipart_threshold=64 * CHUNK, multipart_chunksize=64 * CHUNK),
+            )
+        return sha256, size
+
+    def committed_sha256(self, name: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError:
+            return None
+        return head.get("Metadata", {}).get("sha256")
+
+    def remove_partials(self, folder: str) -> int:
+        """Abort multipart uploads a killed writer left open (their parts are never an object)."""
+        prefix = self._key(folder)
+        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix).get("Uploads", [])
+        for upload in uploads:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        return len(uploads)
+
+    def read(self, name: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+
+    def url(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self._key(name)}"
+
+
+def target_for(location: str):
+    """A target from a local path or an s3://bucket/prefix URL."""
+    if location.startswith("s3://"):
+        parsed = urlparse(location)
+        if not parsed.netloc:
+            raise ExportTargetError(f"{location} names no bucket (use s3://bucket/prefix)")
+        return S3Target(parsed.netloc, parsed.path)
+    if "://" in location:
+        raise ExportTargetError(f"unsupported export target {location}: use a directory or s3://bucket/prefix")
+    return LocalTarget(location)

@@ -1,0 +1,315 @@
+"""The sample pipeline: tar members -> decoded, augmented tensors -> batches.
+
+Built from webdataset's tar iterators with our opener (``shards.open_url``), so local and S3
+shards read the same way. Training streams forever, reshuffling the shard order each epoch; a run
+with several processes (DDP ranks x DataLoader workers) splits shards between them, or samples when
+there are fewer shards than readers. Few-shot selection (N per class) is decided once, up front,
+from the annotations alone, so every epoch and every rank sees the same subset.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from webdataset.filters import shuffle as shuffle_stage
+from webdataset.tariterators import group_by_keys, tar_file_expander
+
+from modeling.core.config import DataConfig
+from modeling.core.errors import ShardError
+from modeling.core.shards import ClassInfo, ShardSource, open_url
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp")
+
+
+def iterate_raw_samples(urls: list[str]) -> Iterator[dict[str, Any]]:
+    """Raw samples in tar order: {"__key__", "__url__", "jpg": bytes, "mask.png": bytes, "json": bytes, ...}."""
+    streams = ({"url": url, "stream": open_url(url)} for url in urls)
+    yield from group_by_keys(tar_file_expander(streams))
+
+
+def sample_class_indices(annotation: dict[str, Any], classes: list[ClassInfo]) -> set[int]:
+    """The manifest class indices a sample's regions carry (box-only regions are matched by term slug)."""
+    by_slug = {c.slug: c.index for c in classes}
+    indices = set()
+    for region in annotation.get("regions") or []:
+        index = region.get("class_index") or by_slug.get((region.get("term") or {}).get("slug"), 0)
+        if index:
+            indices.add(int(index))
+    return indices
+
+
+def select_few_shot(source: ShardSource, per_class: int) -> set[str]:
+    """Keys of at most ``per_class`` samples per class, greedily in manifest order (deterministic).
+
+    A sample is kept while any of its classes still has fewer than ``per_class`` samples; samples
+    without any region are left out."""
+    counts: dict[int, int] = {}
+    keys = set()
+    for raw in iterate_raw_samples(source.urls):
+        annotation = json.loads(raw["json"]) if "json" in raw else {}
+        indices = sample_class_indices(annotation, source.classes)
+        if any(counts.get(i, 0) < per_class for i in indices):
+            keys.add(raw["__key__"])
+            for i in indices:
+                counts[i] = counts.get(i, 0) + 1
+    if not keys:
+        raise ShardError(f"few-shot selection found no annotated sample in {source.manifest_url}")
+    return keys
+
+
+@dataclass
+class Augmentation:
+    """Joint image/mask augmentation: a random square-ish crop keeping >= min_scale of each side, and a flip."""
+
+    hflip: bool = True
+    min_scale: float = 0.8
+
+    def crop_box(self, width: int, height: int, rng: random.Random) -> tuple[int, int, int, int]:
+        crop_w = round(width * rng.uniform(self.min_scale, 1.0))
+        crop_h = round(height * rng.uniform(self.min_scale, 1.0))
+        left = rng.randint(0, width - crop_w)
+        top = rng.randint(0, height - crop_h)
+        return left, top, left + crop_w, top + crop_h
+
+
+def decode_sample(
+    raw: dict[str, Any],
+    classes: list[ClassInfo],
+    *,
+    image_size: int,
+    augmentation: Augmentation | None = None,
+    rng: random.Random | None = None,
+    min_component_pixels: int = 4,
+) -> dict[str, Any]:
+    """One raw shard sample -> tensors at image_size x image_size (S below); C = number of defect classes.
+
+    Returns:
+        key: the sample key; caption: the English caption ("" if none)
+        pixel_values: (3, S, S) float32 in [-1, 1]
+        mask: (S, S) int64 manifest class indices (0 = background)
+        target_labels: (K,) int64 defect labels in [0, C) of mask.png's connected components
+        target_masks: (K, S, S) bool, one per component
+        boxes: (R, 4) float32 xyxy of the annotation's regions; box_labels: (R,) int64 in [0, C)
+        image_label: the sample's defect type in [0, C), or -1 when it has none
+    """
+    key = raw["__key__"]
+    image_ext = next((ext for ext in IMAGE_EXTENSIONS if ext in raw), None)
+    if image_ext is None:
+        raise ShardError(f"sample {key} in {raw.get('__url__')} has no image member")
+    image = Image.open(io.BytesIO(raw[image_ext]))
+    width, height = image.size
+    if "mask.png" in raw:
+        mask = Image.open(io.BytesIO(raw["mask.png"]))
+        if mask.mode not in ("L", "P"):
+            raise ShardError(f"sample {key}: mask.png must be 8-bit single-channel, got mode {mask.mode}")
+        if mask.size != image.size:
+            raise ShardError(f"sample {key}: mask.png is {mask.size}, image is {image.size}")
+    else:
+        mask = Image.new("L", image.size, 0)
+    annotation = json.loads(raw["json"]) if "json" in raw else {}
+    caption = raw["txt"].decode("utf-8") if "txt" in raw else (annotation.get("captions") or {}).get("en", "")
+
+    box = (0, 0, width, height)
+    flip = False
+    if augmentation is not None:
+        rng = rng or random.Random()
+        box = augmentation.crop_box(width, height, rng)
+        flip = augmentation.hflip and rng.random() < 0.5
+    # A JPEG can be decoded at 1/2, 1/4 or 1/8 scale (DCT scaling) when the crop stays above the
+    # output size: far cheaper than decoding 512 px to train at 64. Other formats ignore draft().
+    crop_w, crop_h = box[2] - box[0], box[3] - box[1]
+    image.draft("RGB", (math.ceil(width * image_size / crop_w), math.ceil(height * image_size / crop_h)))
+    scale_x, scale_y = image.size[0] / width, image.size[1] / height
+    image_box = (box[0] * scale_x, box[1] * scale_y, box[2] * scale_x, box[3] * scale_y)
+    image = image.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR, box=image_box)
+    mask = mask.resize((image_size, image_size), Image.Resampling.NEAREST, box=box)
+    if flip:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+    mask_array = np.asarray(mask, dtype=np.int64)
+    if mask_array.max(initial=0) >= len(classes):
+        raise ShardError(f"sample {key}: mask value {mask_array.max()} but the manifest lists {len(classes)} classes")
+    pixel_values = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).contiguous()
+    target_labels, target_masks = _components(mask_array, min_component_pixels)
+    boxes, box_labels = _region_boxes(annotation, classes, box, image_size, flip)
+    return {
+        "key": key,
+        "caption": caption,
+        "pixel_values": pixel_values,
+        "mask": torch.from_numpy(mask_array),
+        "target_labels": target_labels,
+        "target_masks": target_masks,
+        "boxes": boxes,
+        "box_labels": box_labels,
+        "image_label": _image_label(annotation, classes, mask_array),
+    }
+
+
+def _components(mask: np.ndarray, min_pixels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Instances as the connected components of each class in the class-index mask."""
+    labels, masks = [], []
+    for index in np.unique(mask):
+        if index == 0:
+            continue
+        components, count = ndimage.label(mask == index)
+        for component in range(1, count + 1):
+            region = components == component
+            if region.sum() >= min_pixels:
+                labels.append(int(index) - 1)
+                masks.append(region)
+    if not masks:
+        return torch.zeros(0, dtype=torch.int64), torch.zeros((0, *mask.shape), dtype=torch.bool)
+    return torch.tensor(labels, dtype=torch.int64), torch.from_numpy(np.stack(masks))
+
+
+def _region_boxes(
+    annotation: dict[str, Any], classes: list[ClassInfo], crop: tuple[int, int, int, int], size: int, flip: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The annotation's region boxes (COCO xywh, original pixels) in the resized frame, as xyxy."""
+    by_slug = {c.slug: c.index for c in classes}
+    left, top, right, bottom = crop
+    scale_x, scale_y = size / (right - left), size / (bottom - top)
+    boxes, labels = [], []
+    for region in annotation.get("regions") or []:
+        index = region.get("class_index") or by_slug.get((region.get("term") or {}).get("slug"), 0)
+        if not index or not region.get("bbox"):
+            continue
+        x, y, w, h = region["bbox"]
+        x0, x1 = np.clip([(x - left) * scale_x, (x + w - left) * scale_x], 0, size)
+        y0, y1 = np.clip([(y - top) * scale_y, (y + h - top) * scale_y], 0, size)
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            continue  # cropped away
+        if flip:
+            x0, x1 = size - x1, size - x0
+        boxes.append([x0, y0, x1, y1])
+        labels.append(int(index) - 1)
+    if not boxes:
+        return torch.zeros((0, 4), dtype=torch.float32), torch.zeros(0, dtype=torch.int64)
+    return torch.tensor(boxes, dtype=torch.float32), torch.tensor(labels, dtype=torch.int64)
+
+
+def _image_label(annotation: dict[str, Any], classes: list[ClassInfo], mask: np.ndarray) -> int:
+    """The defect type term if it names a class, else the class covering most pixels, else -1."""
+    by_slug = {c.slug: c.index for c in classes}
+    for term in (annotation.get("terms") or {}).get("defect_type") or []:
+        if by_slug.get(term.get("slug"), 0) > 0:
+            return by_slug[term["slug"]] - 1
+    counts = np.bincount(mask.ravel(), minlength=len(classes))[1:]
+    return int(counts.argmax()) if counts.sum() else -1
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the fixed-size tensors; keep per-sample lists for the variable-length ones."""
+    batch: dict[str, Any] = {
+        "pixel_values": torch.stack([s["pixel_values"] for s in samples]),
+        "mask": torch.stack([s["mask"] for s in samples]),
+        "image_label": torch.tensor([s["image_label"] for s in samples], dtype=torch.int64),
+    }
+    for name in ("key", "caption", "target_labels", "target_masks", "boxes", "box_labels"):
+        batch[name] = [s[name] for s in samples]
+    return batch
+
+
+class ShardDataset(IterableDataset):
+    """Decoded samples from shards; forever and shuffled for training, one ordered pass otherwise.
+
+    Args:
+        source: the shards and class list.
+        config: image size, augmentation, shuffle buffer.
+        train: augment, shuffle and repeat.
+        seed: the stream's seed (a resumed run passes a different one so it does not replay).
+        rank, world_size: this process's place among DDP ranks.
+        keys: keep only these sample keys (few-shot selection).
+    """
+
+    def __init__(
+        self,
+        source: ShardSource,
+        config: DataConfig,
+        *,
+        train: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        keys: set[str] | None = None,
+        min_component_pixels: int = 4,
+    ):
+        super().__init__()
+        self.source = source
+        self.config = config
+        self.train = train
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.keys = keys
+        self.min_component_pixels = min_component_pixels
+        self.augmentation = Augmentation(config.hflip, config.min_scale) if train else None
+
+    def _reader(self) -> tuple[int, int]:
+        worker = get_worker_info()
+        workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
+        return self.rank * workers + worker_id, self.world_size * workers
+
+    def _epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
+        reader, readers = self._reader()
+        urls = list(self.source.urls)
+        if self.train:
+            random.Random(self.seed * 7919 + epoch).shuffle(urls)
+        split_shards = len(urls) >= readers
+        if split_shards:
+            urls = urls[reader::readers]
+        for position, raw in enumerate(iterate_raw_samples(urls)):
+            if not split_shards and position % readers != reader:
+                continue
+            if self.keys is not None and raw["__key__"] not in self.keys:
+                continue
+            yield raw
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        reader, _ = self._reader()
+        rng = random.Random(f"{self.seed}-{reader}")
+        epoch = 0
+        while True:
+            raws = self._epoch(epoch)
+            if self.train and self.config.shuffle_buffer > 1:
+                buffer = self.config.shuffle_buffer
+                raws = shuffle_stage(bufsize=buffer, initial=buffer, rng=rng)(raws)
+            produced = 0
+            for raw in raws:
+                produced += 1
+                yield decode_sample(
+                    raw,
+                    self.source.classes,
+                    image_size=self.config.image_size,
+                    augmentation=self.augmentation,
+                    rng=rng,
+                    min_component_pixels=self.min_component_pixels,
+                )
+            if not self.train:
+                return
+            if produced == 0:
+                raise ShardError(f"no samples for reader {reader} in {self.source.manifest_url}")
+            epoch += 1
+
+
+def make_loader(dataset: ShardDataset, *, batch_size: int, num_workers: int) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=collate,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )

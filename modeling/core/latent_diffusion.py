@@ -1,0 +1,156 @@
+"""Stage 1: text-to-image latent diffusion with the implicit captioner trained alongside.
+
+Image -> frozen VAE -> latents; noise at a random timestep; the U-Net predicts the noise, attending
+to the CLIP text tokens of the caption or, on a fraction of steps, to the implicit caption made
+from the image itself. The same object serves Stage 2 as the frozen feature extractor
+(``pyramid_features``): the U-Net run at a small timestep, conditioned on the implicit caption.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modeling.core.clip_towers import ImageTower, TextTower, provenance
+from modeling.core.config import ModelConfig
+from modeling.core.diffusion_blocks import build_scheduler, build_unet, build_vae, vae_provenance
+from modeling.core.errors import ConfigError
+from modeling.core.implicit_captioner import ImplicitCaptioner
+
+
+class LatentDiffusion(nn.Module):
+    """Frozen CLIP text tower, implicit captioner (frozen image tower + trainable MLP), frozen VAE,
+    trainable U-Net and the DDPM schedule. ``diffusion_loss`` trains it; ``pyramid_features`` feeds
+    Stage 2; ``generate`` samples images from captions."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.text_tower = TextTower(config.clip.text_model, config.clip.text_weights)
+        if self.text_tower.width != config.unet.cross_attention_dim:
+            raise ConfigError(
+                f"unet.cross_attention_dim {config.unet.cross_attention_dim} must equal the width "
+                f"{self.text_tower.width} of text tower {config.clip.text_model!r}"
+            )
+        image_tower = ImageTower(config.clip.image_model, config.clip.image_weights)
+        self.captioner = ImplicitCaptioner(
+            image_tower,
+            text_width=self.text_tower.width,
+            hidden_dim=config.captioner.hidden_dim,
+            num_tokens=config.captioner.num_tokens,
+        )
+        self.vae = build_vae(config.vae, image_size=config.data.image_size)
+        self.unet = build_unet(config.unet, latent_channels=config.vae.latent_channels, latent_size=config.latent_size)
+        self.scheduler = build_scheduler(config.diffusion)
+
+    def weights_in_use(self) -> dict[str, dict[str, str]]:
+        """Where every component's initial weights came from; stored in every checkpoint."""
+        return {
+            "text_tower": provenance(self.config.clip.text_model, self.config.clip.text_weights),
+            "image_tower": provenance(self.config.clip.image_model, self.config.clip.image_weights),
+            "vae": vae_provenance(self.config),
+            "unet": {"model": "UNet2DConditionModel", "weights": "random-init"},
+        }
+
+    def set_frozen_eval(self) -> None:
+        self.vae.eval()
+        self.text_tower.eval()
+        self.captioner.image_tower.eval()
+
+    @torch.no_grad()
+    def encode_latents(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """pixel_values: (B, 3, H, W) in [-1, 1] -> (B, latent_channels, H/f, W/f), scaled to ~unit variance."""
+        posterior = self.vae.encode(pixel_values.to(self.vae.dtype)).latent_dist
+        return posterior.mean * self.vae.config.scaling_factor
+
+    @torch.no_grad()
+    def text_conditioning(self, captions: list[str]) -> torch.Tensor:
+        """captions: B strings -> (B, context_length, width) CLIP token states."""
+        return self.text_tower(self.text_tower.tokenize(captions)).hidden
+
+    def diffusion_loss(
+        self,
+        pixel_values: torch.Tensor,
+        captions: list[str],
+        *,
+        use_implicit: bool,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Mean squared error of the U-Net's prediction (noise, or velocity for v-prediction).
+
+        Args:
+            pixel_values: (B, 3, H, W) in [-1, 1].
+            captions: B English captions (ignored when use_implicit).
+            use_implicit: condition on the implicit caption of the image instead of the text.
+        """
+        latents = self.encode_latents(pixel_values)
+        if use_implicit:
+            condition = self.captioner(pixel_values)
+        else:
+            condition = self.text_conditioning(captions)
+        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        timesteps = torch.randint(
+            0,
+            self.scheduler.config.num_train_timesteps,
+            (latents.shape[0],),
+            generator=generator,
+            device=latents.device,
+        )
+        noisy = self.scheduler.add_noise(latents, noise, timesteps)
+        prediction = self.unet(noisy, timesteps, encoder_hidden_states=condition).sample
+        if self.scheduler.config.prediction_type == "v_prediction":
+            target = self.scheduler.get_velocity(latents, noise, timesteps)
+        else:
+            target = noise
+        return F.mse_loss(prediction.float(), target.float())
+
+    @torch.no_grad()
+    def pyramid_features(
+        self, pixel_values: torch.Tensor, *, timestep: int, generator: torch.Generator | None = None
+    ) -> list[torch.Tensor]:
+        """The U-Net decoder's block outputs, coarse to fine, for the implicit caption at a small timestep,
+        followed by the clean VAE latents: they keep the plain appearance (colour, texture) that the
+        denoiser's deep features abstract away (and that a randomly initialised U-Net destroys).
+
+        Args:
+            pixel_values: (B, 3, H, W) in [-1, 1].
+        Returns:
+            one (B, C_i, H_i, W_i) tensor per up block (the last at latent resolution H/f), then the
+            latents (B, latent_channels, H/f, W/f).
+        """
+        latents = self.encode_latents(pixel_values)
+        condition = self.captioner(pixel_values)
+        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        timesteps = torch.full((latents.shape[0],), timestep, device=latents.device, dtype=torch.long)
+        noisy = self.scheduler.add_noise(latents, noise, timesteps)
+        features: list[torch.Tensor] = []
+        hooks = [
+            block.register_forward_hook(lambda _module, _args, output: features.append(output))
+            for block in self.unet.up_blocks
+        ]
+        try:
+            self.unet(noisy, timesteps, encoder_hidden_states=condition)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return [*features, latents.to(features[-1].dtype)]
+
+    @torch.no_grad()
+    def generate(
+        self, captions: list[str], *, num_steps: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Text-to-image sampling with the DDPM scheduler: B captions -> (B, 3, H, W) images in [-1, 1]."""
+        scheduler = build_scheduler(self.config.diffusion)
+        scheduler.set_timesteps(num_steps or self.config.diffusion.num_train_timesteps)
+        condition = self.text_conditioning(captions)
+        device = condition.device
+        size = self.config.latent_size
+        latents = torch.randn(
+            (len(captions), self.config.vae.latent_channels, size, size), generator=generator, device=device
+        )
+        for t in scheduler.timesteps:
+            prediction = self.unet(latents, t.to(device), encoder_hidden_states=condition).sample
+            latents = scheduler.step(prediction, t, latents, generator=generator).prev_sample
+        images = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        return images.clamp(-1, 1)

@@ -1,0 +1,174 @@
+"""Stage 2: the open-vocabulary segmenter = frozen Stage 1 backbone + trainable mask generator.
+
+Classification is open-vocabulary: a query's class logits are scaled cosine similarities between
+its embedding and the CLIP text embeddings of the category names it is given, plus a learned
+"no object" embedding. Any list of names works at inference; training uses the manifest's classes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import masks_to_boxes
+
+from modeling.core.config import ModelConfig
+from modeling.core.latent_diffusion import LatentDiffusion
+from modeling.core.mask_generator import MaskGenerator
+from modeling.core.matching import LossWeights, grounding_loss, resize_targets, set_loss
+
+
+@dataclass
+class SegmenterOutput:
+    """One decoder layer's prediction. class_logits: (B, Q, C+1), last = no object;
+    mask_logits: (B, Q, h, w); embeddings: (B, Q, E) L2-normalised."""
+
+    class_logits: torch.Tensor
+    mask_logits: torch.Tensor
+    embeddings: torch.Tensor
+
+
+@dataclass
+class Segmentation:
+    """Post-processed predictions for a batch at (H, W).
+
+    mask_probabilities: (B, Q, H, W) sigmoid of each query's mask.
+    labels: (B, Q) best class per query; scores: (B, Q) class probability x mask quality.
+    semantic: (B, C, H, W) per-pixel class scores, sum over queries of p(class) x mask.
+    """
+
+    mask_probabilities: torch.Tensor
+    labels: torch.Tensor
+    scores: torch.Tensor
+    semantic: torch.Tensor
+
+    def semantic_map(self, background_threshold: float = 0.5) -> torch.Tensor:
+        """(B, H, W) manifest-style class indices: 0 = background, c + 1 = class c."""
+        best, index = self.semantic.max(dim=1)
+        return torch.where(best > background_threshold, index + 1, torch.zeros_like(index))
+
+    def image_classes(self) -> torch.Tensor:
+        """(B,) the class of the highest-scoring query of each image."""
+        return self.labels.gather(1, self.scores.argmax(dim=1, keepdim=True))[:, 0]
+
+    def instances(self, image: int, *, score_threshold: float = 0.0, max_instances: int | None = None):
+        """Detections of one image: (masks (N, H, W) bool, boxes (N, 4) xyxy, labels (N,), scores (N,)),
+        highest score first; queries with an empty mask are dropped."""
+        masks = self.mask_probabilities[image] > 0.5
+        keep = (masks.flatten(1).any(dim=1)) & (self.scores[image] > score_threshold)
+        order = self.scores[image][keep].argsort(descending=True)[:max_instances]
+        masks = masks[keep][order]
+        boxes = masks_to_boxes(masks).float() if len(masks) else torch.zeros((0, 4))
+        boxes[:, 2:] += 1  # masks_to_boxes gives the last pixel; a box ends after it (COCO)
+        return masks, boxes, self.labels[image][keep][order], self.scores[image][keep][order]
+
+
+class Segmenter(nn.Module):
+    """backbone: a LatentDiffusion (Stage 1), frozen here; only the mask generator, the no-object
+    embedding and the temperature train. ``loss`` for training, ``segment`` for inference."""
+
+    def __init__(self, config: ModelConfig, backbone: LatentDiffusion):
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        backbone.requires_grad_(False)
+        generator_config = config.mask_generator
+        # the U-Net's up blocks, coarse to fine, then the VAE latents (LatentDiffusion.pyramid_features)
+        in_channels = [*reversed(config.unet.block_out_channels), config.vae.latent_channels]
+        self.mask_generator = MaskGenerator(
+            in_channels,
+            embed_dim=backbone.text_tower.embed_dim,
+            num_queries=generator_config.num_queries,
+            hidden_dim=generator_config.hidden_dim,
+            num_heads=generator_config.num_heads,
+            num_layers=generator_config.num_layers,
+            dim_feedforward=generator_config.dim_feedforward,
+        )
+        self.void_embedding = nn.Parameter(torch.randn(backbone.text_tower.embed_dim) * 0.02)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.weights = LossWeights(
+            class_weight=generator_config.class_weight,
+            mask_bce_weight=generator_config.mask_bce_weight,
+            dice_weight=generator_config.dice_weight,
+            no_object_weight=generator_config.no_object_weight,
+        )
+
+    def set_frozen_eval(self) -> None:
+        self.backbone.eval()
+
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.exp().clamp(max=100.0)
+
+    def embed_names(self, names: list[str]) -> torch.Tensor:
+        """(N, E) normalised text embeddings of category names, with the config's prompt template."""
+        return self.backbone.text_tower.embed_prompts(names, self.config.clip.prompt_template)
+
+    def forward(
+        self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor, generator: torch.Generator | None = None
+    ) -> list[SegmenterOutput]:
+        """pixel_values: (B, 3, H, W) in [-1, 1]; class_embeddings: (C, E) normalised.
+
+        Returns one output per decoder layer (the last is the final prediction)."""
+        features = self.backbone.pyramid_features(
+            pixel_values, timestep=self.config.mask_generator.feature_timestep, generator=generator
+        )
+        text = torch.cat([class_embeddings, F.normalize(self.void_embedding, dim=-1)[None]]).to(features[-1].dtype)
+        outputs = []
+        for prediction in self.mask_generator([f.detach() for f in features]):
+            embeddings = F.normalize(prediction.embeddings, dim=-1)
+            outputs.append(
+                SegmenterOutput(
+                    class_logits=self.scale() * embeddings @ text.T,
+                    mask_logits=prediction.mask_logits,
+                    embeddings=embeddings,
+                )
+            )
+        return outputs
+
+    def loss(self, batch: dict, class_embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted set losses over every decoder layer (deep supervision) plus caption grounding.
+
+        batch: from dataset.collate (pixel_values on the model's device).
+        Returns {"loss": total, "class", "mask_bce", "dice", "grounding"} (the parts from the last layer).
+        """
+        outputs = self(batch["pixel_values"], class_embeddings)
+        if not self.config.mask_generator.deep_supervision:
+            outputs = outputs[-1:]
+        size = outputs[-1].mask_logits.shape[-2:]
+        device = outputs[-1].mask_logits.device
+        targets = [resize_targets(m.to(device), size) for m in batch["target_masks"]]
+        labels = [label.to(device) for label in batch["target_labels"]]
+        total = outputs[-1].mask_logits.new_zeros((), dtype=torch.float32)
+        parts: dict[str, torch.Tensor] = {}
+        for output in outputs:
+            parts = set_loss(output.class_logits, output.mask_logits, labels, targets, self.weights)
+            total = total + (
+                self.weights.class_weight * parts["class"]
+                + self.weights.mask_bce_weight * parts["mask_bce"]
+                + self.weights.dice_weight * parts["dice"]
+            )
+        total = total / len(outputs)
+        text = self.backbone.text_tower(self.backbone.text_tower.tokenize(batch["caption"]))
+        parts["grounding"] = grounding_loss(
+            outputs[-1].embeddings.float(), F.normalize(text.words.float(), dim=-1), text.word_mask, self.scale()
+        )
+        total = total + self.config.mask_generator.grounding_weight * parts["grounding"]
+        return {"loss": total, **{name: value.detach() for name, value in parts.items()}}
+
+    @torch.no_grad()
+    def segment(
+        self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor, *, output_size: tuple[int, int] | None = None
+    ) -> Segmentation:
+        """Inference for a batch: pixel_values (B, 3, H, W); class_embeddings (C, E) for any category names."""
+        output = self(pixel_values, class_embeddings, generator=torch.Generator(pixel_values.device).manual_seed(0))[-1]
+        size = output_size or tuple(pixel_values.shape[-2:])
+        masks = F.interpolate(output.mask_logits.float(), size=size, mode="bilinear", align_corners=False).sigmoid()
+        probabilities = output.class_logits.float().softmax(-1)[..., :-1]  # drop "no object"
+        class_scores, labels = probabilities.max(dim=-1)
+        on = (masks > 0.5).float()
+        quality = (masks * on).flatten(2).sum(-1) / on.flatten(2).sum(-1).clamp(min=1)
+        semantic = torch.einsum("bqc,bqhw->bchw", probabilities, masks)
+        return Segmentation(mask_probabilities=masks, labels=labels, scores=class_scores * quality, semantic=semantic)

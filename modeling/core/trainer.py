@@ -1,0 +1,350 @@
+"""The training loop for both stages: a plain loop, single process or DDP under torchrun.
+
+``train()`` resolves the shards, builds (or resumes) the model, and runs ``Trainer`` over the
+shard loader. ``Trainer`` itself only needs an iterator of batches, so the benchmark can feed the
+same model from in-memory tensors.
+
+Outputs in ``out_dir``: ``metrics.jsonl`` (one JSON object per log step), ``config.json`` and
+``checkpoints/`` (see checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from modeling.core.checkpoint import Checkpoint, find_checkpoint, load_checkpoint, load_weights, save_checkpoint
+from modeling.core.config import ModelConfig
+from modeling.core.dataset import ShardDataset, make_loader, select_few_shot
+from modeling.core.errors import ConfigError
+from modeling.core.latent_diffusion import LatentDiffusion
+from modeling.core.segmenter import Segmenter
+from modeling.core.shards import ClassInfo, ShardSource, check_reachable, resolve_shards
+
+
+@dataclass
+class Runtime:
+    """Where this process runs: its DDP rank (0 of 1 without torchrun) and device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_runtime(device: str | None = None) -> Runtime:
+    """Join the process group only when torchrun started several processes (WORLD_SIZE > 1)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    runtime = Runtime(rank=rank, world_size=world_size, local_rank=local_rank, device=torch.device(device))
+    if runtime.device.type == "cuda":
+        torch.cuda.set_device(runtime.device)
+    if runtime.distributed and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if runtime.device.type == "cuda" else "gloo")
+    return runtime
+
+
+def build_model(stage: int, config: ModelConfig, *, init_from: str | Path | None = None) -> nn.Module:
+    """Stage 1: LatentDiffusion from scratch. Stage 2: Segmenter over a backbone loaded from a Stage 1
+    checkpoint (``init_from``), or a randomly initialised one when none is given."""
+    if stage == 1:
+        return LatentDiffusion(config)
+    if stage != 2:
+        raise ConfigError(f"--stage must be 1 or 2, got {stage}")
+    backbone = LatentDiffusion(config)
+    if init_from is not None:
+        checkpoint = load_checkpoint(init_from, stage=1)
+        load_weights(backbone, checkpoint.state_dict(), source=f"stage 1 checkpoint {checkpoint.path}")
+    return Segmenter(config, backbone)
+
+
+def weights_in_use(model: nn.Module, init_from: str | Path | None) -> dict[str, Any]:
+    backbone = model.backbone if isinstance(model, Segmenter) else model
+    weights: dict[str, Any] = dict(backbone.weights_in_use())
+    if init_from is not None:
+        folder = find_checkpoint(init_from)
+        weights["backbone"] = {"stage_1_checkpoint": str(folder.resolve()) if folder else str(init_from)}
+        weights["unet"] = {"model": "UNet2DConditionModel", "weights": "stage 1 checkpoint"}
+    return weights
+
+
+def lr_factor(step: int, config: ModelConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak at the last step."""
+    warmup = config.train.warmup_steps
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, config.train.steps - warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class _StepModule(nn.Module):
+    """The loss of one batch as a forward(), which is what DistributedDataParallel synchronises."""
+
+    def __init__(self, stage: int, model: nn.Module, class_embeddings: torch.Tensor | None):
+        super().__init__()
+        self.stage = stage
+        self.model = model
+        self.class_embeddings = class_embeddings
+
+    def forward(self, batch: dict[str, Any], use_implicit: bool) -> dict[str, torch.Tensor]:
+        if self.stage == 1:
+            loss = self.model.diffusion_loss(batch["pixel_values"], batch["caption"], use_implicit=use_implicit)
+            return {"loss": loss}
+        return self.model.loss(batch, self.class_embeddings)
+
+
+class Trainer:
+    """Optimises a model one batch at a time, logs JSON lines, saves checkpoints.
+
+    Args:
+        stage: 1 or 2.
+        model: LatentDiffusion (stage 1) or Segmenter (stage 2), on runtime.device.
+        classes: the manifest classes (stage 2 trains on classes[1:]; recorded in checkpoints).
+        meta: extra facts for every checkpoint (shards, dataset version, weights in use).
+    """
+
+    def __init__(
+        self,
+        *,
+        stage: int,
+        config: ModelConfig,
+        model: nn.Module,
+        runtime: Runtime,
+        out_dir: Path,
+        classes: list[ClassInfo],
+        meta: dict[str, Any] | None = None,
+    ):
+        self.stage = stage
+        self.config = config
+        self.model = model
+        self.runtime = runtime
+        self.out_dir = Path(out_dir)
+        self.classes = classes
+        self.meta = meta or {}
+        self.step = 0
+        self.seen_labels: set[int] = set()  # stage 2: defect labels that had a training target
+        if config.train.gradient_checkpointing and stage == 1:
+            model.unet.enable_gradient_checkpointing()
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=config.train.lr, weight_decay=config.train.weight_decay)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, config))
+        class_embeddings = None
+        if stage == 2:
+            class_embeddings = model.embed_names([c.name for c in classes[1:]]).to(runtime.device)
+        self.step_module: nn.Module = _StepModule(stage, model, class_embeddings)
+        if runtime.distributed:
+            self.step_module = DistributedDataParallel(
+                self.step_module,
+                device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None,
+                find_unused_parameters=stage == 1,  # the captioner is idle on text-conditioned steps
+                broadcast_buffers=False,
+            )
+        self.autocast = torch.autocast(
+            device_type=runtime.device.type,
+            dtype=torch.bfloat16,
+            enabled=runtime.device.type == "cuda" and config.train.mixed_precision == "bf16",
+        )
+
+    # -- state ------------------------------------------------------------------------------
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue exactly where ``checkpoint`` stopped: weights, optimizer, schedule, RNG, step."""
+        load_weights(self.model, checkpoint.state_dict(self.runtime.device), source=f"checkpoint {checkpoint.path}")
+        state = checkpoint.trainer_state()
+        if state is None:
+            raise ConfigError(f"checkpoint {checkpoint.path} has no optimizer state to resume from")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["rng_cpu"])
+        slugs = [c.slug for c in self.classes]
+        self.seen_labels = {slugs.index(s) - 1 for s in checkpoint.meta.get("trained_classes", []) if s in slugs}
+        if self.runtime.device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], self.runtime.device)
+        self.step = checkpoint.step
+
+    def save(self, metrics: dict[str, Any] | None = None) -> Path | None:
+        if not self.runtime.is_main:
+            return None
+        meta = {
+            **self.meta,
+            "stage": self.stage,
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "classes": [{"index": c.index, "slug": c.slug, "labels": c.labels} for c in self.classes],
+            # the classes the mask generator saw as targets; evaluation treats the others as held out
+            "trained_classes": [self.classes[label + 1].slug for label in sorted(self.seen_labels)],
+            "metrics": metrics or {},
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "torch_version": torch.__version__,
+        }
+        trainer_state = {
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(self.runtime.device) if self.runtime.device.type == "cuda" else None,
+        }
+        return save_checkpoint(self.out_dir, model=self.model, meta=meta, trainer_state=trainer_state)
+
+    # -- one step ---------------------------------------------------------------------------
+    def use_implicit(self, step: int) -> bool:
+        """Whether this step conditions on the implicit caption; the same answer on every rank."""
+        fraction = self.config.captioner.implicit_fraction
+        return random.Random(self.config.train.seed * 1_000_003 + step).random() < fraction
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        self.model.train()
+        self.model.set_frozen_eval()
+        batch = dict(batch, pixel_values=batch["pixel_values"].to(self.runtime.device, non_blocking=True))
+        if self.stage == 2:
+            self.seen_labels.update(int(label) for labels in batch["target_labels"] for label in labels)
+        with self.autocast:
+            losses = self.step_module(batch, self.use_implicit(self.step))
+        losses["loss"].backward()
+        if self.config.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.parameters, self.config.train.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()
+        self.step += 1
+        return {name: float(value.detach()) for name, value in losses.items()}
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, batches: Iterator[dict[str, Any]], *, total_steps: int) -> dict[str, Any]:
+        """Train from self.step to total_steps; returns the last logged metrics."""
+        metrics_path = self.out_dir / "metrics.jsonl"
+        log_every, save_every = self.config.train.log_every, self.config.train.save_every
+        sums: dict[str, float] = {}
+        count, samples, data_wait = 0, 0, 0.0
+        window_start = started = time.perf_counter()
+        last: dict[str, Any] = {}
+        while self.step < total_steps:
+            fetch_start = time.perf_counter()
+            batch = next(batches)
+            data_wait += time.perf_counter() - fetch_start
+            losses = self.train_step(batch)
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + value
+            count += 1
+            samples += len(batch["pixel_values"]) * self.runtime.world_size
+            if self.step % log_every == 0 or self.step == total_steps:
+                elapsed = time.perf_counter() - window_start
+                last = {
+                    "step": self.step,
+                    "stage": self.stage,
+                    **{name: round(total / count, 6) for name, total in sums.items()},
+                    "lr": self.schedule.get_last_lr()[0],
+                    "samples_per_s": round(samples / elapsed, 3),
+                    "steps_per_s": round(count / elapsed, 4),
+                    "data_wait_fraction": round(data_wait / elapsed, 4),
+                    "elapsed_s": round(time.perf_counter() - started, 3),
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+                if self.runtime.is_main:
+                    with metrics_path.open("a") as log:
+                        log.write(json.dumps(last) + "\n")
+                sums, count, samples, data_wait = {}, 0, 0, 0.0
+                window_start = time.perf_counter()
+            if self.step % save_every == 0 or self.step == total_steps:
+                self.save(last)
+        return last
+
+
+def check_shards(source: ShardSource) -> None:
+    for url in source.urls:
+        check_reachable(url)
+
+
+def train(
+    *,
+    stage: int,
+    config: ModelConfig,
+    shards: str | list[str],
+    out_dir: str | Path,
+    split: str | None = "train",
+    resume: bool = False,
+    init_from: str | Path | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train Stage 1 or 2 from shards into out_dir; returns {"step", "checkpoint", "metrics"}.
+
+    With ``resume``, the newest checkpoint in out_dir (if any) supplies the weights, optimizer, step
+    and config (its ``train.steps`` is replaced by ``config.train.steps``, so a run can be extended).
+    """
+    if stage not in (1, 2):
+        raise ConfigError(f"--stage must be 1 or 2, got {stage}")
+    out_dir = Path(out_dir)
+    runtime = setup_runtime(device)
+    source = resolve_shards(shards, split)
+    check_shards(source)
+
+    checkpoint = None
+    if resume and find_checkpoint(out_dir / "checkpoints") is not None:
+        checkpoint = load_checkpoint(out_dir / "checkpoints", stage=stage)
+        steps = config.train.steps
+        config = checkpoint.config
+        config.train.steps = steps
+        init_from = None  # the resumed weights already hold the backbone
+    config.validate()
+    torch.manual_seed(config.train.seed + runtime.rank)
+    model = build_model(stage, config, init_from=init_from).to(runtime.device)
+    meta = {
+        "shards": source.manifest_url,
+        "split": split,
+        "dataset_version": source.manifest.get("dataset_version"),
+        "vocabulary_version": source.manifest.get("vocabulary_version"),
+        "weights": weights_in_use(model, init_from),
+    }
+    if checkpoint is not None:
+        meta = {**checkpoint.meta, **{k: v for k, v in meta.items() if k != "weights"}}
+    trainer = Trainer(
+        stage=stage, config=config, model=model, runtime=runtime, out_dir=out_dir, classes=source.classes, meta=meta
+    )
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+    if runtime.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+
+    keys = None
+    if config.data.few_shot_per_class is not None:
+        keys = select_few_shot(source, config.data.few_shot_per_class)
+    dataset = ShardDataset(
+        source,
+        config.data,
+        train=True,
+        seed=config.train.seed + 1000 * trainer.step,  # a resumed run reads a fresh, deterministic order
+        rank=runtime.rank,
+        world_size=runtime.world_size,
+        keys=keys,
+        min_component_pixels=config.mask_generator.min_component_pixels,
+    )
+    loader = make_loader(dataset, batch_size=config.data.batch_size, num_workers=config.data.num_workers)
+    metrics = trainer.run(iter(loader), total_steps=config.train.steps)
+    if runtime.distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    folder = find_checkpoint(out_dir / "checkpoints")
+    return {"step": trainer.step, "checkpoint": str(folder) if folder else None, "metrics": metrics}

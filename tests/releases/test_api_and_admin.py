@@ -1,0 +1,56 @@
+import pytest
+from django.test import Client
+
+from imdd_platform.accounts.roles import Role
+from imdd_platform.releases.models import DatasetVersion, Export
+
+pytestmark = pytest.mark.django_db
+
+
+def test_data_managers_create_publish_and_diff_versions_through_the_api(verified_dataset, client_for):
+    api = client_for(Role.DATA_MANAGER)
+
+    created = api.post("/api/releases/versions/", {"title": "all", "publish": True}, format="json")
+    second = api.post(
+        "/api/releases/versions/",
+        {"title": "breakage", "selection": {"defect_types": ["def-large-breakage"]}},
+        format="json",
+    )
+    diff = api.get("/api/releases/versions/diff/", {"from": 1, "to": 2}).json()
+
+    assert created.status_code == 201 and created.json()["status"] == "published"
+    assert created.json()["statistics"]["samples"] == 50
+    assert second.json()["sample_count"] == 10 and len(diff["removed"]) == 40 and diff["added"] == []
+    assert api.post("/api/releases/versions/2/exports/", {"target": "/tmp/x"}, format="json").status_code == 400
+
+
+def test_an_export_started_through_the_api_is_planned(verified_dataset, client_for, tmp_path):
+    api = client_for(Role.DATA_MANAGER)
+    api.post("/api/releases/versions/", {"title": "all", "publish": True}, format="json")
+
+    response = api.post(
+        "/api/releases/versions/1/exports/", {"target": str(tmp_path), "shard_max_samples": 10}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    export = Export.objects.get(pk=response.json()["id"])
+    assert export.shards_total >= 5 and api.get(f"/api/releases/exports/{export.pk}/").json()["status"] == "running"
+
+
+def test_annotators_cannot_cut_versions(verified_dataset, client_for):
+    assert client_for(Role.ANNOTATOR).post("/api/releases/versions/", {"title": "x"}, format="json").status_code == 403
+
+
+def test_the_admin_shows_version_statistics_as_charts(verified_dataset, make_user):
+    from imdd_platform.releases.versions import dataset_version_create
+
+    version = dataset_version_create(title="charts")
+    browser = Client()
+    browser.force_login(make_user(Role.ADMIN, is_staff=True, is_superuser=True))
+
+    page = browser.get(f"/admin/releases/datasetversion/{version.pk}/change/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count("<svg") >= 6 and "def-large-breakage" in html
+    assert DatasetVersion.objects.count() == 1

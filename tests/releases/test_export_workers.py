@@ -1,0 +1,149 @@
+"""Exports on real workers: the Celery fan-out, S3 through an S3-compatible server, and a worker
+killed with SIGKILL in the middle of an export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from django.db import connection
+
+from imdd_platform.releases import exports
+from imdd_platform.releases.models import Export, ExportShard, ExportStatus, ShardStatus
+from imdd_platform.releases.tasks import export_finalize_task, export_shard_task, export_single_file_task
+from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
+
+from ..catalog.test_s3_storage import free_port, s3_server  # noqa: F401  (fixture)
+from ..conftest import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_task_names_are_stable():
+    assert export_shard_task.name == "releases.export_shard"
+    assert export_finalize_task.name == "releases.export_finalize"
+    assert export_single_file_task.name == "releases.export_single_file"
+
+
+@pytest.mark.slow
+def test_fan_out_on_a_worker_writes_every_shard_then_the_manifest(celery_worker, verified_dataset, tmp_path):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    export = exports.export_create(version=version, format="webdataset", target=str(tmp_path), shard_max_samples=8)
+
+    exports.export_start(export=export)
+
+    wait_for(lambda: Export.objects.get(pk=export.pk).status == ExportStatus.SUCCEEDED, timeout=120, what="export")
+    manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text())
+    assert len(manifest["shards"]) == export.shards_total >= 7
+    assert sum(s["samples"] for s in manifest["shards"]) == 50
+
+
+@pytest.mark.slow
+def test_export_to_s3_commits_shards_with_their_checksums(verified_dataset, s3_server, settings):  # noqa: F811
+    settings.AWS_S3_ENDPOINT_URL = s3_server
+    settings.AWS_ACCESS_KEY_ID = settings.AWS_SECRET_ACCESS_KEY = "test"
+    client = boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
+    client.create_bucket(Bucket="datasets")
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    export = exports.export_create(
+        version=version, format="webdataset", target="s3://datasets/imdd", shard_max_samples=20
+    )
+
+    export = exports.export_run_here(export=export)
+
+    assert export.status == ExportStatus.SUCCEEDED, export.error
+    manifest = json.loads(client.get_object(Bucket="datasets", Key="imdd/v1/manifest.json")["Body"].read())
+    for shard in manifest["shards"]:
+        head = client.head_object(Bucket="datasets", Key=f"imdd/v1/{shard['name']}")
+        assert head["Metadata"]["sha256"] == shard["sha256"] and head["ContentLength"] == shard["bytes"]
+
+
+def _worker_environment(tmp_path: Path, settings) -> dict:
+    database = connection.settings_dict
+    if connection.vendor == "postgresql":
+        url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    else:
+        url = f"sqlite:///{database['NAME']}"
+    environment = dict(os.environ)
+    environment.update(
+        DJANGO_SETTINGS_MODULE="imdd_platform.settings.test", DATABASE_URL=url, MEDIA_ROOT=str(settings.MEDIA_ROOT)
+    )
+    return environment
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_export_leaves_no_visible_partial_shard_and_the_rerun_matches(
+    verified_dataset, tmp_path, settings
+):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    reference = exports.export_run_here(
+        export=exports.export_create(
+            version=version, format="webdataset", target=str(tmp_path / "reference"), shard_max_samples=1
+        )
+    )
+    export = exports.export_create(
+        version=version, format="webdataset", target=str(tmp_path / "out"), shard_max_samples=1
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "imdd_platform",
+            "worker",
+            "-Q",
+            "export",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=_worker_environment(tmp_path, settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        exports.export_start(export=export)
+        try:
+            wait_for(
+                lambda: ExportShard.objects.filter(export=export, status=ShardStatus.COMMITTED).count() >= 3,
+                timeout=60,
+                interval=0.01,
+                what="three committed shards",
+            )
+        except AssertionError:
+            worker.kill()
+            raise AssertionError(worker.stderr.read().decode()[-3000:]) from None
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    export.refresh_from_db()
+    committed_at_kill = export.shards.filter(status=ShardStatus.COMMITTED).count()
+    assert export.status != ExportStatus.SUCCEEDED and committed_at_kill < export.shards_total
+    folder = tmp_path / "out" / "v1"
+    assert not (folder / "manifest.json").exists()
+    visible = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+    assert visible <= set(export.shards.filter(status=ShardStatus.COMMITTED).values_list("name", flat=True)) | {
+        s.name for s in export.shards.all() if (folder / s.name).exists()
+    }
+
+    rerun = exports.export_run_here(export=export)
+
+    assert rerun.status == ExportStatus.SUCCEEDED
+    assert (folder / "manifest.json").read_bytes() == (tmp_path / "reference" / "v1" / "manifest.json").read_bytes()
+    assert not list(folder.glob(".*.partial"))
+    assert reference.manifest_sha256 == rerun.manifest_sha256

@@ -1,0 +1,147 @@
+"""Exports read back the way their users read them: webdataset, a torch DataLoader, pycocotools."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imdd_platform.catalog.models import Sample, Source, Visibility
+from imdd_platform.catalog.rle import rle_to_mask
+from imdd_platform.releases import exports
+from imdd_platform.releases.models import ExportStatus
+from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(verified_dataset):
+    return dataset_version_publish(version=dataset_version_create(title="bottle", split_plan={"seed": 2}))
+
+
+def run(version, target, **options):
+    export = exports.export_create(
+        version=version, format=options.pop("format", "webdataset"), target=str(target), **options
+    )
+    export = exports.export_run_here(export=export)
+    assert export.status == ExportStatus.SUCCEEDED, export.error
+    return export
+
+
+def test_webdataset_shards_hold_every_sample_once_with_original_bytes(published, tmp_path, real_data):
+    import webdataset as wds
+
+    run(published, tmp_path, shard_max_samples=7)
+    manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text())
+    urls = [str(tmp_path / "v1" / shard["name"]) for shard in manifest["shards"]]
+
+    seen = {}
+    for record in wds.WebDataset(urls, shardshuffle=False):
+        document = json.loads(record["json"])
+        seen[document["sample_id"]] = (record, document)
+
+    assert len(seen) == 50 == sum(manifest["splits"].values())
+    assert all(s["samples"] <= 7 for s in manifest["shards"])
+    assert manifest["classes"][0]["slug"] == "background" and manifest["vocabulary_version"] == 1
+    for sample in Sample.objects.all():
+        record, document = seen[sample.pk]
+        assert record["png"] == (real_data / "mvtec_ad" / sample.external_id).read_bytes()
+        assert record["txt"].decode() == document["captions"]["en"] and "zh.txt" in record
+        assert document["sha256"] == sample.sha256 and document["terms"]["product"][0]["slug"]
+
+
+def test_mask_png_holds_class_indices_agreeing_with_the_rles(published, tmp_path):
+    import webdataset as wds
+
+    run(published, tmp_path)
+    manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text())
+    index_of = {c["slug"]: c["index"] for c in manifest["classes"]}
+    checked = 0
+    for record in wds.WebDataset([str(tmp_path / "v1" / s["name"]) for s in manifest["shards"]], shardshuffle=False):
+        document = json.loads(record["json"])
+        if not document["regions"]:
+            assert "mask.png" not in record
+            continue
+        mask = np.asarray(Image.open(io.BytesIO(record["mask.png"])))
+        assert mask.shape == (document["height"], document["width"])
+        for region in document["regions"]:
+            pixels = rle_to_mask(region["rle"])
+            assert region["class_index"] == index_of[region["term"]["slug"]]
+            assert (mask[pixels] == region["class_index"]).all()
+        checked += 1
+    assert checked == 30
+
+
+def test_a_plain_torch_dataloader_reads_the_shards(published, tmp_path):
+    import torch
+    import webdataset as wds
+
+    run(published, tmp_path, shard_max_samples=10)
+    manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text())
+    dataset = (
+        wds.WebDataset([str(tmp_path / "v1" / s["name"]) for s in manifest["shards"]], shardshuffle=False)
+        .decode("pil")
+        .to_tuple("png", "json")
+        .map_tuple(
+            lambda image: torch.from_numpy(np.array(image.resize((64, 64)))).permute(2, 0, 1), lambda d: d["sample_id"]
+        )
+    )
+    loader = torch.utils.data.DataLoader(dataset, batch_size=8, num_workers=0)
+    ids = []
+    for images, sample_ids in loader:
+        assert images.shape[1:] == (3, 64, 64)
+        ids += sample_ids.tolist()
+    assert sorted(ids) == sorted(Sample.objects.values_list("pk", flat=True))
+
+
+def test_exporting_twice_gives_the_same_bytes(published, tmp_path):
+    first = run(published, tmp_path / "a", shard_max_samples=9)
+    second = run(published, tmp_path / "b", shard_max_samples=9)
+    assert (tmp_path / "a" / "v1" / "manifest.json").read_bytes() == (
+        tmp_path / "b" / "v1" / "manifest.json"
+    ).read_bytes()
+    assert first.manifest_sha256 == second.manifest_sha256
+
+
+def test_coco_export_loads_in_pycocotools(published, tmp_path):
+    from pycocotools.coco import COCO
+
+    run(published, tmp_path, format="coco")
+    total_images = 0
+    for path in sorted((tmp_path / "v1").glob("coco-*.json")):
+        coco = COCO(str(path))
+        total_images += len(coco.getImgIds())
+        for annotation in coco.loadAnns(coco.getAnnIds()):
+            mask = coco.annToMask(annotation)
+            assert mask.sum() == annotation["area"]
+        assert all("captions" in image for image in coco.loadImgs(coco.getImgIds()))
+    assert total_images == 50
+
+
+def test_qa_and_captions_exports(published, tmp_path):
+    run(published, tmp_path / "qa", format="qa")
+    run(published, tmp_path / "captions", format="captions")
+    rows = (tmp_path / "captions" / "v1" / "captions.csv").read_text().splitlines()
+    assert rows[0] == "sample_id,split,file,en,zh,ja" and len(rows) == 51
+    assert sorted(p.name for p in (tmp_path / "qa" / "v1").iterdir())[0].startswith("qa-")
+
+
+def test_restricted_samples_are_left_out_unless_the_export_is_marked_for_them(verified_dataset, tmp_path):
+    Source.objects.update(visibility=Visibility.RESTRICTED)
+    version = dataset_version_publish(
+        version=dataset_version_create(title="partner", selection={"include_restricted": True})
+    )
+    unmarked = run(version, tmp_path / "public")
+    marked = run(version, tmp_path / "partner", include_restricted=True)
+    assert (unmarked.samples_written, marked.samples_written) == (0, 50)
+
+
+def test_unpublished_versions_and_bad_targets_are_refused(verified_dataset, tmp_path):
+    draft = dataset_version_create(title="draft")
+    with pytest.raises(exports.ExportError, match="not published"):
+        exports.export_create(version=draft, format="webdataset", target=str(tmp_path))
+    dataset_version_publish(version=draft)
+    with pytest.raises(exports.ExportError, match="unsupported export target"):
+        exports.export_create(version=draft, format="webdataset", target="ftp://example/x")

@@ -1,0 +1,94 @@
+import pytest
+
+from annotation.models import Annotation
+from imdd_platform.catalog.models import Source, Visibility
+from imdd_platform.releases.splits import SplitItem, SplitPlan, assign_splits
+from imdd_platform.releases.versions import (
+    VersionError,
+    dataset_version_create,
+    dataset_version_diff,
+    dataset_version_publish,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_version_freezes_every_verified_sample_with_splits_and_statistics(verified_dataset):
+    version = dataset_version_create(title="bottle", split_plan={"seed": 3})
+
+    assert version.sample_count == verified_dataset == 50
+    stats = version.statistics
+    assert sum(stats["per_split"].values()) == 50 and set(stats["per_split"]) <= {"train", "val", "test"}
+    assert stats["per_source"] == {"MVTec AD": 50}
+    assert stats["per_defect_type"]["def-large-breakage"] == 10
+    assert stats["captions_per_language"] == {"en": 50, "zh": 50, "ja": 50}
+    assert version.vocabulary_version.number == 1
+    again = dataset_version_create(title="again", split_plan={"seed": 3})
+    assert list(again.items.values_list("sample_id", "split")) == list(version.items.values_list("sample_id", "split"))
+
+
+def test_selection_filters_by_defect_type_and_leaves_restricted_sources_out(verified_dataset):
+    Source.objects.update(visibility=Visibility.RESTRICTED)
+    assert dataset_version_create(title="none").sample_count == 0
+    with_restricted = dataset_version_create(title="partner", selection={"include_restricted": True})
+    only_breakage = dataset_version_create(
+        title="breakage", selection={"include_restricted": True, "defect_types": ["def-large-breakage"]}
+    )
+    assert (with_restricted.sample_count, only_breakage.sample_count) == (50, 10)
+
+
+def test_open_vocabulary_split_keeps_held_out_defect_types_out_of_train(verified_dataset):
+    version = dataset_version_create(
+        title="open", split_plan={"held_out_defect_types": ["def-contamination"], "seed": 1}
+    )
+    contaminated = version.items.filter(revision__terms__term__slug="def-contamination")
+    assert contaminated.count() == 10
+    assert set(contaminated.values_list("split", flat=True)) == {"test"}
+
+
+def test_stratified_splits_give_every_class_a_share():
+    items = [SplitItem(i, frozenset({f"def-{i % 3}"}), "") for i in range(300)]
+    splits = assign_splits(items, SplitPlan(stratify=True, seed=5))
+    for defect in ("def-0", "def-1", "def-2"):
+        counts = {
+            s: sum(1 for it in items if defect in it.defect_types and splits[it.sample_id] == s)
+            for s in ("train", "val", "test")
+        }
+        assert counts == {"train": 80, "val": 10, "test": 10}
+
+
+def test_unseen_domain_split_and_bad_ratios():
+    items = [SplitItem(i, frozenset(), "dom-mvtec" if i < 10 else "dom-steel") for i in range(100)]
+    splits = assign_splits(items, SplitPlan(held_out_domains=frozenset({"dom-mvtec"})))
+    assert {splits[i] for i in range(10)} == {"test"}
+    with pytest.raises(ValueError, match="sum to 1"):
+        SplitPlan(train=0.9, val=0.2, test=0.1)
+
+
+def test_a_published_version_does_not_change_when_a_sample_is_edited(verified_dataset):
+    version = dataset_version_publish(version=dataset_version_create(title="v"))
+    frozen = list(version.items.values_list("sample_id", "revision_id"))
+    annotation = Annotation.objects.order_by("pk").first()
+    # A later edit makes a new revision and points the annotation at it.
+    from annotation.content import content_of, revision_write
+
+    revision_write(
+        annotation=annotation,
+        content=content_of(annotation.current_revision),
+        stage="consensus",
+        author=None,
+        vocabulary_version=None,
+    )
+    annotation.final_revision = annotation.current_revision
+    annotation.save()
+
+    assert list(version.items.values_list("sample_id", "revision_id")) == frozen
+    later = dataset_version_create(title="later")
+    assert dataset_version_diff(old=version, new=later) == {"added": [], "removed": [], "changed": [annotation.pk]}
+    with pytest.raises(VersionError, match="published already"):
+        dataset_version_publish(version=version)
+
+
+def test_unknown_selection_keys_are_refused(verified_dataset):
+    with pytest.raises(VersionError, match="unknown selection or split key"):
+        dataset_version_create(title="x", selection={"colour": "red"})
