@@ -66,6 +66,19 @@ def revisions_with_content():
     )
 
 
+def region_draft(region: Region) -> RegionDraft:
+    """An existing region as the in-memory draft a content holds."""
+    return RegionDraft(
+        defect_type=region.defect_type,
+        bbox=region.bbox,
+        area=region.area,
+        mask_rle=region.mask_rle,
+        raw_label=region.raw_label,
+        source_region_id=region.source_region_id,
+        existing=region,
+    )
+
+
 def content_of(revision: AnnotationRevision | None) -> Content:
     """The revision's content (prefetch with revisions_with_content() when reading many)."""
     content = Content()
@@ -76,15 +89,7 @@ def content_of(revision: AnnotationRevision | None) -> Content:
     content.notes = revision.notes
     by_id = {}
     for region in revision.regions.all():
-        draft = RegionDraft(
-            defect_type=region.defect_type,
-            bbox=region.bbox,
-            area=region.area,
-            mask_rle=region.mask_rle,
-            raw_label=region.raw_label,
-            source_region_id=region.source_region_id,
-            existing=region,
-        )
+        draft = region_draft(region)
         by_id[region.id] = draft
         content.regions.append(draft)
     for caption in revision.captions.all():

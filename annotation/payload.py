@@ -12,7 +12,7 @@ from imdd_platform.accounts.models import User
 from imdd_platform.catalog.models import Sample
 from vocabulary.models import LANGUAGES, Facet, Term
 
-from .content import CaptionDraft, Content, QADraft, RegionDraft, term_problem
+from .content import CaptionDraft, Content, QADraft, RegionDraft, region_draft, term_problem
 from .error_codes import ContentErrors
 from .masks import geometry_from_bbox, geometry_from_png, geometry_from_rle
 from .models import Annotation, Region
@@ -130,7 +130,7 @@ def _apply_regions(new, value, terms, sample, annotation, errors) -> dict[str, R
             region = _kept_region(item, kept, annotation, seen_ids, path, errors)
             if region is None:
                 continue
-            draft = _draft_of(region)
+            draft = region_draft(region)
             draft.key = item.get("key") if isinstance(item.get("key"), str) else ""
         else:
             draft = _new_region(item, terms, sample, path, errors)
@@ -161,18 +161,6 @@ def _kept_region(item, kept, annotation, seen_ids, path, errors) -> Region | Non
         seen_ids.add(region_id)
         return region
     return None
-
-
-def _draft_of(region: Region) -> RegionDraft:
-    return RegionDraft(
-        defect_type=region.defect_type,
-        bbox=region.bbox,
-        area=region.area,
-        mask_rle=region.mask_rle,
-        raw_label=region.raw_label,
-        source_region_id=region.source_region_id,
-        existing=region,
-    )
 
 
 def _new_region(item, terms, sample, path, errors) -> RegionDraft | None:
