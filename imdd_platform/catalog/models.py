@@ -92,7 +92,12 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["source", "-id"], name="sample_source_id")]
+        indexes = [
+            models.Index(fields=["source", "-id"], name="sample_source_id"),
+            # source + domain filters of the sample list: a combination that matches nothing must not
+            # walk the whole (source, id) range to find that out.
+            models.Index(fields=["source", "domain", "-id"], name="sample_source_domain_id"),
+        ]
 
     def __str__(self):
         return f"{self.source_id}:{self.external_id}"
