@@ -127,6 +127,7 @@ def caption_job_run(*, job: CaptionJob, captioner=None, on_progress=None) -> Cap
     job.save(update_fields=["total", "status", "started_at"])
     limiter = RateLimiter(settings.CAPTION_RATE_LIMIT_PER_MINUTE if job.captioner == CaptionerKind.LLM else 0)
     validator = caption_validator()
+    known_slugs = _known_slugs()  # once per job, not once per sample
 
     for annotation_id in ids:
         if annotation_id in done:
@@ -134,7 +135,7 @@ def caption_job_run(*, job: CaptionJob, captioner=None, on_progress=None) -> Cap
         if CaptionJob.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
             job.refresh_from_db()
             return job
-        _caption_one(job, annotation_id, captioner, validator, limiter)
+        _caption_one(job, annotation_id, captioner, validator, limiter, known_slugs)
         if on_progress:
             job.refresh_from_db()
             on_progress(job)
@@ -142,7 +143,7 @@ def caption_job_run(*, job: CaptionJob, captioner=None, on_progress=None) -> Cap
     return _finish(job, JobStatus.SUCCEEDED)
 
 
-def _caption_one(job: CaptionJob, annotation_id: int, captioner, validator, limiter) -> None:
+def _caption_one(job: CaptionJob, annotation_id: int, captioner, validator, limiter, known_slugs: set[str]) -> None:
     annotation = Annotation.objects.select_related("sample", "current_revision").filter(pk=annotation_id).first()
     if annotation is None:
         return
@@ -166,7 +167,7 @@ def _caption_one(job: CaptionJob, annotation_id: int, captioner, validator, limi
         return
 
     report = validator.validate(result.captions).as_dict()
-    invented = sorted(set(result.terms_used) - _known_slugs())
+    invented = sorted(set(result.terms_used) - known_slugs)
     if invented:
         report["findings"].append(
             {
