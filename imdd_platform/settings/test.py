@@ -2,14 +2,21 @@
 and CELERY_BROKER_URL at Redis); with none set, SQLite in a file, so a real worker thread shares it."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-key")
 
 from .base import *  # noqa: E402,F403
 from .base import DATABASES, VAR_DIR  # noqa: E402
 
+# On SQLite the test database and the test broker's folders sit beside the database file, so two
+# checkouts (or two DATABASE_URLs in one checkout) can run their suites at the same time.
+TEST_STATE_DIR = VAR_DIR
+TEST_STATE_PREFIX = "test"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    database_file = Path(DATABASES["default"]["NAME"])
+    TEST_STATE_DIR, TEST_STATE_PREFIX = database_file.parent, f"{database_file.stem}-test"
+    DATABASES["default"]["TEST"] = {"NAME": str(TEST_STATE_DIR / f"{TEST_STATE_PREFIX}.sqlite3")}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A worker subprocess started by a test is handed the test's media folder through MEDIA_ROOT.
@@ -19,10 +26,10 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # A worker thread started by the tests must not pick up messages left by `make run`'s worker.
 if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
     CELERY_BROKER_TRANSPORT_OPTIONS = {  # noqa: F405
-        "data_folder_in": str(VAR_DIR / "celery-test"),
-        "data_folder_out": str(VAR_DIR / "celery-test"),
-        "control_folder": str(VAR_DIR / "celery-test-control"),
+        "data_folder_in": str(TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery"),
+        "data_folder_out": str(TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery"),
+        "control_folder": str(TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery-control"),
         "store_processed": False,
     }
-    (VAR_DIR / "celery-test").mkdir(parents=True, exist_ok=True)
-    (VAR_DIR / "celery-test-control").mkdir(parents=True, exist_ok=True)
+    (TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery").mkdir(parents=True, exist_ok=True)
+    (TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery-control").mkdir(parents=True, exist_ok=True)
