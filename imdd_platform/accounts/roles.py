@@ -71,7 +71,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     Role.ML_ENGINEER: _READ
     + _WORK_ON_ANNOTATIONS
-    + ["annotation.view_agreementreport", "releases.view_datasetversion", "releases.view_export"],
+    + ["annotation.view_agreementreport", "releases.view_datasetversion", "releases.view_export"]
+    + ["modeling.view_trainingrun", "modeling.add_trainingrun", "modeling.change_trainingrun"]
+    + ["modeling.view_modelcheckpoint", "modeling.view_runmetric"],
     Role.ADMIN: ["*"],  # every permission, including catalog.view_all_restricted
 }
 

@@ -180,6 +180,13 @@ THUMBNAIL_SIZE = 128
 # Releases: where the admin's export actions write (a directory, or s3://bucket/prefix).
 EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
 
+# Training runs (modeling): one folder per run (log, metrics, checkpoints, reports) under TRAINING_ROOT;
+# on several machines it must be shared storage. The supervisor looks at its trainer every poll; a run
+# whose heartbeat is older than the stale limit is taken to have lost its worker and is resumed.
+TRAINING_ROOT = env.str("TRAINING_ROOT", default=str(VAR_DIR / "training"))
+TRAINING_POLL_SECONDS = env.float("TRAINING_POLL_SECONDS", default=2.0)
+TRAINING_HEARTBEAT_STALE_SECONDS = env.int("TRAINING_HEARTBEAT_STALE_SECONDS", default=120)
+
 # Vocabulary: the caption validator's English length target (IMDD-1M averages about 42 words).
 CAPTION_TARGET_WORDS = env.int("CAPTION_TARGET_WORDS", default=42)
 

@@ -1,0 +1,274 @@
+"""The ML team's screens: launch Stage 1, Stage 2 or an evaluation on a dataset version, follow a run
+(progress, loss curves, checkpoints, log tail), read its evaluation report, cancel it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from imdd_platform.releases.models import DatasetVersion, VersionStatus
+
+from . import services
+from .charts import line_chart
+from .models import ModelCheckpoint, RunKind, RunStatus, TrainingRun
+
+# Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
+NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}
+
+
+class LaunchForm(forms.Form):
+    kind = forms.ChoiceField(choices=RunKind.choices)
+    dataset_version = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.filter(status=VersionStatus.PUBLISHED),
+        help_text="The run reads the version's newest finished WebDataset export.",
+    )
+    parent = forms.ModelChoiceField(
+        queryset=TrainingRun.objects.filter(status=RunStatus.SUCCEEDED, kind__in=[RunKind.STAGE_1, RunKind.STAGE_2]),
+        required=False,
+        label="Start from run",
+        help_text="Stage 2: the Stage 1 run whose U-Net it builds on. Evaluation: the Stage 2 run to score.",
+    )
+    config_preset = forms.CharField(initial="tiny", help_text="tiny (CPU), sd15 (the paper's size), or a JSON path.")
+    config_overrides = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        required=False,
+        help_text="One KEY=VALUE per line, e.g. train.lr=5e-5",
+    )
+    steps = forms.IntegerField(min_value=1, required=False, help_text="Empty: the preset's number of steps.")
+    few_shot_per_class = forms.IntegerField(min_value=1, required=False, label="Few-shot: samples per class")
+    split = forms.CharField(required=False, help_text="Manifest split; empty: train (evaluation: test).")
+
+
+class ModelCheckpointInline(admin.TabularInline):
+    model = ModelCheckpoint
+    extra = 0
+    can_delete = False
+    fields = ("step", "stage", "path", "size_bytes", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "dataset_version", "config_preset", "status", "progress_percent", "loss", "created_at")
+    list_filter = ("kind", "status")
+    list_select_related = ("dataset_version",)
+    actions = ["cancel_runs", "fine_tune_stage_2", "evaluate_runs"]
+    inlines = [ModelCheckpointInline]
+    change_form_template = "admin/modeling/trainingrun/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("kind", "status", "progress_bar", "error", "dataset_version", "export", "parent_link")}),
+        ("Configuration", {"fields": ("config_preset", "config_overrides", "steps", "few_shot_per_class", "split")}),
+        ("Loss curves", {"fields": ("loss_curves", "metrics")}),
+        ("Evaluation report", {"fields": ("report_table", "report_image", "evaluations")}),
+        (
+            "Process",
+            {
+                "fields": ("command_line", "out_dir", "checkpoint_path", "attempts", "log"),
+                "classes": ("collapse",),
+            },
+        ),
+        ("Who and when", {"fields": ("launched_by", "created_at", "started_at", "finished_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for _, options in self.fieldsets for name in options["fields"]]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a run's record is the history of its checkpoints
+
+    # -- launching: the "add" button opens the launch form ---------------------------------------
+    def get_urls(self):
+        own = [
+            path("launch/", self.admin_site.admin_view(self.launch_view), name="modeling_trainingrun_launch"),
+            path(
+                "<int:run_id>/report.png",
+                self.admin_site.admin_view(self.report_png_view),
+                name="modeling_trainingrun_report_png",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:modeling_trainingrun_launch"))
+
+    def launch_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = LaunchForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                run = services.training_run_launch(
+                    kind=data["kind"],
+                    dataset_version=data["dataset_version"],
+                    parent=data["parent"],
+                    config_preset=data["config_preset"],
+                    config_overrides=data["config_overrides"].splitlines(),
+                    steps=data["steps"],
+                    few_shot_per_class=data["few_shot_per_class"],
+                    split=data["split"],
+                    launched_by=request.user,
+                )
+            except services.RunError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(request, f"Run {run.pk} queued on the train queue.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:modeling_trainingrun_change", args=[run.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Launch a training run",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/modeling/trainingrun/launch.html", context)
+
+    def report_png_view(self, request, run_id: int):
+        run = get_object_or_404(TrainingRun, pk=run_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        png = Path(run.out_dir) / "report.png" if run.out_dir else None
+        if png is None or not png.is_file():
+            raise Http404("this run has no report image")
+        return FileResponse(png.open("rb"), content_type="image/png")
+
+    # -- actions ---------------------------------------------------------------------------------
+    @admin.action(description="Cancel the selected runs", permissions=["change"])
+    def cancel_runs(self, request, queryset):
+        for run in queryset:
+            services.training_run_cancel(run=run)
+        self.message_user(request, f"Cancellation requested for {queryset.count()} run(s).")
+
+    @admin.action(description="Fine-tune Stage 2 from the selected Stage 1 runs", permissions=["add"])
+    def fine_tune_stage_2(self, request, queryset):
+        self._launch_children(request, queryset, RunKind.STAGE_2)
+
+    @admin.action(description="Evaluate the selected Stage 2 runs (test split)", permissions=["add"])
+    def evaluate_runs(self, request, queryset):
+        self._launch_children(request, queryset, RunKind.EVALUATE)
+
+    def _launch_children(self, request, queryset, kind: str) -> None:
+        """Stage 2 inherits the parent's preset, steps and overrides; for other settings use the launch form."""
+        for parent in queryset:
+            inherited = {}
+            if kind == RunKind.STAGE_2:
+                inherited = {"steps": parent.steps, "config_overrides": parent.config_overrides}
+            try:
+                child = services.training_run_launch(
+                    kind=kind,
+                    dataset_version=parent.dataset_version,
+                    parent=parent,
+                    config_preset=parent.config_preset,
+                    launched_by=request.user,
+                    **inherited,
+                )
+            except services.RunError as error:
+                self.message_user(request, f"run {parent.pk}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"Run {child.pk} ({child.get_kind_display()}) queued.", messages.SUCCESS)
+
+    # -- the run page ----------------------------------------------------------------------------
+    @admin.display(description="progress")
+    def progress_percent(self, run: TrainingRun) -> str:
+        return f"{run.step}/{run.total_steps}" if run.total_steps else "—"
+
+    @admin.display(description="loss")
+    def loss(self, run: TrainingRun):
+        value = run.metrics.get("loss")
+        return f"{value:.4f}" if isinstance(value, int | float) else "—"
+
+    @admin.display(description="progress")
+    def progress_bar(self, run: TrainingRun) -> str:
+        if not run.total_steps:
+            return run.get_status_display()
+        return format_html(
+            '<progress max="{}" value="{}" style="width:20em"></progress> step {} of {} ({})',
+            run.total_steps,
+            run.step,
+            run.step,
+            run.total_steps,
+            run.get_status_display(),
+        )
+
+    @admin.display(description="starts from")
+    def parent_link(self, run: TrainingRun) -> str:
+        if run.parent_id is None:
+            return "—"
+        url = reverse("admin:modeling_trainingrun_change", args=[run.parent_id])
+        return format_html('<a href="{}">{}</a>', url, run.parent)
+
+    @admin.display(description="loss curves")
+    def loss_curves(self, run: TrainingRun) -> str:
+        series: dict[str, list[tuple[int, float]]] = {}
+        for step, values in run.metric_lines.values_list("step", "values"):
+            for name, value in values.items():
+                if name not in NOT_LOSSES and isinstance(value, int | float) and not isinstance(value, bool):
+                    series.setdefault(name, []).append((step, float(value)))
+        return line_chart(series, title=f"losses of run {run.pk}")
+
+    @admin.display(description="report")
+    def report_table(self, run: TrainingRun) -> str:
+        report = run.report
+        if not report:
+            return "—"
+        rows = [
+            ("images", report.get("images")),
+            ("classification accuracy", _percent(report.get("classification", {}).get("accuracy"))),
+            ("detection mAP@0.5", _percent(report.get("detection", {}).get("map50"))),
+            ("detection mAP@0.5:0.95", _percent(report.get("detection", {}).get("map50_95"))),
+            ("segmentation mIoU", _percent(report.get("segmentation", {}).get("miou"))),
+        ]
+        open_vocabulary = report.get("open_vocabulary") or {}
+        if open_vocabulary.get("classes"):
+            rows.append(("open-vocabulary classes", ", ".join(open_vocabulary["classes"])))
+            rows.append(("open-vocabulary accuracy", _percent((open_vocabulary.get("classification") or {}).get("accuracy"))))
+            rows.append(("open-vocabulary mIoU", _percent((open_vocabulary.get("segmentation") or {}).get("miou"))))
+        for slug, iou in (report.get("segmentation", {}).get("per_class_iou") or {}).items():
+            rows.append((f"IoU {slug}", _percent(iou)))
+        rows.append(("seconds per image", report.get("seconds_per_image")))
+        return format_html(
+            "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        )
+
+    @admin.display(description="report image")
+    def report_image(self, run: TrainingRun) -> str:
+        if not run.report:
+            return "—"
+        url = reverse("admin:modeling_trainingrun_report_png", args=[run.pk])
+        return format_html('<img src="{}" alt="evaluation report of run {}" style="max-width:720px">', url, run.pk)
+
+    @admin.display(description="evaluations of this run")
+    def evaluations(self, run: TrainingRun) -> str:
+        children = run.children.filter(kind=RunKind.EVALUATE).order_by("-id")
+        if not children:
+            return "—"
+        return format_html_join(
+            ", ",
+            '<a href="{}">run {}</a> ({})',
+            (
+                (reverse("admin:modeling_trainingrun_change", args=[c.pk]), c.pk, c.get_status_display())
+                for c in children
+            ),
+        )
+
+    @admin.display(description="command")
+    def command_line(self, run: TrainingRun) -> str:
+        return " ".join(run.command) if run.command else "—"
+
+    @admin.display(description="log tail")
+    def log(self, run: TrainingRun) -> str:
+        return format_html('<pre style="max-height:30em;overflow:auto">{}</pre>', run.log_tail or "—")
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"

@@ -1,0 +1,124 @@
+"""Training runs launched from the platform, and the checkpoints they leave.
+
+A run is one subprocess of the torch core (``python -m modeling.train`` / ``modeling.evaluate``),
+supervised by a Celery task on the ``train`` queue; see modeling/runs.py.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class RunKind(models.TextChoices):
+    STAGE_1 = "stage1", "Stage 1 pretraining"
+    STAGE_2 = "stage2", "Stage 2 fine-tuning"
+    EVALUATE = "evaluate", "Evaluation"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class TrainingRun(models.Model):
+    kind = models.CharField(max_length=20, choices=RunKind.choices)
+    dataset_version = models.ForeignKey(
+        "releases.DatasetVersion", on_delete=models.PROTECT, related_name="training_runs"
+    )
+    export = models.ForeignKey(
+        "releases.Export",
+        on_delete=models.PROTECT,
+        related_name="training_runs",
+        help_text="The WebDataset export whose shards the run reads.",
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="Stage 2: the Stage 1 run it starts from. Evaluation: the Stage 2 run it scores.",
+    )
+    config_preset = models.CharField(max_length=200, default="tiny", help_text="tiny, sd15, or a config JSON path.")
+    config_overrides = models.JSONField(
+        default=list, blank=True, help_text='KEY=VALUE strings, e.g. ["train.lr=5e-5", "data.batch_size=4"].'
+    )
+    steps = models.PositiveIntegerField(null=True, blank=True, help_text="Total steps; empty: the preset's.")
+    few_shot_per_class = models.PositiveIntegerField(null=True, blank=True)
+    split = models.CharField(max_length=20, blank=True, help_text="Manifest split; empty: train (test to evaluate).")
+
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True, help_text="The newest metrics line.")
+    report = models.JSONField(default=dict, blank=True, help_text="Evaluation report (evaluation runs).")
+    command = models.JSONField(default=list, blank=True)
+    out_dir = models.CharField(max_length=500, blank=True)
+    checkpoint_path = models.CharField(max_length=500, blank=True, help_text="The newest checkpoint folder.")
+    error = models.TextField(blank=True)
+    log_tail = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    pid = models.IntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "-id"])]
+
+    def __str__(self):
+        return f"run {self.pk} ({self.get_kind_display()}, {self.dataset_version})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+
+class RunMetric(models.Model):
+    """One metrics line of the trainer (its metrics.jsonl), kept for the loss curves."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metric_lines")
+    step = models.PositiveIntegerField()
+    values = models.JSONField()
+
+    class Meta:
+        ordering = ["run", "step"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="run_metric_once_per_step")]
+
+    def __str__(self):
+        return f"{self.run_id}/step {self.step}"
+
+
+class ModelCheckpoint(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
+    step = models.PositiveIntegerField()
+    stage = models.CharField(max_length=20)
+    path = models.CharField(max_length=500)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    config = models.JSONField(default=dict, blank=True)
+    weights = models.JSONField(default=dict, blank=True, help_text="The pretrained weights in use, as recorded.")
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "step"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="checkpoint_once_per_step")]
+
+    def __str__(self):
+        return f"{self.run_id}/step {self.step}"

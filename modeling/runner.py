@@ -1,0 +1,288 @@
+"""Supervises one training run: starts the torch core as a subprocess (torchrun when several GPUs are
+visible), mirrors its metrics.jsonl, checkpoints and log into the database while it runs, stops it
+when the run is cancelled, and records how it ended.
+
+The subprocess boundary is deliberate: the torch core never imports Django, a crash or an
+out-of-memory kill of the trainer cannot take the worker with it, and the same command runs by hand
+on a GPU node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ModelCheckpoint, RunKind, RunMetric, RunStatus, TrainingRun
+from .services import export_manifest_url
+
+LOG_NAME = "trainer.log"
+LOG_TAIL_LINES = 60
+STOP_GRACE_SECONDS = 15
+
+
+def visible_gpu_count() -> int:
+    try:
+        import torch
+    except ImportError:  # a worker without the train extras runs nothing on GPUs
+        return 0
+    return torch.cuda.device_count()
+
+
+def run_folder(run: TrainingRun) -> Path:
+    return Path(settings.TRAINING_ROOT) / f"run-{run.pk:06d}"
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: a worker that dies takes its trainer with it (Linux), so a resumed
+    run never races an orphan. SIGTERM lets torchrun stop its ranks."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool) -> list[str]:
+    """The command line of the torch core for this run; torchrun spreads training over the GPUs."""
+    shards = export_manifest_url(run.export)
+    if run.kind == RunKind.EVALUATE:
+        return [
+            sys.executable,
+            *("-m", "modeling.evaluate", "--checkpoint", run.parent.checkpoint_path),
+            *("--shards", shards, "--out", str(out_dir), "--split", run.split or "test"),
+        ]
+    args = ["-m", "modeling.train", "--stage", "1" if run.kind == RunKind.STAGE_1 else "2"]
+    args += ["--config", run.config_preset, "--shards", shards, "--out", str(out_dir)]
+    args += ["--split", run.split or "train"]
+    if run.steps:
+        args += ["--steps", str(run.steps)]
+    if run.few_shot_per_class:
+        args += ["--few-shot", str(run.few_shot_per_class)]
+    if run.parent_id:
+        args += ["--init", run.parent.checkpoint_path]
+    for override in run.config_overrides:
+        args += ["--set", override]
+    if resume:
+        args.append("--resume")
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}", *args]
+    return [sys.executable, *args]
+
+
+class MetricsFollower:
+    """Reads the complete lines appended to metrics.jsonl since the last call."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def new_lines(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        with self.path.open("rb") as stream:
+            stream.seek(self.offset)
+            chunk = stream.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        lines = []
+        for raw in complete.splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except json.JSONDecodeError:
+                continue  # a torn line from a killed writer; the next line is whole
+        return lines
+
+
+class HeldElsewhere(Exception):
+    """The run is RUNNING with a fresh heartbeat: another worker supervises it (or just died)."""
+
+
+def _claim(run_id: int) -> tuple[TrainingRun | None, bool]:
+    """Mark the run RUNNING for this worker. Returns (run, resume) or (None, _) when there is nothing to do.
+
+    A redelivered message (the broker's visibility timeout, or a worker that died) finds the run RUNNING:
+    with a fresh heartbeat another worker may still hold it (HeldElsewhere: look again later); with a
+    stale one that worker is gone, and the run continues from its newest checkpoint.
+    """
+    stale_before = timezone.now() - timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.is_finished:
+            return None, False
+        if run.cancel_requested:
+            run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+            run.save(update_fields=["status", "finished_at"])
+            return None, False
+        if run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at > stale_before:
+            raise HeldElsewhere(run_id)
+        resume = run.status == RunStatus.RUNNING
+        run.status = RunStatus.RUNNING
+        run.attempts += 1
+        run.started_at = run.started_at or timezone.now()
+        run.heartbeat_at = timezone.now()
+        run.error = ""
+        run.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "error"])
+    return run, resume
+
+
+def training_run_execute(run_id: int) -> None:
+    run, resume = _claim(run_id)
+    if run is None:
+        return
+    out_dir = run_folder(run)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = trainer_command(run, out_dir=out_dir, gpus=visible_gpu_count(), resume=resume)
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(out_dir / LOG_NAME, "ab") as log:
+        log.write(f"$ {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR,
+            env=environment,
+            start_new_session=True,  # its own process group: cancel stops torchrun's ranks too
+            preexec_fn=_die_with_parent,
+        )
+    TrainingRun.objects.filter(pk=run.pk).update(command=command, out_dir=str(out_dir), pid=process.pid)
+    run.out_dir = str(out_dir)
+
+    follower = MetricsFollower(out_dir / "metrics.jsonl")
+    while True:
+        exit_code = process.poll()
+        _mirror_progress(run, follower)
+        if exit_code is not None:
+            break
+        if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            _stop(process)
+            _mirror_progress(run, follower)
+            _finish(run, RunStatus.CANCELLED, error="cancelled")
+            return
+        time.sleep(settings.TRAINING_POLL_SECONDS)
+
+    if exit_code == 0:
+        if run.kind == RunKind.EVALUATE:
+            _record_report(run, out_dir)
+        _finish(run, RunStatus.SUCCEEDED)
+    else:
+        _finish(run, RunStatus.FAILED, error=failure_message(exit_code, log_tail(out_dir)))
+
+
+def _stop(process: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _mirror_progress(run: TrainingRun, follower: MetricsFollower) -> None:
+    lines = [line for line in follower.new_lines() if isinstance(line.get("step"), int)]
+    if lines:
+        RunMetric.objects.bulk_create(
+            [RunMetric(run=run, step=line["step"], values=line) for line in lines], ignore_conflicts=True
+        )
+        run.step, run.metrics = lines[-1]["step"], lines[-1]
+    if not run.total_steps:
+        run.total_steps = _configured_steps(Path(run.out_dir))
+    newest = _register_checkpoints(run)
+    if newest:
+        run.checkpoint_path = newest
+    run.heartbeat_at = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        step=run.step,
+        metrics=run.metrics,
+        total_steps=run.total_steps,
+        checkpoint_path=run.checkpoint_path,
+        heartbeat_at=run.heartbeat_at,
+    )
+
+
+def _configured_steps(out_dir: Path) -> int:
+    try:
+        return int(json.loads((out_dir / "config.json").read_text())["train"]["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _register_checkpoints(run: TrainingRun) -> str:
+    """Record the complete checkpoint folders (those up to the `latest` pointer); returns the newest."""
+    root = Path(run.out_dir) / "checkpoints"
+    pointer = root / "latest"
+    if not pointer.is_file():
+        return ""
+    newest = pointer.read_text().strip()
+    known = set(ModelCheckpoint.objects.filter(run=run).values_list("step", flat=True))
+    for folder in sorted(root.glob("step-*")):
+        if folder.name > newest or not (folder / "checkpoint.json").is_file():
+            continue
+        meta = json.loads((folder / "checkpoint.json").read_text())
+        if meta["step"] in known:
+            continue
+        ModelCheckpoint.objects.get_or_create(
+            run=run,
+            step=meta["step"],
+            defaults={
+                "stage": str(meta.get("stage", "")),
+                "path": str(folder),
+                "size_bytes": sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
+                "config": meta.get("config", {}),
+                "weights": meta.get("weights", {}),
+                "metrics": meta.get("metrics", {}),
+            },
+        )
+    return str(root / newest)
+
+
+def _record_report(run: TrainingRun, out_dir: Path) -> None:
+    report_path = out_dir / "report.json"
+    if report_path.is_file():
+        TrainingRun.objects.filter(pk=run.pk).update(report=json.loads(report_path.read_text()))
+
+
+def log_tail(out_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
+    path = out_dir / LOG_NAME
+    if not path.is_file():
+        return ""
+    with path.open("rb") as stream:
+        stream.seek(max(0, path.stat().st_size - 64_000))
+        text = stream.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def failure_message(exit_code: int, tail: str) -> str:
+    """The trainer's own one-line `error: ...` when it gave one; otherwise how it died."""
+    for line in reversed(tail.splitlines()):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    if exit_code < 0:
+        name = signal.Signals(-exit_code).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the trainer was killed by {name}{hint}; see the log tail"
+    return f"the trainer exited with status {exit_code}; see the log tail"
+
+
+def _finish(run: TrainingRun, status: str, *, error: str = "") -> None:
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=status,
+        error=error,
+        log_tail=log_tail(Path(run.out_dir)),
+        finished_at=timezone.now(),
+        pid=None,
+    )

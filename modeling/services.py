@@ -1,0 +1,114 @@
+"""Launching and cancelling training runs. The supervision of the trainer process is in runner.py."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from imdd_platform.accounts.models import User
+from imdd_platform.releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
+from imdd_platform.releases.targets import target_for
+
+from .models import RunKind, RunStatus, TrainingRun
+
+# What each kind may start from: Stage 2 from a Stage 1 run (optional), evaluation from a Stage 2 run.
+PARENT_KIND = {RunKind.STAGE_2: RunKind.STAGE_1, RunKind.EVALUATE: RunKind.STAGE_2}
+
+
+class RunError(ValueError):
+    """A run that cannot be launched as asked; the message names what is wrong."""
+
+
+def newest_shard_export(version: DatasetVersion) -> Export | None:
+    return (
+        Export.objects.filter(version=version, format=ExportFormat.WEBDATASET, status=ExportStatus.SUCCEEDED)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def export_manifest_url(export: Export) -> str:
+    return target_for(export.target).url(f"{export.version.name}/manifest.json")
+
+
+def _check_overrides(overrides: list[str]) -> list[str]:
+    cleaned = [line.strip() for line in overrides if line.strip()]
+    for line in cleaned:
+        key, sep, _ = line.partition("=")
+        if not sep or not key.strip() or "." not in key:
+            raise RunError(f"config override {line!r} is not KEY=VALUE with a dotted key (e.g. train.lr=5e-5)")
+    return cleaned
+
+
+def training_run_launch(
+    *,
+    kind: str,
+    dataset_version: DatasetVersion,
+    launched_by: User | None = None,
+    parent: TrainingRun | None = None,
+    export: Export | None = None,
+    config_preset: str = "tiny",
+    config_overrides: list[str] | None = None,
+    steps: int | None = None,
+    few_shot_per_class: int | None = None,
+    split: str = "",
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Create a queued run on the version's newest finished WebDataset export and hand it to the `train` queue."""
+    if kind not in RunKind.values:
+        raise RunError(f"unknown run kind {kind!r}; one of {', '.join(RunKind.values)}")
+    needed_parent = PARENT_KIND.get(kind)
+    if kind == RunKind.EVALUATE and parent is None:
+        raise RunError("an evaluation needs the Stage 2 run whose checkpoint it scores")
+    if parent is not None:
+        if needed_parent is None or parent.kind != needed_parent:
+            raise RunError(f"a {RunKind(kind).label} cannot start from run {parent.pk} ({parent.get_kind_display()})")
+        if parent.status != RunStatus.SUCCEEDED or not parent.checkpoint_path:
+            raise RunError(f"run {parent.pk} has no finished checkpoint (status {parent.status})")
+    if export is None:
+        export = newest_shard_export(dataset_version)
+        if export is None:
+            raise RunError(
+                f"{dataset_version.name} has no finished WebDataset export: export it first "
+                f"(admin Exports, or `manage.py export_version {dataset_version.number} --format webdataset --to DIR`)"
+            )
+    elif export.version_id != dataset_version.pk or export.format != ExportFormat.WEBDATASET:
+        raise RunError(f"export {export.pk} is not a WebDataset export of {dataset_version.name}")
+    if not (config_preset or "").strip():
+        raise RunError("a config preset (tiny, sd15) or config file path is required")
+    if steps is not None and steps < 1:
+        raise RunError("steps must be at least 1")
+
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            kind=kind,
+            dataset_version=dataset_version,
+            export=export,
+            parent=parent,
+            config_preset=config_preset.strip(),
+            config_overrides=_check_overrides(config_overrides or []),
+            steps=steps,
+            few_shot_per_class=few_shot_per_class,
+            split=split.strip(),
+            total_steps=steps or 0,
+            launched_by=launched_by,
+        )
+        if enqueue:
+            from .tasks import training_run_task
+
+            transaction.on_commit(lambda: training_run_task.delay(run.pk))
+    return run
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """A queued run is cancelled at once; a running one is stopped by its supervisor within a poll."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_finished:
+            return run
+        if run.status == RunStatus.QUEUED:
+            run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+        run.cancel_requested = True
+        run.save(update_fields=["status", "finished_at", "cancel_requested"])
+    return run
+

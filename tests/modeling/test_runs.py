@@ -1,0 +1,255 @@
+"""The Django side of modeling: runs launched from the admin, supervised trainer subprocesses, the run page."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from imdd_platform.accounts.roles import Role
+from imdd_platform.releases import exports
+from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
+from modeling import runner, services
+from modeling.models import ModelCheckpoint, RunKind, RunStatus, TrainingRun
+
+from ..conftest import wait_for
+from ..releases.conftest import verified_dataset  # noqa: F401  (a fixture)
+
+FAST = ["train.log_every=1", "train.save_every=1", "data.batch_size=4", "data.num_workers=0"]
+
+
+@pytest.fixture
+def shard_export(verified_dataset, tmp_path, settings):  # noqa: F811
+    settings.TRAINING_ROOT = str(tmp_path / "training")
+    settings.TRAINING_POLL_SECONDS = 0.2
+    version = dataset_version_publish(version=dataset_version_create(title="bottle", split_plan={"seed": 2}))
+    export = exports.export_create(version=version, format="webdataset", target=str(tmp_path / "exports"))
+    return exports.export_run_here(export=export)
+
+
+@pytest.fixture
+def ml_admin(make_user) -> Client:
+    client = Client()
+    client.force_login(make_user(Role.ML_ENGINEER))
+    return client
+
+
+def launch(version, **fields) -> TrainingRun:
+    fields.setdefault("config_overrides", FAST)
+    return services.training_run_launch(kind=RunKind.STAGE_1, dataset_version=version, enqueue=False, **fields)
+
+
+def finished(run_id: int) -> TrainingRun | None:
+    run = TrainingRun.objects.get(pk=run_id)
+    return run if run.is_finished else None
+
+
+# -- launching -------------------------------------------------------------------------------------
+def test_a_version_without_a_finished_shard_export_cannot_be_trained(verified_dataset):  # noqa: F811
+    version = dataset_version_publish(version=dataset_version_create(title="no export"))
+    with pytest.raises(services.RunError, match="no finished WebDataset export"):
+        launch(version)
+
+
+def test_launch_refuses_bad_overrides_and_mismatched_parents(shard_export):
+    version = shard_export.version
+    with pytest.raises(services.RunError, match="KEY=VALUE"):
+        launch(version, config_overrides=["lr 5"])
+    with pytest.raises(services.RunError, match="needs the Stage 2 run"):
+        services.training_run_launch(kind=RunKind.EVALUATE, dataset_version=version, enqueue=False)
+    stage_1 = launch(version)
+    with pytest.raises(services.RunError, match="has no finished checkpoint"):
+        services.training_run_launch(kind=RunKind.STAGE_2, dataset_version=version, parent=stage_1, enqueue=False)
+    with pytest.raises(services.RunError, match="cannot start from"):
+        services.training_run_launch(kind=RunKind.EVALUATE, dataset_version=version, parent=stage_1, enqueue=False)
+
+
+def test_the_command_uses_torchrun_when_several_gpus_are_visible(shard_export, tmp_path):
+    run = launch(shard_export.version, steps=5, few_shot_per_class=3)
+    single = runner.trainer_command(run, out_dir=tmp_path, gpus=1, resume=False)
+    assert single[1:5] == ["-m", "modeling.train", "--stage", "1"]
+    assert ["--steps", "5"] == single[single.index("--steps") : single.index("--steps") + 2]
+    assert "--few-shot" in single and "--resume" not in single
+    assert single[single.index("--shards") + 1].endswith(f"{shard_export.version.name}/manifest.json")
+    several = runner.trainer_command(run, out_dir=tmp_path, gpus=4, resume=True)
+    assert several[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4"]
+    assert several[5:7] == ["-m", "modeling.train"] and several[-1] == "--resume"
+
+
+def test_metrics_follower_reads_only_complete_lines(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    follower = runner.MetricsFollower(path)
+    assert follower.new_lines() == []
+    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+    assert follower.new_lines() == [{"step": 1, "loss": 2.0}]
+    with path.open("a") as stream:
+        stream.write('ss": 1.5}\n')
+    assert follower.new_lines() == [{"step": 2, "loss": 1.5}]
+
+
+def test_failure_messages_prefer_the_trainers_own_error_line():
+    assert runner.failure_message(2, "Traceback...\nerror: unknown config key train.nope") == (
+        "unknown config key train.nope"
+    )
+    assert "SIGKILL (out of memory?)" in runner.failure_message(-9, "")
+    assert "status 1" in runner.failure_message(1, "Traceback (most recent call last)")
+
+
+# -- supervised runs (a real trainer subprocess) ----------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_config_fails_the_run_with_the_trainers_message(shard_export):
+    run = launch(shard_export.version, steps=2, config_overrides=["train.no_such_key=1"])
+    runner.training_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "no_such_key" in run.error
+    assert "no_such_key" in run.log_tail and run.finished_at is not None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_shard_url_fails_the_run_clearly(shard_export):
+    run = launch(shard_export.version, steps=2)
+    manifest = Path(services.export_manifest_url(shard_export))
+    manifest.rename(manifest.with_suffix(".moved"))
+    runner.training_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "manifest.json" in run.error
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_was_lost_resumes_from_its_checkpoint(shard_export):
+    run = launch(shard_export.version, steps=2)
+    runner.training_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.step == 2
+    # As if the worker died mid-run: RUNNING, silent for longer than the stale limit, more steps to go.
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, steps=3, heartbeat_at=timezone.now() - timedelta(hours=1), finished_at=None
+    )
+    runner.training_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.step == 3 and run.attempts == 2
+    assert "--resume" in run.command
+    assert list(run.checkpoints.values_list("step", flat=True)) == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_run_with_a_fresh_heartbeat_is_left_to_its_worker(shard_export):
+    run = launch(shard_export.version, steps=2)
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
+    with pytest.raises(runner.HeldElsewhere):
+        runner.training_run_execute(run.pk)
+
+
+# -- through the admin, on a real Celery worker -----------------------------------------------------
+@pytest.mark.slow
+def test_export_train_both_stages_and_evaluate_from_the_admin(shard_export, ml_admin, celery_worker):
+    """End to end: the platform's export feeds Stage 1, Stage 2 starts from it, the evaluation's
+    report shows on the run page — each launched from the admin and run by the `train` queue."""
+    version = shard_export.version
+    response = ml_admin.post(
+        reverse("admin:modeling_trainingrun_launch"),
+        {
+            "kind": RunKind.STAGE_1,
+            "dataset_version": version.pk,
+            "config_preset": "tiny",
+            "steps": 3,
+            "config_overrides": "\n".join(FAST),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stage_1 = TrainingRun.objects.get(kind=RunKind.STAGE_1)
+    stage_1 = wait_for(lambda: finished(stage_1.pk), timeout=300, what="stage 1")
+    assert stage_1.status == RunStatus.SUCCEEDED, stage_1.error + stage_1.log_tail
+    assert stage_1.step == 3 and stage_1.total_steps == 3
+    assert list(stage_1.metric_lines.values_list("step", flat=True)) == [1, 2, 3]
+    assert ModelCheckpoint.objects.filter(run=stage_1).count() == 3
+    assert Path(stage_1.checkpoint_path, "model.safetensors").is_file()
+
+    changelist = reverse("admin:modeling_trainingrun_changelist")
+    ml_admin.post(changelist, {"action": "fine_tune_stage_2", "_selected_action": [stage_1.pk]})
+    stage_2 = TrainingRun.objects.get(kind=RunKind.STAGE_2)
+    assert stage_2.parent == stage_1 and stage_2.steps == 3
+    stage_2 = wait_for(lambda: finished(stage_2.pk), timeout=300, what="stage 2")
+    assert stage_2.status == RunStatus.SUCCEEDED, stage_2.error + stage_2.log_tail
+    assert "--init" in stage_2.command
+
+    ml_admin.post(changelist, {"action": "evaluate_runs", "_selected_action": [stage_2.pk]})
+    evaluation = TrainingRun.objects.get(kind=RunKind.EVALUATE)
+    evaluation = wait_for(lambda: finished(evaluation.pk), timeout=300, what="evaluation")
+    assert evaluation.status == RunStatus.SUCCEEDED, evaluation.error + evaluation.log_tail
+    assert evaluation.report["split"] == "test" and evaluation.report["images"] >= 1
+    assert evaluation.report["checkpoint"] == stage_2.checkpoint_path
+
+    page = ml_admin.get(reverse("admin:modeling_trainingrun_change", args=[evaluation.pk])).content.decode()
+    assert "segmentation mIoU" in page and "detection mAP@0.5" in page
+    image = ml_admin.get(reverse("admin:modeling_trainingrun_report_png", args=[evaluation.pk]))
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    stage_1_page = ml_admin.get(reverse("admin:modeling_trainingrun_change", args=[stage_1.pk])).content.decode()
+    assert "<polyline" in stage_1_page and "step 3" in stage_1_page
+
+
+@pytest.mark.slow
+def test_a_running_run_is_cancelled_from_the_admin(shard_export, ml_admin, celery_worker):
+    run = services.training_run_launch(
+        kind=RunKind.STAGE_1, dataset_version=shard_export.version, steps=100_000, config_overrides=FAST
+    )
+    wait_for(lambda: TrainingRun.objects.filter(pk=run.pk, step__gte=1).exists(), timeout=120, what="first step")
+    run.refresh_from_db()
+    pid = run.pid
+    ml_admin.post(
+        reverse("admin:modeling_trainingrun_changelist"), {"action": "cancel_runs", "_selected_action": [run.pk]}
+    )
+    run = wait_for(lambda: finished(run.pk), timeout=60, what="cancellation")
+    assert run.status == RunStatus.CANCELLED and run.pid is None
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_a_queued_run_is_cancelled_at_once_and_never_starts(shard_export):
+    run = launch(shard_export.version)
+    services.training_run_cancel(run=run)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    runner.training_run_execute(run.pk)  # a late delivery of its message does nothing
+    assert TrainingRun.objects.get(pk=run.pk).attempts == 0
+
+
+def test_the_launch_form_shows_the_services_refusal(verified_dataset, ml_admin):  # noqa: F811
+    version = dataset_version_publish(version=dataset_version_create(title="no export"))
+    response = ml_admin.post(
+        reverse("admin:modeling_trainingrun_launch"),
+        {"kind": RunKind.STAGE_1, "dataset_version": version.pk, "config_preset": "tiny"},
+    )
+    assert response.status_code == 200
+    assert "no finished WebDataset export" in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_annotators_cannot_launch_runs(make_user, verified_dataset):  # noqa: F811
+    client = Client()
+    client.force_login(make_user(Role.ANNOTATOR))
+    response = client.get(reverse("admin:modeling_trainingrun_launch"))
+    assert response.status_code in (302, 403)
+
+
+def test_runs_metrics_are_json_lines_the_run_page_draws(shard_export, ml_admin, tmp_path):
+    run = launch(shard_export.version, steps=3)
+    run.out_dir = str(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0 / s, "lr": 0.001, "stage": 1}) + "\n" for s in (1, 2, 3))
+    )
+    runner._mirror_progress(run, runner.MetricsFollower(tmp_path / "metrics.jsonl"))
+    run.refresh_from_db()
+    assert run.step == 3 and run.metrics["loss"] == pytest.approx(1 / 3)
+    page = ml_admin.get(reverse("admin:modeling_trainingrun_change", args=[run.pk])).content.decode()
+    assert page.count("<polyline") == 1  # the loss; lr and step are not losses
+    assert 'http-equiv="refresh"' in page  # a live run refreshes itself
+
