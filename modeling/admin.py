@@ -31,16 +31,27 @@ class LaunchForm(forms.Form):
         help_text="The run reads the version's newest finished WebDataset export.",
     )
     parent = forms.ModelChoiceField(
-        queryset=TrainingRun.objects.filter(status=RunStatus.SUCCEEDED, kind__in=[RunKind.STAGE_1, RunKind.STAGE_2]),
+        queryset=TrainingRun.objects.filter(
+            status=RunStatus.SUCCEEDED, kind__in=[RunKind.STAGE_1, RunKind.STAGE_2, RunKind.DEFECT_GEN]
+        ),
         required=False,
         label="Start from run",
-        help_text="Stage 2: the Stage 1 run whose U-Net it builds on. Evaluation: the Stage 2 run to score.",
+        help_text=(
+            "Stage 2: the Stage 1 run whose U-Net it builds on. Evaluation: the Stage 2 run to score. "
+            "Synthesis: the Defect-Gen run that generates."
+        ),
     )
     config_preset = forms.CharField(initial="tiny", help_text="tiny (CPU), sd15 (the paper's size), or a JSON path.")
     config_overrides = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         required=False,
         help_text="One KEY=VALUE per line, e.g. train.lr=5e-5",
+    )
+    options = forms.JSONField(
+        required=False,
+        initial=dict,
+        help_text='Defect-Gen: {"product": "prod-bottle", "classes": ["def-scratch"]}. '
+        'Synthesis: {"per_class": 50, "seed": 0, "switch_at": 40}.',
     )
     steps = forms.IntegerField(min_value=1, required=False, help_text="Empty: the preset's number of steps.")
     few_shot_per_class = forms.IntegerField(min_value=1, required=False, label="Few-shot: samples per class")
@@ -60,15 +71,28 @@ class ModelCheckpointInline(admin.TabularInline):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "dataset_version", "config_preset", "status", "progress_percent", "loss", "created_at")
+    list_display = (
+        "id",
+        "kind",
+        "dataset_version",
+        "config_preset",
+        "status",
+        "progress_percent",
+        "loss",
+        "created_at",
+    )
     list_filter = ("kind", "status")
     list_select_related = ("dataset_version",)
-    actions = ["cancel_runs", "fine_tune_stage_2", "evaluate_runs"]
+    actions = ["cancel_runs", "fine_tune_stage_2", "evaluate_runs", "generate_samples"]
     inlines = [ModelCheckpointInline]
     change_form_template = "admin/modeling/trainingrun/change_form.html"
     fieldsets = (
         (None, {"fields": ("kind", "status", "progress_bar", "error", "dataset_version", "export", "parent_link")}),
-        ("Configuration", {"fields": ("config_preset", "config_overrides", "steps", "few_shot_per_class", "split")}),
+        (
+            "Configuration",
+            {"fields": ("config_preset", "config_overrides", "options", "steps", "few_shot_per_class", "split")},
+        ),
+        ("Synthetic samples", {"fields": ("synthetic_source",)}),
         ("Loss curves", {"fields": ("loss_curves", "metrics")}),
         ("Evaluation report", {"fields": ("report_table", "report_image", "evaluations")}),
         (
@@ -115,6 +139,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                     parent=data["parent"],
                     config_preset=data["config_preset"],
                     config_overrides=data["config_overrides"].splitlines(),
+                    options=data["options"] or {},
                     steps=data["steps"],
                     few_shot_per_class=data["few_shot_per_class"],
                     split=data["split"],
@@ -156,6 +181,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.action(description="Evaluate the selected Stage 2 runs (test split)", permissions=["add"])
     def evaluate_runs(self, request, queryset):
         self._launch_children(request, queryset, RunKind.EVALUATE)
+
+    @admin.action(description="Generate synthetic samples from the selected Defect-Gen runs", permissions=["add"])
+    def generate_samples(self, request, queryset):
+        self._launch_children(request, queryset, RunKind.GENERATE)
 
     def _launch_children(self, request, queryset, kind: str) -> None:
         """Stage 2 inherits the parent's preset, steps and overrides; for other settings use the launch form."""
@@ -231,14 +260,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
         open_vocabulary = report.get("open_vocabulary") or {}
         if open_vocabulary.get("classes"):
             rows.append(("open-vocabulary classes", ", ".join(open_vocabulary["classes"])))
-            rows.append(("open-vocabulary accuracy", _percent((open_vocabulary.get("classification") or {}).get("accuracy"))))
+            rows.append(
+                ("open-vocabulary accuracy", _percent((open_vocabulary.get("classification") or {}).get("accuracy")))
+            )
             rows.append(("open-vocabulary mIoU", _percent((open_vocabulary.get("segmentation") or {}).get("miou"))))
         for slug, iou in (report.get("segmentation", {}).get("per_class_iou") or {}).items():
             rows.append((f"IoU {slug}", _percent(iou)))
         rows.append(("seconds per image", report.get("seconds_per_image")))
-        return format_html(
-            "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
-        )
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
 
     @admin.display(description="report image")
     def report_image(self, run: TrainingRun) -> str:
@@ -260,6 +289,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 for c in children
             ),
         )
+
+    @admin.display(description="imported into")
+    def synthetic_source(self, run: TrainingRun) -> str:
+        if run.generated_source_id is None:
+            return "—"
+        source = run.generated_source
+        url = reverse("admin:catalog_sample_changelist") + f"?source__id__exact={source.pk}"
+        return format_html('<a href="{}">{}</a> ({} samples, queued for stage 1)', url, source, source.samples.count())
 
     @admin.display(description="command")
     def command_line(self, run: TrainingRun) -> str:

@@ -12,6 +12,8 @@ class RunKind(models.TextChoices):
     STAGE_1 = "stage1", "Stage 1 pretraining"
     STAGE_2 = "stage2", "Stage 2 fine-tuning"
     EVALUATE = "evaluate", "Evaluation"
+    DEFECT_GEN = "defect_gen", "Defect-Gen training"
+    GENERATE = "generate", "Defect-Gen synthesis"
 
 
 class RunStatus(models.TextChoices):
@@ -42,7 +44,10 @@ class TrainingRun(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="children",
-        help_text="Stage 2: the Stage 1 run it starts from. Evaluation: the Stage 2 run it scores.",
+        help_text=(
+            "Stage 2: the Stage 1 run it starts from. Evaluation: the Stage 2 run it scores. "
+            "Synthesis: the Defect-Gen run whose checkpoint generates."
+        ),
     )
     config_preset = models.CharField(max_length=200, default="tiny", help_text="tiny, sd15, or a config JSON path.")
     config_overrides = models.JSONField(
@@ -51,6 +56,20 @@ class TrainingRun(models.Model):
     steps = models.PositiveIntegerField(null=True, blank=True, help_text="Total steps; empty: the preset's.")
     few_shot_per_class = models.PositiveIntegerField(null=True, blank=True)
     split = models.CharField(max_length=20, blank=True, help_text="Manifest split; empty: train (test to evaluate).")
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Defect-Gen: {"classes": [slugs], "product": slug, "domain": slug}; '
+        'synthesis: {"per_class": N, "seed": S, "switch_at": U}.',
+    )
+    generated_source = models.OneToOneField(
+        "catalog.Source",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="generated_by",
+        help_text="Synthesis: the synthetic source its samples were imported into.",
+    )
 
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     cancel_requested = models.BooleanField(default=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from .models import ModelCheckpoint, RunKind, RunMetric, RunStatus, TrainingRun
 from .services import export_manifest_url
+from .synthetic import SyntheticImportError, synthetic_samples_import
 
 LOG_NAME = "trainer.log"
 LOG_TAIL_LINES = 60
@@ -40,6 +42,10 @@ def visible_gpu_count() -> int:
 
 def run_folder(run: TrainingRun) -> Path:
     return Path(settings.TRAINING_ROOT) / f"run-{run.pk:06d}"
+
+
+def generated_folder(out_dir: Path) -> Path:
+    return out_dir / "generated"
 
 
 def _die_with_parent() -> None:
@@ -61,7 +67,15 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
             *("-m", "modeling.evaluate", "--checkpoint", run.parent.checkpoint_path),
             *("--shards", shards, "--out", str(out_dir), "--split", run.split or "test"),
         ]
-    args = ["-m", "modeling.train", "--stage", "1" if run.kind == RunKind.STAGE_1 else "2"]
+    if run.kind == RunKind.GENERATE:
+        command = [sys.executable, "-m", "modeling.generate", "--checkpoint", run.parent.checkpoint_path]
+        command += ["--out", str(generated_folder(out_dir)), "--per-class", str(run.options["per_class"])]
+        for option, flag in (("seed", "--seed"), ("switch_at", "--switch-at")):
+            if option in run.options:
+                command += [flag, str(run.options[option])]
+        return command
+    stage = {RunKind.STAGE_1: "1", RunKind.STAGE_2: "2", RunKind.DEFECT_GEN: "defect-gen"}[run.kind]
+    args = ["-m", "modeling.train", "--stage", stage]
     args += ["--config", run.config_preset, "--shards", shards, "--out", str(out_dir)]
     args += ["--split", run.split or "train"]
     if run.steps:
@@ -70,6 +84,12 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
         args += ["--few-shot", str(run.few_shot_per_class)]
     if run.parent_id:
         args += ["--init", run.parent.checkpoint_path]
+    if run.kind == RunKind.DEFECT_GEN:
+        if run.options.get("classes"):
+            args += ["--classes", ",".join(run.options["classes"])]
+        for option in ("product", "domain"):
+            if run.options.get(option):
+                args += [f"--{option}", run.options[option]]
     for override in run.config_overrides:
         args += ["--set", override]
     if resume:
@@ -141,6 +161,12 @@ def training_run_execute(run_id: int) -> None:
         return
     out_dir = run_folder(run)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if run.kind == RunKind.GENERATE and (generated_folder(out_dir) / "manifest.json").is_file():
+        # A redelivered synthesis whose images are complete: only the import is left to do.
+        _finish_synthesis(run, out_dir)
+        return
+    if run.kind == RunKind.GENERATE:
+        shutil.rmtree(generated_folder(out_dir), ignore_errors=True)  # a half-written folder from a lost worker
     command = trainer_command(run, out_dir=out_dir, gpus=visible_gpu_count(), resume=resume)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(out_dir / LOG_NAME, "ab") as log:
@@ -174,9 +200,25 @@ def training_run_execute(run_id: int) -> None:
     if exit_code == 0:
         if run.kind == RunKind.EVALUATE:
             _record_report(run, out_dir)
+        if run.kind == RunKind.GENERATE:
+            _finish_synthesis(run, out_dir)
+            return
         _finish(run, RunStatus.SUCCEEDED)
     else:
         _finish(run, RunStatus.FAILED, error=failure_message(exit_code, log_tail(out_dir)))
+
+
+def _finish_synthesis(run: TrainingRun, out_dir: Path) -> None:
+    """Import the generated pairs into the catalog as synthetic samples, queued for stage 1."""
+    try:
+        source, imported = synthetic_samples_import(run=run, folder=generated_folder(out_dir))
+    except SyntheticImportError as error:
+        _finish(run, RunStatus.FAILED, error=f"import of the generated samples failed: {error}")
+        return
+    TrainingRun.objects.filter(pk=run.pk).update(
+        generated_source=source, metrics={"generated": imported, "source": source.name}
+    )
+    _finish(run, RunStatus.SUCCEEDED)
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -11,8 +11,20 @@ from imdd_platform.releases.targets import target_for
 
 from .models import RunKind, RunStatus, TrainingRun
 
-# What each kind may start from: Stage 2 from a Stage 1 run (optional), evaluation from a Stage 2 run.
-PARENT_KIND = {RunKind.STAGE_2: RunKind.STAGE_1, RunKind.EVALUATE: RunKind.STAGE_2}
+# What each kind may start from: Stage 2 from a Stage 1 run (optional), evaluation from a Stage 2 run,
+# synthesis from a Defect-Gen run. Evaluation and synthesis need theirs.
+PARENT_KIND = {
+    RunKind.STAGE_2: RunKind.STAGE_1,
+    RunKind.EVALUATE: RunKind.STAGE_2,
+    RunKind.GENERATE: RunKind.DEFECT_GEN,
+}
+PARENT_REQUIRED = {RunKind.EVALUATE, RunKind.GENERATE}
+# The options each kind understands, and their types.
+OPTIONS = {
+    RunKind.DEFECT_GEN: {"classes": list, "product": str, "domain": str},
+    RunKind.GENERATE: {"per_class": int, "seed": int, "switch_at": int},
+}
+DEFAULT_PER_CLASS = 10
 
 
 class RunError(ValueError):
@@ -40,6 +52,23 @@ def _check_overrides(overrides: list[str]) -> list[str]:
     return cleaned
 
 
+def _check_options(kind: str, options: dict) -> dict:
+    known = OPTIONS.get(kind, {})
+    for name, value in options.items():
+        if name not in known:
+            allowed = ", ".join(known) or "none"
+            raise RunError(f"option {name!r} means nothing to a {RunKind(kind).label} (options: {allowed})")
+        if not isinstance(value, known[name]) or isinstance(value, bool):
+            raise RunError(f"option {name!r} must be a {known[name].__name__}, got {value!r}")
+    if kind == RunKind.DEFECT_GEN and options.get("product") and options.get("domain"):
+        raise RunError("give a product or a domain for Defect-Gen, not both")
+    if kind == RunKind.GENERATE:
+        options = {"per_class": DEFAULT_PER_CLASS, **options}
+        if options["per_class"] < 1:
+            raise RunError("per_class must be at least 1")
+    return options
+
+
 def training_run_launch(
     *,
     kind: str,
@@ -49,6 +78,7 @@ def training_run_launch(
     export: Export | None = None,
     config_preset: str = "tiny",
     config_overrides: list[str] | None = None,
+    options: dict | None = None,
     steps: int | None = None,
     few_shot_per_class: int | None = None,
     split: str = "",
@@ -58,8 +88,8 @@ def training_run_launch(
     if kind not in RunKind.values:
         raise RunError(f"unknown run kind {kind!r}; one of {', '.join(RunKind.values)}")
     needed_parent = PARENT_KIND.get(kind)
-    if kind == RunKind.EVALUATE and parent is None:
-        raise RunError("an evaluation needs the Stage 2 run whose checkpoint it scores")
+    if kind in PARENT_REQUIRED and parent is None:
+        raise RunError(f"a {RunKind(kind).label} needs the {RunKind(needed_parent).label} run it starts from")
     if parent is not None:
         if needed_parent is None or parent.kind != needed_parent:
             raise RunError(f"a {RunKind(kind).label} cannot start from run {parent.pk} ({parent.get_kind_display()})")
@@ -78,6 +108,7 @@ def training_run_launch(
         raise RunError("a config preset (tiny, sd15) or config file path is required")
     if steps is not None and steps < 1:
         raise RunError("steps must be at least 1")
+    options = _check_options(kind, options or {})
 
     with transaction.atomic():
         run = TrainingRun.objects.create(
@@ -87,6 +118,7 @@ def training_run_launch(
             parent=parent,
             config_preset=config_preset.strip(),
             config_overrides=_check_overrides(config_overrides or []),
+            options=options,
             steps=steps,
             few_shot_per_class=few_shot_per_class,
             split=split.strip(),
@@ -111,4 +143,3 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
         run.cancel_requested = True
         run.save(update_fields=["status", "finished_at", "cancel_requested"])
     return run
-

@@ -37,9 +37,9 @@ def ml_admin(make_user) -> Client:
     return client
 
 
-def launch(version, **fields) -> TrainingRun:
+def launch(version, kind=RunKind.STAGE_1, **fields) -> TrainingRun:
     fields.setdefault("config_overrides", FAST)
-    return services.training_run_launch(kind=RunKind.STAGE_1, dataset_version=version, enqueue=False, **fields)
+    return services.training_run_launch(kind=kind, dataset_version=version, enqueue=False, **fields)
 
 
 def finished(run_id: int) -> TrainingRun | None:
@@ -58,7 +58,7 @@ def test_launch_refuses_bad_overrides_and_mismatched_parents(shard_export):
     version = shard_export.version
     with pytest.raises(services.RunError, match="KEY=VALUE"):
         launch(version, config_overrides=["lr 5"])
-    with pytest.raises(services.RunError, match="needs the Stage 2 run"):
+    with pytest.raises(services.RunError, match="needs the Stage 2 fine-tuning run"):
         services.training_run_launch(kind=RunKind.EVALUATE, dataset_version=version, enqueue=False)
     stage_1 = launch(version)
     with pytest.raises(services.RunError, match="has no finished checkpoint"):
@@ -253,3 +253,80 @@ def test_runs_metrics_are_json_lines_the_run_page_draws(shard_export, ml_admin, 
     assert page.count("<polyline") == 1  # the loss; lr and step are not losses
     assert 'http-equiv="refresh"' in page  # a live run refreshes itself
 
+
+# -- Defect-Gen synthesis back into the catalog -----------------------------------------------------
+def write_generated_folder(folder: Path, classes: list[dict], count: int = 3) -> None:
+    """A synthesis output as docs/defect-gen.md specifies: images, class-index masks, manifest.json."""
+    import numpy as np
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    samples = []
+    rng = np.random.default_rng(0)
+    for n in range(count):
+        image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        mask = np.zeros((64, 64), dtype=np.uint8)
+        mask[10 + n : 30 + n, 20:40] = 1  # class 1 of the list
+        Image.fromarray(image).save(folder / "images" / f"{n:05d}.png")
+        Image.fromarray(mask).save(folder / "masks" / f"{n:05d}.png")
+        samples.append(
+            {
+                "image": f"images/{n:05d}.png",
+                "mask": f"masks/{n:05d}.png",
+                "class": classes[1]["slug"],
+                "classes_present": [classes[1]["slug"]],
+                "seed": n,
+            }
+        )
+    manifest = {"schema": 1, "kind": "defect-gen", "checkpoint": "/runs/x", "checkpoint_step": 7}
+    manifest |= {"config": {}, "classes": classes, "samples": samples}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_generated_pairs_become_flagged_samples_with_regions_queued_for_stage_1(shard_export, tmp_path):
+    from annotation.models import Annotation, AnnotationState
+    from imdd_platform.catalog.models import SourceKind
+    from modeling import synthetic
+
+    trained = launch(shard_export.version, RunKind.DEFECT_GEN, options={"product": "prod-glass-bottle"})
+    TrainingRun.objects.filter(pk=trained.pk).update(status=RunStatus.SUCCEEDED, checkpoint_path="/runs/x")
+    trained.refresh_from_db()
+    synthesis = launch(shard_export.version, RunKind.GENERATE, parent=trained)
+    classes = shard_export.classes
+    write_generated_folder(tmp_path / "generated", classes)
+
+    source, count = synthetic.synthetic_samples_import(run=synthesis, folder=tmp_path / "generated")
+    assert count == 3 and source.kind == SourceKind.SYNTHETIC
+    assert json.loads(source.provenance)["checkpoint_step"] == 7
+    for sample in source.samples.all():
+        assert sample.is_synthetic and sample.product == "glass bottle"
+        region = sample.source_regions.get()
+        assert region.label == classes[1]["labels"]["en"] and region.area == 400
+        annotation = Annotation.objects.get(pk=sample.pk)
+        assert annotation.state == AnnotationState.UNASSIGNED
+        draft = annotation.current_revision
+        assert [r.defect_type.slug for r in draft.regions.all()] == [classes[1]["slug"]]
+    # Again (a redelivered task): nothing doubles.
+    assert synthetic.synthetic_samples_import(run=synthesis, folder=tmp_path / "generated")[1] == 3
+
+
+def test_a_folder_that_is_not_a_defect_gen_output_is_refused(shard_export, tmp_path):
+    from modeling import synthetic
+
+    (tmp_path / "manifest.json").write_text('{"kind": "something else"}')
+    run = launch(shard_export.version)
+    with pytest.raises(synthetic.SyntheticImportError, match="not a Defect-Gen manifest"):
+        synthetic.synthetic_samples_import(run=run, folder=tmp_path)
+
+
+def test_options_are_checked_per_kind(shard_export):
+    version = shard_export.version
+    with pytest.raises(services.RunError, match="means nothing"):
+        launch(version, options={"per_class": 3})
+    with pytest.raises(services.RunError, match="not both"):
+        services.training_run_launch(
+            kind=RunKind.DEFECT_GEN, dataset_version=version, options={"product": "a", "domain": "b"}, enqueue=False
+        )
+    with pytest.raises(services.RunError, match="needs the Defect-Gen training run"):
+        services.training_run_launch(kind=RunKind.GENERATE, dataset_version=version, enqueue=False)
