@@ -330,3 +330,25 @@ def test_options_are_checked_per_kind(shard_export):
         )
     with pytest.raises(services.RunError, match="needs the Defect-Gen training run"):
         services.training_run_launch(kind=RunKind.GENERATE, dataset_version=version, enqueue=False)
+
+
+def test_releases_include_or_exclude_synthetic_samples_and_show_their_share(shard_export, tmp_path):
+    from annotation.models import Annotation, AnnotationState
+    from modeling import synthetic
+
+    trained = launch(shard_export.version, RunKind.DEFECT_GEN)
+    TrainingRun.objects.filter(pk=trained.pk).update(status=RunStatus.SUCCEEDED, checkpoint_path="/runs/x")
+    synthesis = launch(shard_export.version, RunKind.GENERATE, parent=TrainingRun.objects.get(pk=trained.pk))
+    write_generated_folder(tmp_path / "generated", shard_export.classes, count=4)
+    source, _ = synthetic.synthetic_samples_import(run=synthesis, folder=tmp_path / "generated")
+    for annotation in Annotation.objects.filter(sample__source=source):  # as if reviewed and verified
+        Annotation.objects.filter(pk=annotation.pk).update(
+            state=AnnotationState.VERIFIED, queue="", final_revision_id=annotation.current_revision_id
+        )
+    real = shard_export.version.sample_count
+
+    with_synthetic = dataset_version_create(title="with", split_plan={"seed": 2})
+    without = dataset_version_create(title="without", selection={"include_synthetic": False}, split_plan={"seed": 2})
+    assert with_synthetic.sample_count == real + 4 and without.sample_count == real
+    assert with_synthetic.statistics["synthetic_share"] == pytest.approx(4 / (real + 4), abs=1e-4)  # stored rounded
+    assert without.statistics["synthetic_share"] == 0
