@@ -22,6 +22,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py vocabulary_load --if-empty --release "bundled vocabulary"
 	$(PY) manage.py seed_demo
+	$(PY) manage.py enqueue_samples
 	$(PY) manage.py rundev
 
 test: install
