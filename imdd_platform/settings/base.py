@@ -69,6 +69,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -92,6 +93,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("ja", "日本語")]
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The review pages' translations (zh_Hans, ja): templates and the JavaScript catalog.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -202,7 +205,10 @@ CAPTION_PRICE_PROMPT_PER_MTOK = env.float("CAPTION_PRICE_PROMPT_PER_MTOK", defau
 CAPTION_PRICE_COMPLETION_PER_MTOK = env.float("CAPTION_PRICE_COMPLETION_PER_MTOK", default=0.0)
 CAPTION_TEMPLATE_SEED = env.int("CAPTION_TEMPLATE_SEED", default=0)
 
-LOGIN_URL = "admin:login"
+# The review pages' sign-in; the admin keeps its own.
+LOGIN_URL = "review:login"
+LOGIN_REDIRECT_URL = "review:home"
+LOGOUT_REDIRECT_URL = "review:login"
 
 LOGGING = {
     "version": 1,
