@@ -1,8 +1,10 @@
-"""Train Stage 1 (latent diffusion + implicit captioner) or Stage 2 (mask generator) from shards.
+"""Train Stage 1 (latent diffusion + implicit captioner), Stage 2 (mask generator) or Defect-Gen from shards.
 
     python -m modeling.train --stage 1 --config tiny --shards /exports/v3/manifest.json --out runs/s1
     python -m modeling.train --stage 2 --config tiny --shards /exports/v3 --init runs/s1 --out runs/s2
     torchrun --nproc-per-node 8 -m modeling.train --stage 1 --config sd15 --shards s3://bucket/v3/ --out runs/s1
+    python -m modeling.train --stage defect-gen --config tiny --shards /exports/v3 --product prod-bottle \
+        --few-shot 25 --out runs/dg
 
 Exit status 0 on success, 2 for bad input (config, shards, checkpoint), with a one-line message.
 This module imports no Django: the platform runs it as a subprocess.
@@ -14,13 +16,20 @@ import argparse
 import json
 import sys
 
-from modeling.core.errors import ModelingError
+from modeling.core.errors import ConfigError, ModelingError
+
+STAGES = ("1", "2", "defect-gen")
+DEFECT_GEN_ONLY = ("classes", "product", "domain")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m modeling.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--stage", type=int, choices=(1, 2), required=True)
-    parser.add_argument("--config", default="tiny", help="preset (tiny, sd15) or a config JSON file")
+    parser.add_argument("--stage", choices=STAGES, required=True, help="1, 2 or defect-gen")
+    parser.add_argument(
+        "--config",
+        default="tiny",
+        help="preset (stages 1, 2: tiny, sd15; defect-gen: tiny, paper) or a config JSON file",
+    )
     parser.add_argument("--shards", required=True, help="manifest.json, export folder, or shard URLs (comma-separated)")
     parser.add_argument("--out", required=True, help="run folder: metrics.jsonl, config.json, checkpoints/")
     parser.add_argument("--split", default="train", help="manifest split to train on (default: train)")
@@ -29,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init", help="stage 2: the stage 1 checkpoint (or run folder) to take the backbone from")
     parser.add_argument("--few-shot", type=int, help="keep N samples per class (overrides data.few_shot_per_class)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    defect_gen = parser.add_argument_group("defect-gen only")
+    defect_gen.add_argument("--classes", help="comma-separated class slugs (default: every class the samples carry)")
+    filters = defect_gen.add_mutually_exclusive_group()
+    filters.add_argument("--product", help="train on the samples of this product term slug")
+    filters.add_argument("--domain", help="train on the samples of this domain slug")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: the local GPU if any)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set train.lr=5e-5"
@@ -39,32 +53,75 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        from modeling.core.config import load_config
-        from modeling.core.trainer import train
-
-        overrides = list(args.overrides)
-        if args.steps is not None:
-            overrides.append(f"train.steps={args.steps}")
-        if args.few_shot is not None:
-            overrides.append(f"data.few_shot_per_class={args.few_shot}")
-        if args.gradient_checkpointing:
-            overrides.append("train.gradient_checkpointing=true")
-        config = load_config(args.config, overrides)
-        result = train(
-            stage=args.stage,
-            config=config,
-            shards=args.shards,
-            out_dir=args.out,
-            split=args.split or None,
-            resume=args.resume,
-            init_from=args.init,
-            device=args.device,
-        )
+        if args.stage == "defect-gen":
+            result = train_defect_gen(args)
+        else:
+            result = train_stage(args)
     except ModelingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result))
     return 0
+
+
+def common_overrides(args: argparse.Namespace) -> list[str]:
+    """--set values, then the flags that are shorthands for config keys (the same for every stage)."""
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"train.steps={args.steps}")
+    if args.few_shot is not None:
+        overrides.append(f"data.few_shot_per_class={args.few_shot}")
+    if args.gradient_checkpointing:
+        overrides.append("train.gradient_checkpointing=true")
+    return overrides
+
+
+def train_stage(args: argparse.Namespace) -> dict:
+    """Stage 1 or 2."""
+    given = [f"--{name}" for name in DEFECT_GEN_ONLY if getattr(args, name) is not None]
+    if given:
+        raise ConfigError(f"only --stage defect-gen takes {', '.join(given)}")
+    from modeling.core.config import load_config
+    from modeling.core.trainer import train
+
+    config = load_config(args.config, common_overrides(args))
+    return train(
+        stage=int(args.stage),
+        config=config,
+        shards=args.shards,
+        out_dir=args.out,
+        split=args.split or None,
+        resume=args.resume,
+        init_from=args.init,
+        device=args.device,
+    )
+
+
+def train_defect_gen(args: argparse.Namespace) -> dict:
+    """Defect-Gen: both U-Nets, jointly, on the samples chosen by --product/--domain, --classes, --few-shot."""
+    if args.init is not None:
+        raise ConfigError("--init applies to --stage 2 only")
+    from modeling.core.defect_gen.config import load_defect_gen_config
+    from modeling.core.defect_gen.training import train_defect_gen as train
+
+    overrides = common_overrides(args)
+    if args.classes is not None:
+        slugs = [slug.strip() for slug in args.classes.split(",") if slug.strip()]
+        if not slugs:
+            raise ConfigError("--classes names no class slug")
+        overrides.append(f"selection.classes={json.dumps(slugs)}")
+    for name in ("product", "domain"):
+        if getattr(args, name) is not None:
+            overrides.append(f"selection.{name}={json.dumps(getattr(args, name))}")
+    config = load_defect_gen_config(args.config, overrides)
+    return train(
+        config=config,
+        shards=args.shards,
+        out_dir=args.out,
+        split=args.split or None,
+        resume=args.resume,
+        device=args.device,
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ class Checkpoint:
     meta: dict[str, Any]
 
     @property
-    def stage(self) -> int:
-        return int(self.meta["stage"])
+    def stage(self) -> int | str:
+        """1 or 2, or "defect-gen": as the trainer stored it."""
+        return self.meta["stage"]
 
     @property
     def step(self) -> int:
@@ -90,14 +91,14 @@ def find_checkpoint(path: str | Path) -> Path | None:
     return None
 
 
-def load_checkpoint(path: str | Path, *, stage: int | None = None) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, stage: int | str | None = None) -> Checkpoint:
     folder = find_checkpoint(path)
     if folder is None:
         raise CheckpointError(f"no checkpoint at {path}")
     if not (folder / WEIGHTS_NAME).is_file():
         raise CheckpointError(f"checkpoint {folder} has no {WEIGHTS_NAME}")
     checkpoint = Checkpoint(path=folder, meta=json.loads((folder / META_NAME).read_text()))
-    if stage is not None and checkpoint.stage != stage:
+    if stage is not None and str(checkpoint.stage) != str(stage):
         raise CheckpointError(f"checkpoint {folder} is from stage {checkpoint.stage}, expected stage {stage}")
     return checkpoint
 

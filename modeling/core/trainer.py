@@ -120,8 +120,13 @@ class _StepModule(nn.Module):
 class Trainer:
     """Optimises a model one batch at a time, logs JSON lines, saves checkpoints.
 
+    Stage 1 calls ``model.diffusion_loss(...)``; every other stage calls
+    ``model.loss(batch, class_embeddings)``, which returns a dict of named losses with the total
+    under "loss". Defect-Gen's trainer (defect_gen/training.py) subclasses this class and relies on
+    that contract (and overrides ``use_implicit``): keep it when changing either.
+
     Args:
-        stage: 1 or 2.
+        stage: 1 or 2 (or "defect-gen" through its subclass).
         model: LatentDiffusion (stage 1) or Segmenter (stage 2), on runtime.device.
         classes: the manifest classes (stage 2 trains on classes[1:]; recorded in checkpoints).
         meta: extra facts for every checkpoint (shards, dataset version, weights in use).
