@@ -13,6 +13,10 @@ BENCHMARKS = {
     "workflow": "benchmarks.bench_workflow",
     "normalizer": "benchmarks.bench_normalizer",
     "training": "benchmarks.bench_training",
+    "defect-gen": "benchmarks.bench_defect_gen",
+    "clicks": "benchmarks.bench_clicks",
+    "export": "benchmarks.bench_export",
+    "pages": "benchmarks.bench_pages",
 }
 
 

@@ -10,8 +10,9 @@ import json
 from django.db import transaction
 from django.utils import timezone
 
-from .exports import _shard_items, export_items, image_extension, sample_document, sample_key
-from .models import Export, ExportFormat, ExportShard, ExportStatus, ShardStatus
+from .exports import image_extension, sample_key
+from .models import Export, ExportFormat, ExportStatus
+from .sample_documents import SampleDocumentReader, export_items
 from .targets import target_for
 
 
@@ -38,17 +39,11 @@ def single_file_write(*, export: Export) -> Export:
 
 
 def _documents(export: Export, classes: dict, split: str):
-    """(item, json document) for every item of a split, streamed in batches."""
-    items = export_items(export).filter(split=split)
-    span = items.order_by("sample_id").values_list("sample_id", flat=True)
-    first, last = span.first(), span.last()
-    if first is None:
-        return
-    window = ExportShard(
-        export=export, split=split, first_sample=first, last_sample=last, samples=0, status=ShardStatus.PENDING
-    )
-    for item, revision in _shard_items(export, window):
-        yield item, sample_document(item, revision, classes)[0]
+    """A SampleRecord (sample id, original's name, json document) for every item of a split,
+    streamed in batches."""
+    reader = SampleDocumentReader(export, classes)
+    for records in reader.batches(split=split):
+        yield from records
 
 
 def _coco(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
@@ -67,25 +62,25 @@ def _coco(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
     files = {}
     for split in splits:
         images, annotations = [], []
-        for item, document in _documents(export, classes, split):
+        for record in _documents(export, classes, split):
             images.append(
                 {
-                    "id": item.sample_id,
-                    "file_name": f"{sample_key(item.sample_id)}.{image_extension(item.sample)}",
-                    "width": document["width"],
-                    "height": document["height"],
-                    "captions": document["captions"],
-                    "license": document["source"]["license"],
+                    "id": record.sample_id,
+                    "file_name": f"{sample_key(record.sample_id)}.{image_extension(record.original)}",
+                    "width": record.document["width"],
+                    "height": record.document["height"],
+                    "captions": record.document["captions"],
+                    "license": record.document["source"]["license"],
                 }
             )
-            for region in document["regions"]:
+            for region in record.document["regions"]:
                 slug = region["term"]["slug"] if region["term"] else None
                 if slug not in classes:
                     continue  # an unmapped raw label has no category
                 x, y, w, h = region["bbox"]
                 annotation = {
                     "id": len(annotations) + 1,
-                    "image_id": item.sample_id,
+                    "image_id": record.sample_id,
                     "category_id": classes[slug],
                     "bbox": [x, y, w, h],
                     "area": float(w * h),
@@ -113,13 +108,13 @@ def _qa(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
     files = {}
     for split in splits:
         lines = []
-        for item, document in _documents(export, classes, split):
-            for number, pair in enumerate(document["qa"]):
+        for record in _documents(export, classes, split):
+            for number, pair in enumerate(record.document["qa"]):
                 lines.append(
                     json.dumps(
                         {
-                            "id": f"{item.sample_id}-{number}",
-                            "image": f"{sample_key(item.sample_id)}.{image_extension(item.sample)}",
+                            "id": f"{record.sample_id}-{number}",
+                            "image": f"{sample_key(record.sample_id)}.{image_extension(record.original)}",
                             "language": pair["language"],
                             "conversations": [
                                 {"from": "human", "value": f"<image>\n{pair['question']}"},
@@ -127,9 +122,9 @@ def _qa(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
                             ],
                             "regions": [
                                 {
-                                    "bbox": document["regions"][i]["bbox"],
-                                    "rle": document["regions"][i]["rle"],
-                                    "term": document["regions"][i]["term"],
+                                    "bbox": record.document["regions"][i]["bbox"],
+                                    "rle": record.document["regions"][i]["rle"],
+                                    "term": record.document["regions"][i]["term"],
                                 }
                                 for i in pair["regions"]
                             ],
@@ -146,13 +141,13 @@ def _captions(export: Export, classes: dict, splits: list[str]) -> dict[str, byt
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["sample_id", "split", "file", "en", "zh", "ja"])
     for split in splits:
-        for item, document in _documents(export, classes, split):
-            captions = document["captions"]
+        for record in _documents(export, classes, split):
+            captions = record.document["captions"]
             writer.writerow(
                 [
-                    item.sample_id,
+                    record.sample_id,
                     split,
-                    f"{sample_key(item.sample_id)}.{image_extension(item.sample)}",
+                    f"{sample_key(record.sample_id)}.{image_extension(record.original)}",
                     captions.get("en", ""),
                     captions.get("zh", ""),
                     captions.get("ja", ""),

@@ -1,13 +1,14 @@
 """Dataset versions: freeze a selection of VERIFIED annotations, split it, count it, publish it."""
 
 from collections import Counter
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotation.content import content_of, revisions_with_content
-from annotation.models import Annotation, AnnotationState
+from annotation.models import Annotation, AnnotationRevision, AnnotationState, Caption, RevisionTerm
 from imdd_platform.accounts.models import User
 from imdd_platform.catalog.models import Visibility
 from vocabulary.selectors import vocabulary_current_version
@@ -90,56 +91,124 @@ def dataset_version_create(
 
 
 def _freeze(version: DatasetVersion, plan: SplitPlan) -> None:
-    """Write the frozen item list in batches, computing splits and statistics on the way."""
-    ids = list(selected_annotations(version.selection).order_by("pk").values_list("pk", flat=True))
+    """Write the frozen item list, computing splits and statistics on the way.
+
+    The selected annotations are read a batch at a time as plain values (a version may hold a
+    million samples: neither model instances nor their contents are kept), and only what the
+    items need stays in memory until the splits are known."""
+    selected = selected_annotations(version.selection)
+    ids = list(selected.order_by("pk").values_list("pk", flat=True))
+    frozen: list[_Frozen] = []
     split_inputs: list[SplitItem] = []
-    facts: dict[int, dict] = {}
+    stats = _Statistics()
     for start in range(0, len(ids), BATCH):
-        batch = (
-            Annotation.objects.filter(pk__in=ids[start : start + BATCH])
-            .select_related("sample", "sample__source", "final_revision")
-            .order_by("pk")
-        )
-        revisions = {
-            r.pk: r
-            for r in revisions_with_content()
-            .filter(annotation__in=ids[start : start + BATCH])
-            .filter(pk__in=[a.final_revision_id for a in batch])
-        }
-        for annotation in batch:
-            content = content_of(revisions[annotation.final_revision_id])
-            defect_types = frozenset(t.slug for t in content.fields.get("defect_types", []))
-            defect_types |= {r.defect_type.slug for r in content.regions if r.defect_type}
-            product = content.fields.get("product", [])
-            domain = (product[0].parent.slug if product and product[0].parent_id else "") or annotation.sample.domain
-            split_inputs.append(SplitItem(annotation.pk, defect_types, domain))
-            facts[annotation.pk] = {
-                "annotation": annotation,
-                "content": content,
-                "domain": domain,
-                "defect_types": defect_types,
-            }
+        # A pk range of the selection, not a list of pks: the batch is a subquery of the queries
+        # that read the revisions, and thousands of list parameters cost more than the rows.
+        batch = ids[start : start + BATCH]
+        for fact in _annotation_facts(selected.filter(pk__gte=batch[0], pk__lte=batch[-1])):
+            split_inputs.append(SplitItem(fact.sample_id, fact.defect_types, fact.domain))
+            frozen.append(_Frozen(fact.sample_id, fact.revision_id, fact.sha256, fact.restricted))
+            stats.add(fact)
     splits = assign_splits(split_inputs, plan)
     items = []
-    stats = _Statistics()
-    for sample_id, fact in facts.items():
-        annotation = fact["annotation"]
-        split = splits[sample_id]
+    for item in frozen:
+        split = splits[item.sample_id]
+        stats.add_split(split)
         items.append(
             DatasetVersionItem(
                 version=version,
-                sample_id=sample_id,
-                revision_id=annotation.final_revision_id,
-                sha256=annotation.sample.sha256,
+                sample_id=item.sample_id,
+                revision_id=item.revision_id,
+                sha256=item.sha256,
                 split=split,
-                restricted=annotation.sample.source.visibility == Visibility.RESTRICTED,
+                restricted=item.restricted,
             )
         )
-        stats.add(annotation.sample, fact["content"], fact["domain"], fact["defect_types"], split)
-    DatasetVersionItem.objects.bulk_create(items, batch_size=BATCH)
-    version.sample_count = len(items)
+        if len(items) == BATCH:
+            DatasetVersionItem.objects.bulk_create(items)
+            items = []
+    DatasetVersionItem.objects.bulk_create(items)
+    version.sample_count = len(frozen)
     version.statistics = stats.as_dict()
     version.save(update_fields=["sample_count", "statistics"])
+
+
+class _Frozen(NamedTuple):
+    sample_id: int
+    revision_id: int
+    sha256: str
+    restricted: bool
+
+
+@dataclass
+class _AnnotationFacts:
+    """What a version needs to know of a selected annotation's final revision."""
+
+    sample_id: int
+    revision_id: int
+    sha256: str
+    restricted: bool
+    source: str
+    is_synthetic: bool
+    domain: str  # the product term's domain, else the sample's
+    defect_types: frozenset[str]  # of the template field and of the regions
+    regions: int
+    captions: dict[str, str] = field(default_factory=dict)  # language -> text
+
+
+def _annotation_facts(annotations) -> list[_AnnotationFacts]:
+    """The facts of `annotations` (a queryset), in a fixed number of queries, in pk order."""
+    facts = {
+        sample_id: _AnnotationFacts(
+            sample_id=sample_id,
+            revision_id=revision_id,
+            sha256=sha256,
+            restricted=visibility == Visibility.RESTRICTED,
+            source=source,
+            is_synthetic=is_synthetic,
+            domain=domain,
+            defect_types=frozenset(),
+            regions=0,
+        )
+        for sample_id, revision_id, sha256, visibility, source, is_synthetic, domain in annotations.order_by(
+            "pk"
+        ).values_list(
+            "pk",
+            "final_revision_id",
+            "sample__sha256",
+            "sample__source__visibility",
+            "sample__source__name",
+            "sample__is_synthetic",
+            "sample__domain",
+        )
+    }
+    by_revision = {fact.revision_id: fact for fact in facts.values()}
+    revisions = annotations.values("final_revision_id")
+    defect_types: dict[int, set[str]] = {revision_id: set() for revision_id in by_revision}
+    products: dict[int, str] = {}
+    for revision_id, field_name, slug, domain in (
+        RevisionTerm.objects.filter(revision_id__in=revisions, field__in=("defect_types", "product"))
+        .order_by("revision_id", "field", "position", "id")
+        .values_list("revision_id", "field", "term__slug", "term__parent__slug")
+    ):
+        if field_name == "defect_types":
+            defect_types[revision_id].add(slug)
+        elif revision_id not in products:  # the first product term names the domain
+            products[revision_id] = domain or ""
+    for revision_id, slug in AnnotationRevision.regions.through.objects.filter(
+        annotationrevision_id__in=revisions
+    ).values_list("annotationrevision_id", "region__defect_type__slug"):
+        by_revision[revision_id].regions += 1
+        if slug is not None:
+            defect_types[revision_id].add(slug)
+    for revision_id, language, text in Caption.objects.filter(revision_id__in=revisions).values_list(
+        "revision_id", "language", "text"
+    ):
+        by_revision[revision_id].captions[language] = text
+    for revision_id, fact in by_revision.items():
+        fact.defect_types = frozenset(defect_types[revision_id])
+        fact.domain = products.get(revision_id) or fact.domain
+    return list(facts.values())
 
 
 class _Statistics:
@@ -150,19 +219,21 @@ class _Statistics:
         self.captions, self.caption_lengths, self.regions = Counter(), Counter(), Counter()
         self.synthetic = 0
 
-    def add(self, sample, content, domain, defect_types, split):
-        self.domains[domain or "(none)"] += 1
-        self.defect_types.update(defect_types or {"(defect-free)"})
-        self.sources[sample.source.name] += 1
-        self.splits[split] += 1
-        self.synthetic += sample.is_synthetic
-        for language, caption in content.captions.items():
+    def add(self, fact: _AnnotationFacts) -> None:
+        self.domains[fact.domain or "(none)"] += 1
+        self.defect_types.update(fact.defect_types or {"(defect-free)"})
+        self.sources[fact.source] += 1
+        self.synthetic += fact.is_synthetic
+        for language, text in sorted(fact.captions.items()):
             self.captions[language] += 1
             if language == "en":
-                words = len(caption.text.split())
+                words = len(text.split())
                 bucket = max(b for b in self.LENGTH_BUCKETS if words >= b)
                 self.caption_lengths[f"{bucket}+"] += 1
-        self.regions[str(min(len(content.regions), 5)) + ("+" if len(content.regions) >= 5 else "")] += 1
+        self.regions[str(min(fact.regions, 5)) + ("+" if fact.regions >= 5 else "")] += 1
+
+    def add_split(self, split: str) -> None:
+        self.splits[split] += 1
 
     def as_dict(self) -> dict:
         total = sum(self.splits.values())

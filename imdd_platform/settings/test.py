@@ -15,7 +15,9 @@ TEST_STATE_DIR = VAR_DIR
 TEST_STATE_PREFIX = "test"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     database_file = Path(DATABASES["default"]["NAME"])
-    TEST_STATE_DIR, TEST_STATE_PREFIX = database_file.parent, f"{database_file.stem}-test"
+    # A worker subprocess started by a test is handed the test database itself: same prefix.
+    stem = database_file.stem.removesuffix("-test")
+    TEST_STATE_DIR, TEST_STATE_PREFIX = database_file.parent, f"{stem}-test"
     DATABASES["default"]["TEST"] = {"NAME": str(TEST_STATE_DIR / f"{TEST_STATE_PREFIX}.sqlite3")}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from annotation.content import content_of, revisions_with_content
 from imdd_platform.catalog.models import Sample, Source, Visibility
 from imdd_platform.catalog.rle import rle_to_mask
 from imdd_platform.releases import exports
 from imdd_platform.releases.models import ExportStatus
+from imdd_platform.releases.sample_documents import FIELD_FACETS, SampleDocumentReader
 from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +147,92 @@ def test_unpublished_versions_and_bad_targets_are_refused(verified_dataset, tmp_
     dataset_version_publish(version=draft)
     with pytest.raises(exports.ExportError, match="unsupported export target"):
         exports.export_create(version=draft, format="webdataset", target="ftp://example/x")
+
+
+def _document_from_content(item, classes: dict[str, int]) -> dict:
+    """The json member as annotation.content reads the revision: the oracle of the batched reader."""
+
+    def term(t):
+        return {"slug": t.slug, "labels": {"en": t.label_en, "zh": t.label_zh, "ja": t.label_ja}}
+
+    content = content_of(revisions_with_content().get(pk=item.revision_id))
+    sample = item.sample
+    position = {id(r): i for i, r in enumerate(content.regions)}
+    return {
+        "schema_version": 1,
+        "sample_id": sample.pk,
+        "annotation_revision": item.revision.number,
+        "sha256": sample.sha256,
+        "width": sample.width,
+        "height": sample.height,
+        "split": item.split,
+        "source": {"name": sample.source.name, "kind": sample.source.kind, "license": sample.source.license},
+        "is_synthetic": sample.is_synthetic,
+        "domain": next(
+            (t.parent.slug for t in content.fields.get("product", []) if t.parent_id), sample.domain or None
+        ),
+        "terms": {FIELD_FACETS[name]: [term(t) for t in terms] for name, terms in content.fields.items()},
+        "regions": [
+            {
+                "class_index": classes.get(r.defect_type.slug if r.defect_type else None, 0) if r.mask_rle else 0,
+                "term": term(r.defect_type) if r.defect_type else None,
+                "raw_label": r.raw_label,
+                "bbox": r.bbox,
+                "rle": r.mask_rle,
+            }
+            for r in content.regions
+        ],
+        "captions": {language: caption.text for language, caption in content.captions.items()},
+        "qa": [
+            {
+                "question": p.question,
+                "answer": p.answer,
+                "language": p.language,
+                "regions": [position[id(r)] for r in p.regions if id(r) in position],
+            }
+            for p in content.qa_pairs
+        ],
+    }
+
+
+def test_batched_documents_are_those_of_the_revisions_content(published):
+    export = exports.export_create(version=published, format="webdataset", target="/unused")
+    classes = {c["slug"]: c["index"] for c in export.classes}
+    reader = SampleDocumentReader(export, classes)
+    items = {item.sample_id: item for item in published.items.select_related("sample__source", "revision")}
+
+    records = [r for split in ("train", "val", "test") for batch in reader.batches(split=split, size=7) for r in batch]
+
+    assert sorted(r.sample_id for r in records) == sorted(items)
+    assert sum(1 for r in records if r.document["regions"]) == 30
+    for record in records:
+        assert record.document == _document_from_content(items[record.sample_id], classes)
+        assert record.original == items[record.sample_id].sample.original.name
+
+
+def test_a_missing_image_fails_the_export_naming_the_file(published, tmp_path):
+    Sample.objects.filter(pk=Sample.objects.order_by("pk").first().pk).update(original="originals/00/gone.png")
+    export = exports.export_create(version=published, format="webdataset", target=str(tmp_path))
+
+    export = exports.export_run_here(export=export)
+
+    assert export.status == ExportStatus.FAILED
+    assert "originals/00/gone.png" in export.error
+    assert not (tmp_path / "v1" / "manifest.json").exists()
+
+
+def test_each_sample_json_names_its_domain_from_the_product_term(published, tmp_path):
+    import webdataset as wds
+
+    from vocabulary.models import Term
+
+    export = exports.export_run_here(
+        export=exports.export_create(version=published, format="webdataset", target=str(tmp_path))
+    )
+    shards = sorted(str(p) for p in (tmp_path / published.name).glob("*.tar"))
+    documents = [json.loads(sample["json"]) for sample in wds.WebDataset(shards, shardshuffle=False)]
+    assert export.status == "succeeded" and documents
+    for document in documents:
+        products = document["terms"]["product"]
+        if products:
+            assert document["domain"] == Term.objects.get(slug=products[0]["slug"]).parent.slug

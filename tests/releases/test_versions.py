@@ -1,5 +1,8 @@
+from collections import Counter
+
 import pytest
 
+from annotation.content import content_of, revisions_with_content
 from annotation.models import Annotation
 from imdd_platform.catalog.models import Source, Visibility
 from imdd_platform.releases.splits import SplitItem, SplitPlan, assign_splits
@@ -92,3 +95,24 @@ def test_a_published_version_does_not_change_when_a_sample_is_edited(verified_da
 def test_unknown_selection_keys_are_refused(verified_dataset):
     with pytest.raises(VersionError, match="unknown selection or split key"):
         dataset_version_create(title="x", selection={"colour": "red"})
+
+
+def test_version_statistics_agree_with_each_samples_content(verified_dataset):
+    version = dataset_version_create(title="bottle", split_plan={"seed": 3})
+
+    domains, defect_types, regions, captions = Counter(), Counter(), Counter(), Counter()
+    for item in version.items.select_related("sample"):
+        content = content_of(revisions_with_content().get(pk=item.revision_id))
+        product = content.fields["product"]
+        domains[(product[0].parent.slug if product and product[0].parent_id else "") or item.sample.domain] += 1
+        types = {t.slug for t in content.fields["defect_types"]} | {
+            r.defect_type.slug for r in content.regions if r.defect_type
+        }
+        defect_types.update(types or {"(defect-free)"})
+        regions[str(min(len(content.regions), 5)) + ("+" if len(content.regions) >= 5 else "")] += 1
+        captions.update(content.captions.keys())
+        assert item.sha256 == item.sample.sha256 and item.revision_id == item.sample.annotation.final_revision_id
+
+    stats = version.statistics
+    assert stats["per_domain"] == dict(domains) and stats["per_defect_type"] == dict(defect_types)
+    assert stats["regions_per_sample"] == dict(regions) and stats["captions_per_language"] == dict(captions)
