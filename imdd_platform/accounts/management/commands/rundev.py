@@ -32,7 +32,10 @@ class Command(BaseCommand):
             [sys.executable, "manage.py", "runserver", options["addrport"]],
         ]
         processes = [subprocess.Popen(command) for command in commands]
-        self.stdout.write(f"web: http://{options['addrport']}/admin/  API docs: http://{options['addrport']}/api/docs/")
+        self.stdout.write(
+            f"review pages: http://{options['addrport']}/  admin: http://{options['addrport']}/admin/  "
+            f"API docs: http://{options['addrport']}/api/docs/"
+        )
 
         def stop(*_):
             for process in processes:
