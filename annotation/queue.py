@@ -132,7 +132,7 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
             open_pool = candidates.filter(assignee__isnull=True)
             annotation = open_pool.select_for_update(skip_locked=True, of=("self",)).first()
         if annotation is not None:
-            transition(annotation=annotation, user=user, now=now).run()
+            transition(annotation=annotation, user=user, now=now, own_work_excluded=True).run()
         return annotation
 
 

@@ -20,6 +20,12 @@ class Claim(Transition):
     action = "claim"
     stage: str = ""
 
+    def __init__(self, *, own_work_excluded: bool = False, **kwargs):
+        """own_work_excluded: the annotation came from the queue's candidate query, which already
+        leaves out the person's own work (claim next); a claim by id checks it here."""
+        super().__init__(**kwargs)
+        self.own_work_excluded = own_work_excluded
+
     def check_rules(self) -> None:
         annotation = self.annotation
         if annotation.lease_is_live(self.now):
@@ -29,7 +35,8 @@ class Claim(Transition):
             )
         if annotation.assignee_id is not None and annotation.assignee_id != self.user.pk:
             raise WorkflowError(Code.NOT_ASSIGNEE, f"sample {annotation.pk} is reserved for another annotator")
-        self.check_own_work()
+        if not self.own_work_excluded:
+            self.check_own_work()
 
     def check_own_work(self) -> None:
         pass
