@@ -51,11 +51,11 @@ def _interleaved_steps_per_second(trainer, in_memory, from_shards, steps: int, r
     return chunk * rounds / seconds["memory"], chunk * rounds / seconds["shards"]
 
 
-def _pipeline_samples_per_second(source, config, samples: int) -> float:
+def _pipeline_samples_per_second(source, config, samples: int, with_masks: bool) -> float:
     from modeling.core.dataset import ShardDataset, make_loader
 
     loader = make_loader(
-        ShardDataset(source, config.data, train=True),
+        ShardDataset(source, config.data, train=True, with_masks=with_masks),
         batch_size=config.data.batch_size,
         num_workers=config.data.num_workers,
     )
@@ -92,14 +92,17 @@ def run() -> None:
             print(f"   {SAMPLES} {image_format.upper()} samples of {size}, {megabytes:.0f} MB of shards")
             for stage in (1, 2):
                 trainer, config = _trainer(stage, source, Path(tmp) / f"stage{stage}")
-                pipeline = _pipeline_samples_per_second(source, config, 4 * SAMPLES)
+                with_masks = stage != 1  # as the trainer reads: Stage 1 trains on images and captions only
+                pipeline = _pipeline_samples_per_second(source, config, 4 * SAMPLES, with_masks)
                 memory_loader = make_loader(
-                    ShardDataset(source, config.data, train=True), batch_size=config.data.batch_size, num_workers=0
+                    ShardDataset(source, config.data, train=True, with_masks=with_masks),
+                    batch_size=config.data.batch_size,
+                    num_workers=0,
                 )
                 in_memory = itertools.cycle(list(itertools.islice(iter(memory_loader), 4)))
                 from_shards = iter(
                     make_loader(
-                        ShardDataset(source, config.data, train=True, seed=1),
+                        ShardDataset(source, config.data, train=True, seed=1, with_masks=with_masks),
                         batch_size=config.data.batch_size,
                         num_workers=config.data.num_workers,
                     )

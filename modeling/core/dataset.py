@@ -91,8 +91,13 @@ def decode_sample(
     augmentation: Augmentation | None = None,
     rng: random.Random | None = None,
     min_component_pixels: int = 4,
+    with_masks: bool = True,
 ) -> dict[str, Any]:
     """One raw shard sample -> tensors at image_size x image_size (S below); C = number of defect classes.
+
+    with_masks=False (Stage 1, which trains on images and captions only) skips decoding mask.png,
+    the dearest part of a sample after the image: mask is then all background and there are no
+    target masks.
 
     Returns:
         key: the sample key; caption: the English caption ("" if none)
@@ -109,14 +114,14 @@ def decode_sample(
         raise ShardError(f"sample {key} in {raw.get('__url__')} has no image member")
     image = Image.open(io.BytesIO(raw[image_ext]))
     width, height = image.size
-    if "mask.png" in raw:
+    if with_masks and "mask.png" in raw:
         mask = Image.open(io.BytesIO(raw["mask.png"]))
         if mask.mode not in ("L", "P"):
             raise ShardError(f"sample {key}: mask.png must be 8-bit single-channel, got mode {mask.mode}")
         if mask.size != image.size:
             raise ShardError(f"sample {key}: mask.png is {mask.size}, image is {image.size}")
     else:
-        mask = Image.new("L", image.size, 0)
+        mask = None
     annotation = json.loads(raw["json"]) if "json" in raw else {}
     caption = raw["txt"].decode("utf-8") if "txt" in raw else (annotation.get("captions") or {}).get("en", "")
 
@@ -133,12 +138,16 @@ def decode_sample(
     scale_x, scale_y = image.size[0] / width, image.size[1] / height
     image_box = (box[0] * scale_x, box[1] * scale_y, box[2] * scale_x, box[3] * scale_y)
     image = image.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR, box=image_box)
-    mask = mask.resize((image_size, image_size), Image.Resampling.NEAREST, box=box)
+    if mask is not None:
+        mask = mask.resize((image_size, image_size), Image.Resampling.NEAREST, box=box)
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mask is not None else None
 
-    mask_array = np.asarray(mask, dtype=np.int64)
+    if mask is None:
+        mask_array = np.zeros((image_size, image_size), dtype=np.int64)
+    else:
+        mask_array = np.asarray(mask, dtype=np.int64)
     if mask_array.max(initial=0) >= len(classes):
         raise ShardError(f"sample {key}: mask value {mask_array.max()} but the manifest lists {len(classes)} classes")
     pixel_values = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).contiguous()
@@ -232,6 +241,7 @@ class ShardDataset(IterableDataset):
         seed: the stream's seed (a resumed run passes a different one so it does not replay).
         rank, world_size: this process's place among DDP ranks.
         keys: keep only these sample keys (few-shot selection).
+        with_masks: decode mask.png (Stage 2, evaluation); Stage 1 does not need it.
     """
 
     def __init__(
@@ -245,6 +255,7 @@ class ShardDataset(IterableDataset):
         world_size: int = 1,
         keys: set[str] | None = None,
         min_component_pixels: int = 4,
+        with_masks: bool = True,
     ):
         super().__init__()
         self.source = source
@@ -255,6 +266,7 @@ class ShardDataset(IterableDataset):
         self.world_size = world_size
         self.keys = keys
         self.min_component_pixels = min_component_pixels
+        self.with_masks = with_masks
         self.augmentation = Augmentation(config.hflip, config.min_scale) if train else None
 
     def _reader(self) -> tuple[int, int]:
@@ -296,6 +308,7 @@ class ShardDataset(IterableDataset):
                     augmentation=self.augmentation,
                     rng=rng,
                     min_component_pixels=self.min_component_pixels,
+                    with_masks=self.with_masks,
                 )
             if not self.train:
                 return

@@ -345,6 +345,7 @@ def train(
         world_size=runtime.world_size,
         keys=keys,
         min_component_pixels=config.mask_generator.min_component_pixels,
+        with_masks=stage != 1,
     )
     loader = make_loader(dataset, batch_size=config.data.batch_size, num_workers=config.data.num_workers)
     metrics = trainer.run(iter(loader), total_steps=config.train.steps)
