@@ -151,19 +151,12 @@ class ModelConfig:
             raise ConfigError("unet.block_out_channels, down_block_types and up_block_types must have one entry each")
         if not 0.0 <= self.captioner.implicit_fraction <= 1.0:
             raise ConfigError(f"captioner.implicit_fraction must be in [0, 1], got {self.captioner.implicit_fraction}")
-        if not 0.0 < self.data.min_scale <= 1.0:
-            raise ConfigError(f"data.min_scale must be in (0, 1], got {self.data.min_scale}")
+        check_data_and_train(self.data, self.train)
         if self.mask_generator.hidden_dim % self.mask_generator.num_heads:
             raise ConfigError("mask_generator.hidden_dim must be divisible by mask_generator.num_heads")
         if not 0 <= self.mask_generator.feature_timestep < self.diffusion.num_train_timesteps:
             raise ConfigError("mask_generator.feature_timestep must lie in [0, diffusion.num_train_timesteps)")
-        if self.train.mixed_precision not in ("bf16", "no"):
-            raise ConfigError(f"train.mixed_precision must be 'bf16' or 'no', got {self.train.mixed_precision!r}")
         positive = {
-            "data.batch_size": self.data.batch_size,
-            "train.steps": self.train.steps,
-            "train.log_every": self.train.log_every,
-            "train.save_every": self.train.save_every,
             "mask_generator.num_queries": self.mask_generator.num_queries,
             "mask_generator.num_layers": self.mask_generator.num_layers,
             "captioner.num_tokens": self.captioner.num_tokens,
@@ -171,15 +164,33 @@ class ModelConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
-        few_shot = self.data.few_shot_per_class
-        if few_shot is not None and (not isinstance(few_shot, int) or isinstance(few_shot, bool) or few_shot <= 0):
-            raise ConfigError(f"data.few_shot_per_class must be a positive integer or null, got {few_shot!r}")
         for name in ("clip.text_weights", "clip.image_weights", "vae.weights"):
             section, key = name.split(".")
             path = getattr(getattr(self, section), key)
             if path is not None and not Path(path).exists():
                 raise ConfigError(f"{name}: no such file or folder {path}")
         return self
+
+
+def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
+    """The checks that every trainer's data and train sections share (stages 1, 2 and Defect-Gen)."""
+    if not 0.0 < data.min_scale <= 1.0:
+        raise ConfigError(f"data.min_scale must be in (0, 1], got {data.min_scale}")
+    if train.mixed_precision not in ("bf16", "no"):
+        raise ConfigError(f"train.mixed_precision must be 'bf16' or 'no', got {train.mixed_precision!r}")
+    positive = {
+        "data.image_size": data.image_size,
+        "data.batch_size": data.batch_size,
+        "train.steps": train.steps,
+        "train.log_every": train.log_every,
+        "train.save_every": train.save_every,
+    }
+    for name, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive, got {value}")
+    few_shot = data.few_shot_per_class
+    if few_shot is not None and (not isinstance(few_shot, int) or isinstance(few_shot, bool) or few_shot <= 0):
+        raise ConfigError(f"data.few_shot_per_class must be a positive integer or null, got {few_shot!r}")
 
 
 def tiny() -> ModelConfig:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeling.core.config import DataConfig, DiffusionConfig, TrainConfig, set_value
+from modeling.core.config import DataConfig, DiffusionConfig, TrainConfig, check_data_and_train, set_value
 from modeling.core.errors import ConfigError
 
 STAGE = "defect-gen"
@@ -127,23 +127,7 @@ class DefectGenConfig:
             raise ConfigError("choose a product or a domain, not both")
         if not all(isinstance(slug, str) and slug for slug in self.selection.classes):
             raise ConfigError(f"selection.classes must be class slugs, got {list(self.selection.classes)!r}")
-        if self.train.mixed_precision not in ("bf16", "no"):
-            raise ConfigError(f"train.mixed_precision must be 'bf16' or 'no', got {self.train.mixed_precision!r}")
-        if not 0.0 < self.data.min_scale <= 1.0:
-            raise ConfigError(f"data.min_scale must be in (0, 1], got {self.data.min_scale}")
-        positive = {
-            "data.image_size": self.data.image_size,
-            "data.batch_size": self.data.batch_size,
-            "train.steps": self.train.steps,
-            "train.log_every": self.train.log_every,
-            "train.save_every": self.train.save_every,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {value}")
-        few_shot = self.data.few_shot_per_class
-        if few_shot is not None and (not isinstance(few_shot, int) or isinstance(few_shot, bool) or few_shot <= 0):
-            raise ConfigError(f"data.few_shot_per_class must be a positive integer or null, got {few_shot!r}")
+        check_data_and_train(self.data, self.train)
         return self
 
 
