@@ -238,16 +238,24 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> ModelC
     Override values are parsed as JSON where they can be (``5e-5``, ``true``, ``null``, ``[1, 2]``),
     else taken as strings.
     """
+    return load_sections(name_or_path, overrides, presets=PRESETS, from_dict=config_from_dict, what="config preset")
+
+
+def load_sections(name_or_path: str, overrides: list[str] | None, *, presets: dict, from_dict, what: str):
+    """The loading every config kind shares (the model's, Defect-Gen's): a preset or a JSON file,
+    then the overrides, then the config's own validate()."""
     path = Path(name_or_path)
-    if name_or_path not in PRESETS and path.suffix == ".json":
+    if name_or_path in presets:
+        config = presets[name_or_path]()
+    elif path.suffix == ".json":
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            config = config_from_dict(json.loads(path.read_text()))
+            config = from_dict(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
     else:
-        config = preset(name_or_path)
+        raise ConfigError(f"unknown {what} {name_or_path!r}; known: {', '.join(presets)}")
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep:
@@ -296,8 +304,14 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
 
 def config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """The inverse of ModelConfig.to_dict (JSON turns tuples into lists; they are turned back)."""
-    config = ModelConfig(preset=data.get("preset", "custom"))
-    for section_field in dataclasses.fields(ModelConfig):
+    if not isinstance(data, dict):
+        raise ConfigError("a config must be a JSON object")
+    return fill_sections(ModelConfig(preset=data.get("preset", "custom")), data)
+
+
+def fill_sections(config, data: dict[str, Any]):
+    """Set every ``section.key`` of a config dataclass from its to_dict() form, checked by set_value."""
+    for section_field in dataclasses.fields(config):
         if section_field.name == "preset":
             continue
         values = data.get(section_field.name, {})

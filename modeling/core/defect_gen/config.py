@@ -8,12 +8,17 @@ two U-Nets (diffusers ``UNet2DModel``), the sampler's switch timestep and which 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from modeling.core.config import DataConfig, DiffusionConfig, TrainConfig, check_data_and_train, set_value
+from modeling.core.config import (
+    DataConfig,
+    DiffusionConfig,
+    TrainConfig,
+    check_data_and_train,
+    fill_sections,
+    load_sections,
+)
 from modeling.core.errors import ConfigError
 
 STAGE = "defect-gen"
@@ -184,41 +189,13 @@ PRESETS = {"tiny": tiny, "paper": paper}
 def load_defect_gen_config(name_or_path: str, overrides: list[str] | None = None) -> DefectGenConfig:
     """A preset name or a config JSON file (as runs write it), then ``section.key=value`` overrides
     (values parsed as JSON where they can be, as for stages 1 and 2)."""
-    path = Path(name_or_path)
-    if name_or_path in PRESETS:
-        config = PRESETS[name_or_path]()
-    elif path.suffix == ".json":
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            config = defect_gen_config_from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
-    else:
-        raise ConfigError(f"unknown defect-gen config preset {name_or_path!r}; known: {', '.join(PRESETS)}")
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override {item!r} is not of the form section.key=value")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        set_value(config, key.strip(), value)
-    return config.validate()
+    return load_sections(
+        name_or_path, overrides, presets=PRESETS, from_dict=defect_gen_config_from_dict, what="defect-gen config preset"
+    )
 
 
 def defect_gen_config_from_dict(data: dict[str, Any]) -> DefectGenConfig:
     """The inverse of DefectGenConfig.to_dict (JSON lists become tuples again)."""
     if not isinstance(data, dict):
         raise ConfigError("a defect-gen config must be a JSON object")
-    config = DefectGenConfig(preset=data.get("preset", "custom"))
-    for section_field in dataclasses.fields(DefectGenConfig):
-        if section_field.name == "preset":
-            continue
-        values = data.get(section_field.name, {})
-        if not isinstance(values, dict):
-            raise ConfigError(f"config section {section_field.name!r} must be an object")
-        for key, value in values.items():
-            set_value(config, f"{section_field.name}.{key}", value)
-    return config
+    return fill_sections(DefectGenConfig(preset=data.get("preset", "custom")), data)
