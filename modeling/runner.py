@@ -23,8 +23,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from imdd_platform.releases.exports import export_manifest_url
+
 from .models import ModelCheckpoint, RunKind, RunMetric, RunStatus, TrainingRun
-from .services import export_manifest_url
 from .synthetic import SyntheticImportError, synthetic_samples_import
 
 LOG_NAME = "trainer.log"

@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from imdd_platform.accounts.models import User
 from imdd_platform.releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
-from imdd_platform.releases.targets import target_for
 
 from .models import RunKind, RunStatus, TrainingRun
 
@@ -37,10 +36,6 @@ def newest_shard_export(version: DatasetVersion) -> Export | None:
         .order_by("-finished_at", "-id")
         .first()
     )
-
-
-def export_manifest_url(export: Export) -> str:
-    return target_for(export.target).url(f"{export.version.name}/manifest.json")
 
 
 def _check_overrides(overrides: list[str]) -> list[str]:

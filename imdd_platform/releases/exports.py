@@ -280,6 +280,16 @@ def manifest_document(export: Export) -> dict:
     }
 
 
+def manifest_name(export: Export) -> str:
+    """Where the manifest lies within the export's target."""
+    return f"{export.version.name}/manifest.json"
+
+
+def export_manifest_url(export: Export) -> str:
+    """The manifest as the torch core reads it: a local path or an s3:// URL."""
+    return target_for(export.target).url(manifest_name(export))
+
+
 def export_finalize(*, export: Export) -> Export:
     """Write manifest.json last, once every shard is committed."""
     if not export_shard_done(export=export):
@@ -291,7 +301,7 @@ def export_finalize(*, export: Export) -> Export:
         fileobj.write(body)
         return hashlib.sha256(body).hexdigest(), len(body)
 
-    sha256, _ = target.write(f"{export.version.name}/manifest.json", produce)
+    sha256, _ = target.write(manifest_name(export), produce)
     Export.objects.filter(pk=export.pk).update(
         status=ExportStatus.SUCCEEDED, manifest_sha256=sha256, finished_at=timezone.now()
     )

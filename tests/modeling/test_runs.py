@@ -114,7 +114,7 @@ def test_a_bad_config_fails_the_run_with_the_trainers_message(shard_export):
 @pytest.mark.django_db(transaction=True)
 def test_an_unreachable_shard_url_fails_the_run_clearly(shard_export):
     run = launch(shard_export.version, steps=2)
-    manifest = Path(services.export_manifest_url(shard_export))
+    manifest = Path(exports.export_manifest_url(shard_export))
     manifest.rename(manifest.with_suffix(".moved"))
     runner.training_run_execute(run.pk)
     run.refresh_from_db()
