@@ -133,6 +133,11 @@ def run() -> None:
     feeds = {
         "flashtext": (lambda c: flashtext.extract_keywords(c, span_info=True), make_captions(terms, "en", CAPTIONS)),
         "en": (matcher.find, make_captions(terms, "en", CAPTIONS, seed=1)),
+        # Real captions often carry a typographic dash or apostrophe, which takes the non-ASCII path.
+        "en-typographic": (
+            matcher.find,
+            [c.replace(". ", " \u2014 ", 1) for c in make_captions(terms, "en", CAPTIONS // 4, seed=2)],
+        ),
         "zh": (matcher.find, make_captions(terms, "zh", CAPTIONS // 4)),
         "ja": (matcher.find, make_captions(terms, "ja", CAPTIONS // 4)),
     }
@@ -153,6 +158,10 @@ def run() -> None:
     print(
         f"   TermMatcher (EN)      {rate['en']:9.0f} captions/s  ({found['en']} mentions)  "
         f"ratio {rate['en'] / rate['flashtext']:.2f}x   (target >= 3x)"
+    )
+    print(
+        f"   TermMatcher (EN, with one \u2014)  {rate['en-typographic']:6.0f} captions/s  "
+        f"ratio {rate['en-typographic'] / rate['flashtext']:.2f}x"
     )
     for language in ("zh", "ja"):
         print(

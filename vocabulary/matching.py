@@ -1,24 +1,25 @@
 """The normalizer: find the controlled terms a text mentions, in English, Chinese or Japanese.
 
-Two compiled matchers, one per kind of script, each scanning the text once in C:
+Two compiled Aho-Corasick automata (ahocorasick_rs: Rust, leftmost-longest, the match list built in
+Rust), one for Latin-script names and one for the others; mixed text runs through both and their
+matches are merged, leftmost-longest.
 
-* Latin-script names go into an Aho-Corasick automaton (pyahocorasick) over a "word view" of the
-  text: every character that is not a Latin letter or digit becomes a space (one for one, so
-  positions hold), and each name is stored with a trailing space. A name therefore always ends on
-  a word boundary ("pit " is not in "pitting"), and a match is kept only where it also starts on
-  one ("pit " inside "spit " is dropped). The automaton yields leftmost-longest matches
-  ("scratch mark" before "scratch").
-* The other names (CJK, or mixed such as PCB板) go into a second automaton. CJK text has no
-  spaces, so these match anywhere, except that a one-ideograph alias (米) must not follow another
-  ideograph (毫米), where it is nearly always part of a longer word. The automaton looks up a
-  node's children one by one, and CJK names start with thousands of different characters: so both
-  names and text are spelled as their UTF-16 bytes (utf16_letters), an alphabet of 256. A match
-  that starts on the second byte of a character straddles two characters and is dropped.
+* Latin-script names are matched in the text's "match view": every character that is not a Latin
+  letter or digit becomes a space (one for one, so positions hold), and each word's first
+  character is upper-cased, the rest lower-cased (`title`). Names are stored in the same form with
+  a trailing space. A name therefore matches only a whole run of words: "Pit " is not in
+  "Spitting " (its p is lower-case there) and "Scratch " is not in "Scratches ". No match needs a
+  look in Python afterwards. `title` also capitalizes a letter after a digit and leaves digits
+  alone, so where a text has a digit next to a word character ("5mm", "M3", "2024") the view is
+  corrected: a letter after a digit is lower-cased, and a digit inside a word becomes a marker.
+  Unless the text has Latin letters beyond ASCII (é, ß), the view is built in C as bytes: every
+  other character becomes a '?' (one byte each, so positions still hold) and then a space.
+* The other names (CJK, or mixed such as PCB板) match the folded text anywhere: CJK text has no
+  spaces. Two kinds need a look at the character before them, and only those are looked at: a
+  one-ideograph alias (米) must not follow another ideograph (毫米, where it is nearly always part
+  of a longer word), and a name that starts with a Latin letter must start a word.
 
-A matcher runs only on text that has its script (an English caption never enters the automaton);
-mixed text runs both and the spans are merged, leftmost-longest.
-
-Matching runs on the folded text (lower-cased, '_' and '-' read as spaces: text.fold), which keeps
+Matching runs on folded text (lower-cased, '_' and '-' read as spaces: text.fold), which keeps
 every character's position, so spans are spans of the original text. No Django here: benchmarks and
 workers share this module.
 """
@@ -28,12 +29,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import ahocorasick
+import ahocorasick_rs
 
 from .text import fold
 
-LATIN_WORD_CHARS = "a-z0-9\u00c0-\u024f"
-IDEOGRAPHS = "\u3400-\u9fff"
+# Latin letters (cased ones only: `title` must see every one as a letter) and digits.
+_LATIN_LETTERS = "".join(
+    chr(code) for code in range(0xC0, 0x250) if chr(code).islower() or chr(code).isupper() or chr(code).istitle()
+)
+LATIN_WORD_CHARS = "a-z0-9" + re.escape(_LATIN_LETTERS)
+# A digit inside a word is spelled with one of these in the match view ("m3" -> "M$"): ASCII
+# punctuation, which the view otherwise never holds.
+_INNER_DIGIT = {str(digit): chr(ord("!") + digit) for digit in range(10)}
+LEFTMOST_LONGEST = ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class Mention(NamedTuple):  # a tuple: the normalizer makes millions of them
 
 
 def _is_latin(char: str) -> bool:
-    return bool(re.match(f"[{LATIN_WORD_CHARS}]", char))
+    return bool(_LATIN_WORD.match(char))
 
 
 def _is_ideograph(char: str) -> bool:
@@ -63,26 +71,36 @@ def _is_ideograph(char: str) -> bool:
 
 
 def word_view(folded: str) -> str:
-    """The folded text with every character that is not a Latin letter or digit turned into a space,
-    plus one space at the end (so the last word ends on a boundary too). Positions are unchanged."""
-    if folded.isascii():  # bytes.translate is a plain table lookup, several times faster than str's
-        return folded.encode("ascii").translate(_ASCII_NON_WORD).decode("ascii") + " "
+    """The folded text with every character that is not a Latin letter or digit turned into a
+    space, plus one space at the end (so the last word ends on a boundary too)."""
     return _NON_WORD.sub(" ", folded) + " "
+
+
+def match_view(words: str) -> str:
+    """A word view with each word's first character upper-case and digits inside words replaced
+    by markers (see the module's docstring). Depends on each word alone, so a name's view is
+    exactly the text's view wherever the name stands as whole words."""
+    view = words.title()
+    if len(view) != len(words):  # a word starts with a letter whose title case is two (ß -> Ss)
+        view = "".join(
+            char.title() if (index == 0 or words[index - 1] == " ") and len(char.title()) == 1 else char
+            for index, char in enumerate(words)
+        )
+    return _DIGIT_FIXES.sub(_fix_digit_neighbour, view) if _HAS_DIGIT.search(view) else view
+
+
+def _ascii_match_view(text: bytes) -> bytes:
+    """match_view(word_view(fold(text))) for a text of ASCII bytes (one per character), as bytes:
+    a table lookup and `title`, in C."""
+    view = text.translate(_ASCII_VIEW).title() + b" "
+    if len(view.translate(None, b"0123456789")) != len(view):  # has a digit; 4x faster than a regex search
+        view = _DIGIT_FIXES_BYTES.sub(_fix_digit_neighbour_bytes, view)
+    return view
 
 
 def _is_latin_name(key: str) -> bool:
     """Starts with a Latin letter or digit and has no letter of another script (PCB板 is not)."""
     return _is_latin(key[0]) and not any(char.isalnum() and not _is_latin(char) for char in key)
-
-
-def utf16_letters(text: str) -> str:
-    """Each character as the two bytes of its UTF-16 code, read as two Latin-1 letters: an alphabet
-    of 256, so no automaton node has more children than that. Characters beyond the BMP (four
-    bytes) are replaced first, so character i is always letters 2i and 2i+1."""
-    letters = text.encode("utf-16-be").decode("latin-1")
-    if len(letters) != 2 * len(text):
-        letters = _BEYOND_BMP.sub("\ufffd", text).encode("utf-16-be").decode("latin-1")
-    return letters
 
 
 class TermMatcher:
@@ -99,78 +117,49 @@ class TermMatcher:
                     labels.add(key)
         self.size = len(owners)
 
-        # Latin names are looked up by their word view ("o-ring" and "o ring" are one name); names
-        # that share a word view share their owners.
-        by_lookup: dict[str, dict[str, tuple[str, list[str]]]] = {}
-        self._latin = ahocorasick.Automaton()
-        self._cjk = ahocorasick.Automaton()
+        # Latin names are looked up by their match view ("o-ring" and "o ring" are one name);
+        # names that share it share their owners.
+        latin: dict[str, dict[str, tuple[str, list[str]]]] = {}
+        cjk: dict[str, dict[str, tuple[str, list[str]]]] = {}
         for key, by_term in owners.items():
             if _is_latin_name(key):
                 lookup = word_view(key)[:-1].strip()
                 if not lookup:
                     continue
-                merged = by_lookup.setdefault(lookup, {})
+                merged = latin.setdefault(match_view(lookup) + " ", {})
                 for term, (facet, languages) in by_term.items():
-                    merged.setdefault(term, (facet, []))[1].extend(
-                        language for language in languages if language not in merged[term][1]
-                    )
-                # A multi-word match dropped for its start may hide a later match: see _latin_spans.
-                self._latin.add_word(lookup + " ", (len(lookup) + 1, lookup, " " in lookup))
+                    merged_languages = merged.setdefault(term, (facet, []))[1]
+                    merged_languages.extend(language for language in languages if language not in merged_languages)
             else:
-                by_lookup[key] = by_term
-                # A one-ideograph alias (米 for rice grain) is too often the tail of a longer word
-                # (毫米, millimetre): it counts only where no ideograph stands right before it.
-                # One-ideograph labels (小, 硅, 傷) are the canonical words and always count.
-                single_alias = len(key) == 1 and _is_ideograph(key) and key not in labels
-                self._cjk.add_word(utf16_letters(key), (len(key), single_alias, key, _is_latin(key[0])))
-        # lookup -> ((term, facet, languages it is a name in), ...): one mention per term and span
-        self._owners = {
-            lookup: tuple((term, facet, tuple(languages)) for term, (facet, languages) in by_term.items())
-            for lookup, by_term in by_lookup.items()
-        }
-        for automaton in (self._latin, self._cjk):
-            if len(automaton):
-                automaton.make_automaton()
-        self._has_latin = len(self._latin) > 0
-        self._has_cjk = len(self._cjk) > 0
+                cjk[key] = by_term
 
-    def _latin_spans(self, words: str) -> list[tuple[int, int, str]]:
-        spans = []
-        position = 0
-        while True:
-            restart = None
-            for last, (size, lookup, multi_word) in self._latin.iter_long(words, position):
-                start = last - size + 1
-                if start and words[start - 1] != " ":
-                    if multi_word:  # "it dent" in "spit dent" would hide "dent": look again past its start
-                        restart = start + 1
-                        break
-                    continue
-                spans.append((start, last, lookup))  # `last` is the trailing space: the end, exclusive
-            if restart is None:
-                return spans
-            position = restart
+        # Which CJK names need the character before them checked: a one-ideograph alias (米 for
+        # rice grain) counts only where no ideograph stands before it (毫米 is millimetre; the
+        # one-ideograph labels 小, 硅, 傷 are the canonical words and always count); a name that
+        # starts with a Latin letter must start a word. Those names go last, so that the highest
+        # name index among the matches tells whether any needs the look.
+        def check(key: str) -> str | None:
+            if len(key) == 1 and _is_ideograph(key) and key not in labels:
+                return "no ideograph before"
+            return "no latin before" if _is_latin(key[0]) else None
 
-    def _cjk_spans(self, folded: str) -> list[tuple[int, int, str]]:
-        letters = utf16_letters(folded)
-        spans = []
-        position = 0
-        while True:
-            restart = None
-            for last, (size, single_alias, key, starts_latin) in self._cjk.iter_long(letters, position):
-                first = last + 1 - 2 * size
-                if first % 2:  # straddles two characters; it may hide a real match: look again past it
-                    restart = first + 1
-                    break
-                start = first // 2
-                if start > 0:
-                    before = folded[start - 1]
-                    if (single_alias and _is_ideograph(before)) or (starts_latin and _is_latin(before)):
-                        continue
-                spans.append((start, start + size, key))
-            if restart is None:
-                return spans
-            position = restart
+        cjk_keys = sorted(cjk, key=lambda key: check(key) is not None)
+        self._cjk_checks = [check(key) for key in cjk_keys]
+        self._cjk_first_checked = sum(1 for key in cjk_keys if check(key) is None)
+        # Owner rows by each automaton's name index; mixed text's matches index one table of both,
+        # the CJK ones shifted by the number of Latin names.
+        self._latin_owners = [_owner_rows(by_term) for by_term in latin.values()]
+        self._cjk_owners = [_owner_rows(cjk[key]) for key in cjk_keys]
+        self._owners = self._latin_owners + self._cjk_owners
+        self._latin = self._latin_bytes = self._cjk = None
+        if latin:
+            self._latin = ahocorasick_rs.AhoCorasick(list(latin), matchkind=LEFTMOST_LONGEST)
+            # Names with letters beyond ASCII become bytes that an ASCII view never holds: they never match there.
+            self._latin_bytes = ahocorasick_rs.BytesAhoCorasick(
+                [form.encode("utf-8") for form in latin], matchkind=LEFTMOST_LONGEST
+            )
+        if cjk:
+            self._cjk = ahocorasick_rs.AhoCorasick(cjk_keys, matchkind=LEFTMOST_LONGEST)
 
     def find(
         self, text: str, *, facets: Iterable[str] | None = None, languages: Iterable[str] | None = None
@@ -181,36 +170,40 @@ class TermMatcher:
         and English names: the Chinese label 大 must not count inside 最大)."""
         if not text:
             return []
-        folded = fold(text)
-        spans = []
-        if self._has_latin and _HAS_LATIN.search(folded):
-            spans = self._latin_spans(word_view(folded))
-        if self._has_cjk and not folded.isascii():
-            cjk_spans = self._cjk_spans(folded)
-            spans = _merge(spans, cjk_spans) if spans else cjk_spans
+        if text.isascii():  # the hot path: an English caption
+            if self._latin is None:
+                return []
+            found = self._latin_bytes.find_matches_as_indexes(_ascii_match_view(text.encode("ascii")))
+            return _mentions(text, found, self._latin_owners, 1, facets, languages)  # 1: not the trailing space
 
-        owners_of = self._owners
-        make = tuple.__new__  # builds the NamedTuple without its Python-level __new__
-        mentions = []
-        if facets is None and languages is None:  # the hot path: no filter
-            for start, end, key in spans:
-                mentioned = text[start:end]
-                for term, facet, names_languages in owners_of[key]:
-                    mentions.append(make(Mention, (term, facet, start, end, mentioned, names_languages[0])))
-            return mentions
-        wanted = set(facets) if facets is not None else None
-        wanted_languages = set(languages) if languages is not None else None
-        for start, end, key in spans:
-            for term, facet, names_languages in owners_of[key]:
-                if wanted is not None and facet not in wanted:
-                    continue
-                language = names_languages[0]
-                if wanted_languages is not None:
-                    language = next((lang for lang in names_languages if lang in wanted_languages), None)
-                    if language is None:
-                        continue
-                mentions.append(make(Mention, (term, facet, start, end, text[start:end], language)))
-        return mentions
+        folded = fold(text)
+        cjk = self._cjk_matches(folded) if self._cjk is not None else []
+        if self._latin is None or not _HAS_LATIN.search(folded):
+            return _mentions(text, cjk, self._cjk_owners, 0, facets, languages)
+        if _LATIN_BEYOND_ASCII.search(folded):  # é, ß, ø...: the view is built in Python
+            found = self._latin.find_matches_as_indexes(match_view(word_view(folded)))
+        else:  # every other character is no Latin letter: as a '?', which the view makes a space
+            found = self._latin_bytes.find_matches_as_indexes(_ascii_match_view(folded.encode("ascii", "replace")))
+        latin = [(index, start, end - 1) for index, start, end in found]
+        if cjk:
+            shift = len(self._latin_owners)
+            latin = _merge(latin, [(index + shift, start, end) for index, start, end in cjk])
+        return _mentions(text, latin, self._owners, 0, facets, languages)
+
+    def _cjk_matches(self, folded: str) -> list[tuple[int, int, int]]:
+        """(name index, start, end) of the CJK names in the folded text."""
+        found = self._cjk.find_matches_as_indexes(folded)
+        first_checked = self._cjk_first_checked
+        if found and max(found)[0] >= first_checked:  # max: the match of the highest name index
+            found = [match for match in found if match[0] < first_checked or self._may_start(folded, *match)]
+        return found
+
+    def _may_start(self, folded: str, index: int, start: int, _end: int) -> bool:
+        if start == 0:
+            return True
+        if self._cjk_checks[index] == "no ideograph before":
+            return not _is_ideograph(folded[start - 1])
+        return not _is_latin(folded[start - 1])
 
     def terms(
         self, text: str, *, facets: Iterable[str] | None = None, languages: Iterable[str] | None = None
@@ -218,19 +211,70 @@ class TermMatcher:
         return {mention.term for mention in self.find(text, facets=facets, languages=languages)}
 
 
-_HAS_LATIN = re.compile(f"[{LATIN_WORD_CHARS}]")
+def _mentions(
+    text: str, found: list[tuple[int, int, int]], owners: list, trim: int, facets, languages
+) -> list[Mention]:
+    """One mention per term that each (owner index, start, end + trim) names, keeping only `facets`
+    and names in `languages`."""
+    make = tuple.__new__  # builds the NamedTuple without its Python-level __new__: millions are made
+    if facets is None and languages is None:  # the hot path
+        return [
+            make(Mention, (term, facet, start, end - trim, text[start : end - trim], language))
+            for index, start, end in found
+            for term, facet, language, _languages in owners[index]
+        ]
+    wanted = set(facets) if facets is not None else None
+    wanted_languages = set(languages) if languages is not None else None
+    mentions = []
+    for index, start, end in found:
+        end -= trim
+        for term, facet, language, names_languages in owners[index]:
+            if wanted is not None and facet not in wanted:
+                continue
+            if wanted_languages is not None:
+                language = next((lang for lang in names_languages if lang in wanted_languages), None)
+                if language is None:
+                    continue
+            mentions.append(make(Mention, (term, facet, start, end, text[start:end], language)))
+    return mentions
+
+
+def _owner_rows(by_term: dict[str, tuple[str, list[str]]]) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+    """(term, facet, first language, every language) for each term a name names: one mention each."""
+    return tuple((term, facet, languages[0], tuple(languages)) for term, (facet, languages) in by_term.items())
+
+
+def _fix_digit_neighbour(match: re.Match) -> str:
+    char = match.group()
+    return _INNER_DIGIT.get(char) or char.lower()
+
+
+def _fix_digit_neighbour_bytes(match: re.Match) -> bytes:
+    return _fix_digit_neighbour_bytes_table[match.group()]
+
+
+_LATIN_WORD = re.compile(f"[{LATIN_WORD_CHARS}]")
+_HAS_LATIN = _LATIN_WORD
+_LATIN_BEYOND_ASCII = re.compile(f"[{re.escape(_LATIN_LETTERS)}]")
 _NON_WORD = re.compile(f"[^{LATIN_WORD_CHARS}]")
-_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
-_ASCII_NON_WORD = bytes(ord(" ") if _NON_WORD.match(chr(c)) else c for c in range(256))
+_HAS_DIGIT = re.compile("[0-9]")
+# In a titled view: a digit after a word character is inside a word; a letter after a digit was
+# capitalized by `title` though it does not start a word. Spaces are the only non-word characters.
+_DIGIT_FIXES = re.compile("(?<=[^ ])[0-9]|(?<=[0-9])[^ 0-9]")
+_DIGIT_FIXES_BYTES = re.compile(b"(?<=[^ ])[0-9]|(?<=[0-9])[^ 0-9]")
+_fix_digit_neighbour_bytes_table = {
+    bytes([code]): (_INNER_DIGIT.get(chr(code)) or chr(code).lower()).encode("ascii") for code in range(128)
+}
+_ASCII_VIEW = bytes(ord(" ") if _NON_WORD.match(chr(code).lower()) else ord(chr(code).lower()) for code in range(256))
 
 
 def _merge(first: list[tuple], second: list[tuple]) -> list[tuple]:
-    """Both matchers' spans in reading order; where they overlap (rare), the longer span wins."""
+    """Both matchers' (index, start, end) in reading order; where they overlap (rare), the longer wins."""
     merged: list[tuple] = []
-    for span in sorted(first + second, key=lambda s: (s[0], s[0] - s[1])):
-        if merged and span[0] < merged[-1][1]:
-            if span[1] - span[0] > merged[-1][1] - merged[-1][0]:
-                merged[-1] = span
+    for match in sorted(first + second, key=lambda m: (m[1], m[1] - m[2])):
+        if merged and match[1] < merged[-1][2]:
+            if match[2] - match[1] > merged[-1][2] - merged[-1][1]:
+                merged[-1] = match
             continue
-        merged.append(span)
+        merged.append(match)
     return merged

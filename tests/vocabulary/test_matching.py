@@ -43,6 +43,32 @@ def test_cjk_names_match_without_spaces_and_longest_wins():
     assert spans(small_matcher().find("表面有一条划痕")) == [("划痕", "def-scratch", 5, 7)]
 
 
+def test_a_digit_next_to_letters_starts_no_word():
+    matcher = TermMatcher(
+        [
+            Name("mm", "unit-mm", "morphology", "en"),
+            Name("24", "num-24", "morphology", "en"),
+            Name("3d printing", "proc-3d-printing", "root_cause", "en"),
+            Name("m3 bolt", "prod-m3-bolt", "product", "en"),
+        ]
+    )
+    for prefix in ("", "钢板 "):  # an ASCII text and one that is not take different paths
+        n = len(prefix)
+        assert matcher.find(prefix + "a 5mm dent in 2024") == []
+        assert matcher.find(prefix + "no a3d printing here") == []
+        assert spans(matcher.find(prefix + "2 mm, 24 and 3D-printing")) == [
+            ("mm", "unit-mm", n + 2, n + 4),
+            ("24", "num-24", n + 6, n + 8),
+            ("3D-printing", "proc-3d-printing", n + 13, n + 24),
+        ]
+        assert spans(matcher.find(prefix + "an M3 bolt")) == [("M3 bolt", "prod-m3-bolt", n + 3, n + 10)]
+
+
+def test_non_letters_of_the_latin_blocks_separate_words():
+    assert spans(small_matcher().find("2×pit")) == [("pit", "def-pit", 2, 5)]
+    assert small_matcher().find("spité") == []
+
+
 def test_mixed_language_text():
     text = "钢板scratch，表面に傷あり"
     assert spans(small_matcher().find(text)) == [("scratch", "def-scratch", 2, 9), ("傷", "def-scratch", 13, 14)]
