@@ -11,8 +11,8 @@ from imdd_platform.catalog.selectors import access_sample, sources_visible_to
 from .models import Annotation, AnnotationRevision, AuditEvent
 
 
-def visible_source_ids(user: User) -> QuerySet:
-    return sources_visible_to(user).values("id")
+def visible_source_ids(user: User, *, member=None) -> QuerySet:
+    return sources_visible_to(user, member=member).values("id")
 
 
 def annotations_visible_to(user: User) -> QuerySet[Annotation]:

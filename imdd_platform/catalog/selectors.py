@@ -8,20 +8,22 @@ from imdd_platform.accounts.models import User
 from .models import Sample, Source, Visibility
 
 
-def _sees_everything(user: User) -> bool:
+def sees_every_source(user: User) -> bool:
     return user.is_superuser or user.has_perm("catalog.view_all_restricted")
 
 
-def sources_visible_to(user: User) -> QuerySet[Source]:
+def sources_visible_to(user: User, *, member=None) -> QuerySet[Source]:
+    """member: what the membership test compares with, when not `user` itself (a query
+    parameter of a compiled query: imdd_platform.compiled_queries)."""
     sources = Source.objects.all()
-    if _sees_everything(user):
+    if sees_every_source(user):
         return sources
-    return sources.filter(Q(visibility=Visibility.PUBLIC) | Q(members=user)).distinct()
+    return sources.filter(Q(visibility=Visibility.PUBLIC) | Q(members=user if member is None else member)).distinct()
 
 
 def samples_visible_to(user: User) -> QuerySet[Sample]:
     samples = Sample.objects.select_related("source")
-    if _sees_everything(user):
+    if sees_every_source(user):
         return samples
     # A subquery rather than a join keeps the keyset-paginated list on the (source, id) index.
     visible_sources = Source.objects.filter(Q(visibility=Visibility.PUBLIC) | Q(members=user)).values("id")
