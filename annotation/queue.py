@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Exists, IntegerField, OuterRef, Q, QuerySet
+from django.db.models import CharField, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from imdd_platform.accounts.models import User
@@ -121,14 +121,15 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
     with transaction.atomic():
         _commit_without_waiting_for_disk()
         # What is already mine: the sample I hold in this stage, or else the first one reserved
-        # for me. Both are asked with plain queries on small partial indexes first, because the
-        # candidate query (visibility, own work, filters) costs Django several milliseconds to
-        # build, and most people hold nothing and have nothing reserved.
-        held = Annotation.objects.filter(lease_holder=user, state=WORKING_STATE[stage], lease_expires_at__gt=now)
-        annotation = held.first()
-        if annotation is not None:
-            return annotation
-        if Annotation.objects.filter(assignee=user, queue=stage).exists():
+        # for me. Both are asked with plain queries on small partial indexes first, because most
+        # people hold nothing and have nothing reserved, and the reserved ones' candidate query
+        # (visibility, own work, filters) costs Django milliseconds to build.
+        held, reserved = _mine_queries(stage)
+        found = held.run(person=user.pk, now=now)
+        if found:
+            return found[0]
+        annotation = None
+        if reserved.run(person=user.pk):
             candidates = claim_candidates(user=user, stage=stage, filters=filters)
             annotation = candidates.filter(assignee=user).select_for_update(skip_locked=True, of=("self",)).first()
         if annotation is None:
@@ -136,6 +137,23 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
         if annotation is not None:
             transition(annotation=annotation, user=user, now=now, own_work_excluded=True).run()
         return annotation
+
+
+_mine_by_stage: dict[tuple, tuple[CompiledQuery, CompiledQuery]] = {}
+
+
+def _mine_queries(stage: str) -> tuple[CompiledQuery, CompiledQuery]:
+    """Compiled once per stage: the sample a person holds in the stage (a live lease), and one of
+    the stage's samples reserved for them."""
+    key = (connection.alias, stage)
+    if key not in _mine_by_stage:
+        person = Param("person", IntegerField())
+        held = Annotation.objects.filter(
+            lease_holder=person, state=WORKING_STATE[stage], lease_expires_at__gt=Param("now", DateTimeField())
+        ).order_by("pk")[:1]
+        reserved = Annotation.objects.filter(assignee=person, queue=stage).only("pk")[:1]
+        _mine_by_stage[key] = (CompiledQuery(held), CompiledQuery(reserved))
+    return _mine_by_stage[key]
 
 
 def _open_pool(candidates: QuerySet[Annotation]) -> QuerySet[Annotation]:
