@@ -149,6 +149,37 @@ def _time_claims(users, stage: str, filters=None) -> list[float]:
     return timings
 
 
+def _time_open_pool_step(users, stage: str) -> dict[str, list[float]]:
+    """The claim's open-pool step alone (nothing is claimed: each read is rolled back), with the
+    candidate queryset built and compiled by Django per call against the query compiled once
+    (imdd_platform/compiled_queries.py), alternating per person."""
+    from django.db import transaction
+
+    from annotation import queue
+
+    filters = queue.QueueFilters()
+    ways = {
+        "open-pool step, built per call": lambda user: queue._open_pool(
+            queue.claim_candidates(user=user, stage=stage, filters=filters)
+        ).first(),
+        "open-pool step, compiled once": lambda user: queue._first_in_open_pool(
+            user=user, stage=stage, filters=filters
+        ),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in ways}
+    gc.collect()
+    for number, user in enumerate(users):
+        user.has_perm("annotation.view_annotation")
+        for name, way in sorted(ways.items(), reverse=number % 2 == 1):
+            with transaction.atomic():
+                started = time.perf_counter()
+                found = way(user)
+                timings[name].append(time.perf_counter() - started)
+                transaction.set_rollback(True)
+            assert found is not None, f"the {stage} queue ran dry"
+    return timings
+
+
 def _time_api_claims(users, stage: str) -> list[float]:
     from rest_framework.test import APIClient
 
@@ -203,6 +234,7 @@ def _measure(size: int, annotators, reviewers, reader) -> dict[str, list[float]]
         "claim next, domain filter": _time_claims(groups[1], "annotation", QueueFilters(domain="domain-3")),
         "claim next, source filter": _time_claims(groups[2], "annotation", QueueFilters(source=source)),
         "claim next (review)": _time_claims(reviewers, "review"),
+        **_time_open_pool_step(reviewers, "review"),
         "claim next via API": _time_api_claims(groups[3], "annotation"),
     }
     # Lists read a source and domain the claims above left alone (sample i: source i % 20, domain i % 10).
