@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from annotation.models import AnnotationRevision, Caption, QAPair, RevisionTerm
 from imdd_platform.catalog.models import Source
@@ -147,19 +149,23 @@ class SampleDocumentReader:
         rows = list(
             through.objects.filter(annotationrevision_id__in=revisions)
             .order_by("region_id")
+            # The JSON columns as text, parsed by orjson below: Django's json.loads per value cost more.
+            .annotate(bbox_json=Cast("region__bbox", TextField()), mask_json=Cast("region__mask_rle", TextField()))
             .values_list(
                 "annotationrevision_id",
                 "region_id",
                 "region__defect_type_id",
                 "region__raw_label",
-                "region__bbox",
-                "region__mask_rle",
+                "bbox_json",
+                "mask_json",
             )
         )
         self._load_terms({row[2] for row in rows if row[2] is not None})
         regions: dict[int, list[dict]] = defaultdict(list)
         positions: dict[int, dict[int, int]] = defaultdict(dict)
-        for revision_id, region_id, term_id, raw_label, bbox, mask_rle in rows:
+        for revision_id, region_id, term_id, raw_label, bbox_json, mask_json in rows:
+            bbox = orjson.loads(bbox_json) if bbox_json is not None else None
+            mask_rle = orjson.loads(mask_json) if mask_json is not None else None
             slug = self._term_slugs[term_id] if term_id is not None else None
             positions[revision_id][region_id] = len(regions[revision_id])
             regions[revision_id].append(
