@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from imdd_platform.accounts.models import User
 from imdd_platform.catalog.selectors import sees_every_source
-from imdd_platform.compiled_queries import CompiledQuery, Param
+from imdd_platform.compiled_queries import CompiledQuery, Param, compiled_once
 from vocabulary.models import Facet, Term
 
 from .actions import WORKING_STATE, ClaimForAnnotation, ClaimForConsensus, ClaimForReview, ExpireLease, user_has_role
@@ -124,12 +124,11 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
         # for me. Both are asked with plain queries on small partial indexes first, because most
         # people hold nothing and have nothing reserved, and the reserved ones' candidate query
         # (visibility, own work, filters) costs Django milliseconds to build.
-        held, reserved = _mine_queries(stage)
-        found = held.run(person=user.pk, now=now)
-        if found:
-            return found[0]
+        held = _held_query(stage).run(person=user.pk, now=now)
+        if held:
+            return held[0]
         annotation = None
-        if reserved.run(person=user.pk):
+        if _reserved_query(stage).run(person=user.pk):
             candidates = claim_candidates(user=user, stage=stage, filters=filters)
             annotation = candidates.filter(assignee=user).select_for_update(skip_locked=True, of=("self",)).first()
         if annotation is None:
@@ -139,21 +138,24 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
         return annotation
 
 
-_mine_by_stage: dict[tuple, tuple[CompiledQuery, CompiledQuery]] = {}
+def _held_query(stage: str) -> CompiledQuery:
+    """The sample a person holds in the stage (a live lease)."""
+    return compiled_once(
+        ("claim: held", stage),
+        lambda: Annotation.objects.filter(
+            lease_holder=Param("person", IntegerField()),
+            state=WORKING_STATE[stage],
+            lease_expires_at__gt=Param("now", DateTimeField()),
+        ).order_by("pk")[:1],
+    )
 
 
-def _mine_queries(stage: str) -> tuple[CompiledQuery, CompiledQuery]:
-    """Compiled once per stage: the sample a person holds in the stage (a live lease), and one of
-    the stage's samples reserved for them."""
-    key = (connection.alias, stage)
-    if key not in _mine_by_stage:
-        person = Param("person", IntegerField())
-        held = Annotation.objects.filter(
-            lease_holder=person, state=WORKING_STATE[stage], lease_expires_at__gt=Param("now", DateTimeField())
-        ).order_by("pk")[:1]
-        reserved = Annotation.objects.filter(assignee=person, queue=stage).only("pk")[:1]
-        _mine_by_stage[key] = (CompiledQuery(held), CompiledQuery(reserved))
-    return _mine_by_stage[key]
+def _reserved_query(stage: str) -> CompiledQuery:
+    """One of the stage's samples reserved for a person."""
+    return compiled_once(
+        ("claim: reserved", stage),
+        lambda: Annotation.objects.filter(assignee=Param("person", IntegerField()), queue=stage).only("pk")[:1],
+    )
 
 
 def _open_pool(candidates: QuerySet[Annotation]) -> QuerySet[Annotation]:
@@ -161,16 +163,23 @@ def _open_pool(candidates: QuerySet[Annotation]) -> QuerySet[Annotation]:
     return candidates.filter(assignee__isnull=True).select_for_update(skip_locked=True, of=("self",))
 
 
-# The open pool's query, compiled once per shape (compiled_queries.py): Django took ~2.5 ms to
-# build and compile it for every claim, the database ~0.5 ms to plan and run it.
-_open_pool_queries: dict[tuple, CompiledQuery] = {}
-
-
 def _first_in_open_pool(*, user: User, stage: str, filters: QueueFilters) -> Annotation | None:
+    """The open pool's query is compiled once per shape (compiled_queries.py): Django took ~2.5 ms
+    to build and compile it for every claim, the database ~0.5 ms to plan and run it."""
     if filters.defect_type is not None:  # its SQL depends on the term (a category lists its types)
         return _open_pool(claim_candidates(user=user, stage=stage, filters=filters)).first()
+
+    def build() -> QuerySet[Annotation]:
+        slots = QueueFilters(
+            source=Param("source", IntegerField()) if filters.source is not None else None,
+            domain=Param("domain", CharField()) if filters.domain else None,
+            language=Param("language", CharField()) if filters.language else None,
+        )
+        candidates = claim_candidates(user=user, stage=stage, filters=slots, person=Param("person", IntegerField()))
+        return _open_pool(candidates)[:1]
+
     shape = (
-        connection.alias,
+        "claim: open pool",
         stage,
         sees_every_source(user),  # no visibility test at all
         filters.source is not None,
@@ -178,15 +187,7 @@ def _first_in_open_pool(*, user: User, stage: str, filters: QueueFilters) -> Ann
         bool(filters.language),
         settings.ANNOTATION_CONSENSUS_PANEL,  # written into the consensus query
     )
-    query = _open_pool_queries.get(shape)
-    if query is None:
-        slots = QueueFilters(
-            source=Param("source", IntegerField()) if filters.source is not None else None,
-            domain=Param("domain", CharField()) if filters.domain else None,
-            language=Param("language", CharField()) if filters.language else None,
-        )
-        candidates = claim_candidates(user=user, stage=stage, filters=slots, person=Param("person", IntegerField()))
-        query = _open_pool_queries[shape] = CompiledQuery(_open_pool(candidates)[:1])
+    query = compiled_once(shape, build)
     values = {"person": user.pk, "source": filters.source, "domain": filters.domain, "language": filters.language}
     found = query.run(**{name: value for name, value in values.items() if name in query.param_names})
     return found[0] if found else None

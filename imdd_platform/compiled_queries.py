@@ -8,6 +8,8 @@ values. The shape must be the cache key: anything that changes the SQL itself (w
 present, a setting written into it) belongs in the key, never in a Param.
 """
 
+from collections.abc import Callable
+
 from django.db import connections
 from django.db.models import Field, QuerySet, Value
 
@@ -27,22 +29,44 @@ class Param(Value):
 
 
 class CompiledQuery:
-    """The SQL of a queryset built with Params; run(**values) returns its model instances."""
+    """The SQL of a queryset built with Params: run(**values) returns its model instances; for a
+    values_list() queryset, rows(**values) returns its rows as the driver gives them (Django's
+    converters are not applied, so keep such queries to text and integer columns)."""
 
     def __init__(self, queryset: QuerySet):
         self._manager = queryset.model._default_manager.db_manager(queryset.db)
-        self._connection = connections[queryset.db]
+        self._alias = queryset.db  # each thread has its own connection: looked up at every run
         self.sql, self.params = queryset.query.get_compiler(queryset.db).as_sql()
         self.param_names = {param.name for param in self.params if isinstance(param, Param)}
 
     def run(self, **values) -> list:
+        return list(self._manager.raw(self.sql, self._params(values)))
+
+    def rows(self, **values) -> list[tuple]:
+        with connections[self._alias].cursor() as cursor:
+            cursor.execute(self.sql, self._params(values))
+            return cursor.fetchall()
+
+    def _params(self, values: dict) -> list:
         if values.keys() != self.param_names:
             raise TypeError(f"the query takes the values {sorted(self.param_names)}, got {sorted(values)}")
-        params = [
+        connection = connections[self._alias]
+        return [
             # as Django prepares a value of that field for the database (a datetime for SQLite, say)
-            param.output_field.get_db_prep_value(values[param.name], self._connection)
+            param.output_field.get_db_prep_value(values[param.name], connection)
             if isinstance(param, Param)
             else param
             for param in self.params
         ]
-        return list(self._manager.raw(self.sql, params))
+
+
+_compiled: dict[tuple, CompiledQuery] = {}
+
+
+def compiled_once(shape: tuple, build: Callable[[], QuerySet]) -> CompiledQuery:
+    """The query of this shape on the default database, built by `build()` and compiled the first
+    time it is asked for. `shape` names the query and everything that changes its SQL."""
+    query = _compiled.get(shape)
+    if query is None:
+        query = _compiled[shape] = CompiledQuery(build())
+    return query

@@ -14,12 +14,10 @@ from ..models import (
     Annotation,
     AnnotationRevision,
     AuditEvent,
-    ConsensusVote,
     ReportScope,
-    ReviewComment,
     VoteDecision,
 )
-from ..selectors import identities_hidden_from
+from ..selectors import consensus_votes_of, identities_hidden_from, review_comments_of
 
 
 class People:
@@ -191,7 +189,7 @@ class AnnotationDetailSerializer(AnnotationListSerializer):
                 "text": c.text,
                 "created_at": c.created_at.isoformat(),
             }
-            for c in ReviewComment.objects.filter(annotation=annotation).order_by("id")
+            for c in review_comments_of(annotation)
         ]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
@@ -205,7 +203,7 @@ class AnnotationDetailSerializer(AnnotationListSerializer):
                 "comment": v.comment,
                 "created_at": v.created_at.isoformat(),
             }
-            for v in ConsensusVote.objects.filter(annotation=annotation).order_by("id")
+            for v in consensus_votes_of(annotation)
         ]
 
 

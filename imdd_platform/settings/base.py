@@ -60,6 +60,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "imdd_platform.urls"
 WSGI_APPLICATION = "imdd_platform.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend with a person's permissions read in one compiled query (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["imdd_platform.accounts.backends.PermissionBackend"]
 
 TEMPLATES = [
     {

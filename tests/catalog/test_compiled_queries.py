@@ -4,7 +4,7 @@ import pytest
 from django.db.models import CharField, IntegerField, Q
 
 from imdd_platform.catalog.models import Source
-from imdd_platform.compiled_queries import CompiledQuery, Param
+from imdd_platform.compiled_queries import CompiledQuery, Param, compiled_once
 
 pytestmark = pytest.mark.django_db
 
@@ -47,3 +47,34 @@ def test_a_compiled_query_refuses_missing_or_unknown_values():
         compiled.run()
     with pytest.raises(TypeError, match="name"):
         compiled.run(name="a", other=1)
+
+
+def test_rows_of_a_values_list_query():
+    Source.objects.create(name="alpha")
+    Source.objects.create(name="beta", visibility="restricted")
+    compiled = CompiledQuery(
+        Source.objects.filter(visibility=Param("visibility", CharField())).values_list("name", "visibility")
+    )
+    assert compiled.rows(visibility="restricted") == [("beta", "restricted")]
+    assert compiled.rows(visibility="nobody") == []
+
+
+def test_a_query_is_compiled_once_per_shape():
+    built = []
+
+    def build(prefix_or_exact):
+        def make():
+            built.append(prefix_or_exact)
+            lookup = "name__startswith" if prefix_or_exact == "prefix" else "name"
+            return Source.objects.filter(**{lookup: Param("name", CharField())})
+
+        return make
+
+    Source.objects.create(name="alpha")
+    first = compiled_once(("test: source by name", "prefix"), build("prefix"))
+    again = compiled_once(("test: source by name", "prefix"), build("prefix"))
+    exact = compiled_once(("test: source by name", "exact"), build("exact"))
+    assert first is again and exact is not first
+    assert built == ["prefix", "exact"]
+    assert [s.name for s in first.run(name="al")] == ["alpha"]
+    assert exact.run(name="al") == []
