@@ -53,9 +53,7 @@ class CompiledQuery:
         connection = connections[self._alias]
         return [
             # as Django prepares a value of that field for the database (a datetime for SQLite, say)
-            param.output_field.get_db_prep_value(values[param.name], connection)
-            if isinstance(param, Param)
-            else param
+            param.output_field.get_db_prep_value(values[param.name], connection) if isinstance(param, Param) else param
             for param in self.params
         ]
 
