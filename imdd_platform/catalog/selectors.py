@@ -12,13 +12,18 @@ def sees_every_source(user: User) -> bool:
     return user.is_superuser or user.has_perm("catalog.view_all_restricted")
 
 
+def _public_or_member(member) -> Q:
+    """The sources anyone may see, and those `member` is a member of."""
+    return Q(visibility=Visibility.PUBLIC) | Q(members=member)
+
+
 def sources_visible_to(user: User, *, member=None) -> QuerySet[Source]:
     """member: what the membership test compares with, when not `user` itself (a query
     parameter of a compiled query: imdd_platform.compiled_queries)."""
     sources = Source.objects.all()
     if sees_every_source(user):
         return sources
-    return sources.filter(Q(visibility=Visibility.PUBLIC) | Q(members=user if member is None else member)).distinct()
+    return sources.filter(_public_or_member(user if member is None else member)).distinct()
 
 
 def samples_visible_to(user: User) -> QuerySet[Sample]:
@@ -26,7 +31,7 @@ def samples_visible_to(user: User) -> QuerySet[Sample]:
     if sees_every_source(user):
         return samples
     # A subquery rather than a join keeps the keyset-paginated list on the (source, id) index.
-    visible_sources = Source.objects.filter(Q(visibility=Visibility.PUBLIC) | Q(members=user)).values("id")
+    visible_sources = Source.objects.filter(_public_or_member(user)).values("id")
     return samples.filter(source_id__in=visible_sources)
 
 
