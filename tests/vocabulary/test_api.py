@@ -10,7 +10,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     "prefix, expected",
-    [("scra", "def-scratch"), ("划", "def-scratch"), ("スクラ", "def-scratch"), ("rolled-in", "def-rolled-in-scale")],
+    [
+        ("scra", "def-scratch"),
+        ("ｓｃｒａ", "def-scratch"),  # fullwidth, as a Chinese or Japanese keyboard may type it
+        ("划", "def-scratch"),
+        ("スクラ", "def-scratch"),
+        ("rolled-in", "def-rolled-in-scale"),
+    ],
 )
 def test_autocomplete_by_prefix_in_any_language(client_for, vocabulary, prefix, expected):
     response = client_for(Role.ANNOTATOR).get("/api/vocabulary/autocomplete/", {"q": prefix, "facet": "defect_type"})
@@ -126,3 +132,22 @@ def test_normalize_and_validate_endpoints(client_for, vocabulary):
     assert {(m["text"], m["term"]) for m in mentions} >= {("划痕", "def-scratch"), ("rust", "def-rust")}
     assert report["captions"]["zh"]["terms"] == ["def-scratch"]
     assert api.post("/api/vocabulary/validate-captions/", {"captions": {"fr": "x"}}, format="json").status_code == 400
+
+
+def test_the_migration_refolds_names_saved_before_fullwidth_folding(vocabulary):
+    import importlib
+
+    from django.apps import apps
+
+    from vocabulary.models import TermName
+
+    migration = importlib.import_module("vocabulary.migrations.0002_fold_fullwidth_names")
+    term = Term.objects.get(slug="def-scratch")
+    saved_before = TermName.objects.create(term=term, language="ja", text="ＰＣＢ傷", normalized="ｐｃｂ傷")
+    untouched = TermName.objects.filter(term=term, language="en", is_label=True).get()
+
+    migration.refold_names(apps, None)
+
+    saved_before.refresh_from_db()
+    assert saved_before.normalized == "pcb傷"
+    assert TermName.objects.get(pk=untouched.pk).normalized == untouched.normalized

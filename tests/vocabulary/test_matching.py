@@ -85,6 +85,26 @@ def test_separators_in_raw_class_names_are_folded():
         assert small_matcher().terms(text) == {"def-rolled-in-scale"}, text
 
 
+def test_fullwidth_latin_is_read_as_latin():
+    matcher = TermMatcher(
+        [
+            Name("pcb", "prod-pcb", "product", "en"),
+            Name("o-ring", "prod-o-ring", "product", "en"),
+            Name("mm", "unit-mm", "morphology", "en"),
+            Name("划痕", "def-scratch", "defect_type", "zh"),
+        ]
+    )
+    text = "ＰＣＢ板上有划痕，Ｏ－ｒｉｎｇ完好，长５　ｍｍ"
+    assert spans(matcher.find(text)) == [
+        ("ＰＣＢ", "prod-pcb", 0, 3),
+        ("划痕", "def-scratch", 6, 8),
+        ("Ｏ－ｒｉｎｇ", "prod-o-ring", 9, 15),
+        ("ｍｍ", "unit-mm", 21, 23),
+    ]
+    assert matcher.find("长５ｍｍ") == matcher.find("长5mm") == []  # as in ASCII: "5mm" is one word
+    assert matcher.find("ＰＣＢＡ") == []  # still whole words only
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "text, expected",
