@@ -199,6 +199,9 @@ def run() -> None:
 
         browser = _signed_in(manager)
         source = Source.objects.order_by("id")[5].pk
+        # Sample i is in source i % 20 and waits for review when i % 10 is 7 or 8: this source's
+        # samples all wait for review (one in twenty rows of the walk matches).
+        review_source = Source.objects.order_by("id")[7].pk
         size = SAMPLES
         figures = {
             "baseline (signed-in shell)": baseline,
@@ -207,7 +210,7 @@ def run() -> None:
             "samples, no filter": _walks(browser, "/samples/?", size),
             "samples ?status=unassigned": _walks(browser, "/samples/?status=unassigned", size),
             "samples ?source&domain": _walks(browser, f"/samples/?source={source}&domain=domain-5", size),
-            "samples ?stage=review&source": _walks(browser, f"/samples/?stage=review&source={source}", size),
+            "samples ?stage=review&source": _walks(browser, f"/samples/?stage=review&source={review_source}", size),
             # In this synthetic catalog no sample is both in review and Chinese: the keyset walk
             # reads the whole table to find that out (the worst case; see the README).
             "samples ?stage=review&language=zh (none)": _walks(browser, "/samples/?stage=review&language=zh", size),
