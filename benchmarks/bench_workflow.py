@@ -7,7 +7,9 @@ Rows are bulk-created in SQL (INSERT ... SELECT generate_series): 70% of the ann
 the annotation queue, 20% in the review queue (each with its stage-1 claim), 10% are verified;
 1 in 1,000 is gold and a third have a priority. Each claim is by a different person, so no
 claim finds the one it holds. Lists are read through the DRF views (test client), following
-`next` from the first page and jumping to a cursor half-way down.
+`next` from the first page and jumping to a cursor half-way down. Last, verified samples with
+three revisions are deleted one by one (the database follows every pointer into the annotation
+table: each must be an index probe, not a read of the table).
 Targets (issue 4): claim p99 <= 10 ms, list page p99 <= 50 ms, both within 1.5x of 10,000.
 """
 
@@ -22,6 +24,7 @@ CLAIMS = 300  # per figure and size
 WARM_UP = 10  # untimed claims before each figure
 PAGES_PER_WALK = 8
 PAGE_SIZE = 50
+DELETES = 30
 SOURCES = 20
 DOMAINS = 10
 
@@ -61,8 +64,8 @@ def _fill(cursor, *, up_to: int, annotator_ids: list[int]) -> None:
     from annotation.models import Annotation, StageClaim
     from imdd_platform.catalog.models import Sample
 
-    cursor.execute("SELECT coalesce(max(id), 0), count(*) FROM catalog_sample")
-    last_id, count = cursor.fetchone()
+    cursor.execute("SELECT coalesce(max(id), 0) FROM catalog_sample")
+    last_id = cursor.fetchone()[0]
     cursor.execute("SELECT min(id) FROM catalog_source")
     first_source = cursor.fetchone()[0]
     _insert_select(
@@ -84,7 +87,8 @@ def _fill(cursor, *, up_to: int, annotator_ids: list[int]) -> None:
             "source_text_language": "CASE WHEN i % 5 = 0 THEN 'zh' ELSE '' END",
             "created_at": "now()",
         },
-        f"FROM generate_series({count + 1}, {up_to}) AS i",
+        # from the highest id, not the count: the delete figure removes samples from the middle
+        f"FROM generate_series({last_id + 1}, {up_to}) AS i",
     )
     annotators = "ARRAY[" + ",".join(str(i) for i in annotator_ids) + "]"
     _insert_select(
@@ -222,6 +226,42 @@ def _time_pages(client, first_url: str, size: int) -> list[float]:
     return timings
 
 
+def _time_deletes(size: int) -> list[float]:
+    """Deleting one verified sample with three revisions (each stage's result pointing at one),
+    DELETES times, samples from the middle of the catalog."""
+    from django.db import connection, transaction
+
+    from imdd_platform.catalog.models import Sample
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sample_id FROM annotation_annotation WHERE state = 'verified' AND sample_id > %s"
+            " ORDER BY sample_id LIMIT %s",
+            [size // 2, DELETES],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "INSERT INTO annotation_annotationrevision (annotation_id, number, stage, notes, created_at)"
+            " SELECT sample_id, n, 'annotation', '', now() FROM annotation_annotation, generate_series(1, 3) AS n"
+            " WHERE sample_id = ANY(%s)",
+            [ids],
+        )
+        cursor.execute(
+            "UPDATE annotation_annotation a SET current_revision_id = r.id, submitted_revision_id = r.id,"
+            " reviewed_revision_id = r.id, final_revision_id = r.id FROM annotation_annotationrevision r"
+            " WHERE r.annotation_id = a.sample_id AND r.number = 3 AND a.sample_id = ANY(%s)",
+            [ids],
+        )
+    gc.collect()
+    timings = []
+    for sample_id in ids:
+        started = time.perf_counter()
+        with transaction.atomic():  # the foreign-key checks run at commit
+            Sample.objects.filter(pk=sample_id).delete()
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
 def _measure(size: int, annotators, reviewers, reader) -> dict[str, list[float]]:
     """annotators: 4 x CLAIMS people who hold nothing yet; reviewers: CLAIMS."""
     from annotation.queue import QueueFilters
@@ -245,6 +285,7 @@ def _measure(size: int, annotators, reviewers, reader) -> dict[str, list[float]]
     figures["annotations list ?state&source"] = _time_pages(
         reader, f"/api/annotation/annotations/?state=unassigned&source={listed}&page_size={PAGE_SIZE}", size
     )
+    figures["delete an annotated sample"] = _time_deletes(size)
     return figures
 
 
