@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 
 from annotation.models import Annotation, AnnotationRevision, AuditEvent, ConsensusVote, Region, StageClaim
+from imdd_platform.catalog.models import Sample
 
 from .conftest import drive, enqueue
 from .factories import make_sample
@@ -36,8 +37,7 @@ def test_every_pointer_a_delete_follows_into_the_annotation_table_is_indexed():
     followed = [
         field.column
         for field in Annotation._meta.concrete_fields
-        if field.is_relation
-        and field.related_model in (AnnotationRevision, Annotation._meta.get_field("sample").related_model)
+        if field.is_relation and field.related_model in (AnnotationRevision, Sample)
     ]
     assert set(followed) == {
         "sample_id",

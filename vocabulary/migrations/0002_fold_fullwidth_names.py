@@ -10,8 +10,9 @@ def refold_names(apps, schema_editor):
     TermName = apps.get_model("vocabulary", "TermName")
     changed = []
     for name in TermName.objects.only("id", "text", "normalized").iterator(chunk_size=2000):
-        if fold(name.text) != name.normalized:
-            name.normalized = fold(name.text)
+        folded = fold(name.text)
+        if folded != name.normalized:
+            name.normalized = folded
             changed.append(name)
     TermName.objects.bulk_update(changed, ["normalized"], batch_size=500)
 
