@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from imdd_platform.accounts.models import User
+from accounts.models import User
 
 from .models import Annotation, AuditEvent
 

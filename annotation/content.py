@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Prefetch
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.models import Sample
+from accounts.models import User
+from catalog.models import Sample
 from vocabulary.models import LANGUAGES, Facet, Term, TermStatus, VocabularyVersion
 from vocabulary.selectors import term_for_raw_label
 

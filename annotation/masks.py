@@ -11,7 +11,7 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from imdd_platform.catalog.rle import decode_compressed_counts, mask_bbox, mask_to_rle, rle_to_mask
+from catalog.rle import decode_compressed_counts, mask_bbox, mask_to_rle, rle_to_mask
 
 Geometry = tuple[dict | None, list, int]
 

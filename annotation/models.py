@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from imdd_platform.catalog.models import Sample, Source, SourceRegion
+from catalog.models import Sample, Source, SourceRegion
 from vocabulary.models import Term, VocabularyVersion
 
 from .template import TEMPLATE_FIELD_CHOICES

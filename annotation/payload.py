@@ -8,8 +8,8 @@ payload point at it). Nothing is written here.
 
 from dataclasses import replace
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.models import Sample
+from accounts.models import User
+from catalog.models import Sample
 from vocabulary.models import LANGUAGES, Facet, Term
 
 from .content import CaptionDraft, Content, QADraft, RegionDraft, region_draft, term_problem

@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django.db.models import CharField, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.selectors import sees_every_source
-from imdd_platform.compiled_queries import CompiledQuery, Param, compiled_once
+from accounts.models import User
+from base.compiled_queries import CompiledQuery, Param, compiled_once
+from catalog.selectors import sees_every_source
 from vocabulary.models import Facet, Term
 
 from .actions import WORKING_STATE, ClaimForAnnotation, ClaimForConsensus, ClaimForReview, ExpireLease, user_has_role

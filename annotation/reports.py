@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.models import Source
+from accounts.models import User
+from catalog.models import Source
 from vocabulary.models import LANGUAGES
 
 from . import agreement

@@ -5,10 +5,10 @@ from django.conf import settings
 from django.db.models import IntegerField, QuerySet
 from django.http import Http404
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.models import Sample
-from imdd_platform.catalog.selectors import access_sample, sees_every_source, sources_visible_to
-from imdd_platform.compiled_queries import Param, compiled_once
+from accounts.models import User
+from base.compiled_queries import Param, compiled_once
+from catalog.models import Sample
+from catalog.selectors import access_sample, sees_every_source, sources_visible_to
 
 from .models import Annotation, AnnotationRevision, AuditEvent, ConsensusVote, ReviewComment
 

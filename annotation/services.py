@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
-from imdd_platform.accounts.models import User
-from imdd_platform.accounts.roles import Role
-from imdd_platform.catalog.models import Sample
-from imdd_platform.catalog.selectors import samples_visible_to
+from accounts.models import User
+from accounts.roles import Role
+from catalog.models import Sample
+from catalog.selectors import samples_visible_to
 from vocabulary.selectors import vocabulary_current_version
 
 from . import actions

@@ -4,7 +4,6 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from .api import views
-from .segmentation import api as segmentation_api
 
 router = DefaultRouter()
 router.register("annotations", views.AnnotationViewSet, basename="annotation")
@@ -20,7 +19,5 @@ urlpatterns = [
     ),
     path("enqueue/", views.EnqueueView.as_view(), name="annotation-enqueue"),
     path("assign/", views.AssignView.as_view(), name="annotation-assign"),
-    path("segment/", segmentation_api.SegmentView.as_view(), name="annotation-segment"),
-    path("segment/backends/", segmentation_api.SegmentBackendsView.as_view(), name="annotation-segment-backends"),
     path("", include(router.urls)),
 ]

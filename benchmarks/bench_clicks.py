@@ -47,7 +47,7 @@ def image_mask_pairs() -> list[tuple[str, Path, Path, int]]:
 
 def asset_and_instances(image_path: Path, mask_path: Path, threshold: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """The 512x512 asset exactly as the import stores it, and the mask's instances on that grid."""
-    from imdd_platform.catalog.images import letterbox_geometry, prepare_image
+    from catalog.images import letterbox_geometry, prepare_image
 
     prepared = prepare_image(image_path.read_bytes(), max_pixels=10**9)
     asset = np.asarray(Image.open(io.BytesIO(prepared.asset)).convert("RGB"))
@@ -69,7 +69,7 @@ def brush(image: np.ndarray, clicks, previous: np.ndarray | None) -> np.ndarray:
 
 
 def noc_figures(name: str, segment, cases) -> dict:
-    from annotation.segmentation.evaluation import simulate_clicks
+    from segmentation.evaluation import simulate_clicks
 
     noc85, noc90, never, call_ms = [], [], [], []
     started = time.perf_counter()
@@ -104,12 +104,12 @@ def endpoint_latency(pairs) -> None:
         from django.test import Client
         from django.test.utils import setup_test_environment
 
-        from annotation.segmentation.evaluation import simulate_clicks
-        from imdd_platform.accounts.models import User
-        from imdd_platform.catalog import services
-        from imdd_platform.catalog.ingest import import_run
-        from imdd_platform.catalog.models import Sample
-        from imdd_platform.catalog.rle import mask_to_rle, rle_to_mask
+        from accounts.models import User
+        from catalog import services
+        from catalog.ingest import import_run
+        from catalog.models import Sample
+        from catalog.rle import mask_to_rle, rle_to_mask
+        from segmentation.evaluation import simulate_clicks
 
         setup_test_environment()
         source = services.source_get_or_create(name="bench")
@@ -146,7 +146,7 @@ def endpoint_latency(pairs) -> None:
 
 def run() -> None:
     cv2.setNumThreads(1)
-    from annotation.segmentation.backends import get_backend
+    from segmentation.backends import get_backend
 
     backend = get_backend("grabcut")
     pairs = image_mask_pairs()

@@ -69,8 +69,8 @@ def _child(environment: dict, job: str, arguments: dict, started, results) -> No
 
 def _shards_from_queue(export_id: int, shards) -> dict:
     """Write shards until the queue is empty, as a worker takes tasks from its broker."""
-    from imdd_platform.releases import exports
-    from imdd_platform.releases.models import Export
+    from releases import exports
+    from releases.models import Export
 
     export = Export.objects.select_related("version").get(pk=export_id)
     samples = 0
@@ -80,8 +80,8 @@ def _shards_from_queue(export_id: int, shards) -> dict:
 
 
 def _one_shard(export_id: int, index: int) -> dict:
-    from imdd_platform.releases import exports
-    from imdd_platform.releases.models import Export
+    from releases import exports
+    from releases.models import Export
 
     export = Export.objects.select_related("version").get(pk=export_id)
     return {"samples": exports.shard_write(export=export, index=index).samples}
@@ -89,7 +89,7 @@ def _one_shard(export_id: int, index: int) -> dict:
 
 def _bare_tar(shard_paths: list[str], out: str) -> dict:
     """tarfile writing each shard's members again from memory; only the writing is timed."""
-    from imdd_platform.releases.shard_writer import FIXED_MTIME
+    from releases.shard_writer import FIXED_MTIME
 
     writing = writing_cpu = 0.0
     samples = 0
@@ -144,7 +144,7 @@ class Workers:
             password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
             url = f"postgres://{database['USER']}{password}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
         self.environment = {
-            "DJANGO_SETTINGS_MODULE": "imdd_platform.settings.test",
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
             "DATABASE_URL": url,
             "MEDIA_ROOT": media,
         }
@@ -183,7 +183,7 @@ class Workers:
 
 
 def _version(title: str):
-    from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
+    from releases.versions import dataset_version_create, dataset_version_publish
 
     started = time.perf_counter()
     version = dataset_version_publish(version=dataset_version_create(title=title, split_plan={"seed": 7}))
@@ -192,7 +192,7 @@ def _version(title: str):
 
 
 def _export(version, target: Path):
-    from imdd_platform.releases import exports
+    from releases import exports
 
     return exports.export_create(
         version=version, format="webdataset", target=str(target), shard_max_samples=SHARD_SAMPLES
@@ -201,8 +201,8 @@ def _export(version, target: Path):
 
 def _finish(export) -> list[str]:
     """The manifest (which checks every shard is committed); the shards' checksums, in order."""
-    from imdd_platform.releases import exports
-    from imdd_platform.releases.models import ExportStatus
+    from releases import exports
+    from releases.models import ExportStatus
 
     export = exports.export_finalize(export=export)
     if export.status != ExportStatus.SUCCEEDED or export.samples_written != export.version.sample_count:

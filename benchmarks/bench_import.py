@@ -46,9 +46,9 @@ def bare_loop(paths: list[Path]) -> float:
 
 
 def platform_import(folder: Path, workers: int) -> float:
-    from imdd_platform.catalog import services
-    from imdd_platform.catalog.ingest import import_run
-    from imdd_platform.catalog.models import ImportRow, Sample
+    from catalog import services
+    from catalog.ingest import import_run
+    from catalog.models import ImportRow, Sample
 
     ImportRow.objects.all().delete()
     Sample.objects.all().delete()
@@ -74,7 +74,7 @@ def run() -> None:
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         print(f"   {IMAGES} PNGs of {SIZE}x{SIZE}, {megabytes:.0f} MB, database {connection.vendor}")
         bare_loop(paths[:10])  # warm the page cache and Pillow
-        import imdd_platform.catalog.ingest  # noqa: F401  (module loading is not import throughput)
+        import catalog.ingest  # noqa: F401  (module loading is not import throughput)
 
         bare = bare_loop(paths)
         one_thread = platform_import(folder, workers=1)

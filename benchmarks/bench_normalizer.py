@@ -82,7 +82,7 @@ def autocomplete_server_time() -> None:
         from django.test import Client
         from django.test.utils import setup_test_environment
 
-        from imdd_platform.accounts.models import User
+        from accounts.models import User
         from vocabulary import services
         from vocabulary.formats import records_from_json
 

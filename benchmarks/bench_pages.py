@@ -43,7 +43,7 @@ def __getattr__(name: str):
     """The benchmark's URLconf (ROOT_URLCONF points at this module): the project's URLs plus the
     baseline page. Built on first use, because including the project's URLs needs the apps loaded."""
     if name == "urlpatterns":
-        return [path("bench/baseline/", baseline_page), path("", include("imdd_platform.urls"))]
+        return [path("bench/baseline/", baseline_page), path("", include("config.urls"))]
     raise AttributeError(name)
 
 
@@ -82,7 +82,7 @@ def _realistic_content(vocabulary_terms: dict, size: int, rng) -> dict:
         x, y = rng.integers(20, size - 120, size=2)
         mask[y : y + rng.integers(8, 100), x : x + rng.integers(8, 100)] = True
         masks.append(mask)
-    from imdd_platform.catalog.rle import mask_to_rle
+    from catalog.rle import mask_to_rle
 
     return {
         "fields": {
@@ -142,10 +142,10 @@ def run() -> None:
         from django.db import connection
         from django.urls import clear_url_caches
 
+        from accounts.roles import Role
         from annotation import services
         from annotation.models import Annotation
-        from imdd_platform.accounts.roles import Role
-        from imdd_platform.catalog.models import Source
+        from catalog.models import Source
         from tests.vocabulary.conftest import bundled_records
         from vocabulary import services as vocabulary_services
         from vocabulary.models import Term

@@ -62,7 +62,7 @@ def _insert_select(cursor, model, columns: dict[str, str], source_sql: str) -> N
 def _fill(cursor, *, up_to: int, annotator_ids: list[int]) -> None:
     """Grow the catalog and the workflow to `up_to` samples, all in SQL."""
     from annotation.models import Annotation, StageClaim
-    from imdd_platform.catalog.models import Sample
+    from catalog.models import Sample
 
     cursor.execute("SELECT coalesce(max(id), 0) FROM catalog_sample")
     last_id = cursor.fetchone()[0]
@@ -130,7 +130,7 @@ def _fill(cursor, *, up_to: int, annotator_ids: list[int]) -> None:
 def _users(role, count: int, prefix: str):
     from django.contrib.auth.models import Group
 
-    from imdd_platform.accounts.models import User
+    from accounts.models import User
 
     users = User.objects.bulk_create(User(username=f"{prefix}{i}", password="!") for i in range(count))
     Group.objects.get(name=role).user_set.add(*users)
@@ -156,7 +156,7 @@ def _time_claims(users, stage: str, filters=None) -> list[float]:
 def _time_open_pool_step(users, stage: str) -> dict[str, list[float]]:
     """The claim's open-pool step alone (nothing is claimed: each read is rolled back), with the
     candidate queryset built and compiled by Django per call against the query compiled once
-    (imdd_platform/compiled_queries.py), alternating per person."""
+    (base/compiled_queries.py), alternating per person."""
     from django.db import transaction
 
     from annotation import queue
@@ -231,7 +231,7 @@ def _time_deletes(size: int) -> list[float]:
     DELETES times, samples from the middle of the catalog."""
     from django.db import connection, transaction
 
-    from imdd_platform.catalog.models import Sample
+    from catalog.models import Sample
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -265,7 +265,7 @@ def _time_deletes(size: int) -> list[float]:
 def _measure(size: int, annotators, reviewers, reader) -> dict[str, list[float]]:
     """annotators: 4 x CLAIMS people who hold nothing yet; reviewers: CLAIMS."""
     from annotation.queue import QueueFilters
-    from imdd_platform.catalog.models import Source
+    from catalog.models import Source
 
     source = Source.objects.order_by("id")[3].pk
     groups = [annotators[i * CLAIMS : (i + 1) * CLAIMS] for i in range(4)]
@@ -300,8 +300,8 @@ def run() -> None:
         from django.db import connection
         from rest_framework.test import APIClient
 
-        from imdd_platform.accounts.roles import Role
-        from imdd_platform.catalog.models import Source
+        from accounts.roles import Role
+        from catalog.models import Source
 
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's host
         Source.objects.bulk_create(Source(name=f"bench source {i}") for i in range(SOURCES))

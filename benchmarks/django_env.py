@@ -7,7 +7,7 @@ import tempfile
 
 @contextlib.contextmanager
 def benchmark_database():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imdd_platform.settings.test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     import django
 
     django.setup()

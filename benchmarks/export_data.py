@@ -51,7 +51,7 @@ def numbered_jpeg(base: bytes, number: int) -> bytes:
 
 def region_masks(count: int) -> list[tuple[dict, list[int], int]]:
     """(RLE, bbox, area) of elliptic defects of assorted sizes and places."""
-    from imdd_platform.catalog.rle import mask_bbox, mask_to_rle
+    from catalog.rle import mask_bbox, mask_to_rle
 
     rng = random.Random(1)
     rows, cols = np.mgrid[0:SIZE, 0:SIZE]
@@ -124,7 +124,7 @@ def _reset_sequences() -> None:
     from django.db import connection
 
     from annotation.models import AnnotationRevision, QAPair, Region
-    from imdd_platform.catalog.models import Sample
+    from catalog.models import Sample
 
     statements = connection.ops.sequence_reset_sql(no_style(), [Sample, AnnotationRevision, Region, QAPair])
     with connection.cursor() as cursor:
@@ -172,7 +172,7 @@ class VerifiedSamples:
         from django.db.models import Max
 
         from annotation.models import AnnotationRevision, QAPair, Region
-        from imdd_platform.catalog.models import Sample, Source
+        from catalog.models import Sample, Source
 
         source, _ = Source.objects.get_or_create(
             name="benchmark", defaults={"license": "CC BY 4.0", "kind": "synthetic"}
@@ -203,7 +203,7 @@ class VerifiedSamples:
             RevisionTerm,
             Stage,
         )
-        from imdd_platform.catalog.models import Sample, original_name
+        from catalog.models import Sample, original_name
         from vocabulary.selectors import vocabulary_current_version
 
         vocabulary_version_id = vocabulary_current_version().pk

@@ -4,7 +4,7 @@ FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    DJANGO_SETTINGS_MODULE=imdd_platform.settings.production \
+    DJANGO_SETTINGS_MODULE=config.settings.production \
     PIP_BREAK_SYSTEM_PACKAGES=1
 
 RUN apt-get update \
@@ -13,9 +13,15 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY imdd_platform ./imdd_platform
+COPY config ./config
+COPY base ./base
+COPY accounts ./accounts
 COPY vocabulary ./vocabulary
+COPY catalog ./catalog
 COPY annotation ./annotation
+COPY captioning ./captioning
+COPY segmentation ./segmentation
+COPY releases ./releases
 COPY modeling ./modeling
 COPY frontend_static ./frontend_static
 COPY manage.py ./
@@ -26,4 +32,4 @@ RUN DJANGO_SECRET_KEY=collectstatic-only STATIC_ROOT=/app/static python3 manage.
 ENV STATIC_ROOT=/app/static
 RUN useradd --create-home imdd && mkdir -p /app/var && chown imdd /app/var
 USER imdd
-CMD ["celery", "-A", "imdd_platform", "worker", "-Q", "train", "--concurrency", "1", "--loglevel", "INFO"]
+CMD ["celery", "-A", "config", "worker", "-Q", "train", "--concurrency", "1", "--loglevel", "INFO"]

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from imdd_platform.releases.models import DatasetVersion, VersionStatus
+from releases.models import DatasetVersion, VersionStatus
 
 from . import services
 from .charts import line_chart

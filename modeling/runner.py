@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from imdd_platform.releases.exports import export_manifest_url
+from releases.exports import export_manifest_url
 
 from .models import ModelCheckpoint, RunKind, RunMetric, RunStatus, TrainingRun
 from .synthetic import SyntheticImportError, synthetic_samples_import

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from imdd_platform.accounts.models import User
-from imdd_platform.releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
+from accounts.models import User
+from releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
 
 from .models import RunKind, RunStatus, TrainingRun
 

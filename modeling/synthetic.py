@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 from annotation.services import annotations_enqueue
-from imdd_platform.catalog.ingest import import_run
-from imdd_platform.catalog.models import ImportStatus, Sample, Source, SourceKind
-from imdd_platform.catalog.services import import_job_create, source_get_or_create
+from catalog.ingest import import_run
+from catalog.models import ImportStatus, Sample, Source, SourceKind
+from catalog.services import import_job_create, source_get_or_create
 from vocabulary.models import Term
 
 from .models import TrainingRun

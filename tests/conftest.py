@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from imdd_platform.accounts.models import User
-from imdd_platform.accounts.roles import Role
-from imdd_platform.accounts.services import user_assign_role
+from accounts.models import User
+from accounts.roles import Role
+from accounts.services import user_assign_role
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 if not REAL_DATA.is_dir():  # CI clones the repo beside shared/, as the developers' checkout is
@@ -63,7 +63,7 @@ def celery_worker(transactional_db):
     from celery.contrib.testing.worker import start_worker
     from django.conf import settings
 
-    from imdd_platform.celery import app
+    from config.celery_app import app
 
     with contextlib.suppress(Exception):
         app.control.purge()

@@ -8,7 +8,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from imdd_platform.permissions import ModelPermissions
+from base.permissions import ModelPermissions
 
 from . import selectors, services
 from .models import Facet, Term, TermStatus, VocabularyVersion

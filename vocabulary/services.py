@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from imdd_platform.accounts.models import User
+from accounts.models import User
 
 from .models import LANGUAGES, Term, TermName, TermStatus, VocabularyVersion
 from .records import TermRecord, VocabularyFileError, validation_problems

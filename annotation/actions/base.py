@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from imdd_platform.accounts.models import User
-from imdd_platform.accounts.roles import Role
+from accounts.models import User
+from accounts.roles import Role
 from vocabulary.selectors import vocabulary_current_version
 
 from ..audit import audit_record, audit_record_edits

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from imdd_platform.accounts.roles import Role
+from accounts.roles import Role
 
 from ..error_codes import AnnotationErrorCode as Code
 from ..error_codes import WorkflowError

@@ -4,7 +4,7 @@ import random
 
 from django.conf import settings
 
-from imdd_platform.accounts.roles import Role
+from accounts.roles import Role
 from vocabulary.models import LANGUAGES
 
 from ..content import (

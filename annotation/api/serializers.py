@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from imdd_platform.accounts.models import User
+from accounts.models import User
 
 from ..content import Content, content_of, revisions_with_content, term_ref
 from ..models import (

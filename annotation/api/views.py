@@ -13,10 +13,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.selectors import samples_visible_to, sources_visible_to
-from imdd_platform.pagination import KeysetPagination
-from imdd_platform.permissions import ModelPermissions
+from accounts.models import User
+from base.pagination import KeysetPagination
+from base.permissions import ModelPermissions
+from catalog.selectors import samples_visible_to, sources_visible_to
 
 from .. import services
 from ..error_codes import AnnotationErrorCode as Code

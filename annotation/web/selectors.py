@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.models import Sample
-from imdd_platform.catalog.selectors import samples_visible_to, sources_visible_to
+from accounts.models import User
+from catalog.models import Sample
+from catalog.selectors import samples_visible_to, sources_visible_to
 from vocabulary.models import Facet, Term, TermStatus
 
 from ..actions import ROLE_PERMISSION, STAGE_ROLE, WORKING_STATE

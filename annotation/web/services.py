@@ -1,6 +1,6 @@
 """Writes the review pages make besides the workflow's own (those go through annotation.services)."""
 
-from imdd_platform.accounts.models import User
+from accounts.models import User
 
 from .language import LANGUAGE_CODES
 

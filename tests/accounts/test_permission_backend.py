@@ -4,9 +4,9 @@ import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 
-from imdd_platform.accounts.backends import PermissionBackend
-from imdd_platform.accounts.models import User
-from imdd_platform.accounts.roles import Role
+from accounts.backends import PermissionBackend
+from accounts.models import User
+from accounts.roles import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -48,4 +48,4 @@ def test_permissions_are_read_once_per_user_object(make_user, django_assert_num_
 
 
 def test_it_is_the_configured_backend(settings):
-    assert settings.AUTHENTICATION_BACKENDS == ["imdd_platform.accounts.backends.PermissionBackend"]
+    assert settings.AUTHENTICATION_BACKENDS == ["accounts.backends.PermissionBackend"]

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from imdd_platform.accounts.models import User
-from imdd_platform.accounts.roles import Role
+from accounts.models import User
+from accounts.roles import Role
 
 pytestmark = pytest.mark.django_db
 

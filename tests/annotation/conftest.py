@@ -1,9 +1,9 @@
 import pytest
 
+from accounts.roles import Role
 from annotation.models import Annotation
 from annotation.services import annotations_enqueue
-from imdd_platform.accounts.roles import Role
-from imdd_platform.catalog.models import Sample
+from catalog.models import Sample
 
 from .factories import Vocabulary, box_mask, make_sample
 

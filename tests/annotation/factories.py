@@ -5,8 +5,8 @@ import uuid
 
 import numpy as np
 
-from imdd_platform.catalog.models import Sample, Source, SourceRegion, Visibility
-from imdd_platform.catalog.rle import mask_bbox, mask_to_rle
+from catalog.models import Sample, Source, SourceRegion, Visibility
+from catalog.rle import mask_bbox, mask_to_rle
 from vocabulary.models import Facet, Term, TermName, TermStatus
 from vocabulary.text import fold
 

@@ -3,12 +3,12 @@
 import pytest
 from django.test import Client
 
+from accounts.roles import Role
 from annotation import services
 from annotation.models import AgreementReport, Annotation, AuditEvent
 from annotation.reports import agreement_report_compute
 from annotation.tasks import agreement_report_compute as report_task
 from annotation.tasks import release_expired_leases
-from imdd_platform.accounts.roles import Role
 
 from .conftest import complete_content, drive, enqueue
 from .factories import box_mask, make_sample

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from annotation.models import Annotation, AnnotationRevision, AuditEvent, Region
-from imdd_platform.catalog.rle import mask_to_rle
+from catalog.rle import mask_to_rle
 from vocabulary.models import TermStatus
 
 from .conftest import complete_content, enqueue

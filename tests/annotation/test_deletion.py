@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from annotation.models import Annotation, AnnotationRevision, AuditEvent, ConsensusVote, Region, StageClaim
-from imdd_platform.catalog.models import Sample
+from catalog.models import Sample
 
 from .conftest import drive, enqueue
 from .factories import make_sample

@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts.roles import Role
 from annotation import services
 from annotation.models import Annotation, AnnotationRevision, AuditEvent, StageClaim
 from annotation.queue import QueueFilters, annotation_claim_next
-from imdd_platform.accounts.roles import Role
 from tests.conftest import USING_POSTGRES
 
 from .conftest import complete_content, enqueue

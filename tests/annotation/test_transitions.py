@@ -2,10 +2,10 @@
 
 import pytest
 
+from accounts.roles import Role
 from annotation import services
 from annotation.error_codes import AnnotationErrorCode, WorkflowError
 from annotation.models import Annotation, AuditEvent
-from imdd_platform.accounts.roles import Role
 
 from .conftest import complete_content, drive, enqueue
 from .factories import make_sample
@@ -110,7 +110,7 @@ def test_only_the_lease_holder_acts(annotation, people, vocab, client_for, make_
 
 def test_nobody_reviews_their_own_work(annotation, vocab, make_user, client_for):
     both = make_user(Role.ANNOTATOR)
-    from imdd_platform.accounts.services import user_assign_role
+    from accounts.services import user_assign_role
 
     user_assign_role(user=both, role=Role.REVIEWER)
     api = client_for(user=both)
@@ -123,7 +123,7 @@ def test_nobody_reviews_their_own_work(annotation, vocab, make_user, client_for)
 
 
 def test_someone_who_only_started_stage_one_may_not_review_it(annotation, vocab, people, make_user, client_for):
-    from imdd_platform.accounts.services import user_assign_role
+    from accounts.services import user_assign_role
 
     quitter = make_user(Role.ANNOTATOR)
     user_assign_role(user=quitter, role=Role.REVIEWER)
@@ -138,7 +138,7 @@ def test_someone_who_only_started_stage_one_may_not_review_it(annotation, vocab,
 
 @pytest.mark.parametrize("seat", ["annotator", "reviewer"])
 def test_consensus_experts_are_neither_the_annotator_nor_the_reviewer(seat, annotation, people, vocab):
-    from imdd_platform.accounts.services import user_assign_role
+    from accounts.services import user_assign_role
 
     person = getattr(people, seat)
     user_assign_role(user=person, role=Role.EXPERT)

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.urls import reverse
 
+from accounts.roles import Role
 from annotation.models import Annotation, AnnotationState
 from annotation.web import selectors
-from imdd_platform.accounts.roles import Role
 
 from .conftest import drive, enqueue
 from .factories import box_mask, make_sample, make_source

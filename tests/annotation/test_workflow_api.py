@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from annotation.models import Annotation, AnnotationState, AuditEvent
-from imdd_platform.catalog.models import Sample
+from catalog.models import Sample
 from tests.catalog.helpers import run_import
 
 from .conftest import complete_content, enqueue

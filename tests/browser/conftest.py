@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from annotation.models import Annotation
 from annotation.services import annotations_enqueue
-from imdd_platform.catalog.models import Sample
+from catalog.models import Sample
 from tests.catalog.helpers import run_import
 from tests.vocabulary.conftest import bundled_records
 from vocabulary import services as vocabulary_services

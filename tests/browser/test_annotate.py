@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from accounts.roles import Role
 from annotation.models import Annotation, AnnotationState
-from imdd_platform.accounts.roles import Role
 
 from .conftest import PIT_CENTER, canvas_point, pick_term, screenshot, wait_for_work_page
 

@@ -5,10 +5,10 @@ import re
 
 import pytest
 
+from accounts.models import User
+from accounts.roles import Role
 from annotation import services
 from annotation.models import Annotation
-from imdd_platform.accounts.models import User
-from imdd_platform.accounts.roles import Role
 
 from .conftest import screenshot, wait_for_work_page
 

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
+from accounts.roles import Role
 from annotation import services
 from annotation.models import Annotation, AnnotationState, ReviewComment
-from imdd_platform.accounts.roles import Role
 from vocabulary.models import Term
 
 from .conftest import pick_term, screenshot, wait_for_home, wait_for_work_page

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from imdd_platform.catalog import services
-from imdd_platform.catalog.ingest import import_run
-from imdd_platform.catalog.models import ImportJob
+from catalog import services
+from catalog.ingest import import_run
+from catalog.models import ImportJob
 
 
 def run_import(

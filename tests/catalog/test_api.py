@@ -4,8 +4,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from imdd_platform.accounts.roles import Role
-from imdd_platform.catalog.models import Sample, Source
+from accounts.roles import Role
+from catalog.models import Sample, Source
 
 from .helpers import run_import
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from imdd_platform.catalog.models import RowOutcome, Sample
-from imdd_platform.catalog.rle import rle_to_mask
+from catalog.models import RowOutcome, Sample
+from catalog.rle import rle_to_mask
 
 from .helpers import outcomes, run_import
 from .test_import_bad_input import png_bytes

@@ -3,8 +3,8 @@
 import pytest
 from django.db.models import CharField, IntegerField, Q
 
-from imdd_platform.catalog.models import Source
-from imdd_platform.compiled_queries import CompiledQuery, Param, compiled_once
+from base.compiled_queries import CompiledQuery, Param, compiled_once
+from catalog.models import Source
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imdd_platform.catalog.demo_images import (
+from catalog.demo_images import (
     DEFECT_KINDS,
     SURFACES,
     DemoImage,

@@ -5,14 +5,14 @@ import pytest
 from PIL import Image
 from pycocotools import mask as coco_mask
 
-from imdd_platform.catalog.images import (
+from catalog.images import (
     ImageRejected,
     hamming_distance,
     letterbox_geometry,
     perceptual_hash,
     prepare_image,
 )
-from imdd_platform.catalog.rle import mask_bbox, mask_to_rle, rle_to_mask
+from catalog.rle import mask_bbox, mask_to_rle, rle_to_mask
 from vocabulary.language import detect_language
 
 

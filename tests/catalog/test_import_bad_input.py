@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imdd_platform.catalog import ingest
-from imdd_platform.catalog.models import ImportJob, ImportStatus, RowOutcome, Sample
+from catalog import ingest
+from catalog.models import ImportJob, ImportStatus, RowOutcome, Sample
 
 from .helpers import outcomes, run_import
 

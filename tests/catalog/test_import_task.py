@@ -2,9 +2,9 @@
 
 import pytest
 
-from imdd_platform.accounts.roles import Role
-from imdd_platform.catalog.models import ImportJob, ImportStatus, Sample
-from imdd_platform.catalog.tasks import import_dataset
+from accounts.roles import Role
+from catalog.models import ImportJob, ImportStatus, Sample
+from catalog.tasks import import_dataset
 
 from ..conftest import wait_for
 
@@ -43,7 +43,7 @@ def test_import_started_through_the_api_runs_on_a_worker(celery_worker, client_f
 def test_a_second_delivery_of_a_finished_job_changes_nothing(celery_worker, real_data):
     from celery.signals import task_postrun
 
-    from imdd_platform.catalog import services
+    from catalog import services
 
     finished_task_ids = []
     task_postrun.connect(lambda task_id=None, **kw: finished_task_ids.append(task_id), weak=False, dispatch_uid="t")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imdd_platform.catalog.models import ImportStatus, Sample, SourceRegion
-from imdd_platform.catalog.rle import rle_to_mask
+from catalog.models import ImportStatus, Sample, SourceRegion
+from catalog.rle import rle_to_mask
 
 from .helpers import run_import
 

@@ -7,8 +7,8 @@ import boto3
 import pytest
 from PIL import Image
 
-from imdd_platform.accounts.roles import Role
-from imdd_platform.catalog.models import Sample
+from accounts.roles import Role
+from catalog.models import Sample
 
 from .helpers import run_import
 

@@ -1,8 +1,8 @@
 import pytest
 from django.core.management import call_command
 
-from imdd_platform.accounts.models import User
-from imdd_platform.catalog.models import Sample, SourceKind, SourceRegion
+from accounts.models import User
+from catalog.models import Sample, SourceKind, SourceRegion
 
 pytestmark = pytest.mark.django_db
 

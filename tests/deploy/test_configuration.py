@@ -5,12 +5,13 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS_SOURCE = "\n".join(p.read_text() for p in (ROOT / "imdd_platform" / "settings").glob("*.py"))
+SETTINGS_SOURCE = "\n".join(p.read_text() for p in (ROOT / "config" / "settings").glob("*.py"))
 # Variables read by libraries or the process itself rather than by settings/*.py.
 READ_ELSEWHERE = {"DJANGO_SETTINGS_MODULE"}
 
@@ -51,8 +52,13 @@ def test_compose_services_and_images():
     assert '"-Q", "train"' in gpu_command
 
 
+def installed_package_patterns() -> list[str]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+
+
 def test_dockerfiles_copy_every_package_the_project_installs():
-    packages = {"imdd_platform", "vocabulary", "annotation", "modeling"}
+    packages = {pattern.rstrip("*") for pattern in installed_package_patterns()}
     for dockerfile in ("Dockerfile", "gpu-worker.Dockerfile"):
         text = (ROOT / "docker" / dockerfile).read_text()
         for package in packages:
@@ -61,7 +67,7 @@ def test_dockerfiles_copy_every_package_the_project_installs():
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
-    environment["DJANGO_SETTINGS_MODULE"] = "imdd_platform.settings.production"
+    environment["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         cwd=ROOT,
@@ -73,7 +79,7 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
 
 def test_with_no_environment_the_platform_runs_embedded():
-    environment = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "imdd_platform.settings.local"}
+    environment = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.local"}
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.STORAGES['default']['BACKEND'])"

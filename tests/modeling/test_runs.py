@@ -9,11 +9,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from imdd_platform.accounts.roles import Role
-from imdd_platform.releases import exports
-from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
+from accounts.roles import Role
 from modeling import runner, services
 from modeling.models import ModelCheckpoint, RunKind, RunStatus, TrainingRun
+from releases import exports
+from releases.versions import dataset_version_create, dataset_version_publish
 
 from ..conftest import wait_for
 from ..releases.conftest import verified_dataset  # noqa: F401  (a fixture)
@@ -286,7 +286,7 @@ def write_generated_folder(folder: Path, classes: list[dict], count: int = 3) ->
 
 def test_generated_pairs_become_flagged_samples_with_regions_queued_for_stage_1(shard_export, tmp_path):
     from annotation.models import Annotation, AnnotationState
-    from imdd_platform.catalog.models import SourceKind
+    from catalog.models import SourceKind
     from modeling import synthetic
 
     trained = launch(shard_export.version, RunKind.DEFECT_GEN, options={"product": "prod-glass-bottle"})

@@ -1,9 +1,9 @@
 import pytest
 
-from annotation.captioning import services as captioning
 from annotation.models import Annotation, AnnotationState
 from annotation.services import annotations_enqueue
-from imdd_platform.catalog.models import Sample
+from captioning import services as captioning
+from catalog.models import Sample
 from vocabulary import services as vocabulary_services
 
 from ..catalog.helpers import run_import

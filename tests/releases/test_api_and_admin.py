@@ -1,8 +1,8 @@
 import pytest
 from django.test import Client
 
-from imdd_platform.accounts.roles import Role
-from imdd_platform.releases.models import DatasetVersion, Export
+from accounts.roles import Role
+from releases.models import DatasetVersion, Export
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def test_annotators_cannot_cut_versions(verified_dataset, client_for):
 
 
 def test_the_admin_shows_version_statistics_as_charts(verified_dataset, make_user):
-    from imdd_platform.releases.versions import dataset_version_create
+    from releases.versions import dataset_version_create
 
     version = dataset_version_create(title="charts")
     browser = Client()

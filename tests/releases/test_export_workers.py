@@ -12,10 +12,10 @@ import boto3
 import pytest
 from django.db import connection
 
-from imdd_platform.releases import exports
-from imdd_platform.releases.models import Export, ExportShard, ExportStatus, ShardStatus
-from imdd_platform.releases.tasks import export_finalize_task, export_shard_task, export_single_file_task
-from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
+from releases import exports
+from releases.models import Export, ExportShard, ExportStatus, ShardStatus
+from releases.tasks import export_finalize_task, export_shard_task, export_single_file_task
+from releases.versions import dataset_version_create, dataset_version_publish
 
 from ..catalog.test_s3_storage import free_port, s3_server  # noqa: F401  (fixture)
 from ..conftest import wait_for
@@ -72,7 +72,7 @@ def _worker_environment(tmp_path: Path, settings) -> dict:
         url = f"sqlite:///{database['NAME']}"
     environment = dict(os.environ)
     environment.update(
-        DJANGO_SETTINGS_MODULE="imdd_platform.settings.test", DATABASE_URL=url, MEDIA_ROOT=str(settings.MEDIA_ROOT)
+        DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=url, MEDIA_ROOT=str(settings.MEDIA_ROOT)
     )
     return environment
 
@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_export_leaves_no_visible_partial_shard_and_the_reru
             "-m",
             "celery",
             "-A",
-            "imdd_platform",
+            "config",
             "worker",
             "-Q",
             "export",

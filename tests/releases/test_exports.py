@@ -8,12 +8,12 @@ import pytest
 from PIL import Image
 
 from annotation.content import content_of, revisions_with_content
-from imdd_platform.catalog.models import Sample, Source, Visibility
-from imdd_platform.catalog.rle import rle_to_mask
-from imdd_platform.releases import exports
-from imdd_platform.releases.models import ExportStatus
-from imdd_platform.releases.sample_documents import FIELD_FACETS, SampleDocumentReader
-from imdd_platform.releases.versions import dataset_version_create, dataset_version_publish
+from catalog.models import Sample, Source, Visibility
+from catalog.rle import rle_to_mask
+from releases import exports
+from releases.models import ExportStatus
+from releases.sample_documents import FIELD_FACETS, SampleDocumentReader
+from releases.versions import dataset_version_create, dataset_version_publish
 
 pytestmark = pytest.mark.django_db
 

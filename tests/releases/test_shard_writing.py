@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imdd_platform.catalog.rle import mask_to_rle
-from imdd_platform.releases.exports import cyclic_gc_paused
-from imdd_platform.releases.mask_png import class_mask_png
-from imdd_platform.releases.shard_writer import ShardMember, ShardWriter
+from catalog.rle import mask_to_rle
+from releases.exports import cyclic_gc_paused
+from releases.mask_png import class_mask_png
+from releases.shard_writer import ShardMember, ShardWriter
 
 SAMPLES = [
     [

@@ -4,9 +4,9 @@ import pytest
 
 from annotation.content import content_of, revisions_with_content
 from annotation.models import Annotation
-from imdd_platform.catalog.models import Source, Visibility
-from imdd_platform.releases.splits import SplitItem, SplitPlan, assign_splits
-from imdd_platform.releases.versions import (
+from catalog.models import Source, Visibility
+from releases.splits import SplitItem, SplitPlan, assign_splits
+from releases.versions import (
     VersionError,
     dataset_version_create,
     dataset_version_diff,

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from imdd_platform.accounts.roles import Role
+from accounts.roles import Role
 from vocabulary.models import Term, TermStatus, VocabularyVersion
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ python manage.py enqueue_samples --source 3 --limit 1000 --priority 5
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.services import annotations_enqueue
-from imdd_platform.catalog.models import Sample, Source
+from catalog.models import Sample, Source
 
 
 class Command(BaseCommand):

@@ -1,0 +1,134 @@
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponseRedirect
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from base.permissions import ModelPermissions
+
+from . import selectors, services
+from .importers import IMPORTERS
+from .models import ImportJob, Sample, Source
+from .serializers import (
+    ImportJobCreateSerializer,
+    ImportJobSerializer,
+    ImportRowSerializer,
+    SampleDetailSerializer,
+    SampleListSerializer,
+    SourceSerializer,
+)
+
+
+class SourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    serializer_class = SourceSerializer
+    permission_classes = [ModelPermissions]
+    queryset = Source.objects.none()  # tells the permission class the model
+
+    def get_queryset(self):
+        return selectors.sources_visible_to(self.request.user)
+
+
+SAMPLE_FILTERS = {
+    "source": "source_id",
+    "domain": "domain",
+    "product": "product",
+    "is_synthetic": "is_synthetic",
+    "sha256": "sha256",
+    "source_kind": "source__kind",
+}
+
+
+@extend_schema(parameters=[OpenApiParameter(name, str, required=False) for name in SAMPLE_FILTERS])
+class SampleViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [ModelPermissions]
+    queryset = Sample.objects.none()
+
+    def get_serializer_class(self):
+        return SampleDetailSerializer if self.action == "retrieve" else SampleListSerializer
+
+    def get_queryset(self):
+        samples = selectors.samples_visible_to(self.request.user)
+        if self.action == "retrieve":
+            return samples.prefetch_related("source_regions")
+        for parameter, lookup in SAMPLE_FILTERS.items():
+            value = self.request.query_params.get(parameter)
+            if value is None:
+                continue
+            if lookup == "is_synthetic":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValidationError({parameter: "use true or false"})
+                value = value.lower() in ("true", "1")
+            if lookup == "source_id" and not value.isdigit():
+                raise ValidationError({parameter: "a source id (integer)"})
+            samples = samples.filter(**{lookup: value})
+        return samples
+
+
+class SampleFileView(APIView):
+    """The sample's original, 512x512 asset or thumbnail, after the same access check as the API."""
+
+    permission_classes = [ModelPermissions]
+    queryset = Sample.objects.none()
+
+    @extend_schema(responses={(200, "image/*"): bytes})
+    def get(self, request, pk: int, kind: str):
+        if kind not in ("original", "asset", "thumbnail"):
+            raise NotFound(f"unknown file kind {kind!r}")
+        sample = selectors.access_sample(request.user, pk)
+        name = getattr(sample, kind).name
+        if not name:
+            raise NotFound(f"sample {pk} has no {kind}")
+        url = default_storage.url(name)
+        if url.startswith("http"):  # object storage: a short-lived presigned URL
+            return HttpResponseRedirect(url)
+        return FileResponse(default_storage.open(name, "rb"))
+
+
+class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [ModelPermissions]
+    queryset = ImportJob.objects.select_related("source")
+    serializer_class = ImportJobSerializer
+
+    @extend_schema(request=ImportJobCreateSerializer, responses={201: ImportJobSerializer})
+    def create(self, request):
+        params = ImportJobCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        try:
+            source = services.source_get_or_create(
+                name=data["source"], kind=data["kind"], license=data["license"], restricted=data["restricted"]
+            )
+            job = services.import_job_create(
+                format=data["format"],
+                path=data["path"],
+                source=source,
+                created_by=request.user,
+                restrict_to_import_roots=True,
+            )
+        except services.ImportRequestError as error:
+            raise ValidationError({"path": str(error)}) from None
+        services.import_job_enqueue(job=job)
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ImportRowSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def rows(self, request, pk=None):
+        """The per-row report: imported, duplicate or rejected, with the reason."""
+        job = self.get_object()
+        rows = job.rows.all()
+        outcome = request.query_params.get("outcome")
+        if outcome:
+            rows = rows.filter(outcome=outcome)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(ImportRowSerializer(page, many=True).data)
+
+
+class ImporterListView(generics.GenericAPIView):
+    """The import formats this platform reads."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response([{"format": name, "description": cls.description} for name, cls in sorted(IMPORTERS.items())])

@@ -1,0 +1,64 @@
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from catalog import services
+from catalog.importers import IMPORTERS
+from catalog.ingest import import_run
+from catalog.models import ImportStatus, RowOutcome, SourceKind
+
+
+class Command(BaseCommand):
+    help = "Import a dataset folder (or COCO JSON / manifest file) into the catalog, with a per-row report."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--format", required=True, choices=sorted(IMPORTERS), help="source layout")
+        parser.add_argument("path", help="dataset folder, or the COCO JSON / manifest file")
+        parser.add_argument("--source", required=True, help="source name (created on first use)")
+        parser.add_argument("--kind", default=SourceKind.BENCHMARK, choices=SourceKind.values)
+        parser.add_argument("--license", default="", help="license text or SPDX id of the source")
+        parser.add_argument("--restricted", action="store_true", help="only the source's members may see it")
+        parser.add_argument("--workers", type=int, default=2, help="decoding threads")
+        parser.add_argument("--show-rejected", type=int, default=20, help="list at most this many rejected rows")
+
+    def handle(self, *args, **options):
+        try:
+            source = services.source_get_or_create(
+                name=options["source"],
+                kind=options["kind"],
+                license=options["license"],
+                restricted=options["restricted"],
+            )
+            job = services.import_job_create(
+                format=options["format"],
+                path=options["path"],
+                source=source,
+                created_by=None,
+                restrict_to_import_roots=False,
+            )
+        except services.ImportRequestError as error:
+            raise CommandError(str(error)) from None
+
+        progress = tqdm(total=0, unit="img", desc=f"import #{job.pk}", disable=options["verbosity"] == 0)
+
+        def on_progress(current):
+            progress.total = current.total
+            progress.n = current.processed
+            progress.set_postfix(
+                imported=current.imported, duplicate=current.duplicates, rejected=current.rejected, refresh=False
+            )
+            progress.refresh()
+
+        job = import_run(job=job, on_progress=on_progress, workers=options["workers"])
+        progress.close()
+        if job.status == ImportStatus.FAILED:
+            raise CommandError(f"import #{job.pk} failed: {job.error}")
+
+        self.stdout.write(
+            f"import #{job.pk} into source '{source.name}': {job.imported} imported, "
+            f"{job.duplicates} skipped as duplicate, {job.rejected} rejected (of {job.total})"
+        )
+        rejected = job.rows.filter(outcome=RowOutcome.REJECTED)[: options["show_rejected"]]
+        for row in rejected:
+            self.stdout.write(f"  rejected {row.item}: {row.reason}")
+        if job.rejected > options["show_rejected"]:
+            self.stdout.write(f"  ... and {job.rejected - options['show_rejected']} more (see the admin or the API)")

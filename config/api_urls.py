@@ -1,0 +1,24 @@
+"""Every REST route, under /api/. Each app adds its routes here."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from catalog import api as catalog_api
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("sources", catalog_api.SourceViewSet, basename="source")
+router.register("samples", catalog_api.SampleViewSet, basename="sample")
+router.register("import-jobs", catalog_api.ImportJobViewSet, basename="import-job")
+
+urlpatterns = [
+    path("samples/<int:pk>/files/<str:kind>/", catalog_api.SampleFileView.as_view(), name="sample-file"),
+    path("importers/", catalog_api.ImporterListView.as_view(), name="importer-list"),
+    path("vocabulary/", include("vocabulary.urls")),
+    path("annotation/segment/", include("segmentation.urls")),
+    path("annotation/", include("annotation.urls")),
+    path("captioning/", include("captioning.urls")),
+    path("releases/", include("releases.urls")),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,249 @@
+"""Settings read from environment variables (see .env.example).
+
+With no environment at all the project runs embedded: SQLite under var/, a Celery broker on the
+local filesystem and media under var/media. Each production service is switched on by its variable.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# A secret key is required outside DEBUG; the development default is refused there.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key" if DEBUG else None) or ""
+if not SECRET_KEY:
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development).")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # The platform's layers, lowest first (DESIGN.md): imports point down only.
+    "vocabulary",
+    "accounts",
+    "catalog",
+    "annotation",
+    "captioning",
+    "releases",
+    "modeling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and the review pages' static files in production without a separate server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+# ModelBackend with a person's permissions read in one compiled query (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.PermissionBackend"]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'imdd.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The dev server and the Celery worker write to the same file: wait for the lock, don't fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("ja", "日本語")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+# The review pages' translations (zh_Hans, ja): templates and the JavaScript catalog.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder
+STATICFILES_DIRS = [BASE_DIR / "frontend_static"]
+
+# Media: a local folder by default; S3 or MinIO when a bucket is named.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default=None)
+    AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
+    AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default=None)
+    AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default=None)
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+    AWS_S3_FILE_OVERWRITE = False
+    DEFAULT_FILE_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
+else:
+    DEFAULT_FILE_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+STORAGES = {
+    "default": {"BACKEND": DEFAULT_FILE_STORAGE_BACKEND},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Celery: a broker that needs no server unless CELERY_BROKER_URL names one (Redis, RabbitMQ).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_FILESYSTEM_BROKER_DIR = VAR_DIR / "celery" / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_FILESYSTEM_BROKER_DIR),
+        "data_folder_out": str(CELERY_FILESYSTEM_BROKER_DIR),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
+        "store_processed": False,
+    }
+    # kombu's filesystem transport expects its folders to exist.
+    for _folder in (CELERY_FILESYSTEM_BROKER_DIR, VAR_DIR / "celery" / "processed", VAR_DIR / "celery" / "control"):
+        _folder.mkdir(parents=True, exist_ok=True)
+# Progress and results live in the database rows the tasks update, not in a result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "catalog.*": {"queue": "ingest"},
+    "annotation.caption*": {"queue": "caption"},
+    "releases.*": {"queue": "export"},
+    "modeling.*": {"queue": "train"},
+}
+CELERY_WORKER_QUEUES = ["default", "ingest", "caption", "export", "train"]
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "base.pagination.KeysetPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IMDD Platform API",
+    "DESCRIPTION": "Catalog, vocabulary, annotation, releases and modeling of industrial defect datasets.",
+    "VERSION": "1",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Imports
+# The API may import only from under these folders; the CLI (an operator with a shell) may import any path.
+IMPORT_ROOTS = [Path(p) for p in env.list("IMPORT_ROOTS", default=[str(VAR_DIR / "imports")])]
+# Pillow refuses images above this many pixels (decompression bombs); 1.5x a 8k x 8k line-scan frame.
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=100_000_000)
+ASSET_SIZE = 512
+THUMBNAIL_SIZE = 128
+
+# Releases: where the admin's export actions write (a directory, or s3://bucket/prefix).
+EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
+
+# Training runs (modeling): one folder per run (log, metrics, checkpoints, reports) under TRAINING_ROOT;
+# on several machines it must be shared storage. The supervisor looks at its trainer every poll; a run
+# whose heartbeat is older than the stale limit is taken to have lost its worker and is resumed.
+TRAINING_ROOT = env.str("TRAINING_ROOT", default=str(VAR_DIR / "training"))
+TRAINING_POLL_SECONDS = env.float("TRAINING_POLL_SECONDS", default=2.0)
+TRAINING_HEARTBEAT_STALE_SECONDS = env.int("TRAINING_HEARTBEAT_STALE_SECONDS", default=120)
+
+# Vocabulary: the caption validator's English length target (IMDD-1M averages about 42 words).
+CAPTION_TARGET_WORDS = env.int("CAPTION_TARGET_WORDS", default=42)
+
+# Captioning: the LLM captioner talks to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama).
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+CAPTION_MODEL = env.str("CAPTION_MODEL", default="")
+CAPTION_VISION = env.bool("CAPTION_VISION", default=False)  # send the image as a data URL
+CAPTION_TIMEOUT = env.float("CAPTION_TIMEOUT", default=60.0)
+CAPTION_MAX_RETRIES = env.int("CAPTION_MAX_RETRIES", default=4)  # 429/5xx/timeouts, exponential backoff
+CAPTION_RATE_LIMIT_PER_MINUTE = env.int("CAPTION_RATE_LIMIT_PER_MINUTE", default=60)  # 0: no limit
+CAPTION_PRICE_PROMPT_PER_MTOK = env.float("CAPTION_PRICE_PROMPT_PER_MTOK", default=0.0)
+CAPTION_PRICE_COMPLETION_PER_MTOK = env.float("CAPTION_PRICE_COMPLETION_PER_MTOK", default=0.0)
+CAPTION_TEMPLATE_SEED = env.int("CAPTION_TEMPLATE_SEED", default=0)
+
+# The review pages' sign-in; the admin keeps its own.
+LOGIN_URL = "review:login"
+LOGIN_REDIRECT_URL = "review:home"
+LOGOUT_REDIRECT_URL = "review:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# Annotation workflow (issue 4; the state machine is in annotation/actions/)
+# A claim is a lease of this many minutes (the client may renew it); then the sample goes back to its queue.
+ANNOTATION_LEASE_MINUTES = env.int("ANNOTATION_LEASE_MINUTES", default=30)
+# Stage 3: the verdict needs QUORUM agreeing votes from a panel of at most PANEL experts.
+ANNOTATION_CONSENSUS_QUORUM = env.int("ANNOTATION_CONSENSUS_QUORUM", default=2)
+ANNOTATION_CONSENSUS_PANEL = env.int("ANNOTATION_CONSENSUS_PANEL", default=3)
+# "all": every reviewed sample goes to consensus (as in the IMDD paper). "sampled": only samples whose
+# review changed the template or the regions' defect types, plus a random ANNOTATION_AUDIT_FRACTION of
+# the others; the rest become VERIFIED after review.
+ANNOTATION_CONSENSUS_MODE = env.str("ANNOTATION_CONSENSUS_MODE", default="all")
+ANNOTATION_AUDIT_FRACTION = env.float("ANNOTATION_AUDIT_FRACTION", default=0.1)
+# Blind mode: the API does not show annotators, reviewers and experts who did the other stages
+# (data managers and admins still see everyone).
+ANNOTATION_BLIND_MODE = env.bool("ANNOTATION_BLIND_MODE", default=False)
+# Caption languages that must be filled at submit, approve and an edit vote.
+ANNOTATION_REQUIRED_LANGUAGES = env.list("ANNOTATION_REQUIRED_LANGUAGES", default=["en", "zh", "ja"])
+# The API schema names the workflow's enums (two of its fields share each choice set).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "AnnotationStageEnum": "annotation.models.Stage",
+    "AgreementReportStatusEnum": "annotation.models.ReportStatus",
+}
+if ANNOTATION_CONSENSUS_MODE not in ("all", "sampled"):
+    raise ImproperlyConfigured("ANNOTATION_CONSENSUS_MODE is 'all' or 'sampled'")
+if not 1 <= ANNOTATION_CONSENSUS_QUORUM <= ANNOTATION_CONSENSUS_PANEL:
+    raise ImproperlyConfigured("ANNOTATION_CONSENSUS_QUORUM must be between 1 and ANNOTATION_CONSENSUS_PANEL")
+if not 0.0 <= ANNOTATION_AUDIT_FRACTION <= 1.0:
+    raise ImproperlyConfigured("ANNOTATION_AUDIT_FRACTION is a fraction between 0 and 1")

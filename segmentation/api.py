@@ -1,0 +1,134 @@
+"""POST /api/annotation/segment/ and GET /api/annotation/segment/backends/: parse, check access, call, serialize."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.rle import mask_bbox, mask_to_rle
+from catalog.selectors import access_sample
+
+from .backends import known_backends
+from .services import DEFAULT_BACKEND, SegmentationError, segment_sample
+
+
+class CanAnnotate(BasePermission):
+    """The workflow's people (annotators, reviewers, experts, managers) draw masks; others may not."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm("annotation.view_annotation"))
+
+
+# These serializers document the contract for /api/docs/; requests are checked by the services'
+# check_* functions instead, which name the offending click and the image size in their messages.
+class ClickSerializer(serializers.Serializer):
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    positive = serializers.BooleanField()
+
+
+class RLESerializer(serializers.Serializer):
+    size = serializers.ListField(child=serializers.IntegerField(), help_text="[height, width]")
+    counts = serializers.ListField(child=serializers.IntegerField(), help_text="COCO RLE runs, column-major")
+
+
+class SegmentRequestSerializer(serializers.Serializer):
+    sample = serializers.IntegerField()
+    backend = serializers.CharField(default=DEFAULT_BACKEND)
+    clicks = ClickSerializer(many=True)
+    previous_mask = RLESerializer(required=False, allow_null=True)
+
+
+class SegmentResponseSerializer(serializers.Serializer):
+    mask = RLESerializer()
+    bbox = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text="[x, y, w, h]")
+    area = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    backend = serializers.CharField()
+    elapsed_ms = serializers.FloatField()
+
+
+class SegmentErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    field = serializers.CharField(required=False)
+
+
+class BackendSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    default = serializers.BooleanField()
+
+
+class SegmentView(APIView):
+    permission_classes = [CanAnnotate]
+
+    @extend_schema(
+        summary="Propose a defect mask from positive/negative clicks",
+        description=(
+            "Clicks are pixels of the sample's stored 512x512 image, in the order made; the first must be "
+            "positive. Send the previous answer as `previous_mask` to refine it with the last click. "
+            "An empty proposal is an answer (area 0, bbox null), not an error."
+        ),
+        request=SegmentRequestSerializer,
+        responses={
+            200: SegmentResponseSerializer,
+            400: OpenApiResponse(SegmentErrorSerializer, description="bad input; `field` names where"),
+            404: OpenApiResponse(description="no such sample, or not visible to you"),
+        },
+    )
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        unknown = set(data) - {"sample", "backend", "clicks", "previous_mask"}
+        if unknown:
+            return _error(SegmentationError(f"unknown keys {', '.join(sorted(unknown))}", field=sorted(unknown)[0]))
+        sample_id = data.get("sample")
+        if not isinstance(sample_id, int) or isinstance(sample_id, bool):
+            return _error(SegmentationError("a sample id (integer)", field="sample"))
+        sample = access_sample(request.user, sample_id)
+        try:
+            result = segment_sample(
+                sample=sample,
+                backend_name=data.get("backend"),
+                clicks=data.get("clicks"),
+                previous_mask=data.get("previous_mask"),
+            )
+        except SegmentationError as error:
+            return _error(error)
+        height, width = result.mask.shape
+        return Response(
+            {
+                "mask": mask_to_rle(result.mask),
+                "bbox": mask_bbox(result.mask),
+                "area": int(result.mask.sum()),
+                "width": width,
+                "height": height,
+                "backend": result.backend,
+                "elapsed_ms": round(result.elapsed_ms, 1),
+            }
+        )
+
+
+class SegmentBackendsView(APIView):
+    permission_classes = [CanAnnotate]
+
+    @extend_schema(
+        summary="The registered click-segmentation backends",
+        responses=BackendSerializer(many=True),
+    )
+    def get(self, request):
+        return Response(
+            [
+                {"name": name, "description": backend.description, "default": name == DEFAULT_BACKEND}
+                for name, backend in sorted(known_backends().items())
+            ]
+        )
+
+
+def _error(error: SegmentationError) -> Response:
+    body = {"detail": error.detail}
+    if error.field:
+        body["field"] = error.field
+    return Response(body, status=error.status)
