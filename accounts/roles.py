@@ -27,7 +27,7 @@ _CURATE_VOCABULARY = [
     "vocabulary.add_vocabularyversion",
 ]
 _READ = _READ_CATALOG + _READ_VOCABULARY
-# Annotation: the workflow's people read annotations; each transition checks its own role (annotation/actions.py).
+# Annotation: the workflow's people read annotations; each transition checks its own role (annotation/actions/).
 _WORK_ON_ANNOTATIONS = [
     "annotation.view_annotation",
     "annotation.view_annotationrevision",

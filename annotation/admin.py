@@ -7,10 +7,10 @@ from django.utils.html import format_html, format_html_join
 
 from vocabulary.models import LANGUAGES
 
+from .agreement_reports import agreement_report_enqueue
 from .models import AgreementReport, Annotation, AnnotationRevision, AuditEvent, Caption, RevisionTerm
-from .reports import agreement_report_enqueue
 from .services import annotations_set_priority
-from .template import TEMPLATE_FIELDS
+from .template_fields import TEMPLATE_FIELDS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

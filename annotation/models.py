@@ -14,7 +14,7 @@ from django.utils import timezone
 from catalog.models import Sample, Source, SourceRegion
 from vocabulary.models import Term, VocabularyVersion
 
-from .template import TEMPLATE_FIELD_CHOICES
+from .template_fields import TEMPLATE_FIELD_CHOICES
 
 
 class AnnotationState(models.TextChoices):
@@ -388,7 +388,7 @@ class ReportStatus(models.TextChoices):
 
 
 class AgreementReport(models.Model):
-    """Inter-annotator agreement over finished work, computed by a Celery task (see reports.py)."""
+    """Inter-annotator agreement over finished work, computed by a Celery task (see agreement_reports.py)."""
 
     scope = models.CharField(max_length=20, choices=ReportScope.choices, default=ReportScope.DATASET)
     source = models.ForeignKey(

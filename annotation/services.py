@@ -2,7 +2,7 @@
 
 Each request runs in one transaction: the annotation row is locked (access_annotation(...,
 lock=True), which also enforces visibility), the version the client based its request on is
-compared (a stale one is refused, never merged), then the transition of actions.py runs.
+compared (a stale one is refused, never merged), then the transition (an action class of annotation/actions/) runs.
 Claiming the next sample of a queue is in queue.py.
 """
 
@@ -20,11 +20,11 @@ from vocabulary.selectors import vocabulary_current_version
 
 from . import actions
 from .audit import audit_record
-from .content import Content, draft_content_for_sample, regions_write
 from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
 from .models import Annotation, AnnotationRevision, AnnotationState, AuditEvent, RevisionTerm, Stage
 from .queue import QueueFilters, annotation_claim_next, leases_release_expired  # noqa: F401  (re-exported)
+from .revision_content import Content, draft_content_for_sample, regions_write
 from .selectors import access_annotation
 
 

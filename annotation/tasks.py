@@ -3,9 +3,9 @@ the services: safe to deliver twice (acks_late)."""
 
 from celery import shared_task
 
+from .agreement_reports import agreement_report_run
 from .models import AgreementReport, ReportStatus
 from .queue import leases_release_expired
-from .reports import agreement_report_run
 
 
 @shared_task(name="annotation.agreement_report_compute", acks_late=True, reject_on_worker_lost=True)

@@ -9,7 +9,7 @@ from base.permissions import ModelPermissions
 from catalog.selectors import samples_visible_to
 
 from . import services
-from .base import LANGUAGES
+from .inputs import LANGUAGES
 from .models import CaptionAttempt, CaptionDraft, CaptionerKind, CaptionJob
 
 

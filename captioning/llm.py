@@ -16,7 +16,7 @@ import json
 
 import openai
 
-from .base import LANGUAGES, CaptionError, CaptionInputs, CaptionResult, TermText
+from .inputs import LANGUAGES, CaptionError, CaptionInputs, CaptionResult, TermText
 
 PROMPT_VERSION = "llm-v1"
 SOURCE_OPEN = "<<<SOURCE_TEXT"

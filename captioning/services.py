@@ -19,17 +19,17 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from annotation.content import content_of, revisions_with_content
 from annotation.error_codes import WorkflowError
 from annotation.models import Annotation, AnnotationState
+from annotation.revision_content import content_of, revisions_with_content
 from annotation.services import annotation_attach_draft_captions
 from vocabulary.models import Facet, Term, TermStatus
 from vocabulary.selectors import caption_validator
 
-from .base import LANGUAGES, CaptionError, CaptionInputs, RegionInfo, TermText
+from .inputs import LANGUAGES, CaptionError, CaptionInputs, RegionInfo, TermText
 from .llm import LLMCaptioner
 from .models import AttemptOutcome, CaptionAttempt, CaptionDraft, CaptionerKind, CaptionJob, JobStatus
-from .template import GRID_LOCATIONS, SIZE_TERMS, TemplateCaptioner
+from .template_captioner import GRID_LOCATIONS, SIZE_TERMS, TemplateCaptioner
 
 logger = logging.getLogger(__name__)
 

@@ -10,13 +10,6 @@ from accounts.roles import Role
 from vocabulary.selectors import vocabulary_current_version
 
 from ..audit import audit_record, audit_record_edits
-from ..content import (
-    Content,
-    content_diff,
-    content_of,
-    revision_write,
-    revisions_with_content,
-)
 from ..error_codes import AnnotationErrorCode as Code
 from ..error_codes import WorkflowError
 from ..models import (
@@ -24,6 +17,13 @@ from ..models import (
     AnnotationState,
     Stage,
     StageClaim,
+)
+from ..revision_content import (
+    Content,
+    content_diff,
+    content_of,
+    revision_write,
+    revisions_with_content,
 )
 
 State = AnnotationState

@@ -7,15 +7,7 @@ from django.conf import settings
 from accounts.roles import Role
 from vocabulary.models import LANGUAGES
 
-from ..content import (
-    CaptionDraft,
-    Content,
-    content_check_complete,
-    content_diff,
-    content_disagrees,
-    content_of,
-    revisions_with_content,
-)
+from ..content_edits import content_apply
 from ..error_codes import ContentErrors
 from ..models import (
     Annotation,
@@ -27,8 +19,16 @@ from ..models import (
     Stage,
     VoteDecision,
 )
-from ..payload import content_apply
-from ..template import TEMPLATE
+from ..revision_content import (
+    CaptionText,
+    Content,
+    content_check_complete,
+    content_diff,
+    content_disagrees,
+    content_of,
+    revisions_with_content,
+)
+from ..template_fields import TEMPLATE
 from .base import STAGE_OF_WORKING_STATE, STAGE_ROLE, HolderTransition, State, Transition
 
 
@@ -318,7 +318,7 @@ class AttachDraftCaptions(Transition):
         base = self.current_content()
         captions = dict(base.captions)
         for language, text in self.captions.items():
-            captions[language] = CaptionDraft(text.strip(), None, self.generator)
+            captions[language] = CaptionText(text.strip(), None, self.generator)
         new = Content(
             fields={name: list(terms) for name, terms in base.fields.items()},
             notes=base.notes,

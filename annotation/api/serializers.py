@@ -1,5 +1,5 @@
 """Serializers: plain output for annotations and their content, and input shapes for the
-workflow's requests. Content itself is checked by content.py, which names each bad field."""
+workflow's requests. Content itself is checked by revision_content.py and content_edits.py, which names each bad field."""
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -8,7 +8,6 @@ from rest_framework import serializers
 
 from accounts.models import User
 
-from ..content import Content, content_of, revisions_with_content, term_ref
 from ..models import (
     AgreementReport,
     Annotation,
@@ -17,6 +16,7 @@ from ..models import (
     ReportScope,
     VoteDecision,
 )
+from ..revision_content import Content, content_of, revisions_with_content, term_ref
 from ..selectors import consensus_votes_of, identities_hidden_from, review_comments_of
 
 

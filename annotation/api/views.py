@@ -19,11 +19,11 @@ from base.permissions import ModelPermissions
 from catalog.selectors import samples_visible_to, sources_visible_to
 
 from .. import services
+from ..agreement_reports import agreement_report_request
 from ..error_codes import AnnotationErrorCode as Code
 from ..error_codes import WorkflowError
 from ..models import AgreementReport, Annotation, AuditEvent, RevisionTerm
 from ..queue import QueueFilters, annotation_claim_next
-from ..reports import agreement_report_request
 from ..selectors import access_annotation, annotations_visible_to, audit_events_visible_to, revisions_of
 from . import serializers as s
 

@@ -20,7 +20,7 @@ from ..error_codes import WorkflowError
 from ..models import AnnotationState, Stage
 from ..queue import annotation_claim_next
 from ..selectors import access_annotation
-from ..template import TEMPLATE_FIELDS
+from ..template_fields import TEMPLATE_FIELDS
 from . import selectors, services
 from .language import in_user_language
 

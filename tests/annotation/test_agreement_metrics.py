@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from annotation import agreement
+from annotation import agreement_statistics
 
 
 def test_cohen_kappa_of_the_textbook_yes_no_table():
@@ -12,14 +12,14 @@ def test_cohen_kappa_of_the_textbook_yes_no_table():
     a = ["yes"] * 20 + ["yes"] * 5 + ["no"] * 10 + ["no"] * 15
     b = ["yes"] * 20 + ["no"] * 5 + ["yes"] * 10 + ["no"] * 15
 
-    assert agreement.observed_agreement(a, b) == pytest.approx(0.7)
-    assert agreement.cohen_kappa(a, b) == pytest.approx(0.4)
+    assert agreement_statistics.observed_agreement(a, b) == pytest.approx(0.7)
+    assert agreement_statistics.cohen_kappa(a, b) == pytest.approx(0.4)
 
 
 def test_cohen_kappa_is_undefined_without_variation_and_one_for_perfect_agreement():
-    assert agreement.cohen_kappa(["x", "x"], ["x", "x"]) is None
-    assert agreement.cohen_kappa(["x", "y", "x"], ["x", "y", "x"]) == pytest.approx(1.0)
-    assert agreement.cohen_kappa([], []) is None
+    assert agreement_statistics.cohen_kappa(["x", "x"], ["x", "x"]) is None
+    assert agreement_statistics.cohen_kappa(["x", "y", "x"], ["x", "y", "x"]) == pytest.approx(1.0)
+    assert agreement_statistics.cohen_kappa([], []) is None
 
 
 def test_cohen_kappa_compares_multi_valued_fields_as_sets():
@@ -28,13 +28,13 @@ def test_cohen_kappa_compares_multi_valued_fields_as_sets():
     a = [frozenset({1, 2}), frozenset({1, 2}), frozenset({3})]
     b = [frozenset({2, 1}), frozenset({3}), frozenset({3})]
 
-    assert agreement.cohen_kappa(a, b) == pytest.approx(0.4)
+    assert agreement_statistics.cohen_kappa(a, b) == pytest.approx(0.4)
 
 
 def test_fleiss_kappa_small_hand_example():
     # items: aaa (P=1), aab (P=(4+1-3)/6=1/3), bbb (P=1): P_bar = 7/9
     # p_a = 5/9, p_b = 4/9: P_e = 41/81; kappa = (63/81 - 41/81) / (40/81) = 0.55
-    assert agreement.fleiss_kappa([["a", "a", "a"], ["a", "a", "b"], ["b", "b", "b"]]) == pytest.approx(0.55)
+    assert agreement_statistics.fleiss_kappa([["a", "a", "a"], ["a", "a", "b"], ["b", "b", "b"]]) == pytest.approx(0.55)
 
 
 def test_fleiss_kappa_of_the_published_fourteen_rater_example():
@@ -53,12 +53,12 @@ def test_fleiss_kappa_of_the_published_fourteen_rater_example():
     ]
     ratings = [[category for category, count in enumerate(row) for _ in range(count)] for row in table]
 
-    assert agreement.fleiss_kappa(ratings) == pytest.approx(0.2099, abs=1e-4)
+    assert agreement_statistics.fleiss_kappa(ratings) == pytest.approx(0.2099, abs=1e-4)
 
 
 def test_fleiss_kappa_needs_the_same_number_of_ratings_per_item():
     with pytest.raises(ValueError):
-        agreement.fleiss_kappa([["a", "b"], ["a", "b", "c"]])
+        agreement_statistics.fleiss_kappa([["a", "b"], ["a", "b", "c"]])
 
 
 def test_krippendorff_alpha_small_hand_example():
@@ -66,7 +66,7 @@ def test_krippendorff_alpha_small_hand_example():
     # D_o = 2, D_e = 2*3*5 = 30; alpha = 1 - (n-1) * D_o / D_e = 1 - 7*2/30 = 0.5333
     units = [["a", "a"], ["a", "b"], ["b", "b"], ["b", "b"]]
 
-    assert agreement.krippendorff_alpha_nominal(units) == pytest.approx(1 - 14 / 30)
+    assert agreement_statistics.krippendorff_alpha_nominal(units) == pytest.approx(1 - 14 / 30)
 
 
 def test_krippendorff_alpha_of_the_published_example_with_missing_ratings():
@@ -80,12 +80,12 @@ def test_krippendorff_alpha_of_the_published_example_with_missing_ratings():
     ]
     units = [list(unit) for unit in zip(*observers, strict=True)]
 
-    assert agreement.krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=1e-3)
+    assert agreement_statistics.krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=1e-3)
 
 
 def test_krippendorff_alpha_is_undefined_without_pairable_variation():
-    assert agreement.krippendorff_alpha_nominal([["a", "a"], ["a", "a"]]) is None
-    assert agreement.krippendorff_alpha_nominal([["a", None], [None]]) is None
+    assert agreement_statistics.krippendorff_alpha_nominal([["a", "a"], ["a", "a"]]) is None
+    assert agreement_statistics.krippendorff_alpha_nominal([["a", None], [None]]) is None
 
 
 def test_mask_iou_by_hand():
@@ -94,9 +94,9 @@ def test_mask_iou_by_hand():
     b = np.zeros((4, 4), dtype=bool)
     b[0:2, 1:4] = True  # 6 pixels, 2 shared with a
     # intersection 2, union 4 + 6 - 2 = 8
-    assert agreement.mask_iou(a, b) == pytest.approx(0.25)
-    assert agreement.mask_iou(a, a) == 1.0
-    assert agreement.mask_iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
+    assert agreement_statistics.mask_iou(a, b) == pytest.approx(0.25)
+    assert agreement_statistics.mask_iou(a, a) == 1.0
+    assert agreement_statistics.mask_iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
 
 
 def test_mask_iou_agrees_with_pycocotools():
@@ -107,12 +107,12 @@ def test_mask_iou_agrees_with_pycocotools():
     b = rng.random((30, 40)) > 0.5
     encoded = [coco_mask.encode(np.asfortranarray(m.astype(np.uint8))) for m in (a, b)]
 
-    assert agreement.mask_iou(a, b) == pytest.approx(coco_mask.iou([encoded[0]], [encoded[1]], [0])[0][0])
+    assert agreement_statistics.mask_iou(a, b) == pytest.approx(coco_mask.iou([encoded[0]], [encoded[1]], [0])[0][0])
 
 
 def test_edit_distance_by_hand():
-    assert agreement.edit_distance("kitten", "sitting") == 3  # k->s, e->i, +g
-    assert agreement.normalized_edit_distance("kitten", "sitting") == pytest.approx(3 / 7)
-    assert agreement.edit_distance("划痕", "裂纹") == 2
-    assert agreement.edit_distance("", "abc") == 3
-    assert agreement.normalized_edit_distance("", "") == 0.0
+    assert agreement_statistics.edit_distance("kitten", "sitting") == 3  # k->s, e->i, +g
+    assert agreement_statistics.normalized_edit_distance("kitten", "sitting") == pytest.approx(3 / 7)
+    assert agreement_statistics.edit_distance("划痕", "裂纹") == 2
+    assert agreement_statistics.edit_distance("", "abc") == 3
+    assert agreement_statistics.normalized_edit_distance("", "") == 0.0

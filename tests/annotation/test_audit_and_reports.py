@@ -5,8 +5,8 @@ from django.test import Client
 
 from accounts.roles import Role
 from annotation import services
+from annotation.agreement_reports import agreement_report_compute
 from annotation.models import AgreementReport, Annotation, AuditEvent
-from annotation.reports import agreement_report_compute
 from annotation.tasks import agreement_report_compute as report_task
 from annotation.tasks import release_expired_leases
 

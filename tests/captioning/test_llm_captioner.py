@@ -3,7 +3,7 @@
 import openai
 import pytest
 
-from captioning.base import CaptionError, CaptionInputs, RegionInfo
+from captioning.inputs import CaptionError, CaptionInputs, RegionInfo
 from captioning.llm import SOURCE_CLOSE, SOURCE_OPEN, LLMCaptioner
 
 from .fake_openai import FakeChatServer

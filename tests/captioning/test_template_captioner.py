@@ -3,8 +3,8 @@ import statistics
 
 import pytest
 
-from captioning.base import CaptionInputs, RegionInfo
-from captioning.template import TemplateCaptioner
+from captioning.inputs import CaptionInputs, RegionInfo
+from captioning.template_captioner import TemplateCaptioner
 
 from .vocab_fixture import by_facet, term_texts, validator
 

@@ -4,7 +4,7 @@ import functools
 import json
 from pathlib import Path
 
-from captioning.base import TermText
+from captioning.inputs import TermText
 from vocabulary.captions import CaptionValidator, TermInfo
 from vocabulary.matching import Name
 

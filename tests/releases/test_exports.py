@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotation.content import content_of, revisions_with_content
+from annotation.revision_content import content_of, revisions_with_content
 from catalog.models import Sample, Source, Visibility
 from catalog.rle import rle_to_mask
 from releases import exports

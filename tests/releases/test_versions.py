@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from annotation.content import content_of, revisions_with_content
 from annotation.models import Annotation
+from annotation.revision_content import content_of, revisions_with_content
 from catalog.models import Source, Visibility
 from releases.splits import SplitItem, SplitPlan, assign_splits
 from releases.versions import (
@@ -73,7 +73,7 @@ def test_a_published_version_does_not_change_when_a_sample_is_edited(verified_da
     frozen = list(version.items.values_list("sample_id", "revision_id"))
     annotation = Annotation.objects.order_by("pk").first()
     # A later edit makes a new revision and points the annotation at it.
-    from annotation.content import content_of, revision_write
+    from annotation.revision_content import content_of, revision_write
 
     revision_write(
         annotation=annotation,

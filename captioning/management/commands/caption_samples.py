@@ -3,7 +3,7 @@ from tqdm import tqdm
 
 from annotation.models import AnnotationState
 from captioning import services
-from captioning.base import LANGUAGES
+from captioning.inputs import LANGUAGES
 from captioning.models import CaptionerKind, CaptionJob, JobStatus
 from catalog.models import Source
 

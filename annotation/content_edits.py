@@ -12,11 +12,11 @@ from accounts.models import User
 from catalog.models import Sample
 from vocabulary.models import LANGUAGES, Facet, Term
 
-from .content import CaptionDraft, Content, QADraft, RegionDraft, region_draft, term_problem
 from .error_codes import ContentErrors
-from .masks import geometry_from_bbox, geometry_from_png, geometry_from_rle
 from .models import Annotation, Region
-from .template import TEMPLATE
+from .region_geometry import geometry_from_bbox, geometry_from_png, geometry_from_rle
+from .revision_content import CaptionText, Content, QADraft, RegionDraft, region_draft, term_problem
+from .template_fields import TEMPLATE
 
 CONTENT_KEYS = ("fields", "notes", "regions", "captions", "qa_pairs")
 
@@ -109,7 +109,7 @@ def _apply_captions(new: Content, value, author: User, errors: ContentErrors) ->
         elif language not in new.captions or new.captions[language].text != text.strip():
             # Unchanged text keeps its author or generator: the edit distance from the draft
             # and the per-annotator reports rely on it.
-            new.captions[language] = CaptionDraft(text.strip(), author.pk)
+            new.captions[language] = CaptionText(text.strip(), author.pk)
 
 
 def _apply_regions(new, value, terms, sample, annotation, errors) -> dict[str, RegionDraft]:

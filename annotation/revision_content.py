@@ -1,5 +1,5 @@
 """What a revision holds, in memory: load it, check it is complete, write it as a new immutable
-revision, and diff two of them. Applying a client's payload to it is in payload.py.
+revision, and diff two of them. Applying a client's payload to it is in content_edits.py.
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +14,7 @@ from vocabulary.selectors import term_for_raw_label
 
 from .error_codes import ContentErrors
 from .models import Annotation, AnnotationRevision, Caption, QAPair, Region, RevisionTerm
-from .template import TEMPLATE_FIELDS
+from .template_fields import TEMPLATE_FIELDS
 
 
 @dataclass
@@ -30,7 +30,7 @@ class RegionDraft:
 
 
 @dataclass
-class CaptionDraft:
+class CaptionText:
     text: str
     author_id: int | None
     generator: str = ""
@@ -49,7 +49,7 @@ class Content:
     fields: dict[str, list[Term]] = field(default_factory=lambda: {f.name: [] for f in TEMPLATE_FIELDS})
     notes: str = ""
     regions: list[RegionDraft] = field(default_factory=list)
-    captions: dict[str, CaptionDraft] = field(default_factory=dict)
+    captions: dict[str, CaptionText] = field(default_factory=dict)
     qa_pairs: list[QADraft] = field(default_factory=list)
 
 
@@ -93,7 +93,7 @@ def content_of(revision: AnnotationRevision | None) -> Content:
         by_id[region.id] = draft
         content.regions.append(draft)
     for caption in revision.captions.all():
-        content.captions[caption.language] = CaptionDraft(caption.text, caption.author_id, caption.generator)
+        content.captions[caption.language] = CaptionText(caption.text, caption.author_id, caption.generator)
     for pair in revision.qa_pairs.all():
         regions = [by_id[r.id] for r in sorted(pair.regions.all(), key=lambda r: r.id) if r.id in by_id]
         content.qa_pairs.append(QADraft(pair.question, pair.answer, pair.language, regions))

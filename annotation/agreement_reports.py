@@ -1,4 +1,4 @@
-"""Agreement reports: the statistics of agreement.py over reviewed annotations, per template
+"""Agreement reports: the statistics of agreement_statistics.py over reviewed annotations, per template
 field, per dataset (a source, or everything) and per annotator. Computed by a Celery task,
 since a dataset may hold a million annotations; read back from AgreementReport.result.
 
@@ -17,9 +17,7 @@ from accounts.models import User
 from catalog.models import Source
 from vocabulary.models import LANGUAGES
 
-from . import agreement
-from .content import Content, content_of, revisions_with_content
-from .masks import region_mask
+from . import agreement_statistics
 from .models import (
     AgreementReport,
     Annotation,
@@ -31,7 +29,9 @@ from .models import (
     Stage,
     VoteDecision,
 )
-from .template import TEMPLATE_FIELDS
+from .region_geometry import region_mask
+from .revision_content import Content, content_of, revisions_with_content
+from .template_fields import TEMPLATE_FIELDS
 
 CHUNK = 500
 
@@ -143,8 +143,8 @@ def _pair_stats(pairs: list[tuple]) -> dict:
     second = [b for _, b in pairs]
     return {
         "n": len(pairs),
-        "observed": _round(agreement.observed_agreement(first, second)),
-        "cohen_kappa": _round(agreement.cohen_kappa(first, second)),
+        "observed": _round(agreement_statistics.observed_agreement(first, second)),
+        "cohen_kappa": _round(agreement_statistics.cohen_kappa(first, second)),
     }
 
 
@@ -160,7 +160,7 @@ def _field_stats(rated: list[Rated]) -> dict:
             ),
             "all_raters": {
                 "units": sum(1 for unit in units if sum(v is not None for v in unit) >= 2),
-                "krippendorff_alpha": _round(agreement.krippendorff_alpha_nominal(units)),
+                "krippendorff_alpha": _round(agreement_statistics.krippendorff_alpha_nominal(units)),
             },
         }
     return stats
@@ -191,12 +191,12 @@ class _MaskCache:
         a, b = self.foreground(first, sample), self.foreground(second, sample)
         if a is None or b is None:
             return 0.0
-        return agreement.mask_iou(a, b)
+        return agreement_statistics.mask_iou(a, b)
 
 
 def _iou_stats(pairs, masks: _MaskCache) -> dict:
     values = [v for first, second, sample in pairs if (v := masks.iou(first, second, sample)) is not None]
-    return {"n": len(values), "mean_iou": _round(agreement.mean(values))}
+    return {"n": len(values), "mean_iou": _round(agreement_statistics.mean(values))}
 
 
 def _caption_stats(pairs: list[tuple[Content | None, Content | None]], language: str) -> dict:
@@ -206,8 +206,8 @@ def _caption_stats(pairs: list[tuple[Content | None, Content | None]], language:
             continue
         a, b = first.captions.get(language), second.captions.get(language)
         if a is not None and b is not None:
-            values.append(agreement.normalized_edit_distance(a.text, b.text))
-    return {"n": len(values), "mean_normalized_edit_distance": _round(agreement.mean(values))}
+            values.append(agreement_statistics.normalized_edit_distance(a.text, b.text))
+    return {"n": len(values), "mean_normalized_edit_distance": _round(agreement_statistics.mean(values))}
 
 
 def _summary(rated: list[Rated], masks: _MaskCache) -> dict:

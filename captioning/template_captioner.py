@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 
-from .base import LANGUAGES, CaptionInputs, CaptionResult, RegionInfo, TermText
+from .inputs import LANGUAGES, CaptionInputs, CaptionResult, RegionInfo, TermText
 
 PROMPT_VERSION = "template-v1"
 
