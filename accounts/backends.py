@@ -32,6 +32,6 @@ class PermissionBackend(ModelBackend):
         if user_obj.is_superuser or not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return super().get_all_permissions(user_obj, obj)
         if not hasattr(user_obj, "_perm_cache"):
-            rows = compiled_once(("all permissions of a person",), _permissions_query).rows(person=user_obj.pk)
+            rows = compiled_once(_permissions_query).rows(person=user_obj.pk)
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache

@@ -17,15 +17,14 @@ from django.db.models import CharField, DateTimeField, Exists, IntegerField, Out
 from django.utils import timezone
 
 from accounts.models import User
-from base.compiled_queries import CompiledQuery, Param, compiled_once
-from catalog.selectors import sees_every_source
+from base.compiled_queries import Param, compiled_once
+from catalog.selectors import sees_every_source, visible_source_ids
 from vocabulary.models import Facet, Term
 
 from .actions import WORKING_STATE, ClaimForAnnotation, ClaimForConsensus, ClaimForReview, ExpireLease, user_has_role
 from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
 from .models import Annotation, AnnotationRevision, ConsensusVote, RevisionTerm, Stage, StageClaim
-from .selectors import visible_source_ids
 
 CLAIM_TRANSITION = {
     Stage.ANNOTATION: ClaimForAnnotation,
@@ -45,13 +44,13 @@ class QueueFilters:
     language: str | None = None  # the language of the sample's source text (web-mined data)
 
 
-def claim_candidates(*, user: User, stage: str, filters: QueueFilters, person=None) -> QuerySet[Annotation]:
-    """The annotations of `stage`'s queue this user may claim, in claim order.
+def claim_candidates(*, stage: str, filters: QueueFilters, person, sees_everything: bool) -> QuerySet[Annotation]:
+    """The annotations of `stage`'s queue that `person` may claim, in claim order.
 
-    person: what the query compares with where it asks "this person" (their own work, their
-    sources), when not `user` itself: a Param of a compiled query (_first_in_open_pool)."""
-    who = user if person is None else person
-    candidates = Annotation.objects.filter(queue=stage, source_id__in=visible_source_ids(user, member=who))
+    person: a user, or the Param "person" of a compiled query (_open_pool_query), which is why
+    whether they see every source comes separately: the query may not look at who asked."""
+    visible = visible_source_ids(sees_everything=sees_everything, person=person)
+    candidates = Annotation.objects.filter(queue=stage, source_id__in=visible)
     if filters.source is not None:
         candidates = candidates.filter(source_id=filters.source)
     if filters.domain:
@@ -61,17 +60,21 @@ def claim_candidates(*, user: User, stage: str, filters: QueueFilters, person=No
     if filters.defect_type is not None:
         candidates = candidates.filter(_has_defect_type(filters.defect_type))
     if stage == Stage.REVIEW:
-        candidates = candidates.exclude(annotator=who).filter(~_worked_on(who, Stage.ANNOTATION))
+        candidates = candidates.exclude(annotator=person).filter(~_worked_on(person, Stage.ANNOTATION))
     elif stage == Stage.CONSENSUS:
-        mine = ConsensusVote.objects.filter(annotation=OuterRef("pk"), expert=who)
+        mine = ConsensusVote.objects.filter(annotation=OuterRef("pk"), expert=person)
         candidates = (
-            candidates.exclude(annotator=who)
-            .exclude(reviewer=who)
-            .filter(~_worked_on(who, Stage.ANNOTATION, Stage.REVIEW))
+            candidates.exclude(annotator=person)
+            .exclude(reviewer=person)
+            .filter(~_worked_on(person, Stage.ANNOTATION, Stage.REVIEW))
             .filter(~Exists(mine.filter(revision=OuterRef("current_revision"))))
             .filter(Q(consensus_voters__lt=settings.ANNOTATION_CONSENSUS_PANEL) | Exists(mine))
         )
     return candidates.order_by(*QUEUE_ORDER)
+
+
+def claim_candidates_for(user: User, *, stage: str, filters: QueueFilters) -> QuerySet[Annotation]:
+    return claim_candidates(stage=stage, filters=filters, person=user, sees_everything=sees_every_source(user))
 
 
 def _worked_on(person, *stages: str) -> Exists:
@@ -124,12 +127,15 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
         # for me. Both are asked with plain queries on small partial indexes first, because most
         # people hold nothing and have nothing reserved, and the reserved ones' candidate query
         # (visibility, own work, filters) costs Django milliseconds to build.
-        held = _held_query(stage).run(person=user.pk, now=now)
+        # One claim at a time per person: a second concurrent claim waits here, then finds the
+        # sample the first one took, so a person never holds two samples of a stage.
+        compiled_once(_person_lock_query).rows(person=user.pk)
+        held = compiled_once(_held_query, stage=stage).run(person=user.pk, now=now)
         if held:
             return held[0]
         annotation = None
-        if _reserved_query(stage).run(person=user.pk):
-            candidates = claim_candidates(user=user, stage=stage, filters=filters)
+        if compiled_once(_reserved_query, stage=stage).run(person=user.pk):
+            candidates = claim_candidates_for(user, stage=stage, filters=filters)
             annotation = candidates.filter(assignee=user).select_for_update(skip_locked=True, of=("self",)).first()
         if annotation is None:
             annotation = _first_in_open_pool(user=user, stage=stage, filters=filters)
@@ -138,24 +144,22 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
         return annotation
 
 
-def _held_query(stage: str) -> CompiledQuery:
+def _held_query(*, stage: str) -> QuerySet[Annotation]:
     """The sample a person holds in the stage (a live lease)."""
-    return compiled_once(
-        ("claim: held", stage),
-        lambda: Annotation.objects.filter(
-            lease_holder=Param("person", IntegerField()),
-            state=WORKING_STATE[stage],
-            lease_expires_at__gt=Param("now", DateTimeField()),
-        ).order_by("pk")[:1],
-    )
+    return Annotation.objects.filter(
+        lease_holder=Param("person", IntegerField()),
+        state=WORKING_STATE[stage],
+        lease_expires_at__gt=Param("now", DateTimeField()),
+    ).order_by("pk")[:1]
 
 
-def _reserved_query(stage: str) -> CompiledQuery:
+def _reserved_query(*, stage: str) -> QuerySet[Annotation]:
     """One of the stage's samples reserved for a person."""
-    return compiled_once(
-        ("claim: reserved", stage),
-        lambda: Annotation.objects.filter(assignee=Param("person", IntegerField()), queue=stage).only("pk")[:1],
-    )
+    return Annotation.objects.filter(assignee=Param("person", IntegerField()), queue=stage).only("pk")[:1]
+
+
+def _person_lock_query() -> QuerySet[User]:
+    return User.objects.filter(pk=Param("person", IntegerField())).select_for_update().only("pk")
 
 
 def _open_pool(candidates: QuerySet[Annotation]) -> QuerySet[Annotation]:
@@ -163,31 +167,36 @@ def _open_pool(candidates: QuerySet[Annotation]) -> QuerySet[Annotation]:
     return candidates.filter(assignee__isnull=True).select_for_update(skip_locked=True, of=("self",))
 
 
+def _open_pool_query(
+    *, stage: str, sees_everything: bool, by_source: bool, by_domain: bool, by_language: bool, panel: int
+) -> QuerySet[Annotation]:
+    """The first claimable sample of the open pool, every value a Param. `panel` is the consensus
+    panel size claim_candidates writes in from settings: in the shape, a changed setting gets its
+    own query."""
+    slots = QueueFilters(
+        source=Param("source", IntegerField()) if by_source else None,
+        domain=Param("domain", CharField()) if by_domain else None,
+        language=Param("language", CharField()) if by_language else None,
+    )
+    person = Param("person", IntegerField())
+    candidates = claim_candidates(stage=stage, filters=slots, person=person, sees_everything=sees_everything)
+    return _open_pool(candidates)[:1]
+
+
 def _first_in_open_pool(*, user: User, stage: str, filters: QueueFilters) -> Annotation | None:
     """The open pool's query is compiled once per shape (compiled_queries.py): Django took ~2.5 ms
     to build and compile it for every claim, the database ~0.5 ms to plan and run it."""
     if filters.defect_type is not None:  # its SQL depends on the term (a category lists its types)
-        return _open_pool(claim_candidates(user=user, stage=stage, filters=filters)).first()
-
-    def build() -> QuerySet[Annotation]:
-        slots = QueueFilters(
-            source=Param("source", IntegerField()) if filters.source is not None else None,
-            domain=Param("domain", CharField()) if filters.domain else None,
-            language=Param("language", CharField()) if filters.language else None,
-        )
-        candidates = claim_candidates(user=user, stage=stage, filters=slots, person=Param("person", IntegerField()))
-        return _open_pool(candidates)[:1]
-
-    shape = (
-        "claim: open pool",
-        stage,
-        sees_every_source(user),  # no visibility test at all
-        filters.source is not None,
-        bool(filters.domain),
-        bool(filters.language),
-        settings.ANNOTATION_CONSENSUS_PANEL,  # written into the consensus query
+        return _open_pool(claim_candidates_for(user, stage=stage, filters=filters)).first()
+    query = compiled_once(
+        _open_pool_query,
+        stage=stage,
+        sees_everything=sees_every_source(user),  # no visibility test at all
+        by_source=filters.source is not None,
+        by_domain=bool(filters.domain),
+        by_language=bool(filters.language),
+        panel=settings.ANNOTATION_CONSENSUS_PANEL,
     )
-    query = compiled_once(shape, build)
     values = {"person": user.pk, "source": filters.source, "domain": filters.domain, "language": filters.language}
     found = query.run(**{name: value for name, value in values.items() if name in query.param_names})
     return found[0] if found else None

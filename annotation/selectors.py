@@ -8,17 +8,25 @@ from django.http import Http404
 from accounts.models import User
 from base.compiled_queries import Param, compiled_once
 from catalog.models import Sample
-from catalog.selectors import access_sample, sees_every_source, sources_visible_to
+from catalog.selectors import access_sample, sees_every_source, visible_source_ids, visible_to
 
 from .models import Annotation, AnnotationRevision, AuditEvent, ConsensusVote, ReviewComment
 
 
-def visible_source_ids(user: User, *, member=None) -> QuerySet:
-    return sources_visible_to(user, member=member).values("id")
-
-
 def annotations_visible_to(user: User) -> QuerySet[Annotation]:
-    return Annotation.objects.filter(source_id__in=visible_source_ids(user))
+    return visible_to(Annotation.objects.all(), user, "source_id")
+
+
+def _annotation_query(*, sees_everything: bool, lock: bool) -> QuerySet[Annotation]:
+    annotations = Annotation.objects.filter(pk=Param("sample", IntegerField()))
+    if not sees_everything:
+        person = Param("person", IntegerField())
+        annotations = annotations.filter(source_id__in=visible_source_ids(sees_everything=False, person=person))
+    return annotations.select_for_update(of=("self",)) if lock else annotations
+
+
+def _sample_query() -> QuerySet[Sample]:
+    return Sample.objects.filter(pk=Param("sample", IntegerField()))
 
 
 def access_annotation(user: User, sample_id: int, *, lock: bool = False) -> Annotation:
@@ -28,42 +36,33 @@ def access_annotation(user: User, sample_id: int, *, lock: bool = False) -> Anno
 
     Every annotation request starts here, so both reads are compiled once (compiled_queries.py):
     built per call they cost Django ~3 ms, the database a fraction of one."""
-    every_source = sees_every_source(user)
-
-    def build() -> QuerySet[Annotation]:
-        annotations = Annotation.objects.filter(pk=Param("sample", IntegerField()))
-        if not every_source:
-            person = Param("person", IntegerField())
-            annotations = annotations.filter(source_id__in=visible_source_ids(user, member=person))
-        return annotations.select_for_update(of=("self",)) if lock else annotations
-
-    query = compiled_once(("annotation visible to a person", every_source, lock), build)
-    found = query.run(sample=sample_id) if every_source else query.run(sample=sample_id, person=user.pk)
+    sees_everything = sees_every_source(user)
+    query = compiled_once(_annotation_query, sees_everything=sees_everything, lock=lock)
+    found = query.run(sample=sample_id) if sees_everything else query.run(sample=sample_id, person=user.pk)
     if not found:
         access_sample(user, sample_id)  # a missing or hidden sample says so
         raise Http404(f"sample {sample_id} has no annotation; a data manager enqueues it")
     annotation = found[0]
-    sample_by_id = compiled_once(("sample by id",), lambda: Sample.objects.filter(pk=Param("sample", IntegerField())))
-    annotation.sample = sample_by_id.run(sample=sample_id)[0]
+    annotation.sample = compiled_once(_sample_query).run(sample=sample_id)[0]
     return annotation
+
+
+def _comments_query() -> QuerySet[ReviewComment]:
+    return ReviewComment.objects.filter(annotation=Param("annotation", IntegerField())).order_by("id")
 
 
 def review_comments_of(annotation: Annotation) -> list[ReviewComment]:
     """In the order they were written. Compiled once: every annotation response lists them."""
-    query = compiled_once(
-        ("review comments of an annotation",),
-        lambda: ReviewComment.objects.filter(annotation=Param("annotation", IntegerField())).order_by("id"),
-    )
-    return query.run(annotation=annotation.pk)
+    return compiled_once(_comments_query).run(annotation=annotation.pk)
+
+
+def _votes_query() -> QuerySet[ConsensusVote]:
+    return ConsensusVote.objects.filter(annotation=Param("annotation", IntegerField())).order_by("id")
 
 
 def consensus_votes_of(annotation: Annotation) -> list[ConsensusVote]:
     """In the order they were cast. Compiled once: every annotation response lists them."""
-    query = compiled_once(
-        ("consensus votes of an annotation",),
-        lambda: ConsensusVote.objects.filter(annotation=Param("annotation", IntegerField())).order_by("id"),
-    )
-    return query.run(annotation=annotation.pk)
+    return compiled_once(_votes_query).run(annotation=annotation.pk)
 
 
 def revisions_of(annotation: Annotation) -> QuerySet[AnnotationRevision]:
@@ -71,7 +70,7 @@ def revisions_of(annotation: Annotation) -> QuerySet[AnnotationRevision]:
 
 
 def audit_events_visible_to(user: User) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(annotation__source_id__in=visible_source_ids(user)).select_related("actor")
+    return visible_to(AuditEvent.objects.select_related("actor"), user, "annotation__source_id")
 
 
 def identities_hidden_from(viewer: User) -> bool:

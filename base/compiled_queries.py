@@ -4,8 +4,9 @@ Building a queryset with subqueries and compiling it to SQL costs Django a few m
 Python; the database plans and runs such a query in well under one. On a hot path whose query
 keeps its shape from call to call (the same filters, other values), build it once with a `Param`
 wherever a value changes, keep the compiled SQL (`CompiledQuery`), and run that with each call's
-values. The shape must be the cache key: anything that changes the SQL itself (which filters are
-present, a setting written into it) belongs in the key, never in a Param.
+values. `compiled_once(build, **shape)` keeps one per shape: anything that changes the SQL itself
+(which filters are present, a setting written into it) belongs in the shape, never in a Param,
+and `build` sees nothing but the shape.
 """
 
 from collections.abc import Callable
@@ -58,13 +59,29 @@ class CompiledQuery:
         ]
 
 
-_compiled: dict[tuple, CompiledQuery] = {}
+_compiled: dict[tuple, tuple[Callable[..., QuerySet], dict, CompiledQuery]] = {}
 
 
-def compiled_once(shape: tuple, build: Callable[[], QuerySet]) -> CompiledQuery:
-    """The query of this shape on the default database, built by `build()` and compiled the first
-    time it is asked for. `shape` names the query and everything that changes its SQL."""
-    query = _compiled.get(shape)
-    if query is None:
-        query = _compiled[shape] = CompiledQuery(build())
-    return query
+def compiled_once(build: Callable[..., QuerySet], **shape) -> CompiledQuery:
+    """The query `build(**shape)` on the default database, compiled the first time this shape is
+    asked for and kept for the life of the process.
+
+    `build` must be a module-level function of the shape alone. A closure (over the user who asked
+    first, say) could bake one person's particulars into SQL that is then served to everyone of the
+    same shape; a function of the shape builds the same SQL whoever calls it, which the test of
+    every compiled shape checks (`compiled_shapes`). Whatever changes the SQL — which filters are
+    present, whether a visibility test applies, a setting written into the query — is a keyword of
+    the shape; a value that only changes per call is a Param."""
+    if build.__closure__ or "<" in build.__qualname__:
+        raise TypeError(f"{build.__qualname__} must be a module-level function of its shape, not a closure or lambda")
+    key = (build.__module__, build.__qualname__, tuple(sorted(shape.items())))
+    entry = _compiled.get(key)
+    if entry is None:
+        entry = _compiled[key] = (build, dict(shape), CompiledQuery(build(**shape)))
+    return entry[2]
+
+
+def compiled_shapes() -> list[tuple[Callable[..., QuerySet], dict, CompiledQuery]]:
+    """Every (build, shape, compiled query) kept so far: a test rebuilds each to check it still
+    compiles to the SQL being served."""
+    return list(_compiled.values())

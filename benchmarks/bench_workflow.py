@@ -164,7 +164,7 @@ def _time_open_pool_step(users, stage: str) -> dict[str, list[float]]:
     filters = queue.QueueFilters()
     ways = {
         "open-pool step, built per call": lambda user: queue._open_pool(
-            queue.claim_candidates(user=user, stage=stage, filters=filters)
+            queue.claim_candidates_for(user, stage=stage, filters=filters)
         ).first(),
         "open-pool step, compiled once": lambda user: queue._first_in_open_pool(
             user=user, stage=stage, filters=filters

@@ -28,8 +28,8 @@ from ..models import (
     StageClaim,
     VoteDecision,
 )
-from ..queue import QueueFilters, claim_candidates
-from ..selectors import visible_source_ids
+from ..queue import QueueFilters, claim_candidates_for
+from ..selectors import annotations_visible_to
 
 # Counting a queue of 700,000 rows to show "700,000" costs far more than the page; past this
 # many the page says "10,000+".
@@ -68,7 +68,7 @@ def queues_of(user: User) -> list[QueueSummary]:
     }
     summaries = []
     for stage in stages_of(user):
-        candidates = claim_candidates(user=user, stage=stage, filters=QueueFilters())
+        candidates = claim_candidates_for(user, stage=stage, filters=QueueFilters())
         candidates = candidates.filter(Q(assignee__isnull=True) | Q(assignee=user))
         waiting = candidates.order_by()[: QUEUE_COUNT_CAP + 1].count()
         summaries.append(QueueSummary(stage=stage, waiting=waiting, held=held_by_state.get(WORKING_STATE[stage])))
@@ -208,7 +208,7 @@ def _keyed_rows(user: User, filters: SampleFilters) -> tuple[QuerySet, str]:
     -sample) indexes, and its copies of the sample's source, domain and language, keep a filtered
     page an index walk instead of a join across a million rows."""
     if _uses_workflow(filters):
-        rows = Annotation.objects.filter(source_id__in=visible_source_ids(user))
+        rows = annotations_visible_to(user)
         if filters.status:
             rows = rows.filter(state=filters.status)
         if filters.stage:

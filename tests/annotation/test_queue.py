@@ -271,3 +271,37 @@ def test_many_concurrent_claimers_never_get_the_same_sample(make_user):
 def test_detail_shows_the_sample_size_for_mask_editors(annotation, people, client_for):
     info = detail(client_for(user=people.annotator), annotation.pk)["sample_info"]
     assert (info["width"], info["height"]) == (40, 30)
+
+
+@pytest.mark.skipif(not USING_POSTGRES, reason="row locks need PostgreSQL (CI runs on it)")
+@pytest.mark.django_db(transaction=True)
+def test_one_person_claiming_from_many_tabs_at_once_holds_one_sample(make_user):
+    from .factories import Vocabulary
+
+    Vocabulary()
+    enqueue(*[make_sample() for _ in range(20)])
+    person = make_user(Role.ANNOTATOR)
+    tabs = 8
+    barrier = threading.Barrier(tabs)
+    claimed: list[int] = []
+    errors: list[BaseException] = []
+
+    def tab():
+        try:
+            barrier.wait()
+            claimed.append(annotation_claim_next(user=person, stage="annotation").pk)
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tab) for _ in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors, errors
+    assert len(set(claimed)) == 1, claimed
+    assert Annotation.objects.filter(lease_holder=person).count() == 1
+    assert StageClaim.objects.filter(user=person).count() == 1

@@ -59,22 +59,35 @@ def test_rows_of_a_values_list_query():
     assert compiled.rows(visibility="nobody") == []
 
 
+def _source_by_name(*, prefix: bool):
+    built.append(prefix)
+    lookup = "name__startswith" if prefix else "name"
+    return Source.objects.filter(**{lookup: Param("name", CharField())})
+
+
+built: list[bool] = []
+
+
 def test_a_query_is_compiled_once_per_shape():
-    built = []
-
-    def build(prefix_or_exact):
-        def make():
-            built.append(prefix_or_exact)
-            lookup = "name__startswith" if prefix_or_exact == "prefix" else "name"
-            return Source.objects.filter(**{lookup: Param("name", CharField())})
-
-        return make
-
+    built.clear()
     Source.objects.create(name="alpha")
-    first = compiled_once(("test: source by name", "prefix"), build("prefix"))
-    again = compiled_once(("test: source by name", "prefix"), build("prefix"))
-    exact = compiled_once(("test: source by name", "exact"), build("exact"))
+    first = compiled_once(_source_by_name, prefix=True)
+    again = compiled_once(_source_by_name, prefix=True)
+    exact = compiled_once(_source_by_name, prefix=False)
     assert first is again and exact is not first
-    assert built == ["prefix", "exact"]
+    assert built == [True, False]
     assert [s.name for s in first.run(name="al")] == ["alpha"]
     assert exact.run(name="al") == []
+
+
+def test_a_builder_that_closes_over_a_value_is_refused(make_user):
+    """A closure could bake the first caller (a member, say) into SQL served to everyone."""
+    member = make_user()
+
+    def visible_to_member():
+        return Source.objects.filter(members=member)
+
+    with pytest.raises(TypeError, match="module-level function"):
+        compiled_once(visible_to_member)
+    with pytest.raises(TypeError, match="module-level function"):
+        compiled_once(lambda: Source.objects.all())
