@@ -5,15 +5,16 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from catalog.admin_access import SourceVisibilityAdmin
 from vocabulary.models import LANGUAGES
 
-from .agreement_reports import agreement_report_enqueue
+from .agreement_reports import agreement_report_request
 from .models import AgreementReport, Annotation, AnnotationRevision, AuditEvent, Caption, RevisionTerm
 from .services import annotations_set_priority
 from .template_fields import TEMPLATE_FIELDS
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SourceVisibilityAdmin):
     # The per-sample and per-person links filter on these.
     linked_lookups = ("annotation__sample__id", "actor__id__exact")
 
@@ -32,6 +33,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Annotation)
 class AnnotationAdmin(ReadOnlyAdmin):
+    source_path = "source_id"
     list_display = (
         "sample_id",
         "state",
@@ -107,6 +109,7 @@ class CaptionInline(admin.TabularInline):
 
 @admin.register(AnnotationRevision)
 class AnnotationRevisionAdmin(ReadOnlyAdmin):
+    source_path = "annotation__source_id"
     list_display = ("annotation_id", "number", "stage", "author", "created_at")
     list_filter = ("stage",)
     search_fields = ("=annotation__sample__id",)
@@ -119,6 +122,7 @@ class AnnotationRevisionAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
+    source_path = "annotation__source_id"
     """Append-only. Per sample: ?annotation__sample__id=N (linked from the annotation);
     per person: click an actor, or ?actor__id__exact=N."""
 
@@ -142,8 +146,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AgreementReport)
-class AgreementReportAdmin(admin.ModelAdmin):
+class AgreementReportAdmin(SourceVisibilityAdmin):
     """Add one to compute it (a Celery task); open it to read the figures."""
+
+    sources_path = "sources"
 
     list_display = ("id", "scope", "source", "user", "status", "created_at", "finished_at")
     list_filter = ("scope", "status")
@@ -161,9 +167,8 @@ class AgreementReportAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        obj.requested_by = request.user
-        super().save_model(request, obj, form, change)
-        agreement_report_enqueue(report=obj)
+        report = agreement_report_request(by=request.user, scope=obj.scope, source=obj.source, user=obj.user)
+        obj.pk, obj.created_at = report.pk, report.created_at
 
     @admin.display(description="figures")
     def figures(self, report):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalog.models import Source
+from catalog.selectors import sources_visible_to
 from vocabulary.models import LANGUAGES
 
 from . import agreement_statistics
@@ -51,7 +52,9 @@ class Rated:
 def agreement_report_request(
     *, by: User, scope: str, source: Source | None = None, user: User | None = None
 ) -> AgreementReport:
-    report = AgreementReport.objects.create(scope=scope, source=source, user=user, requested_by=by)
+    with transaction.atomic():
+        report = AgreementReport.objects.create(scope=scope, source=source, user=user, requested_by=by)
+        report.sources.set([source] if source is not None else sources_visible_to(by))
     agreement_report_enqueue(report=report)
     return report
 
@@ -64,7 +67,12 @@ def agreement_report_enqueue(*, report: AgreementReport) -> None:
 
 def agreement_report_run(*, report: AgreementReport) -> AgreementReport:
     try:
-        report.result = agreement_report_compute(scope=report.scope, source_id=report.source_id, user_id=report.user_id)
+        report.result = agreement_report_compute(
+            scope=report.scope,
+            source_id=report.source_id,
+            user_id=report.user_id,
+            source_ids=list(report.sources.values_list("pk", flat=True)),
+        )
         report.status = ReportStatus.DONE
     except Exception as error:  # a report that cannot be computed says why instead of staying pending
         report.status = ReportStatus.FAILED
@@ -74,8 +82,13 @@ def agreement_report_run(*, report: AgreementReport) -> AgreementReport:
     return report
 
 
-def agreement_report_compute(*, scope: str, source_id: int | None = None, user_id: int | None = None) -> dict:
+def agreement_report_compute(
+    *, scope: str, source_id: int | None = None, user_id: int | None = None, source_ids: list[int] | None = None
+) -> dict:
+    """source_ids: the sources the report may read (those its requester may see); None: every one."""
     annotations = Annotation.objects.filter(reviewed_revision__isnull=False).select_related("sample", "annotator")
+    if source_ids is not None:
+        annotations = annotations.filter(source_id__in=source_ids)
     if source_id is not None:
         annotations = annotations.filter(source_id=source_id)
     if scope == ReportScope.ANNOTATOR:

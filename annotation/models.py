@@ -397,6 +397,9 @@ class AgreementReport(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # The sources whose annotations the report covers, fixed when it is requested: `source`, or else
+    # every source the requester may see. Who may see the report: whoever may see all of them.
+    sources = models.ManyToManyField(Source, blank=True, related_name="+")
     status = models.CharField(max_length=20, choices=ReportStatus.choices, default=ReportStatus.PENDING)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)

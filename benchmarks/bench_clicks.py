@@ -112,7 +112,7 @@ def endpoint_latency(pairs) -> None:
         from segmentation.evaluation import simulate_clicks
 
         setup_test_environment()
-        source = services.source_get_or_create(name="bench")
+        source = services.source_for_import(name="bench")
         job = services.import_job_create(
             format="mvtec", path=str(REAL / "mvtec_ad"), source=source, created_by=None, restrict_to_import_roots=False
         )

@@ -52,7 +52,7 @@ def platform_import(folder: Path, workers: int) -> float:
 
     ImportRow.objects.all().delete()
     Sample.objects.all().delete()
-    source = services.source_get_or_create(name=f"bench-{workers}")
+    source = services.source_for_import(name=f"bench-{workers}")
     job = services.import_job_create(
         format="folder", path=str(folder), source=source, created_by=None, restrict_to_import_roots=False
     )

@@ -2,12 +2,15 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from catalog.admin_access import SourceVisibilityAdmin
+
 from . import services
 from .models import CaptionDraft, CaptionJob
 
 
 @admin.register(CaptionJob)
-class CaptionJobAdmin(admin.ModelAdmin):
+class CaptionJobAdmin(SourceVisibilityAdmin):
+    sources_path = "sources"
     list_display = (
         "id",
         "captioner",
@@ -71,7 +74,8 @@ class CaptionJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaptionDraft)
-class CaptionDraftAdmin(admin.ModelAdmin):
+class CaptionDraftAdmin(SourceVisibilityAdmin):
+    source_path = "annotation__source_id"
     list_display = ("id", "sample_link", "generator", "prompt_version", "passed", "created_at")
     list_filter = ("passed", "generator", "prompt_version")
     readonly_fields = [f.name for f in CaptionDraft._meta.fields]

@@ -4,9 +4,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from annotation.models import Annotation
 from base.permissions import ModelPermissions
-from catalog.selectors import samples_visible_to
+from catalog.selectors import visible_to, without_hidden
 
 from . import services
 from .inputs import LANGUAGES
@@ -83,8 +82,11 @@ class CaptionJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     """Caption jobs: start one (it runs on the Celery 'caption' queue), follow its progress and usage."""
 
     permission_classes = [ModelPermissions]
-    queryset = CaptionJob.objects.all()
+    queryset = CaptionJob.objects.none()
     serializer_class = CaptionJobSerializer
+
+    def get_queryset(self):
+        return without_hidden(CaptionJob.objects.all(), self.request.user, "sources")
 
     @extend_schema(request=CaptionJobCreateSerializer, responses={201: CaptionJobSerializer})
     def create(self, request):
@@ -142,8 +144,7 @@ class CaptionDraftViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     serializer_class = CaptionDraftSerializer
 
     def get_queryset(self):
-        visible = Annotation.objects.filter(sample__in=samples_visible_to(self.request.user)).values("pk")
-        drafts = CaptionDraft.objects.filter(annotation__in=visible)
+        drafts = visible_to(CaptionDraft.objects.all(), self.request.user, "annotation__source_id")
         if self.action == "list":
             sample = self.request.query_params.get("sample", "")
             if not sample.isdigit():

@@ -28,6 +28,9 @@ class CaptionJob(models.Model):
         related_name="+",
         help_text="Only the samples that failed in that job.",
     )
+    # The sources whose samples the job may caption, fixed when it is made: those its creator may see,
+    # narrowed by filters["sources"]. Who may see the job: whoever may see all of them.
+    sources = models.ManyToManyField("catalog.Source", blank=True, related_name="+")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)

@@ -23,6 +23,8 @@ from annotation.error_codes import WorkflowError
 from annotation.models import Annotation, AnnotationState
 from annotation.revision_content import content_of, revisions_with_content
 from annotation.services import annotation_attach_draft_captions
+from catalog.models import Source
+from catalog.selectors import hidden_sources, sources_visible_to
 from vocabulary.models import Facet, Term, TermStatus
 from vocabulary.selectors import caption_validator
 
@@ -70,13 +72,27 @@ def caption_job_create(
     bad_states = set(filters.get("states", [])) - set(AnnotationState.values)
     if bad_states:
         raise CaptionJobError(f"unknown state(s) {', '.join(sorted(bad_states))}")
-    return CaptionJob.objects.create(
-        captioner=captioner,
-        languages=",".join(languages),
-        filters=filters,
-        retry_failed_of=retry_failed_of,
-        created_by=created_by,
-    )
+    # The job may caption (and, with CAPTION_VISION, send to the endpoint) only what its creator may see.
+    sources = Source.objects.all() if created_by is None else sources_visible_to(created_by)
+    if retry_failed_of is not None:
+        sources = sources.filter(pk__in=retry_failed_of.sources.values("pk"))
+    if filters.get("sources"):
+        wanted = filters["sources"]
+        if not isinstance(wanted, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in wanted):
+            raise CaptionJobError("filters.sources is a list of source ids")
+        if created_by is not None and (hidden := hidden_sources(created_by, wanted)):
+            raise CaptionJobError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
+        sources = sources.filter(pk__in=wanted)
+    with transaction.atomic():
+        job = CaptionJob.objects.create(
+            captioner=captioner,
+            languages=",".join(languages),
+            filters=filters,
+            retry_failed_of=retry_failed_of,
+            created_by=created_by,
+        )
+        job.sources.set(sources)
+    return job
 
 
 def caption_job_enqueue(*, job: CaptionJob) -> None:
@@ -100,9 +116,8 @@ def job_annotations(job: CaptionJob):
         annotations = Annotation.objects.filter(pk__in=failed.values("annotation_id"))
     else:
         annotations = Annotation.objects.all()
+    annotations = annotations.filter(source_id__in=job.sources.values("pk"))
     filters = job.filters or {}
-    if filters.get("sources"):
-        annotations = annotations.filter(source_id__in=filters["sources"])
     if filters.get("states"):
         annotations = annotations.filter(state__in=filters["states"])
     if filters.get("samples"):

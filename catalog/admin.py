@@ -1,20 +1,78 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import ImportJob, ImportRow, Sample, Source, SourceRegion
+from . import services
+from .admin_access import SourceVisibilityAdmin, SourceVisibilityInline, VisibleSourceFilter, source_filter
+from .models import ImportJob, ImportRow, Sample, Source, SourceEvent, SourceRegion
+
+
+class SourceEventInline(SourceVisibilityInline):
+    model = SourceEvent
+    source_path = "source_id"
+    fields = ("at", "kind", "actor", "before", "after")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "who may see it: the audit trail"
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(SourceVisibilityAdmin):
     list_display = ("name", "kind", "visibility", "created_at")
     list_filter = ("kind", "visibility")
     search_fields = ("name",)
     filter_horizontal = ("members",)
+    source_path = "pk"
+    inlines = [SourceEventInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who may see a source is an admin's decision, and audited (services.source_access_set).
+        if services.may_manage_source_access(request.user):
+            return ()
+        return ("visibility", "members") if obj else ("members",)
+
+    def save_model(self, request, obj, form, change):
+        access = {"visibility": form.cleaned_data.get("visibility"), "members": form.cleaned_data.get("members")}
+        if not change:
+            created = services.source_create(
+                name=obj.name,
+                kind=obj.kind,
+                license=obj.license,
+                restricted=access["visibility"] == "restricted",
+                provenance=obj.provenance,
+                by=request.user,
+            )
+            obj.pk, obj.created_at = created.pk, created.created_at
+        else:
+            fields = [name for name in ("name", "kind", "license", "provenance") if name in form.changed_data]
+            if fields:
+                obj.save(update_fields=fields)
+        # Applied once the form's own m2m save is skipped (save_related); kept on the request, not
+        # on this ModelAdmin, which every request thread shares.
+        request.source_access_to_apply = access if services.may_manage_source_access(request.user) else None
+
+    def save_related(self, request, form, formsets, change):
+        # Members go through the audited service, not the form's m2m save.
+        form.save_m2m = lambda: None
+        super().save_related(request, form, formsets, change)
+        access = getattr(request, "source_access_to_apply", None)
+        if access is not None:
+            source = Source.objects.get(pk=form.instance.pk)
+            try:
+                services.source_access_set(
+                    source=source, by=request.user, visibility=access["visibility"], members=access["members"]
+                )
+            except services.SourceAccessError as error:
+                self.message_user(request, str(error), level=messages.ERROR)
 
 
-class SourceRegionInline(admin.TabularInline):
+class SourceRegionInline(SourceVisibilityInline):
     model = SourceRegion
+    source_path = "sample__source_id"
     fields = ("label", "bbox", "area")
     readonly_fields = fields
     extra = 0
@@ -22,14 +80,18 @@ class SourceRegionInline(admin.TabularInline):
 
 
 @admin.register(Sample)
-class SampleAdmin(admin.ModelAdmin):
+class SampleAdmin(SourceVisibilityAdmin):
+    source_path = "source_id"
     list_display = ("id", "thumbnail_preview", "source", "external_id", "product", "width", "height", "is_synthetic")
-    list_filter = ("is_synthetic", "source")
+    list_filter = ("is_synthetic", VisibleSourceFilter)
     search_fields = ("external_id", "sha256", "product", "domain")
     readonly_fields = ("sha256", "phash", "width", "height", "original_format", "created_at", "thumbnail_preview")
     inlines = [SourceRegionInline]
     list_select_related = ("source",)
     show_full_result_count = False  # no COUNT(*) over a million rows on every page
+
+    def has_add_permission(self, request):
+        return False  # samples come in through an import, which hashes, letterboxes and checks them
 
     @admin.display(description="image")
     def thumbnail_preview(self, sample):
@@ -38,10 +100,14 @@ class SampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(SourceVisibilityAdmin):
+    source_path = "source_id"
     list_display = ("id", "format", "source", "status", "processed", "total", "imported", "duplicates", "rejected")
-    list_filter = ("status", "format")
+    list_filter = ("status", "format", VisibleSourceFilter)
     readonly_fields = [f.name for f in ImportJob._meta.fields] + ["report"]
+
+    def has_add_permission(self, request):
+        return False  # an import starts from the API or `manage.py import_dataset`, which check the path
 
     @admin.display(description="per-row report")
     def report(self, job):
@@ -51,9 +117,13 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImportRow)
-class ImportRowAdmin(admin.ModelAdmin):
+class ImportRowAdmin(SourceVisibilityAdmin):
+    source_path = "job__source_id"
     list_display = ("job", "item", "outcome", "reason", "sample")
-    list_filter = ("outcome",)
+    list_filter = ("outcome", source_filter("job__source_id"))
     search_fields = ("item", "reason")
     readonly_fields = ("job", "item", "outcome", "reason", "sample")
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False  # rows are what an import did; nobody writes them by hand

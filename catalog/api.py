@@ -11,7 +11,7 @@ from base.permissions import ModelPermissions
 
 from . import selectors, services
 from .importers import IMPORTERS
-from .models import ImportJob, Sample, Source
+from .models import ImportJob, Sample, Source, SourceKind, Visibility
 from .serializers import (
     ImportJobCreateSerializer,
     ImportJobSerializer,
@@ -29,6 +29,20 @@ class SourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     def get_queryset(self):
         return selectors.sources_visible_to(self.request.user)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        try:
+            serializer.instance = services.source_create(
+                name=data["name"],
+                kind=data.get("kind", SourceKind.BENCHMARK),
+                license=data.get("license", ""),
+                restricted=data.get("visibility") == Visibility.RESTRICTED,
+                provenance=data.get("provenance", ""),
+                by=self.request.user,
+            )
+        except services.ImportRequestError as error:
+            raise ValidationError({error.field: str(error)}) from None
 
 
 SAMPLE_FILTERS = {
@@ -89,8 +103,11 @@ class SampleFileView(APIView):
 
 class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [ModelPermissions]
-    queryset = ImportJob.objects.select_related("source")
+    queryset = ImportJob.objects.none()
     serializer_class = ImportJobSerializer
+
+    def get_queryset(self):
+        return selectors.visible_to(ImportJob.objects.select_related("source"), self.request.user, "source_id")
 
     @extend_schema(request=ImportJobCreateSerializer, responses={201: ImportJobSerializer})
     def create(self, request):
@@ -98,8 +115,12 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         params.is_valid(raise_exception=True)
         data = params.validated_data
         try:
-            source = services.source_get_or_create(
-                name=data["source"], kind=data["kind"], license=data["license"], restricted=data["restricted"]
+            source = services.source_for_import(
+                name=data["source"],
+                kind=data["kind"],
+                license=data["license"],
+                restricted=data.get("restricted"),
+                by=request.user,
             )
             job = services.import_job_create(
                 format=data["format"],
@@ -109,7 +130,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
                 restrict_to_import_roots=True,
             )
         except services.ImportRequestError as error:
-            raise ValidationError({"path": str(error)}) from None
+            raise ValidationError({error.field: str(error)}) from None
         services.import_job_enqueue(job=job)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
 

@@ -30,10 +30,41 @@ class Source(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("view_all_restricted", "Can see every restricted source")]
+        permissions = [
+            ("view_all_restricted", "Can see every restricted source"),
+            ("manage_source_access", "Can change a source's visibility and members"),
+        ]
 
     def __str__(self):
         return self.name
+
+
+class SourceEventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    VISIBILITY = "visibility", "Visibility changed"
+    MEMBER_ADDED = "member_added", "Member added"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    LICENSE = "license", "License changed"
+
+
+class SourceEvent(models.Model):
+    """The append-only audit trail of who may see a source: every change of its visibility or
+    members (and its license), with who made it. `actor` is empty for the command line."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=SourceEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.source}: {self.get_kind_display()} by {self.actor or 'the command line'}"
 
 
 def original_name(sha256: str, filename: str) -> str:

@@ -86,7 +86,13 @@ class ImportJobCreateSerializer(serializers.Serializer):
     source = serializers.CharField(max_length=200, help_text="Source name; created if new.")
     kind = serializers.ChoiceField(choices=SourceKind.choices, default=SourceKind.BENCHMARK)
     license = serializers.CharField(allow_blank=True, default="")
-    restricted = serializers.BooleanField(default=False)
+    restricted = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A new source: visible to its members only. An existing source keeps its visibility "
+        "(asking for another is refused: an admin changes it).",
+    )
 
 
 class ImportRowSerializer(serializers.ModelSerializer):

@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -7,34 +8,137 @@ from accounts.models import User
 
 from .importers import get_importer
 from .importers.base import ImportFormatError
-from .models import ImportJob, Source, SourceKind, Visibility
+from .models import ImportJob, Source, SourceEvent, SourceEventKind, SourceKind, Visibility
+from .selectors import hidden_sources, sees_every_source
 
 
 class ImportRequestError(ValueError):
-    """An import cannot be started as asked; the message names what is wrong."""
+    """An import cannot be started as asked; the message names what is wrong, `field` the request
+    field it is about."""
+
+    def __init__(self, message: str, *, field: str = "detail"):
+        super().__init__(message)
+        self.field = field
 
 
-def source_get_or_create(
-    *, name: str, kind: str = SourceKind.BENCHMARK, license: str = "", restricted: bool = False, provenance: str = ""
+class SourceAccessError(PermissionError):
+    """A change of who may see a source, asked by someone who may not make it."""
+
+
+def may_manage_source_access(user: User | None) -> bool:
+    """Admins change visibility and members; None is an operator on the command line."""
+    return user is None or user.is_superuser or user.has_perm("catalog.manage_source_access")
+
+
+def _record(source: Source, kind: str, by: User | None, before=None, after=None) -> None:
+    SourceEvent.objects.create(source=source, kind=kind, actor=by, before=before, after=after)
+
+
+@transaction.atomic
+def source_create(
+    *,
+    name: str,
+    kind: str = SourceKind.BENCHMARK,
+    license: str = "",
+    restricted: bool = False,
+    provenance: str = "",
+    by: User | None = None,
 ) -> Source:
-    """The source of that name, created on first use. An existing source keeps its settings,
-    except that a license or restriction given now is recorded (never silently loosened)."""
+    """A new source. Whoever creates a restricted source becomes its first member, unless they see
+    every source anyway (else they could not see what they are about to import); both are audited."""
     if kind not in SourceKind.values:
-        raise ImportRequestError(f"unknown source kind {kind!r}; one of {', '.join(SourceKind.values)}")
+        raise ImportRequestError(f"unknown source kind {kind!r}; one of {', '.join(SourceKind.values)}", field="kind")
     visibility = Visibility.RESTRICTED if restricted else Visibility.PUBLIC
-    source, created = Source.objects.get_or_create(
-        name=name, defaults={"kind": kind, "license": license, "visibility": visibility, "provenance": provenance}
-    )
-    if not created:
-        changed = []
+    source = Source.objects.create(name=name, kind=kind, license=license, visibility=visibility, provenance=provenance)
+    _record(source, SourceEventKind.CREATED, by, after={"visibility": visibility, "kind": kind, "license": license})
+    if restricted and by is not None and not sees_every_source(by):
+        source.members.add(by)
+        _record(source, SourceEventKind.MEMBER_ADDED, by, after={"user": by.pk, "username": by.get_username()})
+    return source
+
+
+def source_for_import(
+    *,
+    name: str,
+    kind: str = SourceKind.BENCHMARK,
+    license: str = "",
+    restricted: bool | None = None,
+    provenance: str = "",
+    by: User | None = None,
+) -> Source:
+    """The source an import writes into, created on first use.
+
+    restricted: None keeps an existing source as it is. An import never changes who may see a
+    source: asking for another visibility than the existing source's is refused (an admin changes
+    it, audited), and so is importing into a restricted source one is not a member of. A license
+    given for an existing source is recorded (audited)."""
+    with transaction.atomic():
+        source = Source.objects.select_for_update().filter(name=name).first()
+        if source is None:
+            return source_create(
+                name=name, kind=kind, license=license, restricted=bool(restricted), provenance=provenance, by=by
+            )
+        if by is not None and hidden_sources(by, [source.pk]):
+            raise ImportRequestError(f"you may not import into source {name!r}", field="source")
+        wanted = None if restricted is None else (Visibility.RESTRICTED if restricted else Visibility.PUBLIC)
+        if wanted is not None and wanted != source.visibility:
+            raise ImportRequestError(
+                f"source {name!r} exists and is {source.visibility}; an import does not change who may see a "
+                "source (an admin changes its visibility)",
+                field="restricted",
+            )
         if license and source.license != license:
+            _record(source, SourceEventKind.LICENSE, by, before=source.license, after=license)
             source.license = license
-            changed.append("license")
-        if restricted and source.visibility != Visibility.RESTRICTED:
-            source.visibility = Visibility.RESTRICTED
-            changed.append("visibility")
-        if changed:
-            source.save(update_fields=changed)
+            source.save(update_fields=["license"])
+    return source
+
+
+def source_derived_from(*, name: str, kind: str, license: str, provenance: str, inputs: Iterable[Source]) -> Source:
+    """The source of data made from other sources' data (Defect-Gen's synthetic images, say), created
+    on first use. Made from any restricted source, it is restricted too, and its members are those
+    who could see every restricted input: derived data is never more visible than what it came from."""
+    restricted_inputs = [source for source in inputs if source.visibility == Visibility.RESTRICTED]
+    with transaction.atomic():
+        source = Source.objects.select_for_update().filter(name=name).first()
+        if source is not None:
+            return source
+        source = source_create(
+            name=name, kind=kind, license=license, restricted=bool(restricted_inputs), provenance=provenance
+        )
+        if restricted_inputs:
+            members = set(restricted_inputs[0].members.all())
+            for other in restricted_inputs[1:]:
+                members &= set(other.members.all())
+            source_access_set(source=source, by=None, members=members)
+    return source
+
+
+@transaction.atomic
+def source_access_set(
+    *, source: Source, by: User | None, visibility: str | None = None, members: Iterable[User] | None = None
+) -> Source:
+    """Change who may see a source: its visibility and/or its whole member list. Admins only;
+    every change is one audit event."""
+    if not may_manage_source_access(by):
+        raise SourceAccessError("only an admin changes a source's visibility or members")
+    if visibility is not None and visibility != source.visibility:
+        if visibility not in Visibility.values:
+            raise ValueError(f"unknown visibility {visibility!r}; one of {', '.join(Visibility.values)}")
+        _record(source, SourceEventKind.VISIBILITY, by, before=source.visibility, after=visibility)
+        source.visibility = visibility
+        source.save(update_fields=["visibility"])
+    if members is not None:
+        wanted = {user.pk: user for user in members}
+        current = {user.pk: user for user in source.members.all()}
+        for pk in sorted(wanted.keys() - current.keys()):
+            source.members.add(wanted[pk])
+            _record(source, SourceEventKind.MEMBER_ADDED, by, after={"user": pk, "username": wanted[pk].get_username()})
+        for pk in sorted(current.keys() - wanted.keys()):
+            source.members.remove(current[pk])
+            _record(
+                source, SourceEventKind.MEMBER_REMOVED, by, before={"user": pk, "username": current[pk].get_username()}
+            )
     return source
 
 
@@ -46,13 +150,13 @@ def import_job_create(
     try:
         get_importer(format)
     except ImportFormatError as error:
-        raise ImportRequestError(str(error)) from None
+        raise ImportRequestError(str(error), field="format") from None
     resolved = Path(path).expanduser().resolve()
     if restrict_to_import_roots and not any(resolved.is_relative_to(root.resolve()) for root in settings.IMPORT_ROOTS):
         roots = ", ".join(str(root) for root in settings.IMPORT_ROOTS)
-        raise ImportRequestError(f"path {path} is not under an import root ({roots})")
+        raise ImportRequestError(f"path {path} is not under an import root ({roots})", field="path")
     if not resolved.exists():
-        raise ImportRequestError(f"path {path} does not exist")
+        raise ImportRequestError(f"path {path} does not exist", field="path")
     return ImportJob.objects.create(format=format, path=str(resolved), source=source, created_by=created_by)
 
 

@@ -14,7 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from catalog.admin_access import SourceVisibilityAdmin
+from catalog.selectors import without_hidden
 from releases.models import DatasetVersion, VersionStatus
+from releases.selectors import versions_visible_to
 
 from . import services
 from .charts import line_chart
@@ -57,6 +60,14 @@ class LaunchForm(forms.Form):
     few_shot_per_class = forms.IntegerField(min_value=1, required=False, label="Few-shot: samples per class")
     split = forms.CharField(required=False, help_text="Manifest split; empty: train (evaluation: test).")
 
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only what the person may see: versions (and runs made from them) with a hidden source are not offered.
+        self.fields["dataset_version"].queryset = versions_visible_to(user).filter(status=VersionStatus.PUBLISHED)
+        self.fields["parent"].queryset = without_hidden(
+            self.fields["parent"].queryset, user, "dataset_version__sources"
+        )
+
 
 class ModelCheckpointInline(admin.TabularInline):
     model = ModelCheckpoint
@@ -70,7 +81,8 @@ class ModelCheckpointInline(admin.TabularInline):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(SourceVisibilityAdmin):
+    sources_path = "dataset_version__sources"  # a run is as visible as the version it learns from
     list_display = (
         "id",
         "kind",
@@ -129,7 +141,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def launch_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = LaunchForm(request.POST or None)
+        form = LaunchForm(request.POST or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -159,7 +171,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/modeling/trainingrun/launch.html", context)
 
     def report_png_view(self, request, run_id: int):
-        run = get_object_or_404(TrainingRun, pk=run_id)
+        run = get_object_or_404(self.get_queryset(request), pk=run_id)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         png = Path(run.out_dir) / "report.png" if run.out_dir else None

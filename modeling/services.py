@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
+from releases.selectors import versions_visible_to
 
 from .models import RunKind, RunStatus, TrainingRun
 
@@ -82,6 +83,8 @@ def training_run_launch(
     """Create a queued run on the version's newest finished WebDataset export and hand it to the `train` queue."""
     if kind not in RunKind.values:
         raise RunError(f"unknown run kind {kind!r}; one of {', '.join(RunKind.values)}")
+    if launched_by is not None and not versions_visible_to(launched_by).filter(pk=dataset_version.pk).exists():
+        raise RunError(f"{dataset_version.name} holds samples of sources you may not see")
     needed_parent = PARENT_KIND.get(kind)
     if kind in PARENT_REQUIRED and parent is None:
         raise RunError(f"a {RunKind(kind).label} needs the {RunKind(needed_parent).label} run it starts from")

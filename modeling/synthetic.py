@@ -14,7 +14,8 @@ from pathlib import Path
 from annotation.services import annotations_enqueue
 from catalog.ingest import import_run
 from catalog.models import ImportStatus, Sample, Source, SourceKind
-from catalog.services import import_job_create, source_get_or_create
+from catalog.services import import_job_create, source_derived_from
+from releases.selectors import training_sources
 from vocabulary.models import Term
 
 from .models import TrainingRun
@@ -79,13 +80,13 @@ def synthetic_samples_import(*, run: TrainingRun, folder: Path) -> tuple[Source,
         "dataset_version": run.dataset_version.name,
         "options": run.options,
     }
-    source = source_get_or_create(
+    source = source_derived_from(
         name=f"Defect-Gen synthesis, run {run.pk}",
         kind=SourceKind.SYNTHETIC,
         license=f"Synthetic, generated from {run.dataset_version.name}; the licenses of its sources apply.",
-        # Data generated from restricted partner samples stays as restricted as they are.
-        restricted=run.export.include_restricted,
         provenance=json.dumps(provenance, sort_keys=True),
+        # Data generated from restricted partner samples stays as restricted as they are.
+        inputs=training_sources(run.export),
     )
     job = import_job_create(
         format="folder", path=str(folder), source=source, created_by=run.launched_by, restrict_to_import_roots=False

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from catalog.admin_access import SourceVisibilityAdmin
+
 from . import exports, versions
 from .models import DatasetVersion, Export, ExportFormat, ExportShard
 
@@ -34,7 +36,8 @@ def _bars(counts: dict, colour: str = "#417690") -> str:
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(SourceVisibilityAdmin):
+    sources_path = "sources"  # one hidden source hides the version whole
     list_display = ("number", "title", "status", "sample_count", "vocabulary_version", "created_at")
     list_filter = ("status",)
     readonly_fields = (
@@ -160,7 +163,8 @@ class ExportShardInline(admin.TabularInline):
 
 
 @admin.register(Export)
-class ExportAdmin(admin.ModelAdmin):
+class ExportAdmin(SourceVisibilityAdmin):
+    sources_path = "version__sources"
     list_display = ("id", "version", "format", "target", "status", "progress", "samples_written", "created_at")
     list_filter = ("status", "format")
     readonly_fields = [f.name for f in Export._meta.fields if f.name != "classes"]

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from base.permissions import ModelPermissions
 
-from . import exports, versions
+from . import exports, selectors, versions
 from .models import DatasetVersion, Export, ExportFormat
 
 
@@ -67,7 +67,11 @@ class ExportSerializer(serializers.ModelSerializer):
 
 class ExportCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.WEBDATASET)
-    target = serializers.CharField(max_length=500, help_text="A directory on the workers, or s3://bucket/prefix.")
+    target = serializers.CharField(
+        max_length=500,
+        help_text="A folder under EXPORT_ROOTS (relative: under the first), or s3://bucket/prefix under "
+        "EXPORT_S3_LOCATIONS.",
+    )
     include_restricted = serializers.BooleanField(default=False)
     shard_max_samples = serializers.IntegerField(min_value=1, default=10_000)
     shard_max_bytes = serializers.IntegerField(min_value=1, default=1_000_000_000)
@@ -77,10 +81,14 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     """Dataset versions: freeze a selection, publish it, export it, compare two."""
 
     permission_classes = [ModelPermissions]
-    queryset = DatasetVersion.objects.select_related("vocabulary_version")
+    queryset = DatasetVersion.objects.none()  # tells the permission class the model
     serializer_class = DatasetVersionSerializer
     lookup_field = "number"
+    lookup_value_regex = r"\d+"
     pagination_class = None
+
+    def get_queryset(self):
+        return selectors.versions_visible_to(self.request.user)
 
     @extend_schema(request=DatasetVersionCreateSerializer, responses={201: DatasetVersionSerializer})
     def create(self, request):
@@ -133,7 +141,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         found = {}
         for parameter in ("from", "to"):
             value = request.query_params.get(parameter, "")
-            found[parameter] = DatasetVersion.objects.filter(number=int(value)).first() if value.isdigit() else None
+            found[parameter] = self.get_queryset().filter(number=int(value)).first() if value.isdigit() else None
             if found[parameter] is None:
                 raise ValidationError({parameter: "an existing version number"})
         return Response(versions.dataset_version_diff(old=found["from"], new=found["to"]))
@@ -141,8 +149,11 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
 class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [ModelPermissions]
-    queryset = Export.objects.select_related("version")
+    queryset = Export.objects.none()
     serializer_class = ExportSerializer
+
+    def get_queryset(self):
+        return selectors.exports_visible_to(self.request.user)
 
     @extend_schema(request=None, responses=ExportSerializer)
     @action(detail=True, methods=["post"])

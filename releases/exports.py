@@ -33,8 +33,9 @@ from .models import (
 )
 from .read_ahead import read_ahead
 from .sample_documents import SCHEMA_VERSION, SampleDocumentReader, SampleRecord, document_json, export_items
+from .selectors import versions_visible_to
 from .shard_writer import ShardMember, ShardWriter
-from .targets import ExportTargetError, target_for
+from .targets import ExportTargetError, confined_location, target_for
 
 logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}  # one spelling per format in the shards
@@ -56,13 +57,20 @@ def export_create(
     created_by: User | None = None,
     allow_draft: bool = False,
 ) -> Export:
+    """A pending export of `version`. created_by: the person asking, who must see every source of
+    the version and whose target must lie under EXPORT_ROOTS / EXPORT_S3_LOCATIONS; None is an
+    operator on the command line, who may write anywhere."""
     if format not in ExportFormat.values:
         raise ExportError(f"unknown format {format!r}; one of {', '.join(ExportFormat.values)}")
     if version.status != VersionStatus.PUBLISHED and not allow_draft:
         raise ExportError(f"{version.name} is not published: publish it before exporting")
     if shard_max_samples < 1 or shard_max_bytes < 1:
         raise ExportError("shard sizes must be positive")
+    if created_by is not None and not versions_visible_to(created_by).filter(pk=version.pk).exists():
+        raise ExportError(f"{version.name} holds samples of sources you may not see")
     try:
+        if created_by is not None:
+            target = confined_location(target)
         target_for(target)
     except ExportTargetError as error:
         raise ExportError(str(error)) from None

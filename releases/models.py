@@ -27,6 +27,9 @@ class DatasetVersion(models.Model):
     )
     sample_count = models.PositiveIntegerField(default=0)
     statistics = models.JSONField(default=dict, blank=True)
+    # Every source with a sample in the version, written when it is frozen: who may see the version
+    # (whoever may see all of them: catalog.selectors.without_hidden) is one join, not a scan of items.
+    sources = models.ManyToManyField("catalog.Source", blank=True, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

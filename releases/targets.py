@@ -135,6 +135,41 @@ class S3Target:
         return f"s3://{self.bucket}/{self._key(name)}"
 
 
+def confined_location(location: str) -> str:
+    """The export location a person may ask for, normalised, or ExportTargetError naming the roots.
+
+    Local: a folder under one of EXPORT_ROOTS (a relative path is taken under the first root;
+    `..` and symlinks are resolved before the check, so neither escapes). S3: a bucket and prefix
+    under one of EXPORT_S3_LOCATIONS. Nothing is created by the check: the web process must not
+    make folders anywhere a request names."""
+    from django.conf import settings
+
+    if location.startswith("s3://"):
+        parsed = urlparse(location)
+        key = parsed.path.strip("/")
+        if not parsed.netloc or any(part in ("..", ".") for part in key.split("/")):
+            raise ExportTargetError(f"{location} is not a plain s3://bucket/prefix")
+        for allowed in settings.EXPORT_S3_LOCATIONS:
+            allowed_parsed = urlparse(allowed)
+            allowed_key = allowed_parsed.path.strip("/")
+            if parsed.netloc == allowed_parsed.netloc and (
+                not allowed_key or key == allowed_key or key.startswith(allowed_key + "/")
+            ):
+                return f"s3://{parsed.netloc}/{key}"
+        allowed_list = ", ".join(settings.EXPORT_S3_LOCATIONS) or "none configured (EXPORT_S3_LOCATIONS)"
+        raise ExportTargetError(f"{location} is not under an allowed S3 location ({allowed_list})")
+    if "://" in location:
+        raise ExportTargetError(f"unsupported export target {location}: use a directory or s3://bucket/prefix")
+    roots = [Path(root).resolve() for root in settings.EXPORT_ROOTS]
+    if not roots:
+        raise ExportTargetError("no export root is configured (EXPORT_ROOTS)")
+    path = Path(location).expanduser()
+    resolved = (path if path.is_absolute() else roots[0] / path).resolve()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        raise ExportTargetError(f"{location} is not under an export root ({', '.join(map(str, roots))})")
+    return str(resolved)
+
+
 def target_for(location: str):
     """A target from a local path or an s3://bucket/prefix URL."""
     if location.startswith("s3://"):

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from annotation.models import Annotation, AnnotationRevision, AnnotationState, Caption, RevisionTerm
-from catalog.models import Visibility
+from catalog.models import Sample, Visibility
+from catalog.selectors import hidden_sources, visible_to
 from vocabulary.selectors import vocabulary_current_version
 
 from .models import DatasetVersion, DatasetVersionItem, VersionStatus
@@ -25,9 +26,12 @@ class VersionError(ValueError):
     """A version that cannot be made or changed as asked; the message names what is wrong."""
 
 
-def selected_annotations(selection: dict):
-    """VERIFIED annotations matching the selection (restricted sources only when asked for)."""
+def selected_annotations(selection: dict, *, requested_by: User | None):
+    """VERIFIED annotations matching the selection: restricted sources only when asked for, and then
+    only those the requester may see (None: an operator on the command line, who sees everything)."""
     annotations = Annotation.objects.filter(state=AnnotationState.VERIFIED, final_revision__isnull=False)
+    if requested_by is not None:
+        annotations = visible_to(annotations, requested_by, "source_id")
     if not selection.get("include_restricted"):
         annotations = annotations.exclude(sample__source__visibility=Visibility.RESTRICTED)
     if not selection.get("include_synthetic", True):
@@ -62,6 +66,11 @@ def dataset_version_create(
     unknown = (set(selection) - SELECTION_KEYS) | (set(split_plan) - SPLIT_KEYS)
     if unknown:
         raise VersionError(f"unknown selection or split key(s): {', '.join(sorted(unknown))}")
+    source_ids = selection.get("sources") or []
+    if not isinstance(source_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in source_ids):
+        raise VersionError("selection.sources is a list of source ids")
+    if created_by is not None and (hidden := hidden_sources(created_by, source_ids)):
+        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
     try:
         plan = SplitPlan(
             train=float(split_plan.get("train", 0.8)),
@@ -96,7 +105,7 @@ def _freeze(version: DatasetVersion, plan: SplitPlan) -> None:
     The selected annotations are read a batch at a time as plain values (a version may hold a
     million samples: neither model instances nor their contents are kept), and only what the
     items need stays in memory until the splits are known."""
-    selected = selected_annotations(version.selection)
+    selected = selected_annotations(version.selection, requested_by=version.created_by)
     ids = list(selected.order_by("pk").values_list("pk", flat=True))
     frozen: list[_Frozen] = []
     split_inputs: list[SplitItem] = []
@@ -131,6 +140,9 @@ def _freeze(version: DatasetVersion, plan: SplitPlan) -> None:
     version.sample_count = len(frozen)
     version.statistics = stats.as_dict()
     version.save(update_fields=["sample_count", "statistics"])
+    version.sources.set(
+        Sample.objects.filter(pk__in=version.items.values("sample_id")).values_list("source_id", flat=True).distinct()
+    )
 
 
 class _Frozen(NamedTuple):

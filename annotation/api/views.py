@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from base.pagination import KeysetPagination
 from base.permissions import ModelPermissions
-from catalog.selectors import samples_visible_to, sources_visible_to
+from catalog.selectors import samples_visible_to, sources_visible_to, without_hidden
 
 from .. import services
 from ..agreement_reports import agreement_report_request
@@ -373,10 +373,7 @@ class AgreementReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelView
     serializer_class = s.AgreementReportSerializer
 
     def get_queryset(self):
-        visible = sources_visible_to(self.request.user).values("id")
-        return AgreementReport.objects.filter(source__isnull=True) | AgreementReport.objects.filter(
-            source_id__in=visible
-        )
+        return without_hidden(AgreementReport.objects.all(), self.request.user, "sources")
 
     @extend_schema(request=s.AgreementReportRequestSerializer, responses={202: s.AgreementReportSerializer})
     @workflow_errors

@@ -184,6 +184,10 @@ THUMBNAIL_SIZE = 128
 
 # Releases: where the admin's export actions write (a directory, or s3://bucket/prefix).
 EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
+# Where exports asked for through the API or the admin may go: folders (a relative target lies under
+# the first) and s3://bucket/prefix locations. The CLI (an operator with a shell) may write anywhere.
+EXPORT_ROOTS = env.list("EXPORT_ROOTS", default=[EXPORT_ROOT] if "://" not in EXPORT_ROOT else [])
+EXPORT_S3_LOCATIONS = env.list("EXPORT_S3_LOCATIONS", default=[EXPORT_ROOT] if EXPORT_ROOT.startswith("s3://") else [])
 
 # Training runs (modeling): one folder per run (log, metrics, checkpoints, reports) under TRAINING_ROOT;
 # on several machines it must be shared storage. The supervisor looks at its trainer every poll; a run

@@ -14,7 +14,7 @@ def run_import(
     license_text: str = "",
     **kwargs,
 ) -> ImportJob:
-    source_row = services.source_get_or_create(name=source, restricted=restricted, license=license_text)
+    source_row = services.source_for_import(name=source, restricted=restricted or None, license=license_text)
     job = services.import_job_create(
         format=format, path=str(path), source=source_row, created_by=None, restrict_to_import_roots=False
     )

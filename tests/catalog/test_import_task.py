@@ -48,7 +48,7 @@ def test_a_second_delivery_of_a_finished_job_changes_nothing(celery_worker, real
     finished_task_ids = []
     task_postrun.connect(lambda task_id=None, **kw: finished_task_ids.append(task_id), weak=False, dispatch_uid="t")
     try:
-        source = services.source_get_or_create(name="MVTec AD")
+        source = services.source_for_import(name="MVTec AD")
         job = services.import_job_create(
             format="mvtec",
             path=str(real_data / "mvtec_ad"),

@@ -24,7 +24,8 @@ def test_data_managers_create_publish_and_diff_versions_through_the_api(verified
     assert api.post("/api/releases/versions/2/exports/", {"target": "/tmp/x"}, format="json").status_code == 400
 
 
-def test_an_export_started_through_the_api_is_planned(verified_dataset, client_for, tmp_path):
+def test_an_export_started_through_the_api_is_planned(verified_dataset, client_for, tmp_path, settings):
+    settings.EXPORT_ROOTS = [str(tmp_path)]
     api = client_for(Role.DATA_MANAGER)
     api.post("/api/releases/versions/", {"title": "all", "publish": True}, format="json")
 
@@ -54,3 +55,48 @@ def test_the_admin_shows_version_statistics_as_charts(verified_dataset, make_use
     html = page.content.decode()
     assert html.count("<svg") >= 6 and "def-large-breakage" in html
     assert DatasetVersion.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "{outside}/exports",  # another folder of the server
+        "{root}/../escaped",  # .. out of the root
+        "{root}/link/inside",  # a symlink in the root that points out of it
+        "s3://other-bucket/prefix",  # a bucket not configured
+        "s3://exports-bucket/elsewhere",  # a configured bucket, another prefix
+        "s3://exports-bucket/allowed/../elsewhere",
+        "file:///etc",
+    ],
+)
+def test_an_export_target_outside_the_export_roots_is_refused_and_nothing_is_created(
+    verified_dataset, client_for, tmp_path, settings, target
+):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    settings.EXPORT_ROOTS = [str(root)]
+    settings.EXPORT_S3_LOCATIONS = ["s3://exports-bucket/allowed"]
+    api = client_for(Role.DATA_MANAGER)
+    api.post("/api/releases/versions/", {"title": "all", "publish": True}, format="json")
+    before = sorted(tmp_path.rglob("*"))
+
+    asked = target.format(root=root, outside=outside)
+    response = api.post("/api/releases/versions/1/exports/", {"target": asked}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert asked in response.json()["detail"]  # the message names what was refused
+    assert sorted(tmp_path.rglob("*")) == before
+    assert not Export.objects.exists()
+
+
+def test_a_relative_export_target_lies_under_the_first_export_root(verified_dataset, client_for, tmp_path, settings):
+    settings.EXPORT_ROOTS = [str(tmp_path / "root")]
+    api = client_for(Role.DATA_MANAGER)
+    api.post("/api/releases/versions/", {"title": "all", "publish": True}, format="json")
+
+    response = api.post("/api/releases/versions/1/exports/", {"target": "nightly/v1"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert Export.objects.get().target == str((tmp_path / "root" / "nightly" / "v1").resolve())

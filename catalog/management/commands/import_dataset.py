@@ -16,17 +16,22 @@ class Command(BaseCommand):
         parser.add_argument("--source", required=True, help="source name (created on first use)")
         parser.add_argument("--kind", default=SourceKind.BENCHMARK, choices=SourceKind.values)
         parser.add_argument("--license", default="", help="license text or SPDX id of the source")
-        parser.add_argument("--restricted", action="store_true", help="only the source's members may see it")
+        parser.add_argument(
+            "--restricted",
+            action="store_true",
+            help="a new source is visible only to its members (an existing source keeps its visibility)",
+        )
         parser.add_argument("--workers", type=int, default=2, help="decoding threads")
         parser.add_argument("--show-rejected", type=int, default=20, help="list at most this many rejected rows")
 
     def handle(self, *args, **options):
         try:
-            source = services.source_get_or_create(
+            source = services.source_for_import(
                 name=options["source"],
                 kind=options["kind"],
                 license=options["license"],
-                restricted=options["restricted"],
+                restricted=True if options["restricted"] else None,
+                by=None,
             )
             job = services.import_job_create(
                 format=options["format"],
