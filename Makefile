@@ -16,6 +16,8 @@ $(VENV)/bin/python:
 install: $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	@mkdir -p var/media var/celery
+	@# A developer's checkout runs with the local settings; a server sets DJANGO_SETTINGS_MODULE itself.
+	@test -f .env || printf '# Written by make install for development; see .env.example for every setting.\nDJANGO_SETTINGS_MODULE=config.settings.local\n' > .env
 	@echo "installed into $(VENV) with extras [$(EXTRAS)]"
 
 run: install

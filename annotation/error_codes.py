@@ -1,40 +1,48 @@
 """Every way a workflow request can be refused, with the HTTP status the API answers."""
 
-from enum import Enum
+from enum import StrEnum
+
+from base.api_errors import ApiError
 
 
-class AnnotationErrorCode(Enum):
-    INVALID = ("invalid", 400)  # bad input; `errors` names each field
-    TRANSITION_NOT_ALLOWED = ("transition_not_allowed", 400)  # not from the current state
-    ROLE_REQUIRED = ("role_required", 403)  # e.g. an annotator tried to approve
-    OWN_WORK = ("own_work", 403)  # nobody reviews or votes on work they did
-    NOT_ASSIGNEE = ("not_assignee", 403)  # the item is reserved for someone else
-    NOT_LEASE_HOLDER = ("not_lease_holder", 403)  # someone else holds it, or nobody does
-    ALREADY_VOTED = ("already_voted", 403)  # this expert's vote on this revision is in
-    PANEL_FULL = ("panel_full", 403)  # the consensus panel has its experts
-    NOT_VISIBLE = ("not_visible", 403)  # a restricted sample the person may not see
-    STALE_VERSION = ("stale_version", 409)  # based on an older version; `current` has the state
-    LEASE_EXPIRED = ("lease_expired", 409)  # claim it again (someone else may have)
+class AnnotationErrorCode(StrEnum):
+    INVALID = "invalid"  # bad input; `errors` names each field
+    TRANSITION_NOT_ALLOWED = "transition_not_allowed"  # not from the current state
+    ROLE_REQUIRED = "role_required"  # e.g. an annotator tried to approve
+    OWN_WORK = "own_work"  # nobody reviews or votes on work they did
+    NOT_ASSIGNEE = "not_assignee"  # the item is reserved for someone else
+    NOT_LEASE_HOLDER = "not_lease_holder"  # someone else holds it, or nobody does
+    ALREADY_VOTED = "already_voted"  # this expert's vote on this revision is in
+    PANEL_FULL = "panel_full"  # the consensus panel has its experts
+    STALE_VERSION = "stale_version"  # based on an older version; `current` has the state
+    LEASE_EXPIRED = "lease_expired"  # claim it again (someone else may have)
 
-    def __init__(self, code: str, http_status: int):
-        self.code = code
-        self.http_status = http_status
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS[self]
 
 
-class WorkflowError(Exception):
-    """A refused request. `errors` maps field paths (e.g. "regions[0].mask_rle") to messages."""
+HTTP_STATUS = {
+    AnnotationErrorCode.INVALID: 400,
+    AnnotationErrorCode.TRANSITION_NOT_ALLOWED: 400,
+    AnnotationErrorCode.ROLE_REQUIRED: 403,
+    AnnotationErrorCode.OWN_WORK: 403,
+    AnnotationErrorCode.NOT_ASSIGNEE: 403,
+    AnnotationErrorCode.NOT_LEASE_HOLDER: 403,
+    AnnotationErrorCode.ALREADY_VOTED: 403,
+    AnnotationErrorCode.PANEL_FULL: 403,
+    AnnotationErrorCode.STALE_VERSION: 409,
+    AnnotationErrorCode.LEASE_EXPIRED: 409,
+}
+
+
+class WorkflowError(ApiError):
+    """A refused request. `errors` maps field paths (e.g. "regions[0].mask_rle") to messages;
+    `code` is the AnnotationErrorCode (a str, so it is also what the client reads)."""
 
     def __init__(self, code: AnnotationErrorCode, message: str, *, errors: dict[str, list[str]] | None = None):
-        super().__init__(message)
-        self.code = code
+        super().__init__(code, code.http_status, message, errors=errors)
         self.message = message
-        self.errors = errors or {}
-
-    def as_json(self) -> dict:
-        body = {"code": self.code.code, "detail": self.message}
-        if self.errors:
-            body["errors"] = self.errors
-        return body
 
 
 class ContentErrors:

@@ -1,11 +1,12 @@
 """Annotation and workflow routes, included under /api/annotation/."""
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
+
+from base.routers import Router
 
 from .api import views
 
-router = DefaultRouter()
+router = Router()
 router.register("annotations", views.AnnotationViewSet, basename="annotation")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("agreement-reports", views.AgreementReportViewSet, basename="agreement-report")

@@ -1,11 +1,12 @@
 """Captioning routes, included under /api/captioning/."""
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
+
+from base.routers import Router
 
 from . import api
 
-router = DefaultRouter()
+router = Router()
 router.register("jobs", api.CaptionJobViewSet, basename="caption-job")
 router.register("drafts", api.CaptionDraftViewSet, basename="caption-draft")
 

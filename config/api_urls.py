@@ -1,13 +1,13 @@
 """Every REST route, under /api/. Each app adds its routes here."""
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
 
+from base.routers import Router
 from catalog import api as catalog_api
 
 app_name = "api"
 
-router = DefaultRouter()
+router = Router()
 router.register("sources", catalog_api.SourceViewSet, basename="source")
 router.register("samples", catalog_api.SampleViewSet, basename="sample")
 router.register("import-jobs", catalog_api.ImportJobViewSet, basename="import-job")

@@ -13,3 +13,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("annotation.web.urls")),
 ]
+
+# Under /api/, a missing route and a server error answer in the API's error shape (base/api_errors.py).
+handler404 = "base.api_errors.page_not_found"
+handler500 = "base.api_errors.server_error"

@@ -1,11 +1,12 @@
 """Release routes, included under /api/releases/."""
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
+
+from base.routers import Router
 
 from . import api
 
-router = DefaultRouter()
+router = Router()
 router.register("versions", api.DatasetVersionViewSet, basename="dataset-version")
 router.register("exports", api.ExportViewSet, basename="export")
 

@@ -6,6 +6,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from base.api_errors import ApiErrorSerializer
 from catalog.rle import mask_bbox, mask_to_rle
 from catalog.selectors import access_sample
 
@@ -51,11 +52,6 @@ class SegmentResponseSerializer(serializers.Serializer):
     elapsed_ms = serializers.FloatField()
 
 
-class SegmentErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    field = serializers.CharField(required=False)
-
-
 class BackendSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
@@ -75,7 +71,7 @@ class SegmentView(APIView):
         request=SegmentRequestSerializer,
         responses={
             200: SegmentResponseSerializer,
-            400: OpenApiResponse(SegmentErrorSerializer, description="bad input; `field` names where"),
+            400: OpenApiResponse(ApiErrorSerializer, description="bad input; `errors` names the field"),
             404: OpenApiResponse(description="no such sample, or not visible to you"),
         },
     )
@@ -83,20 +79,17 @@ class SegmentView(APIView):
         data = request.data if isinstance(request.data, dict) else {}
         unknown = set(data) - {"sample", "backend", "clicks", "previous_mask"}
         if unknown:
-            return _error(SegmentationError(f"unknown keys {', '.join(sorted(unknown))}", field=sorted(unknown)[0]))
+            raise SegmentationError(f"unknown keys {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         sample_id = data.get("sample")
         if not isinstance(sample_id, int) or isinstance(sample_id, bool):
-            return _error(SegmentationError("a sample id (integer)", field="sample"))
+            raise SegmentationError("a sample id (integer)", field="sample")
         sample = access_sample(request.user, sample_id)
-        try:
-            result = segment_sample(
-                sample=sample,
-                backend_name=data.get("backend"),
-                clicks=data.get("clicks"),
-                previous_mask=data.get("previous_mask"),
-            )
-        except SegmentationError as error:
-            return _error(error)
+        result = segment_sample(
+            sample=sample,
+            backend_name=data.get("backend"),
+            clicks=data.get("clicks"),
+            previous_mask=data.get("previous_mask"),
+        )
         height, width = result.mask.shape
         return Response(
             {
@@ -125,10 +118,3 @@ class SegmentBackendsView(APIView):
                 for name, backend in sorted(known_backends().items())
             ]
         )
-
-
-def _error(error: SegmentationError) -> Response:
-    body = {"detail": error.detail}
-    if error.field:
-        body["field"] = error.field
-    return Response(body, status=error.status)

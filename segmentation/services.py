@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from base.api_errors import ApiError
 from catalog.models import Sample
 from catalog.rle import decode_compressed_counts, rle_to_mask
 
@@ -21,14 +22,13 @@ DEFAULT_BACKEND = "grabcut"
 MAX_CLICKS = 100  # an annotator refines with a handful; more is a client stuck in a loop
 
 
-class SegmentationError(Exception):
+class SegmentationError(ApiError):
     """A request the endpoint refuses: `detail` says what is wrong, `field` where."""
 
     def __init__(self, detail: str, *, field: str | None = None, status: int = 400):
-        super().__init__(detail)
-        self.detail = detail
+        code = "invalid" if status == 400 else "unreadable_image"
+        super().__init__(code, status, detail, errors={field: [detail]} if field else {})
         self.field = field
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = [ModelPermissions]
     queryset = VocabularyVersion.objects.all()
     lookup_field = "number"
+    lookup_value_regex = r"\d+"
     pagination_class = None
 
     def get_serializer_class(self):

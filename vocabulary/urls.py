@@ -1,11 +1,12 @@
 """Vocabulary routes, included under /api/vocabulary/."""
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
+
+from base.routers import Router
 
 from . import api
 
-router = DefaultRouter()
+router = Router()
 router.register("terms", api.TermViewSet, basename="term")
 router.register("versions", api.VersionViewSet, basename="vocabulary-version")
 

@@ -1,8 +1,6 @@
 """Views: parse, call a service or selector, serialize. A WorkflowError becomes its HTTP status
 with {"code", "detail", "errors"?}; a stale write (409) also carries the current annotation."""
 
-import functools
-
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -66,27 +64,8 @@ def _detail(request, sample_id: int) -> dict:
 
 def _parse(serializer_class, data) -> dict:
     params = serializer_class(data=data)
-    if not params.is_valid():
-        errors = {
-            field: [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
-            for field, messages in params.errors.items()
-        }
-        raise WorkflowError(Code.INVALID, "invalid " + ", ".join(errors), errors=errors)
+    params.is_valid(raise_exception=True)  # a 400 in the API's one error shape (base/api_errors.py)
     return params.validated_data
-
-
-def workflow_errors(view_method):
-    @functools.wraps(view_method)
-    def wrapper(self, request, *args, **kwargs):
-        try:
-            return view_method(self, request, *args, **kwargs)
-        except WorkflowError as error:
-            body = error.as_json()
-            if error.code.http_status == status.HTTP_409_CONFLICT and "pk" in kwargs:
-                body["current"] = _detail(request, kwargs["pk"])
-            return Response(body, status=error.code.http_status)
-
-    return wrapper
 
 
 def _int_param(value: str, parameter: str) -> int:
@@ -132,6 +111,10 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "people": s.People(self.request.user)}
 
+    def conflict_state(self, request, kwargs) -> dict | None:
+        """What a 409 carries as `current`: the annotation as it is now (base/api_errors.py)."""
+        return _detail(request, kwargs["pk"]) if "pk" in kwargs else None
+
     def get_queryset(self):
         annotations = annotations_visible_to(self.request.user)
         params = self.request.query_params
@@ -164,7 +147,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=s.ClaimSerializer, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
-    @workflow_errors
     def claim(self, request, pk=None):
         """Lease this sample in the stage it waits for (annotation, review or consensus)."""
         data = _parse(s.ClaimSerializer, request.data)
@@ -173,7 +155,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=s.BasedOnVersionSerializer, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
-    @workflow_errors
     def release(self, request, pk=None):
         """Hand the sample back to its queue unfinished (saved work stays)."""
         data = _parse(s.BasedOnVersionSerializer, request.data)
@@ -182,7 +163,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], url_path="renew-lease", permission_classes=[WorkflowPermission])
-    @workflow_errors
     def renew_lease(self, request, pk=None):
         """Extend the lease (a heartbeat); does not change the version."""
         services.annotation_renew_lease(user=request.user, sample_id=pk)
@@ -190,7 +170,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=s.SaveContentSerializer, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
-    @workflow_errors
     def save(self, request, pk=None):
         """Save work in progress (stage 1 or 2) as a new revision."""
         data = _parse(s.SaveContentSerializer, request.data)
@@ -199,7 +178,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=s.StageResultSerializer, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
-    @workflow_errors
     def submit(self, request, pk=None):
         """Stage 1 done: to the review queue. Checks the template, regions and required captions."""
         data = _parse(s.StageResultSerializer, request.data)
@@ -210,7 +188,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=s.StageResultSerializer, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
-    @workflow_errors
     def approve(self, request, pk=None):
         """Stage 2: approve, or edit and approve (send `content`)."""
         data = _parse(s.StageResultSerializer, request.data)
@@ -221,7 +198,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=s.RequestChangesSerializer, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], url_path="request-changes", permission_classes=[WorkflowPermission])
-    @workflow_errors
     def request_changes(self, request, pk=None):
         """Stage 2: back to the same annotator, with comments pinned to fields or regions."""
         data = _parse(s.RequestChangesSerializer, request.data)
@@ -232,7 +208,6 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=s.VoteSerializer, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
-    @workflow_errors
     def vote(self, request, pk=None):
         """Stage 3: approve, reject, or edit (with `content`)."""
         data = _parse(s.VoteSerializer, request.data)
@@ -284,7 +259,6 @@ class ClaimNextView(APIView):
     permission_classes = [WorkflowPermission]
 
     @extend_schema(request=s.ClaimNextSerializer, responses={**WRITE_RESPONSES, 204: None})
-    @workflow_errors
     def post(self, request, stage: str):
         data = _parse(s.ClaimNextSerializer, request.data)
         annotation = annotation_claim_next(user=request.user, stage=stage, filters=QueueFilters(**data))
@@ -300,7 +274,6 @@ class EnqueueView(APIView):
     permission_classes = [CanManageAnnotations]
 
     @extend_schema(request=s.EnqueueSerializer, responses={200: dict})
-    @workflow_errors
     def post(self, request):
         data = _parse(s.EnqueueSerializer, request.data)
         samples = samples_visible_to(request.user)
@@ -323,7 +296,6 @@ class AssignView(APIView):
     permission_classes = [CanManageAnnotations]
 
     @extend_schema(request=s.AssignSerializer, responses={200: dict})
-    @workflow_errors
     def post(self, request):
         data = _parse(s.AssignSerializer, request.data)
         annotator = None
@@ -376,7 +348,6 @@ class AgreementReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelView
         return without_hidden(AgreementReport.objects.all(), self.request.user, "sources")
 
     @extend_schema(request=s.AgreementReportRequestSerializer, responses={202: s.AgreementReportSerializer})
-    @workflow_errors
     def create(self, request):
         data = _parse(s.AgreementReportRequestSerializer, request.data)
         source = None

@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "base.request_text.RefuseNulInQueryStringMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -162,6 +163,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "base.pagination.KeysetPagination",
+    # One error shape for every route: {"code", "detail", "errors"} (base/api_errors.py).
+    "EXCEPTION_HANDLER": "base.api_errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "base.request_text.JSONWithoutNulParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -216,6 +224,9 @@ LOGIN_URL = "review:login"
 LOGIN_REDIRECT_URL = "review:home"
 LOGOUT_REDIRECT_URL = "review:login"
 
+# Error pages and reports mask passwords inside URLs too (OPENAI_BASE_URL, broker URLs).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "base.error_reports.CredentialsFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -244,6 +255,12 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "AnnotationStageEnum": "annotation.models.Stage",
     "AgreementReportStatusEnum": "annotation.models.ReportStatus",
+    "FacetEnum": "vocabulary.models.Facet",
+    "ExportFormatEnum": "releases.models.ExportFormat",
+    "JobStatusEnum": "base.jobs.JobStatus",
+    "ImportJobStatusEnum": "catalog.models.ImportStatus",  # exports share it until they move to JobStatus
+    "DatasetVersionStatusEnum": "releases.models.VersionStatus",
+    "TermStatusEnum": "vocabulary.models.TermStatus",
 }
 if ANNOTATION_CONSENSUS_MODE not in ("all", "sampled"):
     raise ImproperlyConfigured("ANNOTATION_CONSENSUS_MODE is 'all' or 'sampled'")

@@ -6,7 +6,6 @@ without any restricted text (MARK); members and admins must see the restricted o
 same URLs, which proves the URLs reach them. A new route or a new admin model is covered by itself;
 a route whose parameters the matrix cannot fill fails the test until it is taught how."""
 
-import re
 from collections import defaultdict
 from urllib.parse import urlparse
 
@@ -15,12 +14,13 @@ from django.contrib import admin
 from django.contrib.admin.sites import site as admin_site
 from django.db import models
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from accounts.roles import Role
 from catalog.admin_access import SourceVisibilityAdmin, SourceVisibilityInline
 from catalog.models import Sample, Source
 
+from ..url_routes import url_routes
 from .world import MARK, build_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -31,25 +31,6 @@ FIXED_PARAMETERS = {"kind": "original", "stage": "annotation"}
 # Routes that hold no data of any source (schema, docs, language switches, vocabulary).
 SOURCE_FREE_PREFIXES = ("api/schema/", "api/docs/", "i18n/", "jsi18n/", "language/", "login/", "logout/")
 REFUSED = {301, 302, 400, 403, 404, 405}
-
-
-def _routes(patterns=None, prefix="", namespace=None):
-    """(route text, namespaced name, view class or function, kwarg names) of every URL."""
-    for pattern in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(pattern, URLResolver):
-            inner = namespace
-            if pattern.namespace:
-                inner = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
-            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern), inner)
-        elif isinstance(pattern, URLPattern):
-            route = prefix + str(pattern.pattern)
-            if route.startswith("admin/") or "format" in route or pattern.name is None:
-                continue
-            name = f"{namespace}:{pattern.name}" if namespace else pattern.name
-            view = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", pattern.callback)
-            kwargs = set(re.findall(r"<(?:\w+:)?(\w+)>", route)) | set(re.findall(r"\(\?P<(\w+)>", route))
-            actions = getattr(pattern.callback, "actions", None) or {}
-            yield route, name, view, sorted(kwargs), actions
 
 
 def _view_model(view) -> type[models.Model] | None:
@@ -142,7 +123,7 @@ def _get(client, url):
 def _matrix(world) -> list[tuple[str, bool]]:
     """Every GET url with the restricted objects' ids, and whether it names one of them."""
     urls, untaught = [], []
-    for route, name, view, kwargs, actions in _routes():
+    for route, name, view, kwargs, actions in url_routes():
         if actions and "get" not in actions:
             continue
         if route.startswith(SOURCE_FREE_PREFIXES):

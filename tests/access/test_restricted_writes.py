@@ -13,7 +13,8 @@ from captioning.models import CaptionJob
 from catalog.models import Sample, Source, SourceEvent, SourceEventKind, Visibility
 from releases.models import DatasetVersion, Export
 
-from .test_access_matrix import ROLES, _fill, _routes
+from ..url_routes import url_routes
+from .test_access_matrix import ROLES, _fill
 from .world import MARK, build_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -37,7 +38,7 @@ def _api(user) -> APIClient:
 def test_no_post_route_acts_on_a_restricted_object_for_a_non_member(world, make_user, role):
     client = _api(make_user(role))
     acted, tried = [], 0
-    for route, name, view, kwargs, actions in _routes():
+    for route, name, view, kwargs, actions in url_routes():
         if not kwargs or (actions and "post" not in actions) or (not actions and not hasattr(view, "post")):
             continue
         filled = _fill(route, view, kwargs, world.restricted_objects)

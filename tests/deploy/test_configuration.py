@@ -3,11 +3,13 @@ every variable they set is one the settings read and .env.example documents."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +37,7 @@ def test_compose_sets_only_variables_the_settings_read():
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
     for name, service in compose["services"].items():
         environment = service.get("environment", {})
-        if name in ("postgres", "minio"):
+        if name in ("postgres", "minio", "create-bucket"):  # infrastructure, not the platform
             continue
         assert set(environment) <= documented_variables(), name
 
@@ -90,3 +92,83 @@ def test_with_no_environment_the_platform_runs_embedded():
         "filesystem://",
         "django.core.files.storage.FileSystemStorage",
     ], result.stderr
+
+
+@pytest.mark.parametrize(
+    "entry_point", ["import config.wsgi", "import config.asgi", "from config.celery_app import app"]
+)
+def test_a_server_entry_point_refuses_to_start_without_a_settings_module(tmp_path, entry_point):
+    """A server install (no developer .env) never falls back to the development settings."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")  # the package as an image holds it: no .env beside
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    environment["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
+    result = subprocess.run(
+        [sys.executable, "-c", entry_point], cwd=tmp_path, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SETTINGS_MODULE is not set" in result.stderr
+
+
+def test_manage_py_refuses_to_start_without_a_settings_module(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copy(ROOT / "manage.py", tmp_path / "manage.py")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    environment["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=tmp_path, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "DJANGO_SETTINGS_MODULE is not set" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_checks():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_SECRET_KEY="x" * 20 + "-a-long-random-production-key-" + "y" * 20,
+        DJANGO_ALLOWED_HOSTS="imdd.example.com",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def _view_that_fails(endpoint: str):
+    raise RuntimeError("could not reach the endpoint")  # `endpoint` is a frame variable on the page
+
+
+def _debug_page(request) -> str:
+    from django.views.debug import technical_500_response
+
+    try:
+        # Built at run time, so that the page's source excerpt does not hold the password itself.
+        _view_that_fails(f"https://alice:{'-'.join(['local', 'pw'])}@llm.example.com/v1")
+    except RuntimeError:
+        return technical_500_response(request, *sys.exc_info()).content.decode()
+
+
+def test_the_debug_error_page_masks_passwords_inside_urls(settings, rf):
+    settings.DEBUG = True
+    settings.OPENAI_BASE_URL = "https://alice:s3cr3t-token@llm.example.com/v1"
+    settings.CELERY_BROKER_URL = "redis://:broker-pw@redis.example.com:6379/0"
+    request = rf.get("/api/samples/", HTTP_X_UPSTREAM="https://bob:header-pw@upstream.example.com/")
+
+    page = _debug_page(request)
+
+    assert "s3cr3t-token" not in page and "broker-pw" not in page and "header-pw" not in page
+    assert "local-pw" not in page  # a frame's local variable too
+    assert "llm.example.com" in page and "alice" in page  # the rest of the URL still helps the reader
+
+
+def test_compose_writes_no_secret():
+    compose = (ROOT / "docker" / "compose.yaml").read_text()
+    for secret_word in ("PASSWORD", "SECRET"):
+        for line in compose.splitlines():
+            name, _, value = line.strip().partition(":")
+            if secret_word in name and value.strip():
+                assert value.strip().startswith("${"), line

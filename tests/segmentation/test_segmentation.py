@@ -93,7 +93,7 @@ def test_no_clicks_is_refused_naming_clicks(api, sample):
     response = segment(api, sample.pk, [])
 
     assert response.status_code == 400
-    assert response.json()["field"] == "clicks"
+    assert list(response.json()["errors"]) == ["clicks"]
     assert "at least one click" in response.json()["detail"]
 
 
@@ -101,7 +101,11 @@ def test_a_negative_first_click_is_refused(api, sample):
     response = segment(api, sample.pk, [(10, 10, False), (20, 20, True)])
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "the first click must be positive (on the defect)", "field": "clicks"}
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "the first click must be positive (on the defect)",
+        "errors": {"clicks": ["the first click must be positive (on the defect)"]},
+    }
 
 
 @pytest.mark.parametrize(
@@ -116,7 +120,7 @@ def test_coordinates_that_are_not_integers_are_refused(api, sample, click):
     response = api.post(URL, {"sample": sample.pk, "clicks": [click]}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["field"] == "clicks"
+    assert list(response.json()["errors"]) == ["clicks"]
     assert "clicks[0]: x and y must be integers" in response.json()["detail"]
 
 
@@ -125,7 +129,7 @@ def test_malformed_clicks_are_refused_saying_what_is_wrong(api, sample, click):
     response = api.post(URL, {"sample": sample.pk, "clicks": [click]}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["field"] == "clicks"
+    assert list(response.json()["errors"]) == ["clicks"]
     assert response.json()["detail"].startswith("clicks[0]")
 
 
@@ -135,7 +139,7 @@ def test_a_click_outside_the_image_is_refused_naming_it_and_the_image_size(api, 
 
     assert response.status_code == 400
     detail = response.json()["detail"]
-    assert response.json()["field"] == "clicks"
+    assert list(response.json()["errors"]) == ["clicks"]
     assert f"clicks[1] at ({x}, {y}) lies outside the 512x512 image" in detail
 
 
@@ -143,7 +147,11 @@ def test_an_unknown_backend_is_refused_listing_the_known_ones(api, sample):
     response = segment(api, sample.pk, [(5, 5, True)], backend="sam-xl")
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "unknown backend 'sam-xl'; known: grabcut", "field": "backend"}
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "unknown backend 'sam-xl'; known: grabcut",
+        "errors": {"backend": ["unknown backend 'sam-xl'; known: grabcut"]},
+    }
 
 
 def test_a_previous_mask_of_another_size_is_refused(api, sample):
@@ -152,15 +160,19 @@ def test_a_previous_mask_of_another_size_is_refused(api, sample):
     response = segment(api, sample.pk, [(5, 5, True)], previous_mask=wrong)
 
     assert response.status_code == 400
-    assert response.json()["field"] == "previous_mask"
+    assert list(response.json()["errors"]) == ["previous_mask"]
     assert "does not match the image (512x512" in response.json()["detail"]
 
 
 def test_unknown_keys_and_a_missing_sample_id_are_refused(api, sample):
-    assert api.post(URL, {"clicks": []}, format="json").json()["field"] == "sample"
+    assert list(api.post(URL, {"clicks": []}, format="json").json()["errors"]) == ["sample"]
     response = api.post(URL, {"sample": sample.pk, "clicks": [], "points": []}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "unknown keys points", "field": "points"}
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "unknown keys points",
+        "errors": {"points": ["unknown keys points"]},
+    }
 
 
 def test_an_empty_proposal_is_an_answer_not_an_error(api, sample):
