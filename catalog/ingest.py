@@ -19,13 +19,14 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from PIL import Image
 
 from vocabulary.language import detect_language
 
+from .coco_geometry import SegmentationRejected, segmentation_mask
 from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
 from .importers import ImportItem, RegionSpec, get_importer
-from .importers.base import ImportFormatError
+from .importers.base import ImportFormatError, ImportOptions
+from .mask_files import MaskRejected, MaskValues, read_mask_values, unlisted_values_warning, value_counts
 from .models import (
     ImportJob,
     ImportRow,
@@ -70,6 +71,7 @@ class ProcessedItem:
     regions: list[ProcessedRegion]
     language: str
     original_name: str
+    warnings: list[str]
 
 
 def read_item(item: ImportItem) -> ReadItem:
@@ -86,15 +88,28 @@ def read_item(item: ImportItem) -> ReadItem:
 
 def process_item(read: ReadItem) -> ProcessedItem:
     """Decode, normalise and store the files of one item. Raises RowRejected or ImageRejected."""
+    item = read.item
+    if item.declared_size is not None:
+        declared_width, declared_height = item.declared_size
+        if declared_width * declared_height > settings.IMAGE_MAX_PIXELS:
+            raise RowRejected(
+                f"the annotation declares {declared_width}x{declared_height} = {declared_width * declared_height:,} "
+                f"pixels, above the limit of {settings.IMAGE_MAX_PIXELS:,}"
+            )
     image = prepare_image(
         read.data,
         max_pixels=settings.IMAGE_MAX_PIXELS,
         asset_size=settings.ASSET_SIZE,
         thumbnail_size=settings.THUMBNAIL_SIZE,
     )
-    regions = regions_for(read.item, width=image.width, height=image.height)
-    language = detect_language(read.item.source_text)
-    name = original_name(read.sha256, read.item.image_path.name)
+    if item.declared_size is not None and item.declared_size != (image.width, image.height):
+        raise RowRejected(
+            f"the annotation declares {item.declared_size[0]}x{item.declared_size[1]} "
+            f"but the image is {image.width}x{image.height}"
+        )
+    found = regions_for(item, width=image.width, height=image.height)
+    language = detect_language(item.source_text)
+    name = original_name(read.sha256, item.image_path.name)
     # Content-addressed names: a file left by an earlier, interrupted run is the same file.
     for file_name, content in (
         (name, read.data),
@@ -103,59 +118,87 @@ def process_item(read: ReadItem) -> ProcessedItem:
     ):
         if not default_storage.exists(file_name):
             default_storage.save(file_name, ContentFile(content))
-    return ProcessedItem(read=read, image=image, regions=regions, language=language, original_name=name)
+    return ProcessedItem(
+        read=read,
+        image=image,
+        regions=found.regions,
+        language=language,
+        original_name=name,
+        warnings=found.warnings,
+    )
 
 
-def regions_for(item: ImportItem, *, width: int, height: int) -> list[ProcessedRegion]:
-    masks: dict = {}  # one decode per mask file, however many classes it holds
+@dataclass
+class RowRegions:
+    regions: list[ProcessedRegion]
+    warnings: list[str]  # recorded on the imported row: what was found but not imported, and why
+
+
+def regions_for(item: ImportItem, *, width: int, height: int) -> RowRegions:
+    """The item's regions at the image's size, decoding one mask at a time. Raises RowRejected."""
+    masks: dict[Path, MaskValues] = {}  # one decode per mask file, however many classes it holds
     regions = []
     for spec in item.regions:
         region = _region(spec, width, height, masks)
         if region is not None:
             regions.append(region)
-    return regions
+    return RowRegions(regions=regions, warnings=list(item.warnings) + _unlisted_class_warnings(item, masks))
 
 
 def _region(spec: RegionSpec, width: int, height: int, masks: dict) -> ProcessedRegion | None:
-    if spec.mask_path is not None or spec.mask is not None:
-        if spec.mask is not None:
-            pixels = spec.mask
-        else:
-            if spec.mask_path not in masks:
-                masks[spec.mask_path] = _load_mask_pixels(spec)
-            pixels = masks[spec.mask_path]
-        if pixels.shape != (height, width):
-            shown = spec.mask_path.name if spec.mask_path else "mask"
-            raise RowRejected(
-                f"{shown} of '{spec.label}' is {pixels.shape[1]}x{pixels.shape[0]} but the image is {width}x{height}"
-            )
-        if spec.mask_class_index is not None:
-            mask = pixels == spec.mask_class_index
-        elif pixels.dtype == bool:
-            mask = pixels
-        else:
-            mask = pixels >= spec.threshold
-        bbox = mask_bbox(mask)
-        if bbox is None:  # an empty mask (e.g. a class absent from this index mask) is no region
-            return None
-        return ProcessedRegion(label=spec.label, mask_rle=mask_to_rle(mask), bbox=bbox, area=int(mask.sum()))
+    if spec.segmentation is not None:
+        try:
+            mask = segmentation_mask(spec.segmentation, width=width, height=height)
+        except SegmentationRejected as problem:
+            raise RowRejected(f"'{spec.label}': {problem}") from None
+    elif spec.mask_path is not None:
+        if spec.mask_path not in masks:
+            shown = f"{spec.mask_path.name} of '{spec.label}'"
+            try:
+                masks[spec.mask_path] = read_mask_values(spec.mask_path, width=width, height=height, shown=shown)
+            except MaskRejected as problem:
+                raise RowRejected(str(problem)) from None
+        mask = _foreground(masks[spec.mask_path], spec)
+    else:
+        return _box_region(spec, width, height)
+    bbox = mask_bbox(mask)
+    if bbox is None:  # an empty mask (e.g. a class absent from this index mask) is no region
+        return None
+    return ProcessedRegion(label=spec.label, mask_rle=mask_to_rle(mask), bbox=bbox, area=int(mask.sum()))
 
+
+def _foreground(mask: MaskValues, spec: RegionSpec) -> np.ndarray:
+    if spec.mask_class_index is not None:
+        if not mask.indexed:
+            raise RowRejected(
+                f"{spec.mask_path.name} is a colour mask: its pixels hold no class index "
+                "(save class indices as a grey or palette image, or give a binary 'label')"
+            )
+        return mask.values == spec.mask_class_index
+    if spec.threshold is not None:
+        return mask.values >= spec.threshold
+    return mask.values != 0
+
+
+def _unlisted_class_warnings(item: ImportItem, masks: dict[Path, MaskValues]) -> list[str]:
+    listed: dict[Path, set[int]] = {}
+    for spec in item.regions:
+        if spec.mask_path is not None and spec.mask_class_index is not None:
+            listed.setdefault(spec.mask_path, set()).add(spec.mask_class_index)
+    found = []
+    for path, indices in listed.items():
+        warning = unlisted_values_warning(path.name, value_counts(masks[path].values), indices)
+        if warning:
+            found.append(warning)
+    return found
+
+
+def _box_region(spec: RegionSpec, width: int, height: int) -> ProcessedRegion:
     x, y, w, h = spec.bbox
     tolerance = 0.5  # boxes drawn to the last pixel's far edge
     if w <= 0 or h <= 0 or x < -tolerance or y < -tolerance or x + w > width + tolerance or y + h > height + tolerance:
         raise RowRejected(f"box {spec.bbox} of '{spec.label}' lies outside the {width}x{height} image")
     return ProcessedRegion(label=spec.label, mask_rle=None, bbox=[x, y, w, h], area=round(w * h))
-
-
-def _load_mask_pixels(spec: RegionSpec) -> np.ndarray:
-    try:
-        with Image.open(spec.mask_path) as mask_image:
-            mask_image.load()
-            if mask_image.mode not in ("L", "P", "1", "I", "I;16"):
-                mask_image = mask_image.convert("L")
-            return np.asarray(mask_image)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise RowRejected(f"mask {spec.mask_path.name} is not a readable image ({error})") from None
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -180,9 +223,13 @@ def import_run(
 ) -> ImportJob:
     """Import everything the job's importer finds. Idempotent: rows already reported are skipped."""
     try:
-        items = list(get_importer(job.format)(Path(job.path)).discover())
+        importer = get_importer(job.format)(Path(job.path), options=ImportOptions.from_dict(job.options))
+        items = list(importer.items())
     except (ImportFormatError, OSError) as error:
         return _finish(job, ImportStatus.FAILED, error=str(error))
+    except Exception as error:  # a bug in discovery: the job says so instead of staying pending
+        logger.exception("unexpected error discovering import job %s", job.pk)
+        return _finish(job, ImportStatus.FAILED, error=f"unexpected error: {type(error).__name__}: {error}")
 
     already_reported = set(job.rows.values_list("item", flat=True))
     pending = [item for item in items if item.relpath not in already_reported]
@@ -284,7 +331,9 @@ def _create_samples(job: ImportJob, processed: list[ProcessedItem]) -> list[Impo
         return _create_samples_one_by_one(job, processed)
     _create_regions(samples, processed)
     return [
-        ImportRow(job=job, item=done.read.item.relpath, outcome=RowOutcome.IMPORTED, sample=sample)
+        ImportRow(
+            job=job, item=done.read.item.relpath, outcome=RowOutcome.IMPORTED, sample=sample, warnings=done.warnings
+        )
         for sample, done in zip(samples, processed, strict=True)
     ]
 
@@ -310,7 +359,9 @@ def _create_samples_one_by_one(job: ImportJob, processed: list[ProcessedItem]) -
             )
             continue
         _create_regions([sample], [done])
-        rows.append(ImportRow(job=job, item=relpath, outcome=RowOutcome.IMPORTED, sample=sample))
+        rows.append(
+            ImportRow(job=job, item=relpath, outcome=RowOutcome.IMPORTED, sample=sample, warnings=done.warnings)
+        )
     return rows
 
 

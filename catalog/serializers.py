@@ -64,6 +64,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "id",
             "format",
             "path",
+            "options",
             "source",
             "source_name",
             "status",
@@ -87,9 +88,18 @@ class ImportJobCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=SourceKind.choices, default=SourceKind.BENCHMARK)
     license = serializers.CharField(allow_blank=True, default="")
     restricted = serializers.BooleanField(default=False)
+    product = serializers.CharField(
+        max_length=200, allow_blank=True, default="", help_text="Product of every item whose layout names none."
+    )
+    domain = serializers.CharField(
+        max_length=200, allow_blank=True, default="", help_text="Domain of every item whose layout names none."
+    )
+    images = serializers.CharField(
+        max_length=500, allow_blank=True, default="", help_text="COCO: the image folder, relative to the dataset root."
+    )
 
 
 class ImportRowSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportRow
-        fields = ["id", "item", "outcome", "reason", "sample"]
+        fields = ["id", "item", "outcome", "reason", "warnings", "sample"]
