@@ -137,6 +137,14 @@ def _recordable(item: ImportItem) -> ImportItem:
     return item
 
 
+def is_existing_file(path: Path) -> bool:
+    """path.is_file(), False for a name the OS refuses (too long, NUL byte) instead of an error."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def relative_path(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))

@@ -3,7 +3,16 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..coco_geometry import segmentation_problem
-from .base import Importer, ImportFormatError, ImportItem, ImportOptions, RegionSpec, register
+from .base import (
+    ITEM_MAX_CHARS,
+    Importer,
+    ImportFormatError,
+    ImportItem,
+    ImportOptions,
+    RegionSpec,
+    is_existing_file,
+    register,
+)
 
 
 @register
@@ -90,6 +99,10 @@ class COCOImporter(Importer):
                 yield ImportItem(relpath=where, image_path=None, problem=f"{where} needs an 'id' and a 'file_name'")
                 continue
             relpath = f"{prefix}{file_name}"
+            if "\x00" in file_name or len(file_name) > ITEM_MAX_CHARS:
+                problem = f"{where}: file_name holds a NUL byte or is longer than {ITEM_MAX_CHARS} characters"
+                yield ImportItem(relpath=relpath, image_path=None, problem=problem)
+                continue
             if relpath in seen:
                 yield ImportItem(relpath=where, image_path=None, problem=f"{where} repeats file_name {file_name!r}")
                 continue
@@ -109,7 +122,7 @@ class COCOImporter(Importer):
         if problem is not None:
             return ImportItem(relpath=relpath, image_path=None, problem=problem)
         folders = self._image_folders(json_path)
-        image_path = next((folder / file_name for folder in folders if (folder / file_name).is_file()), None)
+        image_path = next((folder / file_name for folder in folders if is_existing_file(folder / file_name)), None)
         if image_path is None:
             looked = ", ".join(_shown(folder, self.root) for folder in folders)
             return ImportItem(

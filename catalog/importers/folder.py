@@ -3,7 +3,16 @@ import json
 import logging
 from pathlib import Path
 
-from .base import LOSSY_MASK_SUFFIXES, Importer, ImportFormatError, ImportItem, ImportOptions, RegionSpec, register
+from .base import (
+    LOSSY_MASK_SUFFIXES,
+    Importer,
+    ImportFormatError,
+    ImportItem,
+    ImportOptions,
+    RegionSpec,
+    is_existing_file,
+    register,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +112,7 @@ class FolderImporter(Importer):
             source_text=row.get("text") or "",
         )
         item.relpath = image_name
-        if item.problem is None and not image_path.is_file():
+        if item.problem is None and not is_existing_file(image_path):
             item.problem = f"image {image_name} is missing"
             item.image_path = None
         return item
@@ -127,7 +136,7 @@ class FolderImporter(Importer):
         return regions
 
     def _mask_regions(self, row: dict, mask_path: Path, mask_name: str) -> list[RegionSpec]:
-        if not mask_path.is_file():
+        if not is_existing_file(mask_path):
             raise RowProblem(f"mask {mask_name} is missing")
         lossy = mask_path.suffix.lower() in LOSSY_MASK_SUFFIXES
         mask_classes = _json_field(row.get("mask_classes"), "mask_classes")

@@ -8,6 +8,7 @@ from .base import (
     ImportOptions,
     RegionSpec,
     image_files,
+    is_existing_file,
     register,
     relative_path,
 )
@@ -88,13 +89,13 @@ class VisAImporter(Importer):
         relpath = relative_path(image_path, self.root)
         if not object_name:
             return ImportItem(relpath=relpath, image_path=None, problem="the row names no object")
-        if not image_path.is_file():
+        if not is_existing_file(image_path):
             return ImportItem(relpath=relpath, image_path=None, problem=f"image {relpath} is missing")
         if not anomalous:
             return self.item(image_path, product=object_name)
         if mask_path is None:
             return ImportItem(relpath=relpath, image_path=None, problem="an anomalous image needs a mask")
-        if not mask_path.is_file():
+        if not is_existing_file(mask_path):
             problem = f"mask {relative_path(mask_path, self.root)} is missing"
             return ImportItem(relpath=relpath, image_path=None, problem=problem)
         label = self._defect_labels(object_name).get(image_path.resolve())
