@@ -146,4 +146,4 @@ def test_api_rejects_an_unknown_format(client_for):
 
 def test_importers_are_listed(client_for):
     formats = {f["format"] for f in client_for(Role.ANNOTATOR).get("/api/importers/").json()}
-    assert formats == {"mvtec", "magnetic-tile", "neu-det", "coco", "folder"}
+    assert formats == {"mvtec", "magnetic-tile", "neu-det", "coco", "folder", "visa"}
