@@ -48,14 +48,15 @@ def geometry_from_png(value, *, width: int, height: int) -> Geometry:
     if not isinstance(value, str):
         raise ValueError("a base64-encoded PNG")
     try:
+        # The first 32 base64 characters are the PNG's first 24 bytes: signature, IHDR, width, height.
+        header_width, header_height = _png_header_size(base64.b64decode(value[:32], validate=True))
+        if (header_width, header_height) != (width, height):
+            raise ValueError(
+                f"mask size {header_height}x{header_width} does not match the image ({height}x{width}, height x width)"
+            )
         data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
+    except binascii.Error:
         raise ValueError("not a base64-encoded PNG") from None
-    header_width, header_height = _png_header_size(data)
-    if (header_width, header_height) != (width, height):
-        raise ValueError(
-            f"mask size {header_height}x{header_width} does not match the image ({height}x{width}, height x width)"
-        )
     try:
         with warnings.catch_warnings():
             # The header matched the sample, whose size was accepted on import: that is the bound.

@@ -58,7 +58,7 @@ def test_a_compressed_13000px_rgba_mask_is_refused_without_being_decoded(rgba_13
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 8 * 2**20, f"{peak / 2**20:.1f} MiB"
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB"  # only the header is decoded
 
 
 def test_a_20000px_header_is_a_clear_error_not_a_decompression_bomb_exception(bomb_20000):
