@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -22,11 +21,10 @@ from django.utils import timezone
 
 from vocabulary.language import detect_language
 
-from .coco_geometry import SegmentationRejected, segmentation_mask
 from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
-from .importers import ImportItem, RegionSpec, get_importer
+from .importers import ImportItem, get_importer
 from .importers.base import ImportFormatError, ImportOptions
-from .mask_files import MaskRejected, MaskValues, read_mask_values, unlisted_values_warning, value_counts
+from .item_regions import ProcessedRegion, RegionRejected, regions_for
 from .models import (
     ImportJob,
     ImportRow,
@@ -38,7 +36,6 @@ from .models import (
     original_name,
     thumbnail_name,
 )
-from .rle import mask_bbox, mask_to_rle
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +44,6 @@ BATCH_SIZE = 32
 
 class RowRejected(ValueError):
     """This item cannot be imported; the message is the reason shown in the report."""
-
-
-@dataclass
-class ProcessedRegion:
-    label: str
-    mask_rle: dict | None
-    bbox: list[float]
-    area: int
 
 
 @dataclass
@@ -87,7 +76,7 @@ def read_item(item: ImportItem) -> ReadItem:
 
 
 def process_item(read: ReadItem) -> ProcessedItem:
-    """Decode, normalise and store the files of one item. Raises RowRejected or ImageRejected."""
+    """Decode, normalise and store the files of one item. Raises RowRejected, RegionRejected or ImageRejected."""
     item = read.item
     if item.declared_size is not None:
         declared_width, declared_height = item.declared_size
@@ -128,79 +117,6 @@ def process_item(read: ReadItem) -> ProcessedItem:
     )
 
 
-@dataclass
-class RowRegions:
-    regions: list[ProcessedRegion]
-    warnings: list[str]  # recorded on the imported row: what was found but not imported, and why
-
-
-def regions_for(item: ImportItem, *, width: int, height: int) -> RowRegions:
-    """The item's regions at the image's size, decoding one mask at a time. Raises RowRejected."""
-    masks: dict[Path, MaskValues] = {}  # one decode per mask file, however many classes it holds
-    regions = []
-    for spec in item.regions:
-        region = _region(spec, width, height, masks)
-        if region is not None:
-            regions.append(region)
-    return RowRegions(regions=regions, warnings=list(item.warnings) + _unlisted_class_warnings(item, masks))
-
-
-def _region(spec: RegionSpec, width: int, height: int, masks: dict) -> ProcessedRegion | None:
-    if spec.segmentation is not None:
-        try:
-            mask = segmentation_mask(spec.segmentation, width=width, height=height)
-        except SegmentationRejected as problem:
-            raise RowRejected(f"'{spec.label}': {problem}") from None
-    elif spec.mask_path is not None:
-        if spec.mask_path not in masks:
-            shown = f"{spec.mask_path.name} of '{spec.label}'"
-            try:
-                masks[spec.mask_path] = read_mask_values(spec.mask_path, width=width, height=height, shown=shown)
-            except MaskRejected as problem:
-                raise RowRejected(str(problem)) from None
-        mask = _foreground(masks[spec.mask_path], spec)
-    else:
-        return _box_region(spec, width, height)
-    bbox = mask_bbox(mask)
-    if bbox is None:  # an empty mask (e.g. a class absent from this index mask) is no region
-        return None
-    return ProcessedRegion(label=spec.label, mask_rle=mask_to_rle(mask), bbox=bbox, area=int(mask.sum()))
-
-
-def _foreground(mask: MaskValues, spec: RegionSpec) -> np.ndarray:
-    if spec.mask_class_index is not None:
-        if not mask.indexed:
-            raise RowRejected(
-                f"{spec.mask_path.name} is a colour mask: its pixels hold no class index "
-                "(save class indices as a grey or palette image, or give a binary 'label')"
-            )
-        return mask.values == spec.mask_class_index
-    if spec.threshold is not None:
-        return mask.values >= spec.threshold
-    return mask.values != 0
-
-
-def _unlisted_class_warnings(item: ImportItem, masks: dict[Path, MaskValues]) -> list[str]:
-    listed: dict[Path, set[int]] = {}
-    for spec in item.regions:
-        if spec.mask_path is not None and spec.mask_class_index is not None:
-            listed.setdefault(spec.mask_path, set()).add(spec.mask_class_index)
-    found = []
-    for path, indices in listed.items():
-        warning = unlisted_values_warning(path.name, value_counts(masks[path].values), indices)
-        if warning:
-            found.append(warning)
-    return found
-
-
-def _box_region(spec: RegionSpec, width: int, height: int) -> ProcessedRegion:
-    x, y, w, h = spec.bbox
-    tolerance = 0.5  # boxes drawn to the last pixel's far edge
-    if w <= 0 or h <= 0 or x < -tolerance or y < -tolerance or x + w > width + tolerance or y + h > height + tolerance:
-        raise RowRejected(f"box {spec.bbox} of '{spec.label}' lies outside the {width}x{height} image")
-    return ProcessedRegion(label=spec.label, mask_rle=None, bbox=[x, y, w, h], area=round(w * h))
-
-
 def _batches(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -211,7 +127,7 @@ def _attempt(function, argument):
     """Run one step for one item, turning a row-level failure into its reason string."""
     try:
         return function(argument), None
-    except (RowRejected, ImageRejected) as error:
+    except (RowRejected, RegionRejected, ImageRejected) as error:
         return None, str(error)
     except Exception as error:  # a bug or an I/O fault must cost one row, not the batch
         logger.exception("unexpected error importing an item")
