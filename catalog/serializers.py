@@ -57,6 +57,7 @@ class SampleDetailSerializer(SampleListSerializer):
 
 class ImportJobSerializer(serializers.ModelSerializer):
     source_name = serializers.CharField(source="source.name", read_only=True)
+    options = serializers.DictField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = ImportJob
@@ -100,6 +101,8 @@ class ImportJobCreateSerializer(serializers.Serializer):
 
 
 class ImportRowSerializer(serializers.ModelSerializer):
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+
     class Meta:
         model = ImportRow
         fields = ["id", "item", "outcome", "reason", "warnings", "sample"]
