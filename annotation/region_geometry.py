@@ -7,6 +7,7 @@ that the caller pins to the field.
 import base64
 import binascii
 import io
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -14,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from catalog.rle import decode_compressed_counts, mask_bbox, mask_to_rle, rle_to_mask
 
 Geometry = tuple[dict | None, list, int]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def geometry_from_rle(value, *, width: int, height: int) -> Geometry:
@@ -38,19 +40,52 @@ def geometry_from_rle(value, *, width: int, height: int) -> Geometry:
 
 
 def geometry_from_png(value, *, width: int, height: int) -> Geometry:
-    """A base64 PNG whose non-zero pixels are the region."""
+    """A base64 PNG whose non-zero pixels are the region (transparent pixels are background).
+
+    The PNG's header is read before any pixel: a mask whose size is not the image's is refused
+    undecoded, so a small, highly compressed PNG cannot expand into gigabytes in the web worker.
+    """
     if not isinstance(value, str):
         raise ValueError("a base64-encoded PNG")
     try:
-        image = Image.open(io.BytesIO(base64.b64decode(value, validate=True)))
-        image.load()
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+        # The first 32 base64 characters are the PNG's first 24 bytes: signature, IHDR, width, height.
+        header_width, header_height = _png_header_size(base64.b64decode(value[:32], validate=True))
+        if (header_width, header_height) != (width, height):
+            raise ValueError(
+                f"mask size {header_height}x{header_width} does not match the image ({height}x{width}, height x width)"
+            )
+        data = base64.b64decode(value, validate=True)
+    except binascii.Error:
         raise ValueError("not a base64-encoded PNG") from None
-    if image.size != (width, height):
-        raise ValueError(
-            f"mask size {image.size[1]}x{image.size[0]} does not match the image ({height}x{width}, height x width)"
-        )
-    return _geometry_of_mask(np.asarray(image.convert("L")) > 0)
+    try:
+        with warnings.catch_warnings():
+            # The header matched the sample, whose size was accepted on import: that is the bound.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.load()
+    except (ValueError, UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise ValueError("not a readable PNG (corrupt or truncated)") from None
+    return _geometry_of_mask(_non_zero(image))
+
+
+def _png_header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk, which the format puts first."""
+    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise ValueError("not a base64-encoded PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _non_zero(image: Image.Image) -> np.ndarray:
+    if image.mode in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "F"):
+        return np.asarray(image) != 0
+    bands = image.getbands()
+    colour = [image.getchannel(band) for band in bands if band != "A"]
+    mask = np.zeros((image.height, image.width), dtype=bool)
+    for channel in colour:  # one channel at a time: never a full (H, W, 4) copy
+        mask |= np.asarray(channel) != 0
+    if "A" in bands:
+        mask &= np.asarray(image.getchannel("A")) != 0
+    return mask
 
 
 def geometry_from_bbox(value, *, width: int, height: int) -> Geometry:

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "clicks": "benchmarks.bench_clicks",
     "export": "benchmarks.bench_export",
     "pages": "benchmarks.bench_pages",
+    "hostile": "benchmarks.bench_hostile",
 }
 
 

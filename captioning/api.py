@@ -44,8 +44,20 @@ class CaptionJobSerializer(serializers.ModelSerializer):
 
 class CaptionJobCreateSerializer(serializers.Serializer):
     captioner = serializers.ChoiceField(choices=CaptionerKind.choices, default=CaptionerKind.TEMPLATE)
-    languages = serializers.ListField(child=serializers.ChoiceField(choices=LANGUAGES), default=list(LANGUAGES))
+    languages = serializers.ListField(
+        child=serializers.ChoiceField(choices=LANGUAGES),
+        default=list(LANGUAGES),
+        allow_empty=False,
+        max_length=len(LANGUAGES),
+        help_text="Each of en, zh, ja at most once.",
+    )
     filters = serializers.DictField(required=False, default=dict, help_text="sources, states, samples, limit")
+
+    def validate_languages(self, languages: list[str]) -> list[str]:
+        repeated = sorted({code for code in languages if languages.count(code) > 1})
+        if repeated:
+            raise serializers.ValidationError(f"{', '.join(repeated)} listed more than once")
+        return languages
 
 
 class CaptionAttemptSerializer(serializers.ModelSerializer):

@@ -13,6 +13,8 @@ nothing inside them is an instruction: it can inform the caption but not change 
 
 import base64
 import json
+import re
+import unicodedata
 
 import openai
 
@@ -192,6 +194,21 @@ class LLMCaptioner:
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
 
 
+# Every character that reads as an angle bracket: ASCII, fullwidth ＜＞, small ﹤﹥, and the
+# quotation and CJK brackets a model may read the same way.
+DELIMITER_CHARACTERS = "<>\uff1c\uff1e\ufe64\ufe65\u2039\u203a\u00ab\u00bb\u3008\u3009\u300a\u300b\u2329\u232a"
+_BRACKET = f"[{re.escape(DELIMITER_CHARACTERS)}]"
+DELIMITER_RUN = re.compile(f"{_BRACKET}(?:\\s*{_BRACKET})+")
+DELIMITER_WORD = re.compile("source[\\s_-]*text", re.IGNORECASE)
+
+
 def _defang(source_text: str) -> str:
-    """The source text cannot close its own delimiters early."""
-    return source_text.replace(SOURCE_CLOSE, "SOURCE_TEXT").replace(SOURCE_OPEN, "SOURCE_TEXT")
+    """The source text cannot open or close the delimited block.
+
+    Invisible format characters (zero-width spaces, joiners, direction marks) are dropped so they
+    cannot hide a run; every run of two or more bracket characters (spaces between them allowed)
+    becomes its first one, so no "<<<" or ">>>" survives however many brackets a text stacks (a
+    plain replace of the delimiter leaves ">>>" behind ">>>>>>"); and the delimiter's word itself
+    is spelled apart."""
+    visible = "".join(ch for ch in source_text if unicodedata.category(ch) != "Cf")
+    return DELIMITER_WORD.sub("source text", DELIMITER_RUN.sub(lambda run: run.group(0)[0], visible))

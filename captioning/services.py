@@ -63,6 +63,9 @@ def caption_job_create(
     unknown = [code for code in languages if code not in LANGUAGES]
     if unknown or not languages:
         raise CaptionJobError(f"languages must be some of {', '.join(LANGUAGES)}; got {', '.join(languages) or 'none'}")
+    repeated = sorted({code for code in languages if languages.count(code) > 1})
+    if repeated:
+        raise CaptionJobError(f"languages lists {', '.join(repeated)} more than once")
     if captioner == CaptionerKind.LLM and not settings.CAPTION_MODEL:
         raise CaptionJobError("the LLM captioner needs CAPTION_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY)")
     filters = filters or {}

@@ -116,14 +116,34 @@ class ImportJobAdmin(SourceVisibilityAdmin):
         return format_html('<a href="{}">{} rows</a>', url, job.processed)
 
 
+class HasWarningsFilter(admin.SimpleListFilter):
+    title = "warnings"
+    parameter_name = "has_warnings"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With warnings"), ("no", "Without warnings")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(warnings=[])
+        if self.value() == "no":
+            return queryset.filter(warnings=[])
+        return queryset
+
+
 @admin.register(ImportRow)
 class ImportRowAdmin(SourceVisibilityAdmin):
     source_path = "job__source_id"
-    list_display = ("job", "item", "outcome", "reason", "sample")
-    list_filter = ("outcome", source_filter("job__source_id"))
+    list_display = ("job", "item", "outcome", "reason", "warning_list", "sample")
+    list_filter = ("outcome", HasWarningsFilter, source_filter("job__source_id"))
     search_fields = ("item", "reason")
-    readonly_fields = ("job", "item", "outcome", "reason", "sample")
+    readonly_fields = ("job", "item", "outcome", "reason", "warning_list", "sample")
+    exclude = ("warnings",)
     show_full_result_count = False
 
     def has_add_permission(self, request):
         return False  # rows are what an import did; nobody writes them by hand
+
+    @admin.display(description="warnings")
+    def warning_list(self, row):
+        return "; ".join(row.warnings)

@@ -1,4 +1,5 @@
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
@@ -11,6 +12,7 @@ from base.permissions import ModelPermissions
 
 from . import selectors, services
 from .importers import IMPORTERS
+from .importers.base import ImportOptions
 from .models import ImportJob, Sample, Source, SourceKind, Visibility
 from .serializers import (
     ImportJobCreateSerializer,
@@ -115,34 +117,46 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         params.is_valid(raise_exception=True)
         data = params.validated_data
         try:
-            source = services.source_for_import(
-                name=data["source"],
-                kind=data["kind"],
-                license=data["license"],
-                restricted=data.get("restricted"),
-                by=request.user,
-            )
-            job = services.import_job_create(
-                format=data["format"],
-                path=data["path"],
-                source=source,
-                created_by=request.user,
-                restrict_to_import_roots=True,
-            )
+            # One transaction: a request refused for its path or options leaves no new source behind.
+            with transaction.atomic():
+                source = services.source_for_import(
+                    name=data["source"],
+                    kind=data["kind"],
+                    license=data["license"],
+                    restricted=data.get("restricted"),
+                    by=request.user,
+                )
+                job = services.import_job_create(
+                    format=data["format"],
+                    path=data["path"],
+                    source=source,
+                    created_by=request.user,
+                    restrict_to_import_roots=True,
+                    options=ImportOptions(product=data["product"], domain=data["domain"], images=data["images"]),
+                )
         except services.ImportRequestError as error:
             raise ValidationError({error.field: str(error)}) from None
         services.import_job_enqueue(job=job)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=ImportRowSerializer(many=True))
+    @extend_schema(
+        responses=ImportRowSerializer(many=True),
+        parameters=[OpenApiParameter("outcome", str), OpenApiParameter("warnings", bool)],
+    )
     @action(detail=True, methods=["get"])
     def rows(self, request, pk=None):
-        """The per-row report: imported, duplicate or rejected, with the reason."""
+        """The per-row report: imported, duplicate or rejected, with the reason and any warnings."""
         job = self.get_object()
         rows = job.rows.all()
         outcome = request.query_params.get("outcome")
         if outcome:
             rows = rows.filter(outcome=outcome)
+        warnings = request.query_params.get("warnings")
+        if warnings is not None:
+            if warnings.lower() not in ("true", "false", "1", "0"):
+                raise ValidationError({"warnings": "use true or false"})
+            with_warnings = rows.exclude(warnings=[])
+            rows = with_warnings if warnings.lower() in ("true", "1") else rows.filter(warnings=[])
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(ImportRowSerializer(page, many=True).data)
 

@@ -39,6 +39,11 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data))
     except Image.UnidentifiedImageError:
         raise ImageRejected("not an image file (no known image format)") from None
+    except Image.DecompressionBombError as error:
+        # Pillow refuses a header above twice its own limit before we can read the size ourselves.
+        raise ImageRejected(
+            f"image is far above the limit of {max_pixels} pixels (decompression bomb: {error})"
+        ) from None
     width, height = image.size
     if width * height > max_pixels:
         raise ImageRejected(

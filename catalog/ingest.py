@@ -13,19 +13,18 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from PIL import Image
 
 from vocabulary.language import detect_language
 
 from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
-from .importers import ImportItem, RegionSpec, get_importer
-from .importers.base import ImportFormatError
+from .importers import ImportItem, get_importer
+from .importers.base import ImportFormatError, ImportOptions
+from .item_regions import ProcessedRegion, RegionRejected, regions_for
 from .models import (
     ImportJob,
     ImportRow,
@@ -37,7 +36,6 @@ from .models import (
     original_name,
     thumbnail_name,
 )
-from .rle import mask_bbox, mask_to_rle
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +44,6 @@ BATCH_SIZE = 32
 
 class RowRejected(ValueError):
     """This item cannot be imported; the message is the reason shown in the report."""
-
-
-@dataclass
-class ProcessedRegion:
-    label: str
-    mask_rle: dict | None
-    bbox: list[float]
-    area: int
 
 
 @dataclass
@@ -70,6 +60,7 @@ class ProcessedItem:
     regions: list[ProcessedRegion]
     language: str
     original_name: str
+    warnings: list[str]
 
 
 def read_item(item: ImportItem) -> ReadItem:
@@ -85,16 +76,29 @@ def read_item(item: ImportItem) -> ReadItem:
 
 
 def process_item(read: ReadItem) -> ProcessedItem:
-    """Decode, normalise and store the files of one item. Raises RowRejected or ImageRejected."""
+    """Decode, normalise and store the files of one item. Raises RowRejected, RegionRejected or ImageRejected."""
+    item = read.item
+    if item.declared_size is not None:
+        declared_width, declared_height = item.declared_size
+        if declared_width * declared_height > settings.IMAGE_MAX_PIXELS:
+            raise RowRejected(
+                f"the annotation declares {declared_width}x{declared_height} = {declared_width * declared_height:,} "
+                f"pixels, above the limit of {settings.IMAGE_MAX_PIXELS:,}"
+            )
     image = prepare_image(
         read.data,
         max_pixels=settings.IMAGE_MAX_PIXELS,
         asset_size=settings.ASSET_SIZE,
         thumbnail_size=settings.THUMBNAIL_SIZE,
     )
-    regions = regions_for(read.item, width=image.width, height=image.height)
-    language = detect_language(read.item.source_text)
-    name = original_name(read.sha256, read.item.image_path.name)
+    if item.declared_size is not None and item.declared_size != (image.width, image.height):
+        raise RowRejected(
+            f"the annotation declares {item.declared_size[0]}x{item.declared_size[1]} "
+            f"but the image is {image.width}x{image.height}"
+        )
+    found = regions_for(item, width=image.width, height=image.height)
+    language = detect_language(item.source_text)
+    name = original_name(read.sha256, item.image_path.name)
     # Content-addressed names: a file left by an earlier, interrupted run is the same file.
     for file_name, content in (
         (name, read.data),
@@ -103,59 +107,14 @@ def process_item(read: ReadItem) -> ProcessedItem:
     ):
         if not default_storage.exists(file_name):
             default_storage.save(file_name, ContentFile(content))
-    return ProcessedItem(read=read, image=image, regions=regions, language=language, original_name=name)
-
-
-def regions_for(item: ImportItem, *, width: int, height: int) -> list[ProcessedRegion]:
-    masks: dict = {}  # one decode per mask file, however many classes it holds
-    regions = []
-    for spec in item.regions:
-        region = _region(spec, width, height, masks)
-        if region is not None:
-            regions.append(region)
-    return regions
-
-
-def _region(spec: RegionSpec, width: int, height: int, masks: dict) -> ProcessedRegion | None:
-    if spec.mask_path is not None or spec.mask is not None:
-        if spec.mask is not None:
-            pixels = spec.mask
-        else:
-            if spec.mask_path not in masks:
-                masks[spec.mask_path] = _load_mask_pixels(spec)
-            pixels = masks[spec.mask_path]
-        if pixels.shape != (height, width):
-            shown = spec.mask_path.name if spec.mask_path else "mask"
-            raise RowRejected(
-                f"{shown} of '{spec.label}' is {pixels.shape[1]}x{pixels.shape[0]} but the image is {width}x{height}"
-            )
-        if spec.mask_class_index is not None:
-            mask = pixels == spec.mask_class_index
-        elif pixels.dtype == bool:
-            mask = pixels
-        else:
-            mask = pixels >= spec.threshold
-        bbox = mask_bbox(mask)
-        if bbox is None:  # an empty mask (e.g. a class absent from this index mask) is no region
-            return None
-        return ProcessedRegion(label=spec.label, mask_rle=mask_to_rle(mask), bbox=bbox, area=int(mask.sum()))
-
-    x, y, w, h = spec.bbox
-    tolerance = 0.5  # boxes drawn to the last pixel's far edge
-    if w <= 0 or h <= 0 or x < -tolerance or y < -tolerance or x + w > width + tolerance or y + h > height + tolerance:
-        raise RowRejected(f"box {spec.bbox} of '{spec.label}' lies outside the {width}x{height} image")
-    return ProcessedRegion(label=spec.label, mask_rle=None, bbox=[x, y, w, h], area=round(w * h))
-
-
-def _load_mask_pixels(spec: RegionSpec) -> np.ndarray:
-    try:
-        with Image.open(spec.mask_path) as mask_image:
-            mask_image.load()
-            if mask_image.mode not in ("L", "P", "1", "I", "I;16"):
-                mask_image = mask_image.convert("L")
-            return np.asarray(mask_image)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise RowRejected(f"mask {spec.mask_path.name} is not a readable image ({error})") from None
+    return ProcessedItem(
+        read=read,
+        image=image,
+        regions=found.regions,
+        language=language,
+        original_name=name,
+        warnings=found.warnings,
+    )
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -168,7 +127,7 @@ def _attempt(function, argument):
     """Run one step for one item, turning a row-level failure into its reason string."""
     try:
         return function(argument), None
-    except (RowRejected, ImageRejected) as error:
+    except (RowRejected, RegionRejected, ImageRejected) as error:
         return None, str(error)
     except Exception as error:  # a bug or an I/O fault must cost one row, not the batch
         logger.exception("unexpected error importing an item")
@@ -180,9 +139,13 @@ def import_run(
 ) -> ImportJob:
     """Import everything the job's importer finds. Idempotent: rows already reported are skipped."""
     try:
-        items = list(get_importer(job.format)(Path(job.path)).discover())
+        importer = get_importer(job.format)(Path(job.path), options=ImportOptions.from_dict(job.options))
+        items = list(importer.items())
     except (ImportFormatError, OSError) as error:
         return _finish(job, ImportStatus.FAILED, error=str(error))
+    except Exception as error:  # a bug in discovery: the job says so instead of staying pending
+        logger.exception("unexpected error discovering import job %s", job.pk)
+        return _finish(job, ImportStatus.FAILED, error=f"unexpected error: {type(error).__name__}: {error}")
 
     already_reported = set(job.rows.values_list("item", flat=True))
     pending = [item for item in items if item.relpath not in already_reported]
@@ -284,7 +247,9 @@ def _create_samples(job: ImportJob, processed: list[ProcessedItem]) -> list[Impo
         return _create_samples_one_by_one(job, processed)
     _create_regions(samples, processed)
     return [
-        ImportRow(job=job, item=done.read.item.relpath, outcome=RowOutcome.IMPORTED, sample=sample)
+        ImportRow(
+            job=job, item=done.read.item.relpath, outcome=RowOutcome.IMPORTED, sample=sample, warnings=done.warnings
+        )
         for sample, done in zip(samples, processed, strict=True)
     ]
 
@@ -310,7 +275,9 @@ def _create_samples_one_by_one(job: ImportJob, processed: list[ProcessedItem]) -
             )
             continue
         _create_regions([sample], [done])
-        rows.append(ImportRow(job=job, item=relpath, outcome=RowOutcome.IMPORTED, sample=sample))
+        rows.append(
+            ImportRow(job=job, item=relpath, outcome=RowOutcome.IMPORTED, sample=sample, warnings=done.warnings)
+        )
     return rows
 
 

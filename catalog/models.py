@@ -165,6 +165,8 @@ class ImportStatus(models.TextChoices):
 class ImportJob(models.Model):
     format = models.CharField(max_length=40)
     path = models.CharField(max_length=1000)
+    # What the requester said beyond the layout: product, domain, and COCO's image folder (ImportOptions).
+    options = models.JSONField(default=dict, blank=True)
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="import_jobs")
     status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.PENDING)
     total = models.PositiveIntegerField(default=0)
@@ -200,6 +202,9 @@ class ImportRow(models.Model):
     item = models.CharField(max_length=1000, help_text="The item's path relative to the import root.")
     outcome = models.CharField(max_length=20, choices=RowOutcome.choices)
     reason = models.TextField(blank=True)
+    # An imported row can still have lost something (mask values no class names, a missing label):
+    # each such finding is one sentence here, never a silent drop.
+    warnings = models.JSONField(default=list, blank=True)
     sample = models.ForeignKey(Sample, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -57,6 +57,7 @@ class SampleDetailSerializer(SampleListSerializer):
 
 class ImportJobSerializer(serializers.ModelSerializer):
     source_name = serializers.CharField(source="source.name", read_only=True)
+    options = serializers.DictField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = ImportJob
@@ -64,6 +65,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "id",
             "format",
             "path",
+            "options",
             "source",
             "source_name",
             "status",
@@ -93,9 +95,20 @@ class ImportJobCreateSerializer(serializers.Serializer):
         help_text="A new source: visible to its members only. An existing source keeps its visibility "
         "(asking for another is refused: an admin changes it).",
     )
+    product = serializers.CharField(
+        max_length=200, allow_blank=True, default="", help_text="Product of every item whose layout names none."
+    )
+    domain = serializers.CharField(
+        max_length=200, allow_blank=True, default="", help_text="Domain of every item whose layout names none."
+    )
+    images = serializers.CharField(
+        max_length=500, allow_blank=True, default="", help_text="COCO: the image folder, relative to the dataset root."
+    )
 
 
 class ImportRowSerializer(serializers.ModelSerializer):
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+
     class Meta:
         model = ImportRow
-        fields = ["id", "item", "outcome", "reason", "sample"]
+        fields = ["id", "item", "outcome", "reason", "warnings", "sample"]

@@ -7,7 +7,7 @@ from django.db import transaction
 from accounts.models import User
 
 from .importers import get_importer
-from .importers.base import ImportFormatError
+from .importers.base import ImportFormatError, ImportOptions
 from .models import ImportJob, Source, SourceEvent, SourceEventKind, SourceKind, Visibility
 from .selectors import hidden_sources, sees_every_source
 
@@ -143,21 +143,43 @@ def source_access_set(
 
 
 def import_job_create(
-    *, format: str, path: str, source: Source, created_by: User | None, restrict_to_import_roots: bool
+    *,
+    format: str,
+    path: str,
+    source: Source,
+    created_by: User | None,
+    restrict_to_import_roots: bool,
+    options: ImportOptions | None = None,
 ) -> ImportJob:
     """Check the request and create a pending job. The API restricts paths to IMPORT_ROOTS;
     the CLI, run by an operator with a shell, does not."""
     try:
-        get_importer(format)
+        importer = get_importer(format)
     except ImportFormatError as error:
         raise ImportRequestError(str(error), field="format") from None
+    options = options or ImportOptions()
+    if options.images:
+        if not importer.accepts_images_option:
+            raise ImportRequestError(
+                field="images", message=f"the images option applies to the coco format, not {format}"
+            )
+        if Path(options.images).is_absolute() or ".." in Path(options.images).parts:
+            raise ImportRequestError(
+                field="images", message=f"images {options.images!r} must be a folder relative to the dataset root"
+            )
+    for name in ("product", "domain"):
+        value = getattr(options, name)
+        if "\x00" in value or len(value) > 200:
+            raise ImportRequestError(field=name, message=f"{name} must be at most 200 characters, without NUL bytes")
     resolved = Path(path).expanduser().resolve()
     if restrict_to_import_roots and not any(resolved.is_relative_to(root.resolve()) for root in settings.IMPORT_ROOTS):
         roots = ", ".join(str(root) for root in settings.IMPORT_ROOTS)
         raise ImportRequestError(f"path {path} is not under an import root ({roots})", field="path")
     if not resolved.exists():
         raise ImportRequestError(f"path {path} does not exist", field="path")
-    return ImportJob.objects.create(format=format, path=str(resolved), source=source, created_by=created_by)
+    return ImportJob.objects.create(
+        format=format, path=str(resolved), source=source, created_by=created_by, options=options.to_dict()
+    )
 
 
 def import_job_enqueue(*, job: ImportJob) -> None:

@@ -7,7 +7,7 @@ Importers only *find* items (image path, region specs, labels); decoding, hashin
 the same for all of them and live in catalog.ingest.
 """
 
-from . import coco, folder, magnetic_tile, mvtec, neu_det  # noqa: F401  (they register themselves)
+from . import coco, folder, magnetic_tile, mvtec, neu_det, visa  # noqa: F401  (they register themselves)
 from .base import IMPORTERS, Importer, ImportItem, RegionSpec, get_importer
 
 __all__ = ["IMPORTERS", "ImportItem", "Importer", "RegionSpec", "get_importer"]

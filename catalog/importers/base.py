@@ -3,22 +3,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
+# Column limits of what an item becomes (ImportRow.item, SourceRegion.label, Sample.domain/product):
+# an item that would not fit is a rejected row, never a database error that aborts its batch.
+ITEM_MAX_CHARS = 1000
+LABEL_MAX_CHARS = 200
+NAME_MAX_CHARS = 200
 
 
 @dataclass
 class RegionSpec:
-    """One defect region of an item, as the source gives it: a mask file, a decoded mask or a box.
+    """One defect region of an item, as the source gives it: a mask file, a COCO segmentation or a box.
 
     mask_class_index: when the mask file holds class indices (0 = background), the index this
-    region takes; None means any non-zero pixel (after `threshold` for anti-aliased masks).
+    region takes; None means a binary mask.
+    threshold: for a binary mask, the lowest value that counts as foreground; None means any
+    non-zero value (index-valued and 0/255 masks), a number suits anti-aliased or lossy masks.
+    segmentation: a COCO polygon list or RLE dict, decoded at the image's size when the row is
+    processed (one mask at a time, after the sizes are checked), never during discovery.
     """
 
     label: str
     mask_path: Path | None = None
     mask_class_index: int | None = None
-    threshold: int = 128
-    mask: np.ndarray | None = None  # (H, W) bool, for formats that carry masks inline (COCO)
+    threshold: int | None = None
+    segmentation: list | dict | None = None
     bbox: list[float] | None = None  # [x, y, w, h] in pixels, for box-only regions
 
 
@@ -32,6 +40,31 @@ class ImportItem:
     source_text: str = ""
     # Set when discovery already knows the row is bad (path escapes the root, file missing, ...).
     problem: str | None = None
+    # (width, height) as an annotation file states it (COCO); checked against the image before decoding.
+    declared_size: tuple[int, int] | None = None
+    # Known at discovery and recorded on the imported row (e.g. a label missing from a side file).
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the person starting an import says about the source, beyond its layout.
+
+    product, domain: given to every item whose layout names none (free text until the vocabulary maps it).
+    images: COCO only, the image folder relative to the dataset root (e.g. "train2017").
+    """
+
+    product: str = ""
+    domain: str = ""
+    images: str = ""
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "ImportOptions":
+        values = values or {}
+        return cls(**{name: str(values.get(name) or "") for name in ("product", "domain", "images")})
+
+    def to_dict(self) -> dict:
+        return {name: value for name, value in vars(self).items() if value}
 
 
 class ImportFormatError(ValueError):
@@ -41,15 +74,26 @@ class ImportFormatError(ValueError):
 class Importer:
     format_name: ClassVar[str]
     description: ClassVar[str]
+    accepts_images_option: ClassVar[bool] = False
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, options: ImportOptions | None = None):
         self.root = Path(root)
+        self.options = options or ImportOptions()
+        if self.options.images and not self.accepts_images_option:
+            raise ImportFormatError(f"the images option applies to the coco format, not {self.format_name}")
         if not self.root.exists():
             raise ImportFormatError(f"{self.root} does not exist")
         self.root_resolved = self.root.resolve()
 
     def discover(self) -> Iterator[ImportItem]:
         raise NotImplementedError
+
+    def items(self) -> Iterator[ImportItem]:
+        """What discover() finds, with the import's options applied and each item made safe to record."""
+        for item in self.discover():
+            item.product = item.product or self.options.product
+            item.domain = item.domain or self.options.domain
+            yield _recordable(item)
 
     def inside_root(self, path: Path) -> Path | None:
         """The resolved path if it lies under the import root (symlinks followed), else None."""
@@ -58,7 +102,7 @@ class Importer:
 
     def item(self, image_path: Path, **fields) -> ImportItem:
         """An ImportItem for a file found under the root, rejected if it (or a mask) escapes the root."""
-        relpath = _relative(image_path, self.root)
+        relpath = relative_path(image_path, self.root)
         if self.inside_root(image_path) is None:
             return ImportItem(relpath=relpath, image_path=None, problem=f"{relpath} lies outside the import root")
         for region in fields.get("regions", []):
@@ -66,12 +110,42 @@ class Importer:
                 return ImportItem(
                     relpath=relpath,
                     image_path=None,
-                    problem=f"mask {_relative(region.mask_path, self.root)} lies outside the import root",
+                    problem=f"mask {relative_path(region.mask_path, self.root)} lies outside the import root",
                 )
         return ImportItem(relpath=relpath, image_path=image_path, **fields)
 
 
-def _relative(path: Path, root: Path) -> str:
+def _recordable(item: ImportItem) -> ImportItem:
+    """Reject an item whose texts the database would refuse (NUL bytes, over-long values)."""
+    if "\x00" in item.relpath or len(item.relpath) > ITEM_MAX_CHARS:
+        shown = item.relpath.replace("\x00", "\\0")
+        item.relpath = shown[: ITEM_MAX_CHARS - 40] + f"... ({len(item.relpath)} characters)"
+        item.problem = item.problem or "the item's name holds a NUL byte or is longer than 1000 characters"
+    if item.problem:
+        return item
+    texts = {"product": (item.product, NAME_MAX_CHARS), "domain": (item.domain, NAME_MAX_CHARS)}
+    texts["text"] = (item.source_text, None)
+    texts.update({f"label {r.label[:40]!r}": (r.label, LABEL_MAX_CHARS) for r in item.regions})
+    for name, (value, limit) in texts.items():
+        if "\x00" in value:
+            item.problem = f"{name} holds a NUL byte"
+        elif limit is not None and len(value) > limit:
+            item.problem = f"{name} is {len(value)} characters long (at most {limit})"
+        if item.problem:
+            item.image_path = None
+            break
+    return item
+
+
+def is_existing_file(path: Path) -> bool:
+    """path.is_file(), False for a name the OS refuses (too long, NUL byte) instead of an error."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def relative_path(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
     except ValueError:
@@ -95,6 +169,7 @@ def get_importer(format_name: str) -> type[Importer]:
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+LOSSY_MASK_SUFFIXES = {".jpg", ".jpeg"}
 
 
 def image_files(folder: Path) -> list[Path]:

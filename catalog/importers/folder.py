@@ -1,10 +1,28 @@
 import csv
 import json
+import logging
 from pathlib import Path
 
-from .base import Importer, ImportFormatError, ImportItem, RegionSpec, register
+from .base import (
+    LOSSY_MASK_SUFFIXES,
+    Importer,
+    ImportFormatError,
+    ImportItem,
+    ImportOptions,
+    RegionSpec,
+    is_existing_file,
+    register,
+)
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
+TEXT_FIELDS = ("image", "mask", "label", "text", "domain", "product")
+LOSSY_MASK_THRESHOLD = 128
+
+
+class RowProblem(ValueError):
+    """This manifest row cannot be imported; the message says why."""
 
 
 @register
@@ -12,26 +30,28 @@ class FolderImporter(Importer):
     """Images plus a manifest (JSONL or CSV), one row per image. Fields:
 
     image     path of the image, relative to the manifest's folder (required)
-    mask      a mask PNG; with `mask_classes` it holds class indices, else any non-zero pixel is `label`
-    mask_classes  {"1": "scratch", "2": "crack"}: class index -> label
+    mask      a mask image; any non-zero pixel is `label`, or with `mask_classes` each value is its class
+    mask_classes  {"1": "scratch", "2": "crack"}: class index -> label; values not listed are warned about
+    mask_threshold  the lowest foreground value of a binary mask (anti-aliased masks); JPEG masks default to 128
     label     the defect label of a binary mask
     boxes     [{"bbox": [x, y, w, h], "label": "scratch"}, ...]
     text      surrounding text (web-mined), any language; its language is detected on import
     domain, product   free text until the vocabulary maps them
 
-    In CSV, `mask_classes` and `boxes` are JSON strings.
+    In CSV, `mask_classes` and `boxes` are JSON strings. A row whose fields have the wrong type is
+    rejected with the field named; the other rows go on.
     """
 
     format_name = "folder"
     description = "images + manifest.jsonl/manifest.csv (mask, labels, boxes, text per image)"
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, options: ImportOptions | None = None):
         root = Path(root)
         if root.is_file():
             self.manifest_path = root
-            super().__init__(root.parent)
+            super().__init__(root.parent, options=options)
         else:
-            super().__init__(root)
+            super().__init__(root, options=options)
             found = [root / name for name in MANIFEST_NAMES if (root / name).is_file()]
             if not found:
                 raise ImportFormatError(f"{root} has no manifest.jsonl or manifest.csv")
@@ -39,7 +59,15 @@ class FolderImporter(Importer):
 
     def discover(self):
         for line_number, row in self._rows():
-            yield self._item(line_number, row)
+            where = f"{self.manifest_path.name}:{line_number}"
+            try:
+                yield self._item(where, row)
+            except RowProblem as problem:
+                yield ImportItem(relpath=_row_name(where, row), image_path=None, problem=f"{where}: {problem}")
+            except Exception as error:  # a bug must cost one row, not the import
+                logger.exception("unexpected error reading manifest row %s", where)
+                problem = f"{where}: unexpected error: {type(error).__name__}: {error}"
+                yield ImportItem(relpath=_row_name(where, row), image_path=None, problem=problem)
 
     def _rows(self):
         name = self.manifest_path.name
@@ -49,7 +77,8 @@ class FolderImporter(Importer):
             raise ImportFormatError(f"cannot read manifest {name} ({error})") from None
         if self.manifest_path.suffix.lower() == ".csv":
             for line_number, row in enumerate(csv.DictReader(text.splitlines()), start=2):
-                yield line_number, row
+                # A line with more cells than the header puts the rest under the key None.
+                yield line_number, {key: value for key, value in row.items() if key is not None}
             return
         for line_number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -61,27 +90,29 @@ class FolderImporter(Importer):
                 continue
             yield line_number, row if isinstance(row, dict) else {"_error": f"line {line_number} is not an object"}
 
-    def _item(self, line_number: int, row: dict) -> ImportItem:
-        where = f"{self.manifest_path.name}:{line_number}"
+    def _item(self, where: str, row: dict) -> ImportItem:
         if "_error" in row:
             return ImportItem(relpath=where, image_path=None, problem=row["_error"])
+        for name in TEXT_FIELDS:
+            if row.get(name) is not None and not isinstance(row[name], str):
+                raise RowProblem(f"'{name}' must be a string, not {_type_name(row[name])}")
         image_name = (row.get("image") or "").strip()
         if not image_name:
             return ImportItem(relpath=where, image_path=None, problem=f"{where} has no 'image'")
         try:
             regions = self._regions(row)
-        except (ValueError, TypeError) as error:
-            return ImportItem(relpath=image_name, image_path=None, problem=f"{where}: {error}")
+        except RowProblem as problem:
+            return ImportItem(relpath=image_name, image_path=None, problem=f"{where}: {problem}")
         image_path = self.root / image_name
         item = self.item(
             image_path,
             regions=regions,
-            domain=str(row.get("domain") or ""),
-            product=str(row.get("product") or ""),
-            source_text=str(row.get("text") or ""),
+            domain=(row.get("domain") or "").strip(),
+            product=(row.get("product") or "").strip(),
+            source_text=row.get("text") or "",
         )
         item.relpath = image_name
-        if item.problem is None and not image_path.is_file():
+        if item.problem is None and not is_existing_file(image_path):
             item.problem = f"image {image_name} is missing"
             item.image_path = None
         return item
@@ -90,27 +121,64 @@ class FolderImporter(Importer):
         regions = []
         mask_name = (row.get("mask") or "").strip()
         if mask_name:
-            mask_path = self.root / mask_name
-            if not mask_path.is_file():
-                raise ValueError(f"mask {mask_name} is missing")
-            mask_classes = _json_field(row.get("mask_classes"), "mask_classes") or {}
-            if mask_classes:
-                for index, label in sorted(mask_classes.items(), key=lambda kv: int(kv[0])):
-                    if int(index) <= 0:
-                        raise ValueError("mask_classes indices start at 1 (0 is background)")
-                    regions.append(RegionSpec(label=str(label), mask_path=mask_path, mask_class_index=int(index)))
-            else:
-                label = str(row.get("label") or "").strip()
-                if not label:
-                    raise ValueError("a binary mask needs a 'label' (or give 'mask_classes')")
-                regions.append(RegionSpec(label=label, mask_path=mask_path))
-        for number, box in enumerate(_json_field(row.get("boxes"), "boxes") or [], start=1):
+            regions.extend(self._mask_regions(row, self.root / mask_name, mask_name))
+        boxes = _json_field(row.get("boxes"), "boxes")
+        if boxes is not None and not isinstance(boxes, list):
+            raise RowProblem(f"'boxes' must be a list of {{bbox, label}}, not {_type_name(boxes)}")
+        for number, box in enumerate(boxes or [], start=1):
             bbox = box.get("bbox") if isinstance(box, dict) else None
-            label = str(box.get("label") or "").strip() if isinstance(box, dict) else ""
-            if not (isinstance(bbox, list) and len(bbox) == 4 and label):
-                raise ValueError(f"box {number} needs 'bbox': [x, y, w, h] and a 'label'")
-            regions.append(RegionSpec(label=label, bbox=[float(v) for v in bbox]))
+            label = box.get("label") if isinstance(box, dict) else None
+            if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+                raise RowProblem(f"box {number} needs 'bbox': [x, y, w, h] (four numbers) and a 'label'")
+            if not (isinstance(label, str) and label.strip()):
+                raise RowProblem(f"box {number} needs a 'label' (a non-empty string)")
+            regions.append(RegionSpec(label=label.strip(), bbox=[float(v) for v in bbox]))
         return regions
+
+    def _mask_regions(self, row: dict, mask_path: Path, mask_name: str) -> list[RegionSpec]:
+        if not is_existing_file(mask_path):
+            raise RowProblem(f"mask {mask_name} is missing")
+        lossy = mask_path.suffix.lower() in LOSSY_MASK_SUFFIXES
+        mask_classes = _json_field(row.get("mask_classes"), "mask_classes")
+        if mask_classes:
+            if not isinstance(mask_classes, dict):
+                raise RowProblem(f"'mask_classes' must be an object {{index: label}}, not {_type_name(mask_classes)}")
+            if lossy:
+                raise RowProblem(f"mask {mask_name} is a JPEG: lossy compression changes class indices; use PNG")
+            regions = []
+            for key, label in mask_classes.items():
+                index = _class_index(key)
+                if any(region.mask_class_index == index for region in regions):
+                    raise RowProblem(f"mask_classes lists index {index} twice")
+                if not (isinstance(label, str) and label.strip()):
+                    raise RowProblem(f"mask_classes[{key!r}] must be a label (a non-empty string)")
+                regions.append(RegionSpec(label=label.strip(), mask_path=mask_path, mask_class_index=index))
+            return sorted(regions, key=lambda region: region.mask_class_index)
+        label = row.get("label")
+        if not (isinstance(label, str) and label.strip()):
+            raise RowProblem("a binary mask needs a 'label' (or give 'mask_classes')")
+        threshold = _threshold(row.get("mask_threshold"), default=LOSSY_MASK_THRESHOLD if lossy else None)
+        return [RegionSpec(label=label.strip(), mask_path=mask_path, threshold=threshold)]
+
+
+def _class_index(key) -> int:
+    text = str(key).strip()
+    if not text.isdigit() or not text.isascii():
+        raise RowProblem(f"mask_classes keys are class indices (whole numbers), not {key!r}")
+    index = int(text)
+    if index == 0:
+        raise RowProblem("mask_classes indices start at 1 (0 is background)")
+    return index
+
+
+def _threshold(value, *, default: int | None) -> int | None:
+    if value in (None, ""):
+        return default
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535):
+        raise RowProblem(f"'mask_threshold' must be a whole number from 1 to 65535, not {value!r}")
+    return value
 
 
 def _json_field(value, name: str):
@@ -120,5 +188,20 @@ def _json_field(value, name: str):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            raise ValueError(f"'{name}' is not valid JSON") from None
+            raise RowProblem(f"'{name}' is not valid JSON") from None
     return value
+
+
+def _row_name(where: str, row: dict) -> str:
+    image = row.get("image") if isinstance(row, dict) else None
+    return image.strip() if isinstance(image, str) and image.strip() else where
+
+
+def _type_name(value) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 2**53

@@ -133,7 +133,7 @@ def test_an_import_never_changes_who_may_see_a_source(world, make_user, tmp_path
     )
 
     assert into_restricted.status_code == 400
-    assert hide_public.status_code == 400 and "restricted" in hide_public.json()
+    assert hide_public.status_code == 400 and "restricted" in hide_public.json()["errors"]
     world.public.refresh_from_db()
     assert world.public.visibility == Visibility.PUBLIC
 

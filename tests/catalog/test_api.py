@@ -134,16 +134,16 @@ def test_api_imports_only_from_import_roots(client_for, settings, tmp_path, real
         "/api/import-jobs/", {"format": "mvtec", "path": str(real_data / "mvtec_ad"), "source": "x"}, format="json"
     )
     assert response.status_code == 400
-    assert "is not under an import root" in response.json()["path"]
+    assert "is not under an import root" in response.json()["errors"]["path"][0]
 
 
 def test_api_rejects_an_unknown_format(client_for):
     response = client_for(Role.DATA_MANAGER).post(
         "/api/import-jobs/", {"format": "pascal", "path": "/tmp", "source": "x"}, format="json"
     )
-    assert response.status_code == 400 and "format" in response.json()
+    assert response.status_code == 400 and "format" in response.json()["errors"]
 
 
 def test_importers_are_listed(client_for):
     formats = {f["format"] for f in client_for(Role.ANNOTATOR).get("/api/importers/").json()}
-    assert formats == {"mvtec", "magnetic-tile", "neu-det", "coco", "folder"}
+    assert formats == {"mvtec", "magnetic-tile", "neu-det", "coco", "folder", "visa"}

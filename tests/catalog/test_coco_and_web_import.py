@@ -49,7 +49,10 @@ def test_coco_polygons_rle_and_boxes_become_regions(tmp_path):
 
     job = run_import("coco", tmp_path / "instances.json")
 
-    assert outcomes(job)["gone.png"] == (RowOutcome.REJECTED, "image file 'gone.png' is missing")
+    assert outcomes(job)["gone.png"] == (
+        RowOutcome.REJECTED,
+        "image file 'gone.png' is missing (looked in images/, ./)",
+    )
     a = Sample.objects.get(external_id="a.png")
     scratch, dent = a.source_regions.order_by("label").reverse()
     assert scratch.label == "scratch" and scratch.bbox == [5, 5, 21, 11]  # polygon edges are drawn inclusive

@@ -1,0 +1,100 @@
+"""An item's regions at its image's size: mask files, COCO segmentations and boxes.
+
+Masks are decoded one at a time, after their size is checked against the image; what a mask
+holds but no region takes (a value mask_classes does not list) becomes a warning on the row.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .coco_geometry import SegmentationRejected, segmentation_mask
+from .importers import ImportItem, RegionSpec
+from .mask_files import MaskRejected, MaskValues, read_mask_values, unlisted_values_warning, value_counts
+from .rle import mask_bbox, mask_to_rle
+
+
+class RegionRejected(ValueError):
+    """A region of the item cannot be imported, so neither can the item; the message says why."""
+
+
+@dataclass
+class ProcessedRegion:
+    label: str
+    mask_rle: dict | None
+    bbox: list[float]
+    area: int
+
+
+@dataclass
+class RowRegions:
+    regions: list[ProcessedRegion]
+    warnings: list[str]  # recorded on the imported row: what was found but not imported, and why
+
+
+def regions_for(item: ImportItem, *, width: int, height: int) -> RowRegions:
+    """The item's regions at the image's size, decoding one mask at a time. Raises RegionRejected."""
+    masks: dict[Path, MaskValues] = {}  # one decode per mask file, however many classes it holds
+    regions = []
+    for spec in item.regions:
+        region = _region(spec, width, height, masks)
+        if region is not None:
+            regions.append(region)
+    return RowRegions(regions=regions, warnings=list(item.warnings) + _unlisted_class_warnings(item, masks))
+
+
+def _region(spec: RegionSpec, width: int, height: int, masks: dict) -> ProcessedRegion | None:
+    if spec.segmentation is not None:
+        try:
+            mask = segmentation_mask(spec.segmentation, width=width, height=height)
+        except SegmentationRejected as problem:
+            raise RegionRejected(f"'{spec.label}': {problem}") from None
+    elif spec.mask_path is not None:
+        if spec.mask_path not in masks:
+            shown = f"{spec.mask_path.name} of '{spec.label}'"
+            try:
+                masks[spec.mask_path] = read_mask_values(spec.mask_path, width=width, height=height, shown=shown)
+            except MaskRejected as problem:
+                raise RegionRejected(str(problem)) from None
+        mask = _foreground(masks[spec.mask_path], spec)
+    else:
+        return _box_region(spec, width, height)
+    bbox = mask_bbox(mask)
+    if bbox is None:  # an empty mask (e.g. a class absent from this index mask) is no region
+        return None
+    return ProcessedRegion(label=spec.label, mask_rle=mask_to_rle(mask), bbox=bbox, area=int(mask.sum()))
+
+
+def _foreground(mask: MaskValues, spec: RegionSpec) -> np.ndarray:
+    if spec.mask_class_index is not None:
+        if not mask.indexed:
+            raise RegionRejected(
+                f"{spec.mask_path.name} is a colour mask: its pixels hold no class index "
+                "(save class indices as a grey or palette image, or give a binary 'label')"
+            )
+        return mask.values == spec.mask_class_index
+    if spec.threshold is not None:
+        return mask.values >= spec.threshold
+    return mask.values != 0
+
+
+def _unlisted_class_warnings(item: ImportItem, masks: dict[Path, MaskValues]) -> list[str]:
+    listed: dict[Path, set[int]] = {}
+    for spec in item.regions:
+        if spec.mask_path is not None and spec.mask_class_index is not None:
+            listed.setdefault(spec.mask_path, set()).add(spec.mask_class_index)
+    found = []
+    for path, indices in listed.items():
+        warning = unlisted_values_warning(path.name, value_counts(masks[path].values), indices)
+        if warning:
+            found.append(warning)
+    return found
+
+
+def _box_region(spec: RegionSpec, width: int, height: int) -> ProcessedRegion:
+    x, y, w, h = spec.bbox
+    tolerance = 0.5  # boxes drawn to the last pixel's far edge
+    if w <= 0 or h <= 0 or x < -tolerance or y < -tolerance or x + w > width + tolerance or y + h > height + tolerance:
+        raise RegionRejected(f"box {spec.bbox} of '{spec.label}' lies outside the {width}x{height} image")
+    return ProcessedRegion(label=spec.label, mask_rle=None, bbox=[x, y, w, h], area=round(w * h))
