@@ -5,9 +5,10 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from base.job_views import resume_jobs
 from vocabulary.models import LANGUAGES
 
-from .agreement_reports import agreement_report_enqueue
+from . import services
 from .models import AgreementReport, Annotation, AnnotationRevision, AuditEvent, Caption, RevisionTerm
 from .services import annotations_set_priority
 from .template_fields import TEMPLATE_FIELDS
@@ -148,11 +149,25 @@ class AgreementReportAdmin(admin.ModelAdmin):
     list_display = ("id", "scope", "source", "user", "status", "created_at", "finished_at")
     list_filter = ("scope", "status")
     list_select_related = ("source", "user")
+    actions = [resume_jobs]
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("scope", "source", "user")
-        return ("scope", "source", "user", "status", "error", "created_at", "finished_at", "figures")
+        return (
+            "scope",
+            "source",
+            "user",
+            "status",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+            "next_batch",
+            "figures",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
@@ -161,9 +176,9 @@ class AgreementReportAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        obj.requested_by = request.user
+        obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        agreement_report_enqueue(report=obj)
+        services.agreement_report_enqueue(report=obj)
 
     @admin.display(description="figures")
     def figures(self, report):

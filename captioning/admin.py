@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from base.job_views import resume_jobs
+
 from . import services
 from .models import CaptionDraft, CaptionJob
 
@@ -25,7 +27,7 @@ class CaptionJobAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "captioner")
     fields = ("captioner", "languages", "filters", "retry_failed_of")
-    actions = ["retry_failed_samples", "cancel_jobs"]
+    actions = ["retry_failed_samples", "cancel_jobs", resume_jobs]
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields if obj else ()

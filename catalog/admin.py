@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from base.job_views import resume_jobs
+
 from .models import ImportJob, ImportRow, Sample, Source, SourceRegion
 
 
@@ -42,6 +44,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "format", "source", "status", "processed", "total", "imported", "duplicates", "rejected")
     list_filter = ("status", "format")
     readonly_fields = [f.name for f in ImportJob._meta.fields] + ["report"]
+    actions = [resume_jobs]
 
     @admin.display(description="per-row report")
     def report(self, job):

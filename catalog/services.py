@@ -8,6 +8,7 @@ from accounts.models import User
 from .importers import get_importer
 from .importers.base import ImportFormatError
 from .models import ImportJob, Source, SourceKind, Visibility
+from .tasks import import_batch_task
 
 
 class ImportRequestError(ValueError):
@@ -57,6 +58,11 @@ def import_job_create(
 
 
 def import_job_enqueue(*, job: ImportJob) -> None:
-    from .tasks import import_dataset
+    """Queue the job's current batch once the caller's transaction commits."""
+    job_id, batch = job.pk, job.next_batch
+    transaction.on_commit(lambda: import_batch_task.delay(job_id, batch))
 
-    transaction.on_commit(lambda: import_dataset.delay(job.id))
+
+def import_job_requeue(job_id: int) -> None:
+    """The job registry's requeue (base/job_kinds.py): the job's current batch, read now."""
+    import_job_enqueue(job=ImportJob.objects.get(pk=job_id))

@@ -1,4 +1,5 @@
 import os
+from fnmatch import fnmatch
 
 from celery import Celery
 
@@ -6,4 +7,30 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("imdd")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+class QueueTimeLimits:
+    """Celery task annotation: each task gets its queue's hard time limit (CELERY_QUEUE_TIME_LIMITS),
+    unless the task declares its own (the train queue's supervisor does)."""
+
+    def annotate(self, task):
+        if task.time_limit is not None:
+            return None
+        queue = queue_of(task.name)
+        limit = app.conf.queue_time_limits.get(queue)
+        return {"time_limit": limit} if limit else None
+
+    def annotate_any(self):
+        return None
+
+
+def queue_of(task_name: str) -> str:
+    """The queue CELERY_TASK_ROUTES sends a task to (the first matching pattern, as Celery routes)."""
+    for pattern, route in (app.conf.task_routes or {}).items():
+        if fnmatch(task_name, pattern):
+            return route["queue"]
+    return app.conf.task_default_queue
+
+
+app.conf.task_annotations = (QueueTimeLimits(),)
 app.autodiscover_tasks()

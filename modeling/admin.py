@@ -14,11 +14,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from base.jobs import JobStatus
 from releases.models import DatasetVersion, VersionStatus
 
 from . import services
 from .charts import line_chart
-from .models import ModelCheckpoint, RunKind, RunStatus, TrainingRun
+from .models import ModelCheckpoint, RunKind, TrainingRun
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
 NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}
@@ -32,7 +33,7 @@ class LaunchForm(forms.Form):
     )
     parent = forms.ModelChoiceField(
         queryset=TrainingRun.objects.filter(
-            status=RunStatus.SUCCEEDED, kind__in=[RunKind.STAGE_1, RunKind.STAGE_2, RunKind.DEFECT_GEN]
+            status=JobStatus.SUCCEEDED, kind__in=[RunKind.STAGE_1, RunKind.STAGE_2, RunKind.DEFECT_GEN]
         ),
         required=False,
         label="Start from run",
@@ -102,7 +103,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 "classes": ("collapse",),
             },
         ),
-        ("Who and when", {"fields": ("launched_by", "created_at", "started_at", "finished_at")}),
+        ("Who and when", {"fields": ("created_by", "created_at", "started_at", "finished_at")}),
     )
 
     def get_readonly_fields(self, request, obj=None):
@@ -143,7 +144,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                     steps=data["steps"],
                     few_shot_per_class=data["few_shot_per_class"],
                     split=data["split"],
-                    launched_by=request.user,
+                    created_by=request.user,
                 )
             except services.RunError as error:
                 form.add_error(None, str(error))
@@ -198,7 +199,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                     dataset_version=parent.dataset_version,
                     parent=parent,
                     config_preset=parent.config_preset,
-                    launched_by=request.user,
+                    created_by=request.user,
                     **inherited,
                 )
             except services.RunError as error:
