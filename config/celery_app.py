@@ -14,11 +14,10 @@ class QueueTimeLimits:
     unless the task declares its own (the train queue's supervisor does)."""
 
     def annotate(self, task):
-        if task.time_limit is not None:
+        if task.time_limit is not None:  # Celery's own task_time_limit is left unset for this
             return None
-        queue = queue_of(task.name)
-        limit = app.conf.queue_time_limits.get(queue)
-        return {"time_limit": limit} if limit else None
+        limits = app.conf.queue_time_limits
+        return {"time_limit": limits.get(queue_of(task.name), limits["*"])}
 
     def annotate_any(self):
         return None

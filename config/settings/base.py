@@ -155,16 +155,16 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_QUEUES = ["default", "ingest", "caption", "export", "train"]
 # Hard time limit of one task, per queue (config/celery_app.py applies them). Long jobs run as chains
 # of bounded batches, so these are generous bounds on ONE batch, not on a job; a task past its limit
-# is killed and its job is requeued by the stale sweep. The train task declares its own (30 days).
+# is killed and its job is requeued by the stale sweep. The train task declares its own (30 days);
+# "*" is for tasks of any other queue.
 CELERY_QUEUE_TIME_LIMITS = {
     "default": 15 * 60,
     "ingest": 30 * 60,
     "caption": 60 * 60,
     "export": 2 * 3600,
+    "*": env.int("CELERY_TASK_TIME_LIMIT", default=2 * 3600),
     **env.dict("CELERY_QUEUE_TIME_LIMITS", cast={"value": int}, default={}),
 }
-# Tasks outside those queues.
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
 # Redis and SQS redeliver a message nobody acknowledged within the visibility timeout (acks_late: a
 # task is acknowledged when it ends). It must outlast the longest task above, or a task still running
 # is delivered a second time; the stale sweep, not this timeout, is what resumes a killed worker's job.
