@@ -132,7 +132,9 @@ def two_reviewed_samples(vocab, people):
     return a, b
 
 
-def test_agreement_report_against_hand_computed_values(two_reviewed_samples, people):
+@pytest.mark.parametrize("batch_size", [1, 500])
+def test_agreement_report_against_hand_computed_values(two_reviewed_samples, people, settings, batch_size):
+    settings.AGREEMENT_REPORT_BATCH_SIZE = batch_size
     report = agreement_report_compute(scope="dataset")
 
     assert report["items"] == {
