@@ -72,11 +72,12 @@ class EndpointRateLimiter:
 
     def _reserve_in_database(self) -> float:
         interval = timedelta(seconds=self.interval)
+        EndpointRateLimit.objects.get_or_create(endpoint=self.endpoint, defaults={"next_slot_at": timezone.now()})
         with transaction.atomic():
-            EndpointRateLimit.objects.get_or_create(endpoint=self.endpoint, defaults={"next_slot_at": timezone.now()})
-            # A write first: the row's lock on PostgreSQL, the database's write lock on SQLite.
+            # A write first takes the row's lock on PostgreSQL (and SQLite's write lock, if a
+            # deployment's SQLite transactions are not IMMEDIATE).
             EndpointRateLimit.objects.filter(endpoint=self.endpoint).update(next_slot_at=F("next_slot_at"))
-            row = EndpointRateLimit.objects.select_for_update().get(endpoint=self.endpoint)
+            row = EndpointRateLimit.objects.get(endpoint=self.endpoint)
             now = timezone.now()
             slot = max(now, row.next_slot_at)
             EndpointRateLimit.objects.filter(pk=row.pk).update(next_slot_at=slot + interval)

@@ -83,8 +83,11 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'imdd.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The dev server and the Celery worker write to the same file: wait for the lock, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The dev server and the Celery workers write to the same file: wait for the lock, don't fail. A
+    # transaction takes the write lock when it begins (IMMEDIATE): one that read first and then wrote
+    # would fail at once with "database is locked" while another connection writes (SQLite cannot
+    # wait there without deadlocking), and job batches read their job and then write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
