@@ -74,7 +74,9 @@ def test_resume_requeues_failed_and_lost_jobs_at_their_batch_and_refuses_live_or
             assert len(callbacks) == 1, case
         else:
             assert job.status == fields["status"] and not callbacks, case
-            assert str(job.pk) in str(refusal.value) and ("alive" in str(refusal.value) or "succeeded" in str(refusal.value))
+            assert str(job.pk) in str(refusal.value) and (
+                "alive" in str(refusal.value) or "succeeded" in str(refusal.value)
+            )
 
 
 def test_the_sweep_requeues_only_lost_live_jobs_once_per_stale_period(django_capture_on_commit_callbacks):
@@ -142,9 +144,7 @@ def test_the_admin_action_resumes_the_selected_jobs(make_user, django_capture_on
     browser.force_login(make_user(Role.ADMIN, is_staff=True, is_superuser=True))
     failed = make_job("report", status=JobStatus.FAILED, error="x")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        browser.post(
-            "/admin/annotation/agreementreport/", {"action": "resume_jobs", "_selected_action": [failed.pk]}
-        )
+        browser.post("/admin/annotation/agreementreport/", {"action": "resume_jobs", "_selected_action": [failed.pk]})
     failed.refresh_from_db()
     assert failed.status == JobStatus.PENDING and len(callbacks) == 1
 

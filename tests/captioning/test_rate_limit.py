@@ -78,9 +78,7 @@ def test_two_caption_jobs_together_stay_within_the_endpoints_limit(committed_ann
     first, second = committed_annotations[:per_job], committed_annotations[per_job : 2 * per_job]
     with FakeChatServer([{"json": GOOD_REPLY}]) as server:
         settings.OPENAI_BASE_URL = server.url
-        jobs = [
-            services.caption_job_create(captioner="llm", filters={"samples": ids}) for ids in (first, second)
-        ]
+        jobs = [services.caption_job_create(captioner="llm", filters={"samples": ids}) for ids in (first, second)]
         errors = []
 
         def run(job):

@@ -85,7 +85,13 @@ def test_a_redelivered_batch_changes_nothing(real_data, settings):
     assert ingest.import_batch(job_id=job.pk, batch=1) is True
 
     job.refresh_from_db()
-    assert (job.next_batch, job.processed, job.imported, job.rows.count(), Sample.objects.count()) == (2, 20, 20, 20, 20)
+    assert (job.next_batch, job.processed, job.imported, job.rows.count(), Sample.objects.count()) == (
+        2,
+        20,
+        20,
+        20,
+        20,
+    )
     assert job.rows.values("item").distinct().count() == 20
 
 
