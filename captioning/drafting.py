@@ -82,7 +82,7 @@ def caption_job_batch(*, job_id: int, batch: int, captioner=None) -> bool | None
     # Every batch but the last takes exactly `size` samples, so batch * size were taken before.
     take = max(0, min(size, limit - batch * size)) if limit else size
     ids = list(job_selection(job).filter(pk__gt=job.cursor).values_list("pk", flat=True)[: take + 1]) if take else []
-    more = len(ids) > take
+    more = len(ids) > take and (not limit or (batch + 1) * size < limit)
     ids = ids[:take]
 
     done = set(job.attempts.filter(annotation_id__in=ids).values_list("annotation_id", flat=True))

@@ -1,11 +1,9 @@
 """Imports as chains of batch tasks: ceil(N / batch) batches and a finishing step, redelivery that
 changes nothing, and a failed import resumed where it stopped."""
 
-import contextlib
 import math
 
 import pytest
-from celery.signals import task_prerun
 
 from base.job_kinds import job_resume
 from base.jobs import JobStatus
@@ -13,7 +11,7 @@ from catalog import ingest, services
 from catalog.models import ImportJob, Sample
 from catalog.tasks import import_batch_task, import_dataset, import_finish_task
 
-from ..conftest import wait_for
+from ..conftest import tasks_run, wait_for
 
 MVTEC_ITEMS = 50
 
@@ -23,21 +21,6 @@ def test_task_names_are_stable():
     assert import_batch_task.name == "catalog.import_batch"
     assert import_finish_task.name == "catalog.import_finish"
     assert import_dataset.name == "catalog.import_dataset"  # messages queued before imports ran in batches
-
-
-@contextlib.contextmanager
-def tasks_run():
-    """(task name, args) of every task the worker starts, in order."""
-    seen = []
-
-    def record(task=None, args=None, **kwargs):
-        seen.append((task.name, tuple(args or ())))
-
-    task_prerun.connect(record, weak=False, dispatch_uid="tasks_run")
-    try:
-        yield seen
-    finally:
-        task_prerun.disconnect(dispatch_uid="tasks_run")
 
 
 def mvtec_job(real_data) -> ImportJob:
