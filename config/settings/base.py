@@ -290,8 +290,12 @@ ANNOTATION_REQUIRED_LANGUAGES = env.list("ANNOTATION_REQUIRED_LANGUAGES", defaul
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "AnnotationStageEnum": "annotation.models.Stage",
-    # Every job model shares one status enum (base/jobs.py).
+    # Every job model shares one status enum (base/jobs.py); the other "status" and "format" fields
+    # keep the names they had when each job had its own enum.
     "JobStatusEnum": "base.jobs.JobStatus",
+    "TermStatusEnum": "vocabulary.models.TermStatus",
+    "FacetEnum": "vocabulary.models.Facet",
+    "ExportFormatEnum": "releases.models.ExportFormat",
 }
 if ANNOTATION_CONSENSUS_MODE not in ("all", "sampled"):
     raise ImproperlyConfigured("ANNOTATION_CONSENSUS_MODE is 'all' or 'sampled'")

@@ -16,13 +16,13 @@ from .test_audit_and_reports import two_reviewed_samples  # noqa: F401  (fixture
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("two_reviewed_samples")
 @pytest.mark.parametrize("batch_size", [1, 2, 500])
 def test_a_report_of_n_annotations_runs_in_ceil_n_over_batch_tasks(
     celery_worker,
-    two_reviewed_samples,
     people,
     settings,
-    batch_size,  # noqa: F811
+    batch_size,
 ):
     settings.AGREEMENT_REPORT_BATCH_SIZE = batch_size
     expected = agreement_report_compute(scope="dataset")
