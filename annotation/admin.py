@@ -5,10 +5,11 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from base.job_views import resume_jobs
 from catalog.admin_access import SourceVisibilityAdmin
 from vocabulary.models import LANGUAGES
 
-from .agreement_reports import agreement_report_request
+from . import services
 from .models import AgreementReport, Annotation, AnnotationRevision, AuditEvent, Caption, RevisionTerm
 from .services import annotations_set_priority
 from .template_fields import TEMPLATE_FIELDS
@@ -154,11 +155,25 @@ class AgreementReportAdmin(SourceVisibilityAdmin):
     list_display = ("id", "scope", "source", "user", "status", "created_at", "finished_at")
     list_filter = ("scope", "status")
     list_select_related = ("source", "user")
+    actions = [resume_jobs]
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("scope", "source", "user")
-        return ("scope", "source", "user", "status", "error", "created_at", "finished_at", "figures")
+        return (
+            "scope",
+            "source",
+            "user",
+            "status",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+            "next_batch",
+            "figures",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
@@ -167,7 +182,7 @@ class AgreementReportAdmin(SourceVisibilityAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        report = agreement_report_request(by=request.user, scope=obj.scope, source=obj.source, user=obj.user)
+        report = services.agreement_report_request(by=request.user, scope=obj.scope, source=obj.source, user=obj.user)
         obj.pk, obj.created_at = report.pk, report.created_at
 
     @admin.display(description="figures")

@@ -1,24 +1,31 @@
 """Agreement reports: the statistics of agreement_statistics.py over reviewed annotations, per template
-field, per dataset (a source, or everything) and per annotator. Computed by a Celery task,
-since a dataset may hold a million annotations; read back from AgreementReport.result.
+field, per dataset (a source, or everything) and per annotator; read back from AgreementReport.result.
+
+A dataset may hold a million annotations, so a report is computed in batches of
+AGREEMENT_REPORT_BATCH_SIZE annotations (sample-id order) by Celery tasks, then a finishing step.
+A batch loads its annotations' revisions and masks, adds them to running tallies
+(agreement_tallies.py: counts and sums whose size does not grow with the dataset) and stores the
+tallies with the report; the finishing step turns the tallies into the figures. Nothing holds
+more than one batch of annotations or masks. This module computes; it never queues a task.
 
 Raters of one sample: stage 1 (the submitted revision), stage 2 (the reviewed revision) and each
 consensus expert (the revision they approved or produced; a reject rates nothing). "Final" is
 the verified revision.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from catalog.models import Source
-from catalog.selectors import sources_visible_to
+from base.jobs import JobStatus, job_batch_begin, job_batch_done, job_batch_lock, job_finish
 from vocabulary.models import LANGUAGES
 
 from . import agreement_statistics
+from .agreement_tallies import AlphaTally, MeanTally, PairTally
 from .models import (
     AgreementReport,
     Annotation,
@@ -26,7 +33,6 @@ from .models import (
     AnnotationState,
     ConsensusVote,
     ReportScope,
-    ReportStatus,
     Stage,
     VoteDecision,
 )
@@ -34,7 +40,8 @@ from .region_geometry import region_mask
 from .revision_content import Content, content_of, revisions_with_content
 from .template_fields import TEMPLATE_FIELDS
 
-CHUNK = 500
+MASK_PAIRS = ("stage1_vs_stage2", "stage2_vs_final", "stage1_vs_final")
+CAPTION_PAIRS = ("draft_vs_stage1", "stage1_vs_final", "draft_vs_final")
 
 
 @dataclass
@@ -49,43 +56,10 @@ class Rated:
     experts: list[Content | None] = field(default_factory=list)
 
 
-def agreement_report_request(
-    *, by: User, scope: str, source: Source | None = None, user: User | None = None
-) -> AgreementReport:
-    with transaction.atomic():
-        report = AgreementReport.objects.create(scope=scope, source=source, user=user, requested_by=by)
-        report.sources.set([source] if source is not None else sources_visible_to(by))
-    agreement_report_enqueue(report=report)
-    return report
-
-
-def agreement_report_enqueue(*, report: AgreementReport) -> None:
-    from .tasks import agreement_report_compute
-
-    transaction.on_commit(lambda: agreement_report_compute.delay(report.pk))
-
-
-def agreement_report_run(*, report: AgreementReport) -> AgreementReport:
-    try:
-        report.result = agreement_report_compute(
-            scope=report.scope,
-            source_id=report.source_id,
-            user_id=report.user_id,
-            source_ids=list(report.sources.values_list("pk", flat=True)),
-        )
-        report.status = ReportStatus.DONE
-    except Exception as error:  # a report that cannot be computed says why instead of staying pending
-        report.status = ReportStatus.FAILED
-        report.error = f"{type(error).__name__}: {error}"
-    report.finished_at = timezone.now()
-    report.save(update_fields=["result", "status", "error", "finished_at"])
-    return report
-
-
-def agreement_report_compute(
-    *, scope: str, source_id: int | None = None, user_id: int | None = None, source_ids: list[int] | None = None
-) -> dict:
-    """source_ids: the sources the report may read (those its requester may see); None: every one."""
+def report_selection(
+    *, scope: str, source_id: int | None, user_id: int | None, source_ids: QuerySet | None = None
+) -> QuerySet:
+    """source_ids: the sources the report may read (AgreementReport.sources); None: every one."""
     annotations = Annotation.objects.filter(reviewed_revision__isnull=False).select_related("sample", "annotator")
     if source_ids is not None:
         annotations = annotations.filter(source_id__in=source_ids)
@@ -93,27 +67,307 @@ def agreement_report_compute(
         annotations = annotations.filter(source_id=source_id)
     if scope == ReportScope.ANNOTATOR:
         annotations = annotations.filter(annotator_id=user_id)
-    rated = [item for chunk in _chunks(annotations) for item in _load(chunk)]
-    masks = _MaskCache()
-    result = {
+    return annotations.order_by("pk")
+
+
+# -- the job: batches, then the finishing step ------------------------------------------------
+
+
+def agreement_report_batch(*, report_id: int, batch: int) -> bool | None:
+    """Add batch `batch` to the report's tallies. True when more batches follow, False after the
+    last, None when there was nothing to do (a redelivered batch, a finished report)."""
+    report = job_batch_begin(AgreementReport, report_id, batch)
+    if report is None:
+        return None
+    size = settings.AGREEMENT_REPORT_BATCH_SIZE
+    selection = report_selection(
+        scope=report.scope,
+        source_id=report.source_id,
+        user_id=report.user_id,
+        source_ids=report.sources.values("pk"),
+    )
+    chunk = list(selection.filter(pk__gt=report.cursor)[: size + 1])
+    more = len(chunk) > size
+    chunk = chunk[:size]
+    tally = tally_annotations(chunk)
+    with job_batch_lock(AgreementReport, report_id, batch) as current:
+        if not current:
+            return None
+        stored = AgreementReport.objects.values_list("tallies", flat=True).get(pk=report_id)
+        total = ReportTally.from_json(stored) if stored else ReportTally()
+        total.merge(tally)
+        cursor = chunk[-1].pk if chunk else report.cursor
+        job_batch_done(AgreementReport, report_id, batch, cursor=cursor, tallies=total.to_json())
+    return more
+
+
+def agreement_report_finish(report_id: int) -> None:
+    report = AgreementReport.objects.filter(pk=report_id, status=JobStatus.RUNNING).first()
+    if report is None:
+        return
+    tally = ReportTally.from_json(report.tallies) if report.tallies else ReportTally()
+    result = _result(tally, scope=report.scope, source_id=report.source_id, user_id=report.user_id)
+    AgreementReport.objects.filter(pk=report_id, status=JobStatus.RUNNING).update(result=result, tallies=None)
+    job_finish(report, status=JobStatus.SUCCEEDED)
+
+
+def agreement_report_compute(*, scope: str, source_id: int | None = None, user_id: int | None = None) -> dict:
+    """The whole report in this process, without a job row: the same batches and tallies."""
+    selection = report_selection(scope=scope, source_id=source_id, user_id=user_id)
+    size = settings.AGREEMENT_REPORT_BATCH_SIZE
+    total, last = ReportTally(), 0
+    while chunk := list(selection.filter(pk__gt=last)[:size]):
+        total.merge(tally_annotations(chunk))
+        last = chunk[-1].pk
+    return _result(total, scope=scope, source_id=source_id, user_id=user_id)
+
+
+def _result(tally: "ReportTally", *, scope: str, source_id: int | None, user_id: int | None) -> dict:
+    usernames = dict(User.objects.filter(pk__in=[int(pk) for pk in tally.annotators]).values_list("pk", "username"))
+    return {
         "scope": scope,
         "source": source_id,
         "user": user_id,
         "computed_at": timezone.now().isoformat(),
-        **_summary(rated, masks),
-        "annotators": _by_annotator(rated, masks),
+        **tally.summary(),
+        "annotators": tally.annotator_rows(usernames),
     }
-    return result
 
 
-def _chunks(annotations):
-    last = 0
-    while True:
-        chunk = list(annotations.filter(pk__gt=last).order_by("pk")[:CHUNK])
-        if not chunk:
-            return
-        last = chunk[-1].pk
-        yield chunk
+def tally_annotations(chunk: list[Annotation]) -> "ReportTally":
+    tally = ReportTally()
+    masks = _MaskCache()  # one batch's masks, dropped with the batch
+    for rated in _load(chunk):
+        tally.add(rated, masks)
+    return tally
+
+
+# -- tallies --------------------------------------------------------------------------------
+
+
+@dataclass
+class AnnotatorTally:
+    """One annotator's stage-1 work against the final result (the reviewed one until then)."""
+
+    items: int = 0
+    changes_requested: int = 0
+    rejected: int = 0
+    fields: dict = field(default_factory=lambda: {spec.name: PairTally() for spec in TEMPLATE_FIELDS})
+    iou: MeanTally = field(default_factory=MeanTally)
+    captions: dict = field(default_factory=lambda: {language: MeanTally() for language in LANGUAGES})
+
+    def add(self, rated: Rated, masks: "_MaskCache") -> None:
+        reference = rated.final or rated.stage2
+        self.items += 1
+        self.changes_requested += bool(rated.annotation.review_round)
+        self.rejected += rated.annotation.state == AnnotationState.REJECTED
+        for spec in TEMPLATE_FIELDS:
+            self.fields[spec.name].add(_label(rated.stage1, spec.name), _label(reference, spec.name))
+        _add_iou(self.iou, masks, rated.stage1, reference, rated.annotation.sample)
+        for language in LANGUAGES:
+            _add_caption_distance(self.captions[language], rated.stage1, reference, language)
+
+    def merge(self, other: "AnnotatorTally") -> None:
+        self.items += other.items
+        self.changes_requested += other.changes_requested
+        self.rejected += other.rejected
+        for name, pair in other.fields.items():
+            self.fields[name].merge(pair)
+        self.iou.merge(other.iou)
+        for language, distance in other.captions.items():
+            self.captions[language].merge(distance)
+
+    def to_json(self) -> dict:
+        return {
+            "items": self.items,
+            "changes_requested": self.changes_requested,
+            "rejected": self.rejected,
+            "fields": {name: pair.to_json() for name, pair in self.fields.items()},
+            "iou": self.iou.to_json(),
+            "captions": {language: distance.to_json() for language, distance in self.captions.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "AnnotatorTally":
+        return cls(
+            items=data["items"],
+            changes_requested=data["changes_requested"],
+            rejected=data["rejected"],
+            fields={name: PairTally.from_json(pair) for name, pair in data["fields"].items()},
+            iou=MeanTally.from_json(data["iou"]),
+            captions={language: MeanTally.from_json(d) for language, d in data["captions"].items()},
+        )
+
+
+@dataclass
+class ReportTally:
+    """Everything a report needs, as running counts and sums."""
+
+    items: Counter = field(default_factory=Counter)
+    fields: dict = field(
+        default_factory=lambda: {
+            spec.name: {"stage1_vs_stage2": PairTally(), "stage1_vs_final": PairTally(), "all_raters": AlphaTally()}
+            for spec in TEMPLATE_FIELDS
+        }
+    )
+    masks: dict = field(default_factory=lambda: {pair: MeanTally() for pair in MASK_PAIRS})
+    captions: dict = field(
+        default_factory=lambda: {language: {pair: MeanTally() for pair in CAPTION_PAIRS} for language in LANGUAGES}
+    )
+    annotators: dict = field(default_factory=dict)  # str(user id) -> AnnotatorTally
+
+    def add(self, rated: Rated, masks: "_MaskCache") -> None:
+        annotation = rated.annotation
+        self.items["reviewed"] += 1
+        self.items["verified"] += annotation.state == AnnotationState.VERIFIED
+        self.items["rejected"] += annotation.state == AnnotationState.REJECTED
+        self.items["in_consensus"] += annotation.state in (AnnotationState.REVIEWED, AnnotationState.IN_CONSENSUS)
+        self.items["changes_requested"] += bool(annotation.review_round)
+        self.items["disagreements"] += bool(annotation.has_disagreement)
+        for spec in TEMPLATE_FIELDS:
+            name, tallies = spec.name, self.fields[spec.name]
+            tallies["stage1_vs_stage2"].add(_label(rated.stage1, name), _label(rated.stage2, name))
+            if rated.final is not None:
+                tallies["stage1_vs_final"].add(_label(rated.stage1, name), _label(rated.final, name))
+            tallies["all_raters"].add(
+                [_label(rated.stage1, name), _label(rated.stage2, name)] + [_label(e, name) for e in rated.experts]
+            )
+        sample = annotation.sample
+        _add_iou(self.masks["stage1_vs_stage2"], masks, rated.stage1, rated.stage2, sample)
+        if rated.final is not None:
+            _add_iou(self.masks["stage2_vs_final"], masks, rated.stage2, rated.final, sample)
+            _add_iou(self.masks["stage1_vs_final"], masks, rated.stage1, rated.final, sample)
+        for language in LANGUAGES:
+            draft = _generated(rated.draft, language)
+            distances = self.captions[language]
+            _add_caption_distance(distances["draft_vs_stage1"], draft, rated.stage1, language)
+            _add_caption_distance(distances["stage1_vs_final"], rated.stage1, rated.final, language)
+            _add_caption_distance(distances["draft_vs_final"], draft, rated.final, language)
+        if annotation.annotator_id is not None:
+            self.annotators.setdefault(str(annotation.annotator_id), AnnotatorTally()).add(rated, masks)
+
+    def merge(self, other: "ReportTally") -> None:
+        self.items.update(other.items)
+        for name, tallies in other.fields.items():
+            for key, tally in tallies.items():
+                self.fields[name][key].merge(tally)
+        for pair, tally in other.masks.items():
+            self.masks[pair].merge(tally)
+        for language, pairs in other.captions.items():
+            for pair, tally in pairs.items():
+                self.captions[language][pair].merge(tally)
+        for user_id, tally in other.annotators.items():
+            self.annotators.setdefault(user_id, AnnotatorTally()).merge(tally)
+
+    def summary(self) -> dict:
+        return {
+            "items": {
+                key: self.items[key]
+                for key in ("reviewed", "verified", "rejected", "in_consensus", "changes_requested", "disagreements")
+            },
+            "fields": {
+                name: {
+                    "stage1_vs_stage2": _pair_stats(tallies["stage1_vs_stage2"]),
+                    "stage1_vs_final": _pair_stats(tallies["stage1_vs_final"]),
+                    "all_raters": {
+                        "units": tallies["all_raters"].units,
+                        "krippendorff_alpha": _round(tallies["all_raters"].krippendorff_alpha()),
+                    },
+                }
+                for name, tallies in self.fields.items()
+            },
+            "masks": {pair: {"n": tally.n, "mean_iou": _round(tally.mean())} for pair, tally in self.masks.items()},
+            "captions": {
+                language: {
+                    pair: {"n": tally.n, "mean_normalized_edit_distance": _round(tally.mean())}
+                    for pair, tally in pairs.items()
+                }
+                for language, pairs in self.captions.items()
+            },
+        }
+
+    def annotator_rows(self, usernames: dict[int, str]) -> list[dict]:
+        rows = []
+        for user_id in sorted(self.annotators, key=int):
+            tally = self.annotators[user_id]
+            rows.append(
+                {
+                    "user": int(user_id),
+                    "username": usernames.get(int(user_id), ""),
+                    "items": tally.items,
+                    "changes_requested": tally.changes_requested,
+                    "rejected": tally.rejected,
+                    "fields_vs_final": {name: _pair_stats(pair) for name, pair in tally.fields.items()},
+                    "mean_iou_vs_final": _round(tally.iou.mean()),
+                    "caption_distance_vs_final": {
+                        language: _round(distance.mean()) for language, distance in tally.captions.items()
+                    },
+                }
+            )
+        return rows
+
+    def to_json(self) -> dict:
+        return {
+            "items": dict(self.items),
+            "fields": {name: {k: t.to_json() for k, t in tallies.items()} for name, tallies in self.fields.items()},
+            "masks": {pair: tally.to_json() for pair, tally in self.masks.items()},
+            "captions": {
+                language: {pair: t.to_json() for pair, t in pairs.items()} for language, pairs in self.captions.items()
+            },
+            "annotators": {user_id: tally.to_json() for user_id, tally in self.annotators.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ReportTally":
+        tally = cls(items=Counter(data["items"]))
+        for name, tallies in data["fields"].items():
+            tally.fields[name] = {
+                "stage1_vs_stage2": PairTally.from_json(tallies["stage1_vs_stage2"]),
+                "stage1_vs_final": PairTally.from_json(tallies["stage1_vs_final"]),
+                "all_raters": AlphaTally.from_json(tallies["all_raters"]),
+            }
+        tally.masks = {pair: MeanTally.from_json(t) for pair, t in data["masks"].items()}
+        tally.captions = {
+            language: {pair: MeanTally.from_json(t) for pair, t in pairs.items()}
+            for language, pairs in data["captions"].items()
+        }
+        tally.annotators = {user_id: AnnotatorTally.from_json(t) for user_id, t in data["annotators"].items()}
+        return tally
+
+
+def _label(content: Content | None, name: str) -> str | None:
+    """A field's value as a label: the set of chosen term ids, written in one canonical order."""
+    if content is None:
+        return None
+    return ",".join(str(pk) for pk in sorted(term.pk for term in content.fields[name]))
+
+
+def _generated(content: Content | None, language: str) -> Content | None:
+    """The draft only where a generator wrote the caption (an LLM or template draft)."""
+    if content is None or language not in content.captions or not content.captions[language].generator:
+        return None
+    return content
+
+
+def _add_iou(tally: MeanTally, masks: "_MaskCache", first: Content, second: Content, sample) -> None:
+    value = masks.iou(first, second, sample)
+    if value is not None:
+        tally.add(value)
+
+
+def _add_caption_distance(tally: MeanTally, first: Content | None, second: Content | None, language: str) -> None:
+    if first is None or second is None:
+        return
+    a, b = first.captions.get(language), second.captions.get(language)
+    if a is not None and b is not None:
+        tally.add(agreement_statistics.normalized_edit_distance(a.text, b.text))
+
+
+def _pair_stats(pair: PairTally) -> dict:
+    return {"n": pair.n, "observed": _round(pair.observed()), "cohen_kappa": _round(pair.cohen_kappa())}
+
+
+# -- loading one batch ------------------------------------------------------------------------
 
 
 def _load(chunk: list[Annotation]) -> list[Rated]:
@@ -147,38 +401,6 @@ def _load(chunk: list[Annotation]) -> list[Rated]:
     return rated
 
 
-def _value(content: Content | None, name: str):
-    return None if content is None else frozenset(term.pk for term in content.fields[name])
-
-
-def _pair_stats(pairs: list[tuple]) -> dict:
-    first = [a for a, _ in pairs]
-    second = [b for _, b in pairs]
-    return {
-        "n": len(pairs),
-        "observed": _round(agreement_statistics.observed_agreement(first, second)),
-        "cohen_kappa": _round(agreement_statistics.cohen_kappa(first, second)),
-    }
-
-
-def _field_stats(rated: list[Rated]) -> dict:
-    stats = {}
-    for spec in TEMPLATE_FIELDS:
-        name = spec.name
-        units = [[_value(r.stage1, name), _value(r.stage2, name)] + [_value(e, name) for e in r.experts] for r in rated]
-        stats[name] = {
-            "stage1_vs_stage2": _pair_stats([(_value(r.stage1, name), _value(r.stage2, name)) for r in rated]),
-            "stage1_vs_final": _pair_stats(
-                [(_value(r.stage1, name), _value(r.final, name)) for r in rated if r.final is not None]
-            ),
-            "all_raters": {
-                "units": sum(1 for unit in units if sum(v is not None for v in unit) >= 2),
-                "krippendorff_alpha": _round(agreement_statistics.krippendorff_alpha_nominal(units)),
-            },
-        }
-    return stats
-
-
 class _MaskCache:
     """Foreground masks of revisions, decoded once per region."""
 
@@ -205,96 +427,6 @@ class _MaskCache:
         if a is None or b is None:
             return 0.0
         return agreement_statistics.mask_iou(a, b)
-
-
-def _iou_stats(pairs, masks: _MaskCache) -> dict:
-    values = [v for first, second, sample in pairs if (v := masks.iou(first, second, sample)) is not None]
-    return {"n": len(values), "mean_iou": _round(agreement_statistics.mean(values))}
-
-
-def _caption_stats(pairs: list[tuple[Content | None, Content | None]], language: str) -> dict:
-    values = []
-    for first, second in pairs:
-        if first is None or second is None:
-            continue
-        a, b = first.captions.get(language), second.captions.get(language)
-        if a is not None and b is not None:
-            values.append(agreement_statistics.normalized_edit_distance(a.text, b.text))
-    return {"n": len(values), "mean_normalized_edit_distance": _round(agreement_statistics.mean(values))}
-
-
-def _summary(rated: list[Rated], masks: _MaskCache) -> dict:
-    states = defaultdict(int)
-    for r in rated:
-        states[r.annotation.state] += 1
-
-    def generated(content: Content | None, language: str) -> Content | None:
-        """The draft only where a generator wrote the caption (an LLM or template draft)."""
-        if content is None or language not in content.captions or not content.captions[language].generator:
-            return None
-        return content
-
-    return {
-        "items": {
-            "reviewed": len(rated),
-            "verified": states[AnnotationState.VERIFIED],
-            "rejected": states[AnnotationState.REJECTED],
-            "in_consensus": states[AnnotationState.REVIEWED] + states[AnnotationState.IN_CONSENSUS],
-            "changes_requested": sum(1 for r in rated if r.annotation.review_round),
-            "disagreements": sum(1 for r in rated if r.annotation.has_disagreement),
-        },
-        "fields": _field_stats(rated),
-        "masks": {
-            "stage1_vs_stage2": _iou_stats([(r.stage1, r.stage2, r.annotation.sample) for r in rated], masks),
-            "stage2_vs_final": _iou_stats(
-                [(r.stage2, r.final, r.annotation.sample) for r in rated if r.final is not None], masks
-            ),
-            "stage1_vs_final": _iou_stats(
-                [(r.stage1, r.final, r.annotation.sample) for r in rated if r.final is not None], masks
-            ),
-        },
-        "captions": {
-            language: {
-                "draft_vs_stage1": _caption_stats([(generated(r.draft, language), r.stage1) for r in rated], language),
-                "stage1_vs_final": _caption_stats([(r.stage1, r.final) for r in rated], language),
-                "draft_vs_final": _caption_stats([(generated(r.draft, language), r.final) for r in rated], language),
-            }
-            for language in LANGUAGES
-        },
-    }
-
-
-def _by_annotator(rated: list[Rated], masks: _MaskCache) -> list[dict]:
-    """Each annotator's stage-1 work against the final result (the reviewed one until then)."""
-    groups = defaultdict(list)
-    for r in rated:
-        if r.annotation.annotator_id is not None:
-            groups[r.annotation.annotator_id].append(r)
-    rows = []
-    for user_id, items in sorted(groups.items()):
-        reference = [(r.stage1, r.final or r.stage2) for r in items]
-        fields = {
-            spec.name: _pair_stats([(_value(a, spec.name), _value(b, spec.name)) for a, b in reference])
-            for spec in TEMPLATE_FIELDS
-        }
-        rows.append(
-            {
-                "user": user_id,
-                "username": items[0].annotation.annotator.username,
-                "items": len(items),
-                "changes_requested": sum(1 for r in items if r.annotation.review_round),
-                "rejected": sum(1 for r in items if r.annotation.state == AnnotationState.REJECTED),
-                "fields_vs_final": fields,
-                "mean_iou_vs_final": _iou_stats(
-                    [(a, b, r.annotation.sample) for (a, b), r in zip(reference, items, strict=True)], masks
-                )["mean_iou"],
-                "caption_distance_vs_final": {
-                    language: _caption_stats(reference, language)["mean_normalized_edit_distance"]
-                    for language in LANGUAGES
-                },
-            }
-        )
-    return rows
 
 
 def _round(value: float | None) -> float | None:

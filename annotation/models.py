@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from base.jobs import BatchedJob
 from catalog.models import Sample, Source, SourceRegion
 from vocabulary.models import Term, VocabularyVersion
 
@@ -381,14 +382,9 @@ class ReportScope(models.TextChoices):
     ANNOTATOR = "annotator", "One annotator's stage-1 work"
 
 
-class ReportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # waiting for a worker
-    DONE = "done", "Done"  # result holds the figures
-    FAILED = "failed", "Failed"  # see error
-
-
-class AgreementReport(models.Model):
-    """Inter-annotator agreement over finished work, computed by a Celery task (see agreement_reports.py)."""
+class AgreementReport(BatchedJob):
+    """Inter-annotator agreement over finished work, computed by Celery tasks in batches of
+    AGREEMENT_REPORT_BATCH_SIZE annotations (see agreement_reports.py)."""
 
     scope = models.CharField(max_length=20, choices=ReportScope.choices, default=ReportScope.DATASET)
     source = models.ForeignKey(
@@ -400,17 +396,14 @@ class AgreementReport(models.Model):
     # The sources whose annotations the report covers, fixed when it is requested: `source`, or else
     # every source the requester may see. Who may see the report: whoever may see all of them.
     sources = models.ManyToManyField(Source, blank=True, related_name="+")
-    status = models.CharField(max_length=20, choices=ReportStatus.choices, default=ReportStatus.PENDING)
     result = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    cursor = models.PositiveBigIntegerField(default=0, help_text="The last sample id of the committed batches.")
+    tallies = models.JSONField(
+        null=True, blank=True, help_text="The running counts of the committed batches, until the report is done."
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(BatchedJob.Meta):
+        pass
 
     def __str__(self):
         what = self.source or self.user or "all sources"

@@ -14,18 +14,29 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from accounts.models import User
 from accounts.roles import Role
-from catalog.models import Sample
-from catalog.selectors import samples_visible_to
+from base.jobs import job_run_here
+from catalog.models import Sample, Source
+from catalog.selectors import samples_visible_to, sources_visible_to
 from vocabulary.selectors import vocabulary_current_version
 
 from . import actions
+from .agreement_reports import agreement_report_batch, agreement_report_finish
 from .audit import audit_record
 from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
-from .models import Annotation, AnnotationRevision, AnnotationState, AuditEvent, RevisionTerm, Stage
+from .models import (
+    AgreementReport,
+    Annotation,
+    AnnotationRevision,
+    AnnotationState,
+    AuditEvent,
+    RevisionTerm,
+    Stage,
+)
 from .queue import QueueFilters, annotation_claim_next, leases_release_expired  # noqa: F401  (re-exported)
 from .revision_content import Content, draft_content_for_sample, regions_write
 from .selectors import access_annotation
+from .tasks import agreement_report_batch_task
 
 
 def _check_version(annotation: Annotation, version) -> None:
@@ -290,3 +301,37 @@ def annotations_set_priority(
                     )
                 changed += 1
     return changed
+
+
+# -- agreement reports ------------------------------------------------------------------------
+
+
+def agreement_report_request(
+    *, by: User, scope: str, source: Source | None = None, user: User | None = None
+) -> AgreementReport:
+    with transaction.atomic():
+        report = AgreementReport.objects.create(scope=scope, source=source, user=user, created_by=by)
+        # The report reads only what its requester may see: the source asked for, or all those visible.
+        report.sources.set([source] if source is not None else sources_visible_to(by))
+    agreement_report_enqueue(report=report)
+    return report
+
+
+def agreement_report_enqueue(*, report: AgreementReport) -> None:
+    """Queue the report's current batch once the caller's transaction commits."""
+    report_id, batch = report.pk, report.next_batch
+    transaction.on_commit(lambda: agreement_report_batch_task.delay(report_id, batch))
+
+
+def agreement_report_requeue(report_id: int) -> None:
+    """The job registry's requeue (base/job_kinds.py)."""
+    agreement_report_enqueue(report=AgreementReport.objects.get(pk=report_id))
+
+
+def agreement_report_run(*, report: AgreementReport) -> AgreementReport:
+    """Compute the report's remaining batches in this process, as the tasks would."""
+    return job_run_here(
+        report,
+        run_batch=lambda report_id, batch: agreement_report_batch(report_id=report_id, batch=batch),
+        finish=agreement_report_finish,
+    )

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from base.job_views import resume_jobs
 from catalog.admin_access import SourceVisibilityAdmin
 
 from . import services
@@ -28,7 +29,7 @@ class CaptionJobAdmin(SourceVisibilityAdmin):
     )
     list_filter = ("status", "captioner")
     fields = ("captioner", "languages", "filters", "retry_failed_of")
-    actions = ["retry_failed_samples", "cancel_jobs"]
+    actions = ["retry_failed_samples", "cancel_jobs", resume_jobs]
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields if obj else ()

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from base.job_views import ResumeJobMixin
 from base.permissions import ModelPermissions
 from catalog.selectors import visible_to, without_hidden
 
@@ -38,6 +39,8 @@ class CaptionJobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
+            "next_batch",
         ]
         read_only_fields = fields
 
@@ -90,8 +93,9 @@ class CaptionDraftSerializer(serializers.ModelSerializer):
         ]
 
 
-class CaptionJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Caption jobs: start one (it runs on the Celery 'caption' queue), follow its progress and usage."""
+class CaptionJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Caption jobs: start one (it runs on the Celery 'caption' queue), follow its progress and usage;
+    resume a failed, cancelled or lost one."""
 
     permission_classes = [ModelPermissions]
     queryset = CaptionJob.objects.none()

@@ -7,3 +7,11 @@ class CaptioningConfig(AppConfig):
     name = "captioning"
     label = "captioning"
     verbose_name = "Captioning"
+
+    def ready(self):
+        from base.job_kinds import job_kind_register
+
+        from .models import CaptionJob
+        from .services import caption_job_requeue
+
+        job_kind_register(name="caption", model=CaptionJob, requeue=caption_job_requeue)

@@ -1,21 +1,17 @@
 from django.conf import settings
 from django.db import models
 
+from base.jobs import BatchedJob
+
 
 class CaptionerKind(models.TextChoices):
     TEMPLATE = "template", "Template (offline)"
     LLM = "llm", "LLM (OpenAI-compatible endpoint)"
 
 
-class JobStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # created, waiting for a worker
-    RUNNING = "running", "Running"  # a worker is drafting
-    SUCCEEDED = "succeeded", "Succeeded"  # every selected sample was drafted, skipped or failed
-    FAILED = "failed", "Failed"  # stopped by an error that is not one sample's (see error)
-    CANCELLED = "cancelled", "Cancelled"  # stopped on request; already drafted samples stay
+class CaptionJob(BatchedJob):
+    """Drafts for the selected samples, in batches of CAPTION_JOB_BATCH_SIZE in sample-id order."""
 
-
-class CaptionJob(models.Model):
     captioner = models.CharField(max_length=20, choices=CaptionerKind.choices, default=CaptionerKind.TEMPLATE)
     languages = models.CharField(max_length=20, default="en,zh,ja")
     # {"sources": [ids], "states": [...], "samples": [ids], "limit": n}; empty: every annotation.
@@ -31,7 +27,7 @@ class CaptionJob(models.Model):
     # The sources whose samples the job may caption, fixed when it is made: those its creator may see,
     # narrowed by filters["sources"]. Who may see the job: whoever may see all of them.
     sources = models.ManyToManyField("catalog.Source", blank=True, related_name="+")
-    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING)
+    cursor = models.PositiveBigIntegerField(default=0, help_text="The last sample id of the committed batches.")
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     drafted = models.PositiveIntegerField(default=0)
@@ -41,16 +37,9 @@ class CaptionJob(models.Model):
     requests = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(BatchedJob.Meta):
+        pass
 
     def __str__(self):
         return f"caption job #{self.pk} ({self.captioner}, {self.status})"
@@ -95,6 +84,17 @@ class CaptionDraft(models.Model):
 
     def __str__(self):
         return f"draft #{self.pk} of sample {self.annotation_id} by {self.generator}"
+
+
+class EndpointRateLimit(models.Model):
+    """The next free request slot of one LLM endpoint, shared by every caption job and worker when
+    there is no Redis (captioning/rate_limit.py)."""
+
+    endpoint = models.CharField(max_length=500, unique=True)
+    next_slot_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.endpoint}: next request at {self.next_slot_at}"
 
 
 class AttemptOutcome(models.TextChoices):

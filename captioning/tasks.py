@@ -1,14 +1,42 @@
+"""Caption tasks on the `caption` queue: one task per batch, then the finishing step. They take
+ids, and a redelivered or duplicated message changes nothing (see base/jobs.py)."""
+
+import logging
+
 from celery import shared_task
 
-from .models import CaptionJob, JobStatus
-from .services import caption_job_run
+from base.jobs import JobStatus, job_finish
+
+from .drafting import caption_job_batch, caption_job_finish
+from .models import CaptionJob
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="annotation.caption_job_batch", acks_late=True, reject_on_worker_lost=True)
+def caption_job_batch_task(job_id: int, batch: int) -> None:
+    try:
+        more = caption_job_batch(job_id=job_id, batch=batch)
+    except Exception as error:  # not one sample's fault (a database error, a bug): the job says so, resumable
+        logger.exception("caption job %s: batch %s failed", job_id, batch)
+        job = CaptionJob.objects.filter(pk=job_id).first()
+        if job is not None:
+            job_finish(job, status=JobStatus.FAILED, error=f"batch {batch}: {type(error).__name__}: {error}")
+        return
+    if more is True:
+        caption_job_batch_task.delay(job_id, batch + 1)
+    elif more is False:
+        caption_job_finish_task.delay(job_id)
+
+
+@shared_task(name="annotation.caption_job_finish", acks_late=True)
+def caption_job_finish_task(job_id: int) -> None:
+    caption_job_finish(job_id)
 
 
 @shared_task(name="annotation.caption_job", acks_late=True, reject_on_worker_lost=True)
 def caption_job_run_task(job_id: int) -> None:
-    """Run one caption job. Delivered twice, or after a crash, it resumes: samples with an attempt
-    row are passed over; a finished or cancelled job is left alone."""
+    """Messages queued before caption jobs ran in batches: start (or continue) the job's batches."""
     job = CaptionJob.objects.filter(pk=job_id).first()
-    if job is None or job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
-        return
-    caption_job_run(job=job)
+    if job is not None:
+        caption_job_batch_task.delay(job_id, job.next_batch)

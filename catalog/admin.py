@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from base.job_views import resume_jobs
+
 from . import services
 from .admin_access import SourceVisibilityAdmin, SourceVisibilityInline, VisibleSourceFilter, source_filter
 from .models import ImportJob, ImportRow, Sample, Source, SourceEvent, SourceRegion
@@ -105,6 +107,7 @@ class ImportJobAdmin(SourceVisibilityAdmin):
     list_display = ("id", "format", "source", "status", "processed", "total", "imported", "duplicates", "rejected")
     list_filter = ("status", "format", VisibleSourceFilter)
     readonly_fields = [f.name for f in ImportJob._meta.fields] + ["report"]
+    actions = [resume_jobs]
 
     def has_add_permission(self, request):
         return False  # an import starts from the API or `manage.py import_dataset`, which check the path

@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from base.job_views import ResumeJobMixin
 from base.permissions import ModelPermissions
 
 from . import selectors, services
@@ -103,7 +104,10 @@ class SampleFileView(APIView):
         return FileResponse(default_storage.open(name, "rb"))
 
 
-class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ImportJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Imports: start one (batches on the Celery 'ingest' queue), follow it, read its per-row report,
+    resume a failed or lost one."""
+
     permission_classes = [ModelPermissions]
     queryset = ImportJob.objects.none()
     serializer_class = ImportJobSerializer

@@ -1,9 +1,11 @@
 """Turning importer items into samples: read, hash, deduplicate, decode, store, record.
 
-Work is done in batches. Decoding and encoding run in a small thread pool (Pillow releases the GIL),
-the database sees one transaction per batch, and every item ends as exactly one ImportRow:
-imported, duplicate or rejected with its reason. A re-run of the same job skips the items it has
-already reported, so a worker killed mid-import resumes where it stopped.
+An import runs as a chain of batch tasks (base/jobs.py): batch k takes items
+[k * IMPORT_BATCH_SIZE, (k + 1) * IMPORT_BATCH_SIZE) of the importer's discovery, which is in a
+stable order. Decoding and encoding run in a small thread pool (Pillow releases the GIL), the
+database sees one transaction per ROWS_PER_TRANSACTION rows, and every item ends as exactly one
+ImportRow: imported, duplicate or rejected with its reason. A batch run again (a redelivered message,
+a resumed job, a worker killed mid-batch) skips the items it has already reported.
 """
 
 import logging
@@ -17,8 +19,9 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db.models import F
 
+from base.jobs import JobStatus, job_batch_begin, job_batch_done, job_batch_lock, job_finish, job_run_here
 from vocabulary.language import detect_language
 
 from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
@@ -28,7 +31,6 @@ from .item_regions import ProcessedRegion, RegionRejected, regions_for
 from .models import (
     ImportJob,
     ImportRow,
-    ImportStatus,
     RowOutcome,
     Sample,
     SourceRegion,
@@ -39,7 +41,7 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 32
+ROWS_PER_TRANSACTION = 32  # rows decoded in parallel and written in one transaction
 
 
 class RowRejected(ValueError):
@@ -137,38 +139,75 @@ def _attempt(function, argument):
 def import_run(
     *, job: ImportJob, on_progress: Callable[[ImportJob], None] | None = None, workers: int = 2
 ) -> ImportJob:
-    """Import everything the job's importer finds. Idempotent: rows already reported are skipped."""
+    """Import everything the job's importer finds, in this process: the batches the tasks would run,
+    one after the other. Idempotent: rows already reported are skipped."""
+    return job_run_here(
+        job,
+        run_batch=lambda job_id, batch: import_batch(job_id=job_id, batch=batch, workers=workers),
+        finish=import_finish,
+        on_progress=on_progress,
+    )
+
+
+def import_batch(*, job_id: int, batch: int, workers: int = 2) -> bool | None:
+    """Import batch `batch`: items [batch * IMPORT_BATCH_SIZE, (batch + 1) * IMPORT_BATCH_SIZE) of
+    the importer's discovery, committed ROWS_PER_TRANSACTION rows at a time. Returns True when
+    more batches follow, False after the last one, None when there was nothing to do (a redelivered
+    batch, a finished job) or the job failed as a whole."""
+    job = job_batch_begin(ImportJob, job_id, batch)
+    if job is None:
+        return None
+    size = settings.IMPORT_BATCH_SIZE
     try:
-        importer = get_importer(job.format)(Path(job.path), options=ImportOptions.from_dict(job.options))
-        items = list(importer.items())
+        if batch == 0:
+            # One pass to count; the items themselves are streamed batch by batch, never all held.
+            job.total = sum(1 for _ in _discover(job))
+            ImportJob.objects.filter(pk=job.pk).update(total=job.total)
+        items = _discover(job)
+        chunk = list(islice(items, batch * size, (batch + 1) * size))
+        more = next(items, None) is not None
     except (ImportFormatError, OSError) as error:
-        return _finish(job, ImportStatus.FAILED, error=str(error))
-    except Exception as error:  # a bug in discovery: the job says so instead of staying pending
-        logger.exception("unexpected error discovering import job %s", job.pk)
-        return _finish(job, ImportStatus.FAILED, error=f"unexpected error: {type(error).__name__}: {error}")
+        job_finish(job, status=JobStatus.FAILED, error=str(error))
+        return None
+    except Exception as error:  # an importer's bug fails the job visibly instead of leaving it running
+        logger.exception("import %s: discovery failed", job.pk)
+        job_finish(
+            job, status=JobStatus.FAILED, error=f"the {job.format} importer failed: {type(error).__name__}: {error}"
+        )
+        return None
 
-    already_reported = set(job.rows.values_list("item", flat=True))
-    pending = [item for item in items if item.relpath not in already_reported]
-    job.total = len(items)
-    job.status = ImportStatus.RUNNING
-    job.started_at = job.started_at or timezone.now()
-    job.save(update_fields=["total", "status", "started_at"])
-
+    reported = set(job.rows.filter(item__in=[item.relpath for item in chunk]).values_list("item", flat=True))
+    pending = [item for item in chunk if item.relpath not in reported]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for batch in _batches(pending, BATCH_SIZE):
-            _import_batch(job, batch, pool)
-            if on_progress:
-                on_progress(job)
-    return _finish(job, ImportStatus.SUCCEEDED)
+        for rows_batch in _batches(pending, ROWS_PER_TRANSACTION):
+            if not _import_rows(job, batch, rows_batch, pool):
+                return None
+    if not job_batch_done(ImportJob, job_id, batch):
+        return None
+    return more
 
 
-def _import_batch(job: ImportJob, batch: list[ImportItem], pool: ThreadPoolExecutor) -> None:
+def import_finish(job_id: int) -> None:
+    job = ImportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).first()
+    if job is not None:
+        job_finish(job, status=JobStatus.SUCCEEDED)
+
+
+def _discover(job: ImportJob) -> Iterator[ImportItem]:
+    """The job's items in the importer's stable order, with the job's options applied."""
+    importer = get_importer(job.format)(Path(job.path), options=ImportOptions.from_dict(job.options))
+    return iter(importer.items())
+
+
+def _import_rows(job: ImportJob, batch: int, items: list[ImportItem], pool: ThreadPoolExecutor) -> bool:
+    """Read, process and record up to ROWS_PER_TRANSACTION items. False when the batch is no
+    longer this worker's to write (the job was cancelled or failed, another worker took it over)."""
     rows: list[ImportRow] = []
     to_process: list[ReadItem] = []
     first_seen: dict[str, str] = {}
-    reads = list(pool.map(lambda item: _attempt(read_item, item), batch))
+    reads = list(pool.map(lambda item: _attempt(read_item, item), items))
     existing = dict(Sample.objects.filter(sha256__in=[r.sha256 for r, _ in reads if r]).values_list("sha256", "id"))
-    for item, (read, problem) in zip(batch, reads, strict=True):
+    for item, (read, problem) in zip(items, reads, strict=True):
         if problem:
             rows.append(ImportRow(job=job, item=item.relpath, outcome=RowOutcome.REJECTED, reason=problem))
         elif read.sha256 in existing:
@@ -203,15 +242,23 @@ def _import_batch(job: ImportJob, batch: list[ImportItem], pool: ThreadPoolExecu
         else:
             processed.append(result)
 
-    with transaction.atomic():
+    with job_batch_lock(ImportJob, job.pk, batch) as current:
+        if not current:
+            return False
+        # Another worker on the same batch (the sweep requeued a slow one) may have written some.
+        written = set(job.rows.filter(item__in=[item.relpath for item in items]).values_list("item", flat=True))
+        rows = [row for row in rows if row.item not in written]
+        processed = [done for done in processed if done.read.item.relpath not in written]
         rows.extend(_create_samples(job, processed))
         ImportRow.objects.bulk_create(rows)
         outcomes = [row.outcome for row in rows]
-        job.processed += len(rows)
-        job.imported += outcomes.count(RowOutcome.IMPORTED)
-        job.duplicates += outcomes.count(RowOutcome.DUPLICATE)
-        job.rejected += outcomes.count(RowOutcome.REJECTED)
-        job.save(update_fields=["processed", "imported", "duplicates", "rejected"])
+        ImportJob.objects.filter(pk=job.pk).update(
+            processed=F("processed") + len(rows),
+            imported=F("imported") + outcomes.count(RowOutcome.IMPORTED),
+            duplicates=F("duplicates") + outcomes.count(RowOutcome.DUPLICATE),
+            rejected=F("rejected") + outcomes.count(RowOutcome.REJECTED),
+        )
+    return True
 
 
 def _new_sample(job: ImportJob, done: ProcessedItem) -> Sample:
@@ -287,11 +334,3 @@ def _create_regions(samples: list[Sample], processed: list[ProcessedItem]) -> No
         for sample, done in zip(samples, processed, strict=True)
         for r in done.regions
     )
-
-
-def _finish(job: ImportJob, status: str, error: str = "") -> ImportJob:
-    job.status = status
-    job.error = error
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "finished_at"])
-    return job

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from base.jobs import BatchedJob
+
 
 class SourceKind(models.TextChoices):
     BENCHMARK = "benchmark", "Public benchmark"  # MVTec AD, VisA, NEU-DET, ...
@@ -155,35 +157,22 @@ class SourceRegion(models.Model):
         return f"{self.label} on sample {self.sample_id}"
 
 
-class ImportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # created, waiting for a worker
-    RUNNING = "running", "Running"  # a worker is importing
-    SUCCEEDED = "succeeded", "Succeeded"  # every row is imported, skipped or rejected
-    FAILED = "failed", "Failed"  # stopped by an error that is not a row's fault (see error)
+class ImportJob(BatchedJob):
+    """An import, done in batches of IMPORT_BATCH_SIZE items in the importer's discovery order."""
 
-
-class ImportJob(models.Model):
     format = models.CharField(max_length=40)
     path = models.CharField(max_length=1000)
     # What the requester said beyond the layout: product, domain, and COCO's image folder (ImportOptions).
     options = models.JSONField(default=dict, blank=True)
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="import_jobs")
-    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.PENDING)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     imported = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(BatchedJob.Meta):
+        pass
 
     def __str__(self):
         return f"import #{self.pk} {self.format} {self.path}"

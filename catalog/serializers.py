@@ -78,6 +78,8 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
+            "next_batch",
         ]
         read_only_fields = fields
 

@@ -10,6 +10,7 @@ from .importers import get_importer
 from .importers.base import ImportFormatError, ImportOptions
 from .models import ImportJob, Source, SourceEvent, SourceEventKind, SourceKind, Visibility
 from .selectors import hidden_sources, sees_every_source
+from .tasks import import_batch_task
 
 
 class ImportRequestError(ValueError):
@@ -183,6 +184,11 @@ def import_job_create(
 
 
 def import_job_enqueue(*, job: ImportJob) -> None:
-    from .tasks import import_dataset
+    """Queue the job's current batch once the caller's transaction commits."""
+    job_id, batch = job.pk, job.next_batch
+    transaction.on_commit(lambda: import_batch_task.delay(job_id, batch))
 
-    transaction.on_commit(lambda: import_dataset.delay(job.id))
+
+def import_job_requeue(job_id: int) -> None:
+    """The job registry's requeue (base/job_kinds.py): the job's current batch, read now."""
+    import_job_enqueue(job=ImportJob.objects.get(pk=job_id))

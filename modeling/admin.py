@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from base.jobs import JobStatus
 from catalog.admin_access import SourceVisibilityAdmin
 from catalog.selectors import without_hidden
 from releases.models import DatasetVersion, VersionStatus
@@ -21,7 +22,7 @@ from releases.selectors import versions_visible_to
 
 from . import services
 from .charts import line_chart
-from .models import ModelCheckpoint, RunKind, RunStatus, TrainingRun
+from .models import ModelCheckpoint, RunKind, TrainingRun
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
 NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}
@@ -35,7 +36,7 @@ class LaunchForm(forms.Form):
     )
     parent = forms.ModelChoiceField(
         queryset=TrainingRun.objects.filter(
-            status=RunStatus.SUCCEEDED, kind__in=[RunKind.STAGE_1, RunKind.STAGE_2, RunKind.DEFECT_GEN]
+            status=JobStatus.SUCCEEDED, kind__in=[RunKind.STAGE_1, RunKind.STAGE_2, RunKind.DEFECT_GEN]
         ),
         required=False,
         label="Start from run",
@@ -114,7 +115,7 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
                 "classes": ("collapse",),
             },
         ),
-        ("Who and when", {"fields": ("launched_by", "created_at", "started_at", "finished_at")}),
+        ("Who and when", {"fields": ("created_by", "created_at", "started_at", "finished_at")}),
     )
 
     def get_readonly_fields(self, request, obj=None):
@@ -155,7 +156,7 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
                     steps=data["steps"],
                     few_shot_per_class=data["few_shot_per_class"],
                     split=data["split"],
-                    launched_by=request.user,
+                    created_by=request.user,
                 )
             except services.RunError as error:
                 form.add_error(None, str(error))
@@ -210,7 +211,7 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
                     dataset_version=parent.dataset_version,
                     parent=parent,
                     config_preset=parent.config_preset,
-                    launched_by=request.user,
+                    created_by=request.user,
                     **inherited,
                 )
             except services.RunError as error:

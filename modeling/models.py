@@ -4,8 +4,9 @@ A run is one subprocess of the torch core (``python -m modeling.train`` / ``mode
 supervised by a Celery task on the ``train`` queue; see modeling/runs.py.
 """
 
-from django.conf import settings
 from django.db import models
+
+from base.jobs import Job
 
 
 class RunKind(models.TextChoices):
@@ -16,18 +17,7 @@ class RunKind(models.TextChoices):
     GENERATE = "generate", "Defect-Gen synthesis"
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-
-
-class TrainingRun(models.Model):
+class TrainingRun(Job):
     kind = models.CharField(max_length=20, choices=RunKind.choices)
     dataset_version = models.ForeignKey(
         "releases.DatasetVersion", on_delete=models.PROTECT, related_name="training_runs"
@@ -71,7 +61,6 @@ class TrainingRun(models.Model):
         help_text="Synthesis: the synthetic source its samples were imported into.",
     )
 
-    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
@@ -80,29 +69,15 @@ class TrainingRun(models.Model):
     command = models.JSONField(default=list, blank=True)
     out_dir = models.CharField(max_length=500, blank=True)
     checkpoint_path = models.CharField(max_length=500, blank=True, help_text="The newest checkpoint folder.")
-    error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     pid = models.IntegerField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
-    launched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
+    class Meta(Job.Meta):
         indexes = [models.Index(fields=["status", "-id"])]
 
     def __str__(self):
         return f"run {self.pk} ({self.get_kind_display()}, {self.dataset_version})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
 
     @property
     def progress(self) -> float:

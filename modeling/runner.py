@@ -23,9 +23,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from base.jobs import JobStatus
 from releases.exports import export_manifest_url
 
-from .models import ModelCheckpoint, RunKind, RunMetric, RunStatus, TrainingRun
+from .models import ModelCheckpoint, RunKind, RunMetric, TrainingRun
 from .synthetic import SyntheticImportError, synthetic_samples_import
 
 LOG_NAME = "trainer.log"
@@ -141,13 +142,13 @@ def _claim(run_id: int) -> tuple[TrainingRun | None, bool]:
         if run is None or run.is_finished:
             return None, False
         if run.cancel_requested:
-            run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+            run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
             run.save(update_fields=["status", "finished_at"])
             return None, False
-        if run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at > stale_before:
+        if run.status == JobStatus.RUNNING and run.heartbeat_at and run.heartbeat_at > stale_before:
             raise HeldElsewhere(run_id)
-        resume = run.status == RunStatus.RUNNING
-        run.status = RunStatus.RUNNING
+        resume = run.status == JobStatus.RUNNING
+        run.status = JobStatus.RUNNING
         run.attempts += 1
         run.started_at = run.started_at or timezone.now()
         run.heartbeat_at = timezone.now()
@@ -194,7 +195,7 @@ def training_run_execute(run_id: int) -> None:
         if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             _stop(process)
             _mirror_progress(run, follower)
-            _finish(run, RunStatus.CANCELLED, error="cancelled")
+            _finish(run, JobStatus.CANCELLED, error="cancelled")
             return
         time.sleep(settings.TRAINING_POLL_SECONDS)
 
@@ -204,9 +205,9 @@ def training_run_execute(run_id: int) -> None:
         if run.kind == RunKind.GENERATE:
             _finish_synthesis(run, out_dir)
             return
-        _finish(run, RunStatus.SUCCEEDED)
+        _finish(run, JobStatus.SUCCEEDED)
     else:
-        _finish(run, RunStatus.FAILED, error=failure_message(exit_code, log_tail(out_dir)))
+        _finish(run, JobStatus.FAILED, error=failure_message(exit_code, log_tail(out_dir)))
 
 
 def _finish_synthesis(run: TrainingRun, out_dir: Path) -> None:
@@ -214,12 +215,12 @@ def _finish_synthesis(run: TrainingRun, out_dir: Path) -> None:
     try:
         source, imported = synthetic_samples_import(run=run, folder=generated_folder(out_dir))
     except SyntheticImportError as error:
-        _finish(run, RunStatus.FAILED, error=f"import of the generated samples failed: {error}")
+        _finish(run, JobStatus.FAILED, error=f"import of the generated samples failed: {error}")
         return
     TrainingRun.objects.filter(pk=run.pk).update(
         generated_source=source, metrics={"generated": imported, "source": source.name}
     )
-    _finish(run, RunStatus.SUCCEEDED)
+    _finish(run, JobStatus.SUCCEEDED)
 
 
 def _stop(process: subprocess.Popen) -> None:

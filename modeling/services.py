@@ -6,10 +6,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from base.jobs import JobStatus
 from releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
 from releases.selectors import versions_visible_to
 
-from .models import RunKind, RunStatus, TrainingRun
+from .models import RunKind, TrainingRun
 
 # What each kind may start from: Stage 2 from a Stage 1 run (optional), evaluation from a Stage 2 run,
 # synthesis from a Defect-Gen run. Evaluation and synthesis need theirs.
@@ -69,7 +70,7 @@ def training_run_launch(
     *,
     kind: str,
     dataset_version: DatasetVersion,
-    launched_by: User | None = None,
+    created_by: User | None = None,
     parent: TrainingRun | None = None,
     export: Export | None = None,
     config_preset: str = "tiny",
@@ -83,7 +84,7 @@ def training_run_launch(
     """Create a queued run on the version's newest finished WebDataset export and hand it to the `train` queue."""
     if kind not in RunKind.values:
         raise RunError(f"unknown run kind {kind!r}; one of {', '.join(RunKind.values)}")
-    if launched_by is not None and not versions_visible_to(launched_by).filter(pk=dataset_version.pk).exists():
+    if created_by is not None and not versions_visible_to(created_by).filter(pk=dataset_version.pk).exists():
         raise RunError(f"{dataset_version.name} holds samples of sources you may not see")
     needed_parent = PARENT_KIND.get(kind)
     if kind in PARENT_REQUIRED and parent is None:
@@ -91,7 +92,7 @@ def training_run_launch(
     if parent is not None:
         if needed_parent is None or parent.kind != needed_parent:
             raise RunError(f"a {RunKind(kind).label} cannot start from run {parent.pk} ({parent.get_kind_display()})")
-        if parent.status != RunStatus.SUCCEEDED or not parent.checkpoint_path:
+        if parent.status != JobStatus.SUCCEEDED or not parent.checkpoint_path:
             raise RunError(f"run {parent.pk} has no finished checkpoint (status {parent.status})")
     if export is None:
         export = newest_shard_export(dataset_version)
@@ -121,7 +122,7 @@ def training_run_launch(
             few_shot_per_class=few_shot_per_class,
             split=split.strip(),
             total_steps=steps or 0,
-            launched_by=launched_by,
+            created_by=created_by,
         )
         if enqueue:
             from .tasks import training_run_task
@@ -136,8 +137,8 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if run.is_finished:
             return run
-        if run.status == RunStatus.QUEUED:
-            run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+        if run.status == JobStatus.PENDING:
+            run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
         run.cancel_requested = True
         run.save(update_fields=["status", "finished_at", "cancel_requested"])
     return run

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 from annotation.services import annotations_enqueue
+from base.jobs import JobStatus
 from catalog.ingest import import_run
-from catalog.models import ImportStatus, Sample, Source, SourceKind
+from catalog.models import Sample, Source, SourceKind
 from catalog.services import import_job_create, source_derived_from
 from releases.selectors import training_sources
 from vocabulary.models import Term
@@ -89,11 +90,11 @@ def synthetic_samples_import(*, run: TrainingRun, folder: Path) -> tuple[Source,
         inputs=training_sources(run.export),
     )
     job = import_job_create(
-        format="folder", path=str(folder), source=source, created_by=run.launched_by, restrict_to_import_roots=False
+        format="folder", path=str(folder), source=source, created_by=run.created_by, restrict_to_import_roots=False
     )
     job = import_run(job=job)
-    if job.status != ImportStatus.SUCCEEDED:
+    if job.status != JobStatus.SUCCEEDED:
         raise SyntheticImportError(job.error or f"import job {job.pk} ended {job.status}")
     samples = Sample.objects.filter(source=source)
-    annotations_enqueue(samples=samples, by=run.launched_by)
+    annotations_enqueue(samples=samples, by=run.created_by)
     return source, samples.count()

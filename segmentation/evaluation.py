@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .backends import Click
+from .clicks import Click
 
 # Segment(clicks, previous_mask) -> (H, W) bool
 Segmenter = Callable[[list[Click], np.ndarray | None], np.ndarray]

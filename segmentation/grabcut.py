@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .backends import Click, register
+from .clicks import Click
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,3 @@ def grown_box(mask: np.ndarray, fraction: float, minimum: int, width: int, heigh
     x0, x1, y0, y1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
     margin = max(minimum, int(fraction * max(x1 - x0, y1 - y0)))
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
-
-
-register(GrabCutBackend())

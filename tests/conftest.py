@@ -86,3 +86,20 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.1, what: s
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextlib.contextmanager
+def tasks_run():
+    """(task name, args) of every task a worker thread of this process starts, in order."""
+    from celery.signals import task_prerun
+
+    seen = []
+
+    def record(task=None, args=None, **kwargs):
+        seen.append((task.name, tuple(args or ())))
+
+    task_prerun.connect(record, weak=False, dispatch_uid="tasks_run")
+    try:
+        yield seen
+    finally:
+        task_prerun.disconnect(dispatch_uid="tasks_run")

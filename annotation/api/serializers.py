@@ -235,7 +235,20 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class AgreementReportSerializer(serializers.ModelSerializer):
     class Meta:
         model = AgreementReport
-        fields = ["id", "scope", "source", "user", "status", "result", "error", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "scope",
+            "source",
+            "user",
+            "status",
+            "result",
+            "error",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+            "next_batch",
+        ]
         read_only_fields = fields
 
 

@@ -12,12 +12,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from base.job_views import ResumeJobMixin
 from base.pagination import KeysetPagination
 from base.permissions import ModelPermissions
 from catalog.selectors import samples_visible_to, sources_visible_to, without_hidden
 
 from .. import services
-from ..agreement_reports import agreement_report_request
 from ..error_codes import AnnotationErrorCode as Code
 from ..error_codes import WorkflowError
 from ..models import AgreementReport, Annotation, AuditEvent, RevisionTerm
@@ -336,7 +336,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         return events
 
 
-class AgreementReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class AgreementReportViewSet(ResumeJobMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Agreement per template field (Cohen's kappa, Krippendorff's alpha), mask IoU between
     stages and caption edit distance, per dataset or per annotator. POST queues a computation."""
 
@@ -360,5 +360,5 @@ class AgreementReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelView
             user = User.objects.filter(pk=data["user"]).first()
             if user is None:
                 raise WorkflowError(Code.INVALID, "invalid user", errors={"user": [f"no user {data['user']}"]})
-        report = agreement_report_request(by=request.user, scope=data["scope"], source=source, user=user)
+        report = services.agreement_report_request(by=request.user, scope=data["scope"], source=source, user=user)
         return Response(s.AgreementReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)

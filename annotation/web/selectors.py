@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from base.jobs import JobStatus
 from catalog.models import Sample
 from catalog.selectors import samples_visible_to, sources_visible_to
 from vocabulary.models import Facet, Term, TermStatus
@@ -22,7 +23,6 @@ from ..models import (
     AnnotationState,
     ConsensusVote,
     ReportScope,
-    ReportStatus,
     RevisionTerm,
     Stage,
     StageClaim,
@@ -109,7 +109,7 @@ def agreement_figures_of(user: User) -> AgreementFigures:
         counts["first_pass_share"] = _share(counts["first_pass"], counts["reviewed"])
         figures.annotator = counts
         report = (
-            AgreementReport.objects.filter(scope=ReportScope.ANNOTATOR, user=user, status=ReportStatus.DONE)
+            AgreementReport.objects.filter(scope=ReportScope.ANNOTATOR, user=user, status=JobStatus.SUCCEEDED)
             .order_by("-id")
             .first()
         )

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # The platform's layers, lowest first (DESIGN.md): imports point down only.
+    "base",
     "vocabulary",
     "accounts",
     "catalog",
@@ -83,8 +84,11 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'imdd.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The dev server and the Celery worker write to the same file: wait for the lock, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The dev server and the Celery workers write to the same file: wait for the lock, don't fail. A
+    # transaction takes the write lock when it begins (IMMEDIATE): one that read first and then wrote
+    # would fail at once with "database is locked" while another connection writes (SQLite cannot
+    # wait there without deadlocking), and job batches read their job and then write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -153,7 +157,43 @@ CELERY_TASK_ROUTES = {
     "modeling.*": {"queue": "train"},
 }
 CELERY_WORKER_QUEUES = ["default", "ingest", "caption", "export", "train"]
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
+# Hard time limit of one task, per queue (config/celery_app.py applies them). Long jobs run as chains
+# of bounded batches, so these are generous bounds on ONE batch, not on a job; a task past its limit
+# is killed and its job is requeued by the stale sweep. The train task declares its own (30 days);
+# "*" is for tasks of any other queue.
+CELERY_QUEUE_TIME_LIMITS = {
+    "default": 15 * 60,
+    "ingest": 30 * 60,
+    "caption": 60 * 60,
+    "export": 2 * 3600,
+    "*": env.int("CELERY_TASK_TIME_LIMIT", default=2 * 3600),
+    **env.dict("CELERY_QUEUE_TIME_LIMITS", cast={"value": int}, default={}),
+}
+# Redis and SQS redeliver a message nobody acknowledged within the visibility timeout (acks_late: a
+# task is acknowledged when it ends). It must outlast the longest task above, or a task still running
+# is delivered a second time; the stale sweep, not this timeout, is what resumes a killed worker's job.
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_BROKER_VISIBILITY_TIMEOUT", default=max(CELERY_QUEUE_TIME_LIMITS.values()) + 10 * 60
+)
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
+if CELERY_BROKER_VISIBILITY_TIMEOUT <= max(CELERY_QUEUE_TIME_LIMITS.values()):
+    raise ImproperlyConfigured("CELERY_BROKER_VISIBILITY_TIMEOUT must exceed every CELERY_QUEUE_TIME_LIMITS value")
+
+# Long jobs (imports, caption jobs, agreement reports; base/jobs.py). A live job whose worker has not
+# stamped its heartbeat for JOB_STALE_SECONDS is lost: the stale sweep (celery beat, every
+# JOB_SWEEP_SECONDS) queues its current batch again. The stale limit must exceed the longest silence
+# of a healthy worker: one caption request with all its retries, or one transaction's rows of an import.
+JOB_STALE_SECONDS = env.int("JOB_STALE_SECONDS", default=600)
+JOB_SWEEP_SECONDS = env.float("JOB_SWEEP_SECONDS", default=60.0)
+IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=256)  # items per import task
+CAPTION_JOB_BATCH_SIZE = env.int("CAPTION_JOB_BATCH_SIZE", default=20)  # samples per caption task
+AGREEMENT_REPORT_BATCH_SIZE = env.int("AGREEMENT_REPORT_BATCH_SIZE", default=500)  # annotations per report task
+CELERY_BEAT_SCHEDULE = {
+    "requeue-lost-jobs": {"task": "base.jobs_requeue_lost", "schedule": JOB_SWEEP_SECONDS},
+    "release-expired-leases": {"task": "annotation.leases_release_expired", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -214,10 +254,21 @@ CAPTION_MODEL = env.str("CAPTION_MODEL", default="")
 CAPTION_VISION = env.bool("CAPTION_VISION", default=False)  # send the image as a data URL
 CAPTION_TIMEOUT = env.float("CAPTION_TIMEOUT", default=60.0)
 CAPTION_MAX_RETRIES = env.int("CAPTION_MAX_RETRIES", default=4)  # 429/5xx/timeouts, exponential backoff
+# One limit per endpoint (OPENAI_BASE_URL), shared by every caption job on every worker: a token
+# bucket in Redis (CAPTION_RATE_LIMIT_REDIS_URL; the broker's Redis by default) or, without Redis, a
+# row in the database.
 CAPTION_RATE_LIMIT_PER_MINUTE = env.int("CAPTION_RATE_LIMIT_PER_MINUTE", default=60)  # 0: no limit
+CAPTION_RATE_LIMIT_REDIS_URL = env.str(
+    "CAPTION_RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+)
 CAPTION_PRICE_PROMPT_PER_MTOK = env.float("CAPTION_PRICE_PROMPT_PER_MTOK", default=0.0)
 CAPTION_PRICE_COMPLETION_PER_MTOK = env.float("CAPTION_PRICE_COMPLETION_PER_MTOK", default=0.0)
 CAPTION_TEMPLATE_SEED = env.int("CAPTION_TEMPLATE_SEED", default=0)
+if JOB_STALE_SECONDS <= CAPTION_TIMEOUT * (CAPTION_MAX_RETRIES + 1):
+    raise ImproperlyConfigured(
+        "JOB_STALE_SECONDS must exceed CAPTION_TIMEOUT * (CAPTION_MAX_RETRIES + 1), the longest a healthy "
+        "caption worker can wait for one reply"
+    )
 
 # The review pages' sign-in; the admin keeps its own.
 LOGIN_URL = "review:login"
@@ -254,13 +305,13 @@ ANNOTATION_REQUIRED_LANGUAGES = env.list("ANNOTATION_REQUIRED_LANGUAGES", defaul
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "AnnotationStageEnum": "annotation.models.Stage",
-    "AgreementReportStatusEnum": "annotation.models.ReportStatus",
+    # Every job model shares one status enum (base/jobs.py); the other "status" and "format" fields
+    # keep the names they had when each job had its own enum.
+    "JobStatusEnum": "base.jobs.JobStatus",
+    "TermStatusEnum": "vocabulary.models.TermStatus",
     "FacetEnum": "vocabulary.models.Facet",
     "ExportFormatEnum": "releases.models.ExportFormat",
-    "JobStatusEnum": "base.jobs.JobStatus",
-    "ImportJobStatusEnum": "catalog.models.ImportStatus",  # exports share it until they move to JobStatus
     "DatasetVersionStatusEnum": "releases.models.VersionStatus",
-    "TermStatusEnum": "vocabulary.models.TermStatus",
 }
 if ANNOTATION_CONSENSUS_MODE not in ("all", "sampled"):
     raise ImproperlyConfigured("ANNOTATION_CONSENSUS_MODE is 'all' or 'sampled'")

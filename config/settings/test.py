@@ -32,6 +32,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
         "data_folder_out": str(TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery"),
         "control_folder": str(TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery-control"),
         "store_processed": False,
+        # Batches are chains of tasks: each waits for the consumer's next look at the folder.
+        "polling_interval": 0.1,
     }
     (TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery").mkdir(parents=True, exist_ok=True)
     (TEST_STATE_DIR / f"{TEST_STATE_PREFIX}-celery-control").mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ def sources_of_existing_versions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0004_source_access'),
+        ('catalog', '0005_source_access'),
         ('releases', '0001_initial'),
     ]
 

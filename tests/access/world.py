@@ -12,9 +12,8 @@ import numpy as np
 from PIL import Image
 
 from accounts.roles import Role
-from annotation.agreement_reports import agreement_report_request, agreement_report_run
 from annotation.models import AgreementReport, Annotation, AnnotationRevision, AuditEvent, Caption
-from annotation.services import annotations_enqueue
+from annotation.services import agreement_report_request, agreement_report_run, annotations_enqueue
 from captioning import services as captioning
 from captioning.models import CaptionDraft, CaptionJob
 from catalog import services as catalog

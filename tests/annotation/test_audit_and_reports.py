@@ -7,8 +7,12 @@ from accounts.roles import Role
 from annotation import services
 from annotation.agreement_reports import agreement_report_compute
 from annotation.models import AgreementReport, Annotation, AuditEvent
-from annotation.tasks import agreement_report_compute as report_task
-from annotation.tasks import release_expired_leases
+from annotation.tasks import (
+    agreement_report_batch_task,
+    agreement_report_finish_task,
+    agreement_report_start_task,
+    release_expired_leases,
+)
 
 from .conftest import complete_content, drive, enqueue
 from .factories import box_mask, make_sample
@@ -88,8 +92,8 @@ def test_admin_requests_and_shows_agreement_reports(annotation, people, vocab, d
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         browser.post("/admin/annotation/agreementreport/add/", {"scope": "dataset"})
     report = AgreementReport.objects.get()
-    assert len(callbacks) == 1 and report.requested_by == people.manager
-    report_task(report.pk)
+    assert len(callbacks) == 1 and report.created_by == people.manager
+    services.agreement_report_run(report=report)
 
     page = browser.get(f"/admin/annotation/agreementreport/{report.pk}/change/")
     assert page.status_code == 200 and b"Krippendorff" in page.content
@@ -128,7 +132,9 @@ def two_reviewed_samples(vocab, people):
     return a, b
 
 
-def test_agreement_report_against_hand_computed_values(two_reviewed_samples, people):
+@pytest.mark.parametrize("batch_size", [1, 500])
+def test_agreement_report_against_hand_computed_values(two_reviewed_samples, people, settings, batch_size):
+    settings.AGREEMENT_REPORT_BATCH_SIZE = batch_size
     report = agreement_report_compute(scope="dataset")
 
     assert report["items"] == {
@@ -177,11 +183,11 @@ def test_reports_through_the_api(two_reviewed_samples, people, client_for, djang
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         requested = post(manager, "/agreement-reports/", {"scope": "dataset"})
     assert requested.status_code == 202 and requested.json()["status"] == "pending" and len(callbacks) == 1
-    report_task(requested.json()["id"])
+    services.agreement_report_run(report=AgreementReport.objects.get(pk=requested.json()["id"]))
 
     done = manager.get(f"/api/annotation/agreement-reports/{requested.json()['id']}/").json()
 
-    assert done["status"] == "done" and done["result"]["items"]["verified"] == 2
+    assert done["status"] == "succeeded" and done["result"]["items"]["verified"] == 2
     assert client_for(Role.ML_ENGINEER).get("/api/annotation/agreement-reports/").status_code == 200
     assert post(manager, "/agreement-reports/", {"scope": "annotator"}).json()["errors"] == {
         "user": ["the annotator scope needs a user"]
@@ -189,7 +195,9 @@ def test_reports_through_the_api(two_reviewed_samples, people, client_for, djang
 
 
 def test_task_names_are_stable():
-    assert report_task.name == "annotation.agreement_report_compute"
+    assert agreement_report_batch_task.name == "annotation.agreement_report_batch"
+    assert agreement_report_finish_task.name == "annotation.agreement_report_finish"
+    assert agreement_report_start_task.name == "annotation.agreement_report_compute"  # queued before batches
     assert release_expired_leases.name == "annotation.leases_release_expired"
 
 

@@ -28,7 +28,12 @@ class FakeChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
                     server.requests.append(
-                        {"path": self.path, "body": body, "headers": {k.lower(): v for k, v in self.headers.items()}}
+                        {
+                            "path": self.path,
+                            "body": body,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "received_at": time.monotonic(),
+                        }
                     )
                     step = server.script.pop(0) if len(server.script) > 1 else server.script[0]
                 if "sleep" in step:

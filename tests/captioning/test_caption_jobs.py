@@ -4,9 +4,11 @@ import pytest
 from django.core.management import call_command
 
 from annotation.models import Annotation, AnnotationState
+from base.jobs import JobStatus
 from captioning import services
-from captioning.models import AttemptOutcome, CaptionDraft, JobStatus
-from captioning.tasks import caption_job_run_task
+from captioning.drafting import captioner_from_settings
+from captioning.models import AttemptOutcome, CaptionDraft
+from captioning.tasks import caption_job_batch_task, caption_job_finish_task, caption_job_run_task
 
 from .fake_openai import FakeChatServer
 from .test_llm_captioner import GOOD_REPLY
@@ -15,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_task_name_is_stable():
-    assert caption_job_run_task.name == "annotation.caption_job"
+    assert caption_job_batch_task.name == "annotation.caption_job_batch"
+    assert caption_job_finish_task.name == "annotation.caption_job_finish"
+    assert caption_job_run_task.name == "annotation.caption_job"  # messages queued before batches
 
 
 def test_a_template_job_drafts_validates_and_attaches_captions(annotated_mvtec):
@@ -97,11 +101,11 @@ def test_an_interrupted_job_resumes_after_the_samples_it_did(annotated_mvtec):
             return self.inner.caption(inputs, languages=languages)
 
     with pytest.raises(KeyboardInterrupt):
-        services.caption_job_run(job=job, captioner=CrashAfterThree(services.captioner_from_settings("template")))
+        services.caption_job_run(job=job, captioner=CrashAfterThree(captioner_from_settings("template")))
     job.refresh_from_db()
     assert (job.status, job.drafted) == (JobStatus.RUNNING, 3)
 
-    caption_job_run_task(job.pk)  # the redelivered message, run in-process
+    services.caption_job_run(job=job)  # the batch again, as a redelivered message would run it
 
     job.refresh_from_db()
     assert (job.status, job.drafted, job.attempts.count()) == (JobStatus.SUCCEEDED, 6, 6)

@@ -3,7 +3,8 @@
 import pytest
 
 from accounts.roles import Role
-from captioning.models import CaptionJob, JobStatus
+from base.jobs import JobStatus
+from captioning.models import CaptionJob
 
 from ..conftest import wait_for
 

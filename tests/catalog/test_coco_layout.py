@@ -12,7 +12,8 @@ from django.core.management.base import CommandError
 from pycocotools import mask as coco_mask
 
 from accounts.roles import Role
-from catalog.models import ImportJob, ImportStatus, RowOutcome, Sample
+from base.jobs import JobStatus
+from catalog.models import ImportJob, RowOutcome, Sample
 from catalog.rle import rle_to_mask
 
 from .helpers import outcomes, run_import
@@ -78,7 +79,7 @@ def test_the_standard_layout_imports_every_split_with_pycocotools_masks(coco_roo
 
     job = run_import("coco", root)
 
-    assert (job.status, job.total, job.imported, job.rejected) == (ImportStatus.SUCCEEDED, 5, 5, 0)
+    assert (job.status, job.total, job.imported, job.rejected) == (JobStatus.SUCCEEDED, 5, 5, 0)
     for sample in Sample.objects.prefetch_related("source_regions"):
         split, file_name = sample.external_id.split("/")
         assert split in ("train2017", "val2017")
@@ -160,7 +161,7 @@ def test_a_bad_images_option_is_refused(tmp_path):
 
 def test_a_folder_without_annotations_is_a_clear_failure(tmp_path):
     job = run_import("coco", tmp_path)
-    assert job.status == ImportStatus.FAILED
+    assert job.status == JobStatus.FAILED
     assert job.error == f"{tmp_path} has no annotations/instances_*.json (COCO's layout)"
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from base.jobs import JobStatus
 from catalog import ingest
-from catalog.models import ImportJob, ImportStatus, RowOutcome, Sample
+from catalog.models import ImportJob, RowOutcome, Sample
 
 from .helpers import outcomes, run_import
 
@@ -79,7 +80,7 @@ def messy_folder(tmp_path):
 def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_are_imported(messy_folder):
     job = run_import("folder", messy_folder)
 
-    assert job.status == ImportStatus.SUCCEEDED
+    assert job.status == JobStatus.SUCCEEDED
     rows = outcomes(job)
     assert rows["good.png"][0] == RowOutcome.IMPORTED
     assert rows["good_copy.png"] == (RowOutcome.DUPLICATE, "same bytes as good.png in this import")
@@ -111,25 +112,25 @@ def test_an_import_interrupted_mid_way_resumes_without_repeating_rows(tmp_path, 
     for number in range(5):
         (root / f"{number}.png").write_bytes(png_bytes(seed=10 + number))
     write_manifest(root, [{"image": f"{number}.png"} for number in range(5)])
-    monkeypatch.setattr(ingest, "BATCH_SIZE", 2)
-    real_batch = ingest._import_batch
+    monkeypatch.setattr(ingest, "ROWS_PER_TRANSACTION", 2)
+    real_rows = ingest._import_rows
     calls = []
 
     def batch_then_crash(*args):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt("worker killed")  # not an Exception: nothing catches it
-        return real_batch(*args)
+        return real_rows(*args)
 
-    with mock.patch.object(ingest, "_import_batch", batch_then_crash), pytest.raises(KeyboardInterrupt):
+    with mock.patch.object(ingest, "_import_rows", batch_then_crash), pytest.raises(KeyboardInterrupt):
         run_import("folder", root)
     job = ImportJob.objects.get()
-    assert (job.status, job.imported) == (ImportStatus.RUNNING, 2)
+    assert (job.status, job.imported) == (JobStatus.RUNNING, 2)
 
     ingest.import_run(job=job)
 
     job.refresh_from_db()
-    assert (job.status, job.imported, job.processed, job.total) == (ImportStatus.SUCCEEDED, 5, 5, 5)
+    assert (job.status, job.imported, job.processed, job.total) == (JobStatus.SUCCEEDED, 5, 5, 5)
     assert job.rows.count() == 5
     assert Sample.objects.count() == 5
 
@@ -138,7 +139,7 @@ def test_an_unknown_layout_fails_the_job_with_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     job = run_import("magnetic-tile", tmp_path / "empty")
 
-    assert job.status == ImportStatus.FAILED
+    assert job.status == JobStatus.FAILED
     assert job.error.endswith("holds no MT_<Class> folder")
 
 

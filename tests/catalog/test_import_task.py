@@ -3,7 +3,8 @@
 import pytest
 
 from accounts.roles import Role
-from catalog.models import ImportJob, ImportStatus, Sample
+from base.jobs import JobStatus
+from catalog.models import ImportJob, Sample
 from catalog.tasks import import_dataset
 
 from ..conftest import wait_for
@@ -28,7 +29,7 @@ def test_import_started_through_the_api_runs_on_a_worker(celery_worker, client_f
     assert created.status_code == 201, created.content
     job_id = created.json()["id"]
     job = wait_for(
-        lambda: ImportJob.objects.filter(pk=job_id, status=ImportStatus.SUCCEEDED).first(),
+        lambda: ImportJob.objects.filter(pk=job_id, status=JobStatus.SUCCEEDED).first(),
         timeout=120,
         what="the import job to succeed",
     )
@@ -64,6 +65,6 @@ def test_a_second_delivery_of_a_finished_job_changes_nothing(celery_worker, real
         task_postrun.disconnect(dispatch_uid="t")
 
     job.refresh_from_db()
-    assert job.status == ImportStatus.SUCCEEDED
+    assert job.status == JobStatus.SUCCEEDED
     assert Sample.objects.count() == 50
     assert job.rows.count() == 50 and job.imported == 50

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catalog.models import ImportStatus, Sample, SourceRegion
+from base.jobs import JobStatus
+from catalog.models import Sample, SourceRegion
 from catalog.rle import rle_to_mask
 
 from .helpers import run_import
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_mvtec_imports_every_image_and_one_region_per_defect_image(real_data):
     job = run_import("mvtec", real_data / "mvtec_ad", source="MVTec AD")
 
-    assert job.status == ImportStatus.SUCCEEDED
+    assert job.status == JobStatus.SUCCEEDED
     # bottle: train/good 12, test/good 8, three defect folders of 10
     assert (job.total, job.imported, job.rejected) == (50, 50, 0)
     regions = SourceRegion.objects.filter(sample__source__name="MVTec AD")
@@ -40,7 +41,7 @@ def test_mvtec_region_masks_equal_the_ground_truth_pixels(real_data):
 def test_magnetic_tile_thresholds_antialiased_masks_and_skips_free_tiles(real_data):
     job = run_import("magnetic-tile", real_data / "magnetic_tile")
 
-    assert job.status == ImportStatus.SUCCEEDED
+    assert job.status == JobStatus.SUCCEEDED
     assert (job.total, job.imported, job.rejected) == (232, 232, 0)  # 5 classes x 40 + 32 Fray
     labels = set(SourceRegion.objects.values_list("label", flat=True))
     assert labels == {"Blowhole", "Break", "Crack", "Fray", "Uneven"}

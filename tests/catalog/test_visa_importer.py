@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catalog.models import ImportStatus, RowOutcome, Sample
+from base.jobs import JobStatus
+from catalog.models import RowOutcome, Sample
 from catalog.rle import rle_to_mask
 
 from .helpers import outcomes, run_import
@@ -93,7 +94,7 @@ def test_visa_layout_imports_normals_and_anomalies_with_their_raw_labels(tmp_pat
 
     job = run_import("visa", tmp_path, source="VisA")
 
-    assert (job.status, job.total, job.imported, job.rejected) == (ImportStatus.SUCCEEDED, 10, 10, 0)
+    assert (job.status, job.total, job.imported, job.rejected) == (JobStatus.SUCCEEDED, 10, 10, 0)
     labels = {}
     for sample in Sample.objects.prefetch_related("source_regions"):
         object_name = sample.external_id.split("/")[0]
@@ -158,7 +159,7 @@ def test_a_split_csv_without_its_columns_fails_the_job_naming_them(tmp_path):
 
     job = run_import("visa", tmp_path)
 
-    assert job.status == ImportStatus.FAILED
+    assert job.status == JobStatus.FAILED
     assert job.error == "split_csv/1cls.csv lacks column(s) split, label, mask (it has object, image)"
 
 

@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Role
+from base.jobs import JobStatus
 from modeling import runner, services
-from modeling.models import ModelCheckpoint, RunKind, RunStatus, TrainingRun
+from modeling.models import ModelCheckpoint, RunKind, TrainingRun
 from releases import exports
 from releases.versions import dataset_version_create, dataset_version_publish
 
@@ -105,7 +106,7 @@ def test_a_bad_config_fails_the_run_with_the_trainers_message(shard_export):
     run = launch(shard_export.version, steps=2, config_overrides=["train.no_such_key=1"])
     runner.training_run_execute(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED
+    assert run.status == JobStatus.FAILED
     assert "no_such_key" in run.error
     assert "no_such_key" in run.log_tail and run.finished_at is not None
 
@@ -118,7 +119,7 @@ def test_an_unreachable_shard_url_fails_the_run_clearly(shard_export):
     manifest.rename(manifest.with_suffix(".moved"))
     runner.training_run_execute(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED
+    assert run.status == JobStatus.FAILED
     assert "manifest.json" in run.error
 
 
@@ -128,14 +129,14 @@ def test_a_run_whose_worker_was_lost_resumes_from_its_checkpoint(shard_export):
     run = launch(shard_export.version, steps=2)
     runner.training_run_execute(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.SUCCEEDED and run.step == 2
+    assert run.status == JobStatus.SUCCEEDED and run.step == 2
     # As if the worker died mid-run: RUNNING, silent for longer than the stale limit, more steps to go.
     TrainingRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.RUNNING, steps=3, heartbeat_at=timezone.now() - timedelta(hours=1), finished_at=None
+        status=JobStatus.RUNNING, steps=3, heartbeat_at=timezone.now() - timedelta(hours=1), finished_at=None
     )
     runner.training_run_execute(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.status == JobStatus.SUCCEEDED, run.error
     assert run.step == 3 and run.attempts == 2
     assert "--resume" in run.command
     assert list(run.checkpoints.values_list("step", flat=True)) == [1, 2, 3]
@@ -144,7 +145,7 @@ def test_a_run_whose_worker_was_lost_resumes_from_its_checkpoint(shard_export):
 @pytest.mark.django_db(transaction=True)
 def test_a_running_run_with_a_fresh_heartbeat_is_left_to_its_worker(shard_export):
     run = launch(shard_export.version, steps=2)
-    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
+    TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
     with pytest.raises(runner.HeldElsewhere):
         runner.training_run_execute(run.pk)
 
@@ -168,7 +169,7 @@ def test_export_train_both_stages_and_evaluate_from_the_admin(shard_export, ml_a
     assert response.status_code == 302, response.content.decode()[:2000]
     stage_1 = TrainingRun.objects.get(kind=RunKind.STAGE_1)
     stage_1 = wait_for(lambda: finished(stage_1.pk), timeout=300, what="stage 1")
-    assert stage_1.status == RunStatus.SUCCEEDED, stage_1.error + stage_1.log_tail
+    assert stage_1.status == JobStatus.SUCCEEDED, stage_1.error + stage_1.log_tail
     assert stage_1.step == 3 and stage_1.total_steps == 3
     assert list(stage_1.metric_lines.values_list("step", flat=True)) == [1, 2, 3]
     assert ModelCheckpoint.objects.filter(run=stage_1).count() == 3
@@ -179,13 +180,13 @@ def test_export_train_both_stages_and_evaluate_from_the_admin(shard_export, ml_a
     stage_2 = TrainingRun.objects.get(kind=RunKind.STAGE_2)
     assert stage_2.parent == stage_1 and stage_2.steps == 3
     stage_2 = wait_for(lambda: finished(stage_2.pk), timeout=300, what="stage 2")
-    assert stage_2.status == RunStatus.SUCCEEDED, stage_2.error + stage_2.log_tail
+    assert stage_2.status == JobStatus.SUCCEEDED, stage_2.error + stage_2.log_tail
     assert "--init" in stage_2.command
 
     ml_admin.post(changelist, {"action": "evaluate_runs", "_selected_action": [stage_2.pk]})
     evaluation = TrainingRun.objects.get(kind=RunKind.EVALUATE)
     evaluation = wait_for(lambda: finished(evaluation.pk), timeout=300, what="evaluation")
-    assert evaluation.status == RunStatus.SUCCEEDED, evaluation.error + evaluation.log_tail
+    assert evaluation.status == JobStatus.SUCCEEDED, evaluation.error + evaluation.log_tail
     assert evaluation.report["split"] == "test" and evaluation.report["images"] >= 1
     assert evaluation.report["checkpoint"] == stage_2.checkpoint_path
 
@@ -209,7 +210,7 @@ def test_a_running_run_is_cancelled_from_the_admin(shard_export, ml_admin, celer
         reverse("admin:modeling_trainingrun_changelist"), {"action": "cancel_runs", "_selected_action": [run.pk]}
     )
     run = wait_for(lambda: finished(run.pk), timeout=60, what="cancellation")
-    assert run.status == RunStatus.CANCELLED and run.pid is None
+    assert run.status == JobStatus.CANCELLED and run.pid is None
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
 
 
@@ -217,7 +218,7 @@ def test_a_queued_run_is_cancelled_at_once_and_never_starts(shard_export):
     run = launch(shard_export.version)
     services.training_run_cancel(run=run)
     run.refresh_from_db()
-    assert run.status == RunStatus.CANCELLED
+    assert run.status == JobStatus.CANCELLED
     runner.training_run_execute(run.pk)  # a late delivery of its message does nothing
     assert TrainingRun.objects.get(pk=run.pk).attempts == 0
 
@@ -290,7 +291,7 @@ def test_generated_pairs_become_flagged_samples_with_regions_queued_for_stage_1(
     from modeling import synthetic
 
     trained = launch(shard_export.version, RunKind.DEFECT_GEN, options={"product": "prod-glass-bottle"})
-    TrainingRun.objects.filter(pk=trained.pk).update(status=RunStatus.SUCCEEDED, checkpoint_path="/runs/x")
+    TrainingRun.objects.filter(pk=trained.pk).update(status=JobStatus.SUCCEEDED, checkpoint_path="/runs/x")
     trained.refresh_from_db()
     synthesis = launch(shard_export.version, RunKind.GENERATE, parent=trained)
     classes = shard_export.classes
@@ -337,7 +338,7 @@ def test_releases_include_or_exclude_synthetic_samples_and_show_their_share(shar
     from modeling import synthetic
 
     trained = launch(shard_export.version, RunKind.DEFECT_GEN)
-    TrainingRun.objects.filter(pk=trained.pk).update(status=RunStatus.SUCCEEDED, checkpoint_path="/runs/x")
+    TrainingRun.objects.filter(pk=trained.pk).update(status=JobStatus.SUCCEEDED, checkpoint_path="/runs/x")
     synthesis = launch(shard_export.version, RunKind.GENERATE, parent=TrainingRun.objects.get(pk=trained.pk))
     write_generated_folder(tmp_path / "generated", shard_export.classes, count=4)
     source, _ = synthetic.synthetic_samples_import(run=synthesis, folder=tmp_path / "generated")
@@ -377,7 +378,7 @@ def test_defect_gen_trains_and_its_synthesis_lands_in_the_catalog_from_the_admin
     assert response.status_code == 302, response.content.decode()[:3000]
     trained = TrainingRun.objects.get(kind=RunKind.DEFECT_GEN)
     trained = wait_for(lambda: finished(trained.pk), timeout=300, what="defect-gen training")
-    assert trained.status == RunStatus.SUCCEEDED, trained.error + trained.log_tail
+    assert trained.status == JobStatus.SUCCEEDED, trained.error + trained.log_tail
     assert "--product" in trained.command and trained.metrics["stage"] == "defect-gen"
 
     response = ml_admin.post(
@@ -393,7 +394,7 @@ def test_defect_gen_trains_and_its_synthesis_lands_in_the_catalog_from_the_admin
     assert response.status_code == 302, response.content.decode()[:3000]
     synthesis = TrainingRun.objects.get(kind=RunKind.GENERATE)
     synthesis = wait_for(lambda: finished(synthesis.pk), timeout=300, what="synthesis")
-    assert synthesis.status == RunStatus.SUCCEEDED, synthesis.error + synthesis.log_tail
+    assert synthesis.status == JobStatus.SUCCEEDED, synthesis.error + synthesis.log_tail
     source = synthesis.generated_source
     samples = list(source.samples.all())
     assert samples and len(samples) == synthesis.metrics["generated"]

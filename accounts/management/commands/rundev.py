@@ -26,6 +26,7 @@ class Command(BaseCommand):
                 queues,
                 "--concurrency",
                 "1",
+                "--beat",  # the stale-job sweep and the lease release (CELERY_BEAT_SCHEDULE)
                 "--loglevel",
                 "INFO",
             ],

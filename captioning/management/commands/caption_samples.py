@@ -2,9 +2,10 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation.models import AnnotationState
+from base.jobs import JobStatus
 from captioning import services
 from captioning.inputs import LANGUAGES
-from captioning.models import CaptionerKind, CaptionJob, JobStatus
+from captioning.models import CaptionerKind, CaptionJob
 from catalog.models import Source
 
 

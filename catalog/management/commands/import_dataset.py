@@ -1,11 +1,12 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from base.jobs import JobStatus
 from catalog import services
 from catalog.importers import IMPORTERS
 from catalog.importers.base import ImportOptions
 from catalog.ingest import import_run
-from catalog.models import ImportStatus, RowOutcome, SourceKind
+from catalog.models import RowOutcome, SourceKind
 
 
 class Command(BaseCommand):
@@ -62,7 +63,7 @@ class Command(BaseCommand):
 
         job = import_run(job=job, on_progress=on_progress, workers=options["workers"])
         progress.close()
-        if job.status == ImportStatus.FAILED:
+        if job.status == JobStatus.FAILED:
             raise CommandError(f"import #{job.pk} failed: {job.error}")
 
         self.stdout.write(

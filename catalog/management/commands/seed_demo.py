@@ -7,10 +7,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image
 
+from base.jobs import JobStatus
 from catalog import services
 from catalog.demo_images import DEFECT_KINDS, demo_catalog
 from catalog.ingest import import_run
-from catalog.models import ImportStatus, SourceKind
+from catalog.models import SourceKind
 
 DEMO_SOURCE = "Demo: procedurally drawn defects"
 
@@ -39,7 +40,7 @@ class Command(BaseCommand):
                 format="folder", path=str(folder), source=source, created_by=None, restrict_to_import_roots=False
             )
             job = import_run(job=job)
-            if job.status != ImportStatus.SUCCEEDED or job.rejected:
+            if job.status != JobStatus.SUCCEEDED or job.rejected:
                 raise CommandError(f"demo import #{job.pk} went wrong: {job.error or f'{job.rejected} rejected rows'}")
             self.stdout.write(f"demo dataset seeded: {job.imported} samples in source '{source.name}'")
         if not options["no_users"]:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0003_sample_source_domain_index'),
+        ('catalog', '0004_importjob_batches'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

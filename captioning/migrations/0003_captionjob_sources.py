@@ -22,8 +22,8 @@ def scope_of_existing_jobs(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('captioning', '0001_initial'),
-        ('catalog', '0004_source_access'),
+        ('captioning', '0002_captionjob_batches_endpointratelimit'),
+        ('catalog', '0005_source_access'),
     ]
 
     operations = [

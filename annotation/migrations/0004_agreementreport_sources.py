@@ -12,7 +12,7 @@ def scope_of_existing_reports(apps, schema_editor):
         if report.source_id is not None:
             report.sources.set([report.source_id])
             continue
-        requester = report.requested_by
+        requester = report.created_by
         sources = Source.objects.all()
         if requester is None or not requester.is_superuser:
             sources = sources.filter(Q(visibility="public") | Q(members=requester)).distinct()
@@ -22,8 +22,8 @@ def scope_of_existing_reports(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0002_index_revision_pointers'),
-        ('catalog', '0004_source_access'),
+        ('annotation', '0003_agreementreport_job'),
+        ('catalog', '0005_source_access'),
     ]
 
     operations = [
