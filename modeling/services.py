@@ -6,7 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
+from base.jobs import JobStatus
+from releases.models import DatasetVersion, Export, ExportFormat
 
 from .models import RunKind, RunStatus, TrainingRun
 
@@ -32,7 +33,7 @@ class RunError(ValueError):
 
 def newest_shard_export(version: DatasetVersion) -> Export | None:
     return (
-        Export.objects.filter(version=version, format=ExportFormat.WEBDATASET, status=ExportStatus.SUCCEEDED)
+        Export.objects.filter(version=version, format=ExportFormat.WEBDATASET, status=JobStatus.SUCCEEDED)
         .order_by("-finished_at", "-id")
         .first()
     )

@@ -184,6 +184,9 @@ THUMBNAIL_SIZE = 128
 
 # Releases: where the admin's export actions write (a directory, or s3://bucket/prefix).
 EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
+# Resuming an export to S3 aborts the multipart uploads its killed writers left open; S3 cannot tell
+# them from live ones, so only those begun more than this long ago (a shard's upload takes minutes).
+EXPORT_UPLOAD_STALE_SECONDS = env.int("EXPORT_UPLOAD_STALE_SECONDS", default=3600)
 
 # Training runs (modeling): one folder per run (log, metrics, checkpoints, reports) under TRAINING_ROOT;
 # on several machines it must be shared storage. The supervisor looks at its trainer every poll; a run

@@ -12,8 +12,9 @@ import boto3
 import pytest
 from django.db import connection
 
+from base.jobs import JobStatus
 from releases import exports
-from releases.models import Export, ExportShard, ExportStatus, ShardStatus
+from releases.models import Export, ExportShard, ShardStatus
 from releases.tasks import export_finalize_task, export_shard_task, export_single_file_task
 from releases.versions import dataset_version_create, dataset_version_publish
 
@@ -36,7 +37,7 @@ def test_fan_out_on_a_worker_writes_every_shard_then_the_manifest(celery_worker,
 
     exports.export_start(export=export)
 
-    wait_for(lambda: Export.objects.get(pk=export.pk).status == ExportStatus.SUCCEEDED, timeout=120, what="export")
+    wait_for(lambda: Export.objects.get(pk=export.pk).status == JobStatus.SUCCEEDED, timeout=120, what="export")
     manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text())
     assert len(manifest["shards"]) == export.shards_total >= 7
     assert sum(s["samples"] for s in manifest["shards"]) == 50
@@ -57,7 +58,7 @@ def test_export_to_s3_commits_shards_with_their_checksums(verified_dataset, s3_s
 
     export = exports.export_run_here(export=export)
 
-    assert export.status == ExportStatus.SUCCEEDED, export.error
+    assert export.status == JobStatus.SUCCEEDED, export.error
     manifest = json.loads(client.get_object(Bucket="datasets", Key="imdd/v1/manifest.json")["Body"].read())
     for shard in manifest["shards"]:
         head = client.head_object(Bucket="datasets", Key=f"imdd/v1/{shard['name']}")
@@ -133,7 +134,7 @@ def test_a_worker_killed_mid_export_leaves_no_visible_partial_shard_and_the_reru
             worker.kill()
     export.refresh_from_db()
     committed_at_kill = export.shards.filter(status=ShardStatus.COMMITTED).count()
-    assert export.status != ExportStatus.SUCCEEDED and committed_at_kill < export.shards_total
+    assert export.status != JobStatus.SUCCEEDED and committed_at_kill < export.shards_total
     folder = tmp_path / "out" / "v1"
     assert not (folder / "manifest.json").exists()
     visible = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
@@ -143,7 +144,7 @@ def test_a_worker_killed_mid_export_leaves_no_visible_partial_shard_and_the_reru
 
     rerun = exports.export_run_here(export=export)
 
-    assert rerun.status == ExportStatus.SUCCEEDED
+    assert rerun.status == JobStatus.SUCCEEDED
     assert (folder / "manifest.json").read_bytes() == (tmp_path / "reference" / "v1" / "manifest.json").read_bytes()
     assert not list(folder.glob(".*.partial"))
     assert reference.manifest_sha256 == rerun.manifest_sha256
