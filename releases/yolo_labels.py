@@ -53,9 +53,10 @@ def mask_polygons(mask: np.ndarray) -> list[np.ndarray]:
         while child != -1:
             ring = _join_hole(ring, contours[child].reshape(-1, 2))
             child = hierarchy[0][child][0]
-        if len(ring) < 3:  # a single pixel or a one-pixel line: the rectangle of its pixels
-            (left, top), (right, bottom) = ring.min(axis=0), ring.max(axis=0) + 1
-            ring = np.array([[left, top], [right, top], [right, bottom], [left, bottom]])
+        if len(ring) < 3:
+            # A single pixel or a one-pixel line: its points repeated to the three YOLO needs. Like
+            # every ring here it runs through pixel centres, which a filled polygon covers.
+            ring = np.resize(ring, (3, 2))
         polygons.append(ring)
     return polygons
 

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from base.jobs import JobStatus
+from catalog.models import Sample
 from releases import exports
 from releases.models import Export, ExportShard, ShardStatus
 from releases.tasks import export_finalize_task, export_shard_task, export_single_file_task
@@ -148,3 +149,52 @@ def test_a_worker_killed_mid_export_leaves_no_visible_partial_shard_and_the_reru
     assert (folder / "manifest.json").read_bytes() == (tmp_path / "reference" / "v1" / "manifest.json").read_bytes()
     assert not list(folder.glob(".*.partial"))
     assert reference.manifest_sha256 == rerun.manifest_sha256
+
+
+@pytest.mark.slow
+def test_resuming_while_a_shard_is_being_written_keeps_the_writer_and_ends_with_the_same_manifest(
+    celery_worker, verified_dataset, tmp_path
+):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    reference = exports.export_run_here(
+        export=exports.export_create(
+            version=version, format="webdataset", target=str(tmp_path / "reference"), shard_max_samples=10
+        )
+    )
+    export = exports.export_create(
+        version=version, format="webdataset", target=str(tmp_path / "out"), shard_max_samples=10
+    )
+    # The original of shard 1's first sample becomes a named pipe: the worker writing shard 1 waits
+    # on it, its .partial file open, until the test writes the image's bytes into the pipe.
+    shard = export.shards.get(index=1)
+    original = Path(Sample.objects.get(pk=shard.first_sample).original.path)
+    image = original.read_bytes()
+    original.unlink()
+    os.mkfifo(original)
+    folder = tmp_path / "out" / "v1"
+
+    exports.export_start(export=export)
+    try:
+        wait_for(lambda: list(folder.glob(f".{shard.name}.*.partial")), timeout=120, what="shard 1 being written")
+        exports.export_start(export=Export.objects.get(pk=export.pk))  # resume, while shard 1 is written
+        assert list(folder.glob(f".{shard.name}.*.partial")), "the live writer's file was removed"
+    finally:
+        _feed_pipe(original, image)
+
+    wait_for(lambda: Export.objects.get(pk=export.pk).is_finished, timeout=120, what="the export to finish")
+    export.refresh_from_db()
+    assert export.status == JobStatus.SUCCEEDED, export.error
+    assert (folder / "manifest.json").read_bytes() == (tmp_path / "reference" / "v1" / "manifest.json").read_bytes()
+    assert export.manifest_sha256 == reference.manifest_sha256
+    assert not list(folder.glob(".*.partial"))
+
+
+def _feed_pipe(path: Path, data: bytes) -> None:
+    """Write `data` into the named pipe a reader waits on (none waiting: nothing to do)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader has it open
+        return
+    os.set_blocking(descriptor, True)
+    with os.fdopen(descriptor, "wb") as pipe:
+        pipe.write(data)
