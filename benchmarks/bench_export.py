@@ -201,11 +201,11 @@ def _export(version, target: Path):
 
 def _finish(export) -> list[str]:
     """The manifest (which checks every shard is committed); the shards' checksums, in order."""
+    from base.jobs import JobStatus
     from releases import exports
-    from releases.models import ExportStatus
 
     export = exports.export_finalize(export=export)
-    if export.status != ExportStatus.SUCCEEDED or export.samples_written != export.version.sample_count:
+    if export.status != JobStatus.SUCCEEDED or export.samples_written != export.version.sample_count:
         raise RuntimeError(f"export {export.pk} incomplete: {export.status}, {export.samples_written} samples")
     return list(export.shards.order_by("index").values_list("sha256", flat=True))
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from base.jobs import JobStatus
-from releases.models import DatasetVersion, Export, ExportFormat, ExportStatus
+from releases.models import DatasetVersion, Export, ExportFormat
 from releases.selectors import versions_visible_to
 
 from .models import RunKind, TrainingRun
@@ -34,7 +34,7 @@ class RunError(ValueError):
 
 def newest_shard_export(version: DatasetVersion) -> Export | None:
     return (
-        Export.objects.filter(version=version, format=ExportFormat.WEBDATASET, status=ExportStatus.SUCCEEDED)
+        Export.objects.filter(version=version, format=ExportFormat.WEBDATASET, status=JobStatus.SUCCEEDED)
         .order_by("-finished_at", "-id")
         .first()
     )

@@ -58,7 +58,15 @@ class DatasetVersionAdmin(SourceVisibilityAdmin):
         "synthetic_share",
     )
     fields = ("title", "description", "selection", "split_plan") + readonly_fields
-    actions = ["publish", "export_webdataset", "export_coco", "export_qa", "export_captions"]
+    actions = [
+        "publish",
+        "export_webdataset",
+        "export_coco",
+        "export_qa",
+        "export_captions",
+        "export_anomalib",
+        "export_yolo",
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         # A version is frozen when it is made: only the title and description stay editable.
@@ -117,6 +125,14 @@ class DatasetVersionAdmin(SourceVisibilityAdmin):
     def export_captions(self, request, queryset):
         self._export(request, queryset, ExportFormat.CAPTIONS)
 
+    @admin.action(description="Export as anomalib / MVTec AD folders (to EXPORT_ROOT)")
+    def export_anomalib(self, request, queryset):
+        self._export(request, queryset, ExportFormat.ANOMALIB)
+
+    @admin.action(description="Export as YOLO labels (to EXPORT_ROOT)")
+    def export_yolo(self, request, queryset):
+        self._export(request, queryset, ExportFormat.YOLO)
+
     def _stat(self, version, key):
         return _bars(version.statistics.get(key, {}))
 
@@ -155,7 +171,7 @@ class DatasetVersionAdmin(SourceVisibilityAdmin):
 
 class ExportShardInline(admin.TabularInline):
     model = ExportShard
-    fields = ("index", "name", "split", "samples", "status", "bytes", "sha256")
+    fields = ("index", "name", "split", "samples", "status", "bytes", "sha256", "index_sha256")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -179,7 +195,10 @@ class ExportAdmin(SourceVisibilityAdmin):
     def progress(self, export):
         return f"{export.shards_done}/{export.shards_total}"
 
-    @admin.action(description="Resume (keeps committed shards)")
+    @admin.action(description="Resume (keeps committed shards; safe while running)")
     def resume(self, request, queryset):
         for export in queryset:
-            exports.export_start(export=export)
+            try:
+                exports.export_start(export=export)
+            except exports.ExportError as error:
+                self.message_user(request, str(error), level=messages.ERROR)

@@ -60,6 +60,8 @@ class ExportSerializer(serializers.ModelSerializer):
             "manifest_sha256",
             "error",
             "created_at",
+            "started_at",
+            "heartbeat_at",
             "finished_at",
         ]
         read_only_fields = fields
@@ -158,8 +160,12 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(request=None, responses=ExportSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        """Run a failed or interrupted export again: committed shards with matching checksums are kept."""
+        """Run a failed or interrupted export again: committed shards with matching checksums are kept.
+        Safe while its workers are still writing; a succeeded export is refused."""
         export = self.get_object()
-        exports.export_start(export=export)
+        try:
+            exports.export_start(export=export)
+        except exports.ExportError as error:
+            raise ValidationError({"detail": str(error)}) from None
         export.refresh_from_db()
         return Response(ExportSerializer(export).data)

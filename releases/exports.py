@@ -1,44 +1,30 @@
-"""Exports of a dataset version: WebDataset shards (docs/webdataset-schema.md), COCO, QA, captions.
+"""Exports of a dataset version (docs/webdataset-schema.md, docs/exports.md): the services that
+create, start and resume them.
 
-A WebDataset export is planned once (the class list and each shard's fixed range of samples), then
-each shard is written by its own Celery task, and the last task to finish enqueues the finalizer,
-which writes manifest.json. Shards commit atomically (see targets.py) and their bytes depend only
-on the version, so a re-run after a crash skips every shard already committed with the recorded
-sha256 and rewrites the others identically.
+A WebDataset export is planned once (the class list, the image member and each shard's fixed range
+of samples), then each shard is written by its own Celery task, and the last task to finish
+enqueues the finisher, which writes the card and manifest.json. Other formats are one task.
+Services enqueue tasks (tasks.py); tasks call the writing module (export_writing.py), which never
+imports either.
 """
 
-import contextlib
-import gc
-import hashlib
-import json
 import logging
-import posixpath
 
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from accounts.models import User
+from base.jobs import JobStatus
 from vocabulary.models import Term
 
-from .mask_png import class_mask_png
-from .models import (
-    DatasetVersion,
-    Export,
-    ExportFormat,
-    ExportShard,
-    ExportStatus,
-    ShardStatus,
-    VersionStatus,
-)
-from .read_ahead import read_ahead
-from .sample_documents import SCHEMA_VERSION, SampleDocumentReader, SampleRecord, document_json, export_items
+from . import tasks
+from .export_writing import export_fail, export_files_write, export_finalize, manifest_name, shard_write
+from .models import DatasetVersion, Export, ExportFormat, ExportShard, ShardStatus, VersionStatus
+from .sample_documents import IMAGE_FORMATS, export_items, image_format
 from .selectors import versions_visible_to
-from .shard_writer import ShardMember, ShardWriter
+from .shard_members import image_member_for
 from .targets import ExportTargetError, confined_location, target_for
 
 logger = logging.getLogger(__name__)
-IMAGE_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}  # one spelling per format in the shards
 BACKGROUND = {"index": 0, "slug": "background", "labels": {"en": "background", "zh": "背景", "ja": "背景"}}
 
 
@@ -116,8 +102,22 @@ def _region_term_ids(revision_ids):
     return Region.objects.filter(revisions__in=revision_ids, defect_type__isnull=False).values("defect_type_id")
 
 
+def _image_member(export: Export) -> str:
+    """One image member name for the export's shards, from the formats of its originals."""
+    items = export_items(export).order_by()
+    formats = set()
+    for original_format in items.values_list("sample__original_format", flat=True).distinct():
+        if original_format.upper() in IMAGE_FORMATS:
+            formats.add(IMAGE_FORMATS[original_format.upper()])
+        else:  # a format the exports have no spelling for: go by the files' names, as image_format does
+            names = items.filter(sample__original_format=original_format).values_list("sample__original", flat=True)
+            formats.update(image_format(original_format, name) for name in names.iterator())
+    return image_member_for(formats)
+
+
 def _plan_shards(export: Export) -> None:
     """Cut the items, split by split, into shards of at most shard_max_samples and ~shard_max_bytes."""
+    export.image_member = _image_member(export)
     shards = []
     current: dict | None = None
     rows = export_items(export).values_list("split", "sample_id", "sample__original_size")
@@ -153,144 +153,39 @@ def _plan_shards(export: Export) -> None:
         )
     ExportShard.objects.bulk_create(rows)
     export.shards_total = len(rows)
-    export.save(update_fields=["shards_total"])
+    export.save(update_fields=["shards_total", "image_member"])
 
 
 def export_start(*, export: Export) -> None:
-    """Enqueue the work: a task per pending shard (the last one to finish writes the manifest)."""
-    from .tasks import export_finalize_task, export_shard_task, export_single_file_task
-
-    Export.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING, error="")
+    """Enqueue the work: a task per shard not yet committed (the last one to finish writes the
+    manifest), or the one task of a single-task format. Also how an export is resumed: safe while
+    its shards are being written, since only killed writers' temporary files are cleared."""
+    if export.status == JobStatus.SUCCEEDED:
+        raise ExportError(f"export #{export.pk} has succeeded: there is nothing to resume")
+    if export.format == ExportFormat.WEBDATASET and not export.image_member:
+        _replan_as_schema_2(export)
+    Export.objects.filter(pk=export.pk).update(status=JobStatus.PENDING, error="", finished_at=None)
     target_for(export.target).remove_partials(export.version.name)
+    export_id = export.pk
     if export.format != ExportFormat.WEBDATASET:
-        transaction.on_commit(lambda: export_single_file_task.delay(export.pk))
+        transaction.on_commit(lambda: tasks.export_single_file_task.delay(export_id))
         return
-    # A re-run sends every shard again: a committed one checks its checksum and returns at once.
+    # Committed shards are sent too: each checks its checksums and returns at once, and a shard
+    # whose file was lost since is written again.
     indexes = list(export.shards.values_list("index", flat=True))
     if not indexes:
-        transaction.on_commit(lambda: export_finalize_task.delay(export.pk))
+        transaction.on_commit(lambda: tasks.export_finalize_task.delay(export_id))
     for index in indexes:
-        transaction.on_commit(lambda index=index: export_shard_task.delay(export.pk, index))
+        transaction.on_commit(lambda index=index: tasks.export_shard_task.delay(export_id, index))
 
 
-# -- one shard -------------------------------------------------------------------------------
-
-
-def shard_write(*, export: Export, index: int) -> ExportShard:
-    """Write shard `index` unless it is committed already with the recorded checksum."""
-    shard = export.shards.get(index=index)
-    target = target_for(export.target)
-    location = f"{export.version.name}/{shard.name}"
-    if shard.status == ShardStatus.COMMITTED and target.committed_sha256(location) == shard.sha256:
-        return shard
-    reader = SampleDocumentReader(export, {c["slug"]: c["index"] for c in export.classes})
-
-    def produce(fileobj):
-        # This thread reads the database and builds the members; a pool reads the next batch's
-        # images (read_ahead.py) and the writer's thread hashes and writes, both outside the GIL.
-        batches = reader.batches(split=shard.split, first_sample=shard.first_sample, last_sample=shard.last_sample)
-        with ShardWriter(fileobj) as writer, cyclic_gc_paused():
-            for records, images in read_ahead(batches):
-                for record, image in zip(records, images, strict=True):
-                    writer.add_sample(sample_members(record, image, document_json(record.document)))
-            return writer.close()
-
-    sha256, size = target.write(location, produce)
+def _replan_as_schema_2(export: Export) -> None:
+    """An export planned before schema 2 (no image member) is written again whole: one manifest
+    never lists shards of two schemas."""
+    export.image_member = _image_member(export)
     with transaction.atomic():
-        updated = (
-            ExportShard.objects.filter(pk=shard.pk)
-            .exclude(status=ShardStatus.COMMITTED)
-            .update(status=ShardStatus.COMMITTED, sha256=sha256, bytes=size)
-        )
-        if updated:
-            Export.objects.filter(pk=export.pk).update(
-                shards_done=F("shards_done") + 1, samples_written=F("samples_written") + shard.samples
-            )
-        else:  # committed by an earlier delivery whose bytes are now rewritten identically
-            ExportShard.objects.filter(pk=shard.pk).update(sha256=sha256, bytes=size)
-    shard.refresh_from_db()
-    return shard
-
-
-@contextlib.contextmanager
-def cyclic_gc_paused():
-    """Pause Python's cyclic garbage collector while writing a shard.
-
-    A shard's documents are tens of thousands of small dicts and lists, freed by reference
-    counting (they hold no cycles); their sheer number made the collector walk the worker's whole
-    heap again and again, 15% of the CPU time of a shard of small samples. Cycles made meanwhile
-    are collected once it runs again."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def sample_key(sample_id: int) -> str:
-    return f"{sample_id:010d}"
-
-
-def image_extension(original: str) -> str:
-    """The member extension of an original image, from its storage name ("png" when it has none)."""
-    suffix = posixpath.splitext(original)[1].lower().lstrip(".")
-    return IMAGE_EXTENSIONS.get(suffix, suffix or "png")
-
-
-def sample_members(record: SampleRecord, image: bytes, document_json: bytes) -> list[ShardMember]:
-    """A sample's members in their fixed order: image, mask (when a region has one), json, captions."""
-    key = sample_key(record.sample_id)
-    document = record.document
-    members = [ShardMember(f"{key}.{image_extension(record.original)}", image)]
-    masked = [(r["rle"], r["class_index"]) for r in document["regions"] if r["rle"] and r["class_index"]]
-    if masked:
-        members.append(ShardMember(f"{key}.mask.png", class_mask_png(masked, document["width"], document["height"])))
-    members.append(ShardMember(f"{key}.json", document_json))
-    captions = document["captions"]
-    for language, suffix in (("en", "txt"), ("zh", "zh.txt"), ("ja", "ja.txt")):
-        if language in captions:
-            members.append(ShardMember(f"{key}.{suffix}", captions[language].encode()))
-    return members
-
-
-# -- finishing -------------------------------------------------------------------------------
-
-
-def export_shard_done(*, export: Export) -> bool:
-    """Called after each shard: True when every shard is committed (time to write the manifest)."""
-    export.refresh_from_db()
-    return export.shards.exclude(status=ShardStatus.COMMITTED).count() == 0
-
-
-def manifest_document(export: Export) -> dict:
-    version = export.version
-    shards = list(export.shards.order_by("index"))
-    splits: dict[str, int] = {}
-    for shard in shards:
-        splits[shard.split] = splits.get(shard.split, 0) + shard.samples
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "dataset_version": {
-            "name": version.name,
-            "number": version.number,
-            "title": version.title,
-            "created_at": version.created_at.isoformat(),
-        },
-        "vocabulary_version": version.vocabulary_version.number if version.vocabulary_version else None,
-        "classes": export.classes,
-        "splits": splits,
-        "shards": [
-            {"name": s.name, "split": s.split, "samples": s.samples, "bytes": s.bytes, "sha256": s.sha256}
-            for s in shards
-        ],
-    }
-
-
-def manifest_name(export: Export) -> str:
-    """Where the manifest lies within the export's target."""
-    return f"{export.version.name}/manifest.json"
+        Export.objects.filter(pk=export.pk).update(image_member=export.image_member, shards_done=0, samples_written=0)
+        ExportShard.objects.filter(export=export).update(status=ShardStatus.PENDING, sha256="", bytes=0)
 
 
 def export_manifest_url(export: Export) -> str:
@@ -298,38 +193,16 @@ def export_manifest_url(export: Export) -> str:
     return target_for(export.target).url(manifest_name(export))
 
 
-def export_finalize(*, export: Export) -> Export:
-    """Write manifest.json last, once every shard is committed."""
-    if not export_shard_done(export=export):
-        return export
-    target = target_for(export.target)
-    body = json.dumps(manifest_document(export), ensure_ascii=False, indent=1, sort_keys=True).encode()
-
-    def produce(fileobj):
-        fileobj.write(body)
-        return hashlib.sha256(body).hexdigest(), len(body)
-
-    sha256, _ = target.write(manifest_name(export), produce)
-    Export.objects.filter(pk=export.pk).update(
-        status=ExportStatus.SUCCEEDED, manifest_sha256=sha256, finished_at=timezone.now()
-    )
-    export.refresh_from_db()
-    return export
-
-
-def export_fail(*, export: Export, error: str) -> None:
-    Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=error[:2000])
-
-
 def export_run_here(*, export: Export, on_progress=None) -> Export:
     """Run a whole export in this process (the CLI without --enqueue): the same steps as the tasks."""
-    from .single_files import single_file_write
-
-    Export.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING, error="")
+    if export.format == ExportFormat.WEBDATASET and not export.image_member:
+        _replan_as_schema_2(export)
+    Export.objects.filter(pk=export.pk).update(status=JobStatus.PENDING, error="", finished_at=None)
+    export.refresh_from_db()
     try:
         target_for(export.target).remove_partials(export.version.name)
         if export.format != ExportFormat.WEBDATASET:
-            single_file_write(export=export)
+            export_files_write(export=export)
         else:
             for index in export.shards.order_by("index").values_list("index", flat=True):
                 shard_write(export=export, index=index)

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from base.jobs import Job
+
 
 class VersionStatus(models.TextChoices):
     DRAFT = "draft", "Draft"  # frozen list made, still deletable; not exportable outside tests
@@ -65,20 +67,18 @@ class DatasetVersionItem(models.Model):
 
 
 class ExportFormat(models.TextChoices):
-    WEBDATASET = "webdataset", "WebDataset shards"
+    WEBDATASET = "webdataset", "WebDataset shards, Parquet index and dataset card"
     COCO = "coco", "COCO instances JSON per split"
     QA = "qa", "QA pairs, JSONL (LLaVA conversations)"
     CAPTIONS = "captions", "Captions CSV"
+    ANOMALIB = "anomalib", "MVTec AD folders per product (anomalib)"
+    YOLO = "yolo", "YOLO detection and segmentation labels"
 
 
-class ExportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # planned, waiting for workers
-    RUNNING = "running", "Running"  # shards being written
-    SUCCEEDED = "succeeded", "Succeeded"  # every file committed, manifest written last
-    FAILED = "failed", "Failed"  # see error; re-run to resume
+class Export(Job):
+    """A job writing a version's files to a target. Status, error, who and when come from Job;
+    a WebDataset export's work is its shards (ExportShard), the others' one task."""
 
-
-class Export(models.Model):
     version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="exports")
     format = models.CharField(max_length=20, choices=ExportFormat.choices, default=ExportFormat.WEBDATASET)
     target = models.CharField(max_length=500, help_text="A directory, or s3://bucket/prefix.")
@@ -89,20 +89,15 @@ class Export(models.Model):
     shard_max_bytes = models.PositiveBigIntegerField(default=1_000_000_000)
     # The class list every shard task uses: [{"index": 0, "slug": "background", "labels": {...}}, ...]
     classes = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=20, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    # The image member's extension in every sample of the shards ("jpg", "png", or "image" for a mix)
+    image_member = models.CharField(max_length=10, blank=True)
     shards_total = models.PositiveIntegerField(default=0)
     shards_done = models.PositiveIntegerField(default=0)
     samples_written = models.PositiveIntegerField(default=0)
     manifest_sha256 = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(Job.Meta):
+        pass
 
     def __str__(self):
         return f"export #{self.pk} of {self.version.name} as {self.format} to {self.target}"
@@ -127,6 +122,9 @@ class ExportShard(models.Model):
     status = models.CharField(max_length=20, choices=ShardStatus.choices, default=ShardStatus.PENDING)
     sha256 = models.CharField(max_length=64, blank=True)
     bytes = models.PositiveBigIntegerField(default=0)
+    # The shard's Parquet index (shard_index.py), committed after the tar
+    index_sha256 = models.CharField(max_length=64, blank=True)
+    index_bytes = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["export", "index"]

@@ -7,6 +7,7 @@ a fixed number of queries per batch, with terms and sources looked up once per r
 The documents are exactly those `annotation.content.content_of` gives for the revision.
 """
 
+import posixpath
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +18,15 @@ from django.db.models.functions import Cast
 
 from annotation.models import AnnotationRevision, Caption, QAPair, RevisionTerm
 from catalog.models import Source
-from vocabulary.models import Term
+from vocabulary.models import LANGUAGES, Term
 
 from .models import DatasetVersionItem, Export
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 READ_BATCH = 1000
+# PIL's name of an original's format -> the one extension the exports spell it with
+IMAGE_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "BMP": "bmp", "TIFF": "tif", "WEBP": "webp", "GIF": "gif"}
+SUFFIX_FORMATS = {"jpeg": "jpg", "tiff": "tif"}
 # annotation template field -> the facet name a document uses for it
 FIELD_FACETS = {
     "product": "product",
@@ -39,6 +43,20 @@ class SampleRecord:
     sample_id: int
     original: str  # the original image's storage name
     document: dict  # the json member; shared parts (terms, source) must not be modified
+
+
+def sample_key(sample_id: int) -> str:
+    """The key every file of a sample shares, in shards and in the other exports' file names."""
+    return f"{sample_id:010d}"
+
+
+def image_format(original_format: str, original: str) -> str:
+    """The extension of an original image: from the format Pillow found in its bytes at import,
+    else from its storage name ("png" when it has none). A JPEG stored as .png is a jpg."""
+    if original_format.upper() in IMAGE_FORMATS:
+        return IMAGE_FORMATS[original_format.upper()]
+    suffix = posixpath.splitext(original)[1].lower().lstrip(".")
+    return SUFFIX_FORMATS.get(suffix, suffix or "png")
 
 
 def document_json(document: dict) -> bytes:
@@ -80,6 +98,7 @@ class SampleDocumentReader:
             "revision_id",
             "revision__number",
             "sample__original",
+            "sample__original_format",
             "sample__sha256",
             "sample__width",
             "sample__height",
@@ -106,16 +125,20 @@ class SampleDocumentReader:
         ):
             captions[revision_id][language] = text
         qa = self._revision_qa(revisions, region_positions)
-        self._load_sources({row[8] for row in rows})
+        self._load_sources({row[9] for row in rows})
 
         records = []
-        for sample_id, revision_id, number, original, sha256, width, height, is_synthetic, source_id, domain in rows:
+        for row in rows:
+            sample_id, revision_id, number, original, original_format, sha256, width, height = row[:8]
+            is_synthetic, source_id, domain = row[8:]
             sample_terms = terms[revision_id]
+            written = captions.get(revision_id, {})
             document = {
                 "schema_version": SCHEMA_VERSION,
                 "sample_id": sample_id,
                 "annotation_revision": number,
                 "sha256": sha256,
+                "image_format": image_format(original_format, original),
                 "width": width,
                 "height": height,
                 "split": split,
@@ -124,7 +147,9 @@ class SampleDocumentReader:
                 "domain": self._domain(sample_terms, domain),
                 "terms": sample_terms,
                 "regions": regions.get(revision_id, []),
-                "captions": captions.get(revision_id, {}),
+                # the three languages always, null where there is none (its txt member is empty);
+                # a caption in another language is kept too
+                "captions": {language: None for language in LANGUAGES} | written,
                 "qa": qa.get(revision_id, []),
             }
             records.append(SampleRecord(sample_id, original, document))

@@ -126,8 +126,12 @@ class ShardWriter:
         self._offset = 0
         self.samples = 0
 
-    def add_sample(self, members: list[ShardMember]) -> None:
+    def add_sample(self, members: list[ShardMember]) -> tuple[int, int]:
+        """Append a sample's members; returns (offset, length): where in the tar its first
+        header starts and how many bytes its members take, headers and padding included."""
         buffer = self._buffer
+        start = len(buffer)
+        offset = self._offset + start
         for member in members:
             size = len(member.data)
             buffer += member_header(member.name, size)
@@ -135,8 +139,10 @@ class ShardWriter:
             if size % BLOCK:
                 buffer += bytes(BLOCK - size % BLOCK)
         self.samples += 1
+        length = len(buffer) - start
         if len(buffer) >= FLUSH_BYTES:
             self._flush()
+        return offset, length
 
     def _flush(self) -> None:
         self._offset += len(self._buffer)

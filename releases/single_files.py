@@ -7,35 +7,25 @@ import hashlib
 import io
 import json
 
-from django.db import transaction
-from django.utils import timezone
-
-from .exports import image_extension, sample_key
-from .models import Export, ExportFormat, ExportStatus
-from .sample_documents import SampleDocumentReader, export_items
-from .targets import target_for
+from .models import Export, ExportFormat
+from .sample_documents import SampleDocumentReader, export_items, sample_key
 
 
-def single_file_write(*, export: Export) -> Export:
+def single_files_write(*, export: Export, target) -> None:
     classes = {c["slug"]: c["index"] for c in export.classes}
     splits = sorted(set(export_items(export).values_list("split", flat=True)))
     writers = {ExportFormat.COCO: _coco, ExportFormat.QA: _qa, ExportFormat.CAPTIONS: _captions}
-    target = target_for(export.target)
     files = writers[export.format](export, classes, splits)
     for name, body in files.items():
         target.write(
             f"{export.version.name}/{name}",
             lambda out, body=body: (out.write(body), (hashlib.sha256(body).hexdigest(), len(body)))[1],
         )
-    with transaction.atomic():
-        Export.objects.filter(pk=export.pk).update(
-            status=ExportStatus.SUCCEEDED,
-            shards_done=1,
-            samples_written=export_items(export).count(),
-            finished_at=timezone.now(),
-        )
-    export.refresh_from_db()
-    return export
+
+
+def image_file_name(record) -> str:
+    """The image's file name in the exports that name images: its key and the format's extension."""
+    return f"{sample_key(record.sample_id)}.{record.document['image_format']}"
 
 
 def _documents(export: Export, classes: dict, split: str):
@@ -66,10 +56,10 @@ def _coco(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
             images.append(
                 {
                     "id": record.sample_id,
-                    "file_name": f"{sample_key(record.sample_id)}.{image_extension(record.original)}",
+                    "file_name": image_file_name(record),
                     "width": record.document["width"],
                     "height": record.document["height"],
-                    "captions": record.document["captions"],
+                    "captions": {k: v for k, v in record.document["captions"].items() if v is not None},
                     "license": record.document["source"]["license"],
                 }
             )
@@ -114,7 +104,7 @@ def _qa(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
                     json.dumps(
                         {
                             "id": f"{record.sample_id}-{number}",
-                            "image": f"{sample_key(record.sample_id)}.{image_extension(record.original)}",
+                            "image": image_file_name(record),
                             "language": pair["language"],
                             "conversations": [
                                 {"from": "human", "value": f"<image>\n{pair['question']}"},
@@ -147,10 +137,10 @@ def _captions(export: Export, classes: dict, splits: list[str]) -> dict[str, byt
                 [
                     record.sample_id,
                     split,
-                    f"{sample_key(record.sample_id)}.{image_extension(record.original)}",
-                    captions.get("en", ""),
-                    captions.get("zh", ""),
-                    captions.get("ja", ""),
+                    image_file_name(record),
+                    captions.get("en") or "",
+                    captions.get("zh") or "",
+                    captions.get("ja") or "",
                 ]
             )
     return {"captions.csv": buffer.getvalue().encode("utf-8")}

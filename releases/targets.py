@@ -2,17 +2,22 @@
 commits, so a reader never sees a partial shard.
 
 Local: a shard is written under a temporary name in the same directory and renamed into place
-(os.replace is atomic) once complete. S3: a shard is written to a local spool file, then uploaded
+(os.replace is atomic) once complete. The writer holds an exclusive lock (flock) on its temporary
+file while it writes, so a resume, which clears what killed writers left behind, passes over the
+files of writers that are still alive (the kernel drops a dead process's locks). S3: a shard is written to a local spool file, then uploaded
 as a multipart upload, which S3 keeps invisible until CompleteMultipartUpload (its commit); the
 object carries its sha256 as metadata. Either way, `committed_sha256` tells a re-run which shards
 are already done.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -38,23 +43,51 @@ class LocalTarget:
         """produce(fileobj) writes the content and returns (sha256, size); committed atomically."""
         final = self.directory / name
         final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
+        out, temporary = self._locked_partial(final)
         try:
-            with open(temporary, "wb") as out:
+            with out:
                 sha256, size = produce(out)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(temporary, final)
+                os.replace(temporary, final)  # still holding the lock: nobody clears it meanwhile
         finally:
             temporary.unlink(missing_ok=True)
         return sha256, size
 
+    @staticmethod
+    def _locked_partial(final: Path):
+        """A new temporary file beside `final`, open and locked by this writer.
+
+        remove_partials may delete a file between its creation and our lock (it locks it first);
+        then the name no longer leads to our file and we start over with another name."""
+        while True:
+            temporary = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
+            out = open(temporary, "xb")  # noqa: SIM115  (closed by write())
+            fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+            try:
+                if os.stat(temporary).st_ino == os.fstat(out.fileno()).st_ino:
+                    return out, temporary
+            except FileNotFoundError:
+                pass
+            out.close()
+
     def remove_partials(self, folder: str) -> int:
-        """Delete temporary files a killed writer left behind (never visible under a shard's name)."""
+        """Delete temporary files that killed writers left behind (never visible under a shard's
+        name); a file whose writer is alive is locked, and kept."""
         removed = 0
         for partial in (self.directory / folder).glob(".*.partial"):
-            partial.unlink(missing_ok=True)
-            removed += 1
+            try:
+                stale = open(partial, "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                continue  # committed or cleared meanwhile
+            with stale:
+                try:
+                    fcntl.flock(stale.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live writer's
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
+                    removed += 1
         return removed
 
     def committed_sha256(self, name: str) -> str | None:
@@ -121,12 +154,19 @@ class S3Target:
         return head.get("Metadata", {}).get("sha256")
 
     def remove_partials(self, folder: str) -> int:
-        """Abort multipart uploads a killed writer left open (their parts are never an object)."""
+        """Abort multipart uploads a killed writer left open (their parts are never an object).
+
+        S3 cannot tell a live upload from a dead one, so only uploads begun more than
+        EXPORT_UPLOAD_STALE_SECONDS ago are aborted: an upload still running is left alone."""
+        from django.conf import settings
+
+        oldest = datetime.now(UTC) - timedelta(seconds=settings.EXPORT_UPLOAD_STALE_SECONDS)
         prefix = self._key(folder)
         uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix).get("Uploads", [])
-        for upload in uploads:
+        stale = [upload for upload in uploads if upload["Initiated"] < oldest]
+        for upload in stale:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-        return len(uploads)
+        return len(stale)
 
     def read(self, name: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()

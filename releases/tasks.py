@@ -1,10 +1,12 @@
-"""Export tasks on the `export` queue. They take ids, check the world, and are safe to deliver twice."""
+"""Export tasks on the `export` queue. They take ids, check the world, and are safe to deliver twice.
+They call the writing module (export_writing.py); the services (exports.py) enqueue them."""
 
 from celery import shared_task
 
-from . import exports
-from .models import Export, ExportStatus
-from .single_files import single_file_write
+from base.jobs import LIVE_STATUSES, JobStatus
+
+from . import export_writing
+from .models import Export
 from .targets import ExportTargetError
 
 
@@ -15,32 +17,35 @@ def _load(export_id: int) -> Export | None:
 @shared_task(name="releases.export_shard", acks_late=True, reject_on_worker_lost=True)
 def export_shard_task(export_id: int, index: int) -> None:
     export = _load(export_id)
-    if export is None or export.status not in (ExportStatus.PENDING, ExportStatus.RUNNING):
+    if export is None or export.status not in LIVE_STATUSES:
         return
     try:
-        exports.shard_write(export=export, index=index)
+        export_writing.shard_write(export=export, index=index)
     except (ExportTargetError, OSError) as error:
-        exports.export_fail(export=export, error=f"shard {index}: {error}")
+        export_writing.export_fail(export=export, error=f"shard {index}: {error}")
         return
-    # The last shard to commit hands over to the finalizer (no chord: no result backend needed).
-    if exports.export_shard_done(export=export):
+    # The last shard to commit hands over to the finisher (no chord: no result backend needed).
+    if export_writing.export_shard_done(export=export):
         export_finalize_task.delay(export_id)
 
 
 @shared_task(name="releases.export_finalize", acks_late=True)
 def export_finalize_task(export_id: int) -> None:
     export = _load(export_id)
-    if export is None or export.status == ExportStatus.SUCCEEDED:
+    if export is None or export.status == JobStatus.SUCCEEDED:
         return
-    exports.export_finalize(export=export)
+    try:
+        export_writing.export_finalize(export=export)
+    except (ExportTargetError, OSError) as error:
+        export_writing.export_fail(export=export, error=f"manifest: {error}")
 
 
 @shared_task(name="releases.export_single_file", acks_late=True, reject_on_worker_lost=True)
 def export_single_file_task(export_id: int) -> None:
     export = _load(export_id)
-    if export is None or export.status == ExportStatus.SUCCEEDED:
+    if export is None or export.status not in LIVE_STATUSES:
         return
     try:
-        single_file_write(export=export)
+        export_writing.export_files_write(export=export)
     except (ExportTargetError, OSError) as error:
-        exports.export_fail(export=export, error=str(error))
+        export_writing.export_fail(export=export, error=str(error))

@@ -236,6 +236,9 @@ EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
 # the first) and s3://bucket/prefix locations. The CLI (an operator with a shell) may write anywhere.
 EXPORT_ROOTS = env.list("EXPORT_ROOTS", default=[EXPORT_ROOT] if "://" not in EXPORT_ROOT else [])
 EXPORT_S3_LOCATIONS = env.list("EXPORT_S3_LOCATIONS", default=[EXPORT_ROOT] if EXPORT_ROOT.startswith("s3://") else [])
+# Resuming an export to S3 aborts the multipart uploads its killed writers left open; S3 cannot tell
+# them from live ones, so only those begun more than this long ago (a shard's upload takes minutes).
+EXPORT_UPLOAD_STALE_SECONDS = env.int("EXPORT_UPLOAD_STALE_SECONDS", default=3600)
 
 # Training runs (modeling): one folder per run (log, metrics, checkpoints, reports) under TRAINING_ROOT;
 # on several machines it must be shared storage. The supervisor looks at its trainer every poll; a run

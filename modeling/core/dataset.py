@@ -29,7 +29,8 @@ from modeling.core.config import DataConfig
 from modeling.core.errors import ShardError
 from modeling.core.shards import ClassInfo, ShardSource, open_url
 
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp")
+# The image member: its format's extension, or "image" in a schema-2 export of several formats.
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "image")
 
 
 def iterate_raw_samples(urls: list[str]) -> Iterator[dict[str, Any]]:
@@ -123,7 +124,8 @@ def decode_sample(
     else:
         mask = None
     annotation = json.loads(raw["json"]) if "json" in raw else {}
-    caption = raw["txt"].decode("utf-8") if "txt" in raw else (annotation.get("captions") or {}).get("en", "")
+    # schema 2: txt always there (empty without a caption); schema 1: absent without one
+    caption = raw["txt"].decode("utf-8") if "txt" in raw else (annotation.get("captions") or {}).get("en") or ""
 
     box = (0, 0, width, height)
     flip = False

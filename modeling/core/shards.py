@@ -25,7 +25,7 @@ from webdataset.shardlists import expand_urls
 
 from modeling.core.errors import ShardError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1, 2)  # 2: every sample has the same members (docs/webdataset-schema.md)
 MANIFEST_NAME = "manifest.json"
 
 
@@ -149,9 +149,10 @@ def read_manifest(url: str) -> dict[str, Any]:
         stream.close()
     if not isinstance(manifest, dict):
         raise ShardError(f"manifest {url} is not a JSON object")
-    if manifest.get("schema_version") != SCHEMA_VERSION:
+    if manifest.get("schema_version") not in SCHEMA_VERSIONS:
         raise ShardError(
-            f"manifest {url} has schema_version {manifest.get('schema_version')!r}; this reader knows {SCHEMA_VERSION}"
+            f"manifest {url} has schema_version {manifest.get('schema_version')!r}; "
+            f"this reader knows {', '.join(map(str, SCHEMA_VERSIONS))}"
         )
     for key in ("classes", "shards"):
         if not isinstance(manifest.get(key), list):

@@ -12,8 +12,10 @@ import boto3
 import pytest
 from django.db import connection
 
+from base.jobs import JobStatus
+from catalog.models import Sample
 from releases import exports
-from releases.models import Export, ExportShard, ExportStatus, ShardStatus
+from releases.models import Export, ExportShard, ShardStatus
 from releases.tasks import export_finalize_task, export_shard_task, export_single_file_task
 from releases.versions import dataset_version_create, dataset_version_publish
 
@@ -36,7 +38,7 @@ def test_fan_out_on_a_worker_writes_every_shard_then_the_manifest(celery_worker,
 
     exports.export_start(export=export)
 
-    wait_for(lambda: Export.objects.get(pk=export.pk).status == ExportStatus.SUCCEEDED, timeout=120, what="export")
+    wait_for(lambda: Export.objects.get(pk=export.pk).status == JobStatus.SUCCEEDED, timeout=120, what="export")
     manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text())
     assert len(manifest["shards"]) == export.shards_total >= 7
     assert sum(s["samples"] for s in manifest["shards"]) == 50
@@ -57,7 +59,7 @@ def test_export_to_s3_commits_shards_with_their_checksums(verified_dataset, s3_s
 
     export = exports.export_run_here(export=export)
 
-    assert export.status == ExportStatus.SUCCEEDED, export.error
+    assert export.status == JobStatus.SUCCEEDED, export.error
     manifest = json.loads(client.get_object(Bucket="datasets", Key="imdd/v1/manifest.json")["Body"].read())
     for shard in manifest["shards"]:
         head = client.head_object(Bucket="datasets", Key=f"imdd/v1/{shard['name']}")
@@ -133,17 +135,68 @@ def test_a_worker_killed_mid_export_leaves_no_visible_partial_shard_and_the_reru
             worker.kill()
     export.refresh_from_db()
     committed_at_kill = export.shards.filter(status=ShardStatus.COMMITTED).count()
-    assert export.status != ExportStatus.SUCCEEDED and committed_at_kill < export.shards_total
+    assert export.status != JobStatus.SUCCEEDED and committed_at_kill < export.shards_total
     folder = tmp_path / "out" / "v1"
     assert not (folder / "manifest.json").exists()
-    visible = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+    # A shard's tar is visible only once committed (its Parquet index beside it is not a shard, and
+    # a reader goes by the manifest anyway).
+    visible = {p.name for p in folder.iterdir() if not p.name.startswith(".") and p.suffix == ".tar"}
     assert visible <= set(export.shards.filter(status=ShardStatus.COMMITTED).values_list("name", flat=True)) | {
         s.name for s in export.shards.all() if (folder / s.name).exists()
     }
 
     rerun = exports.export_run_here(export=export)
 
-    assert rerun.status == ExportStatus.SUCCEEDED
+    assert rerun.status == JobStatus.SUCCEEDED
     assert (folder / "manifest.json").read_bytes() == (tmp_path / "reference" / "v1" / "manifest.json").read_bytes()
     assert not list(folder.glob(".*.partial"))
     assert reference.manifest_sha256 == rerun.manifest_sha256
+
+
+@pytest.mark.slow
+def test_resuming_while_a_shard_is_being_written_keeps_the_writer_and_ends_with_the_same_manifest(
+    celery_worker, verified_dataset, tmp_path
+):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    reference = exports.export_run_here(
+        export=exports.export_create(
+            version=version, format="webdataset", target=str(tmp_path / "reference"), shard_max_samples=10
+        )
+    )
+    export = exports.export_create(
+        version=version, format="webdataset", target=str(tmp_path / "out"), shard_max_samples=10
+    )
+    # The original of shard 1's first sample becomes a named pipe: the worker writing shard 1 waits
+    # on it, its .partial file open, until the test writes the image's bytes into the pipe.
+    shard = export.shards.get(index=1)
+    original = Path(Sample.objects.get(pk=shard.first_sample).original.path)
+    image = original.read_bytes()
+    original.unlink()
+    os.mkfifo(original)
+    folder = tmp_path / "out" / "v1"
+
+    exports.export_start(export=export)
+    try:
+        wait_for(lambda: list(folder.glob(f".{shard.name}.*.partial")), timeout=120, what="shard 1 being written")
+        exports.export_start(export=Export.objects.get(pk=export.pk))  # resume, while shard 1 is written
+        assert list(folder.glob(f".{shard.name}.*.partial")), "the live writer's file was removed"
+    finally:
+        _feed_pipe(original, image)
+
+    wait_for(lambda: Export.objects.get(pk=export.pk).is_finished, timeout=120, what="the export to finish")
+    export.refresh_from_db()
+    assert export.status == JobStatus.SUCCEEDED, export.error
+    assert (folder / "manifest.json").read_bytes() == (tmp_path / "reference" / "v1" / "manifest.json").read_bytes()
+    assert export.manifest_sha256 == reference.manifest_sha256
+    assert not list(folder.glob(".*.partial"))
+
+
+def _feed_pipe(path: Path, data: bytes) -> None:
+    """Write `data` into the named pipe a reader waits on (none waiting: nothing to do)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader has it open
+        return
+    os.set_blocking(descriptor, True)
+    with os.fdopen(descriptor, "wb") as pipe:
+        pipe.write(data)

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from annotation.revision_content import content_of, revisions_with_content
+from base.jobs import JobStatus
 from catalog.models import Sample, Source, Visibility
 from catalog.rle import rle_to_mask
 from releases import exports
-from releases.models import ExportStatus
 from releases.sample_documents import FIELD_FACETS, SampleDocumentReader
 from releases.versions import dataset_version_create, dataset_version_publish
 
@@ -28,7 +28,7 @@ def run(version, target, **options):
         version=version, format=options.pop("format", "webdataset"), target=str(target), **options
     )
     export = exports.export_run_here(export=export)
-    assert export.status == ExportStatus.SUCCEEDED, export.error
+    assert export.status == JobStatus.SUCCEEDED, export.error
     return export
 
 
@@ -63,11 +63,11 @@ def test_mask_png_holds_class_indices_agreeing_with_the_rles(published, tmp_path
     checked = 0
     for record in wds.WebDataset([str(tmp_path / "v1" / s["name"]) for s in manifest["shards"]], shardshuffle=False):
         document = json.loads(record["json"])
-        if not document["regions"]:
-            assert "mask.png" not in record
-            continue
         mask = np.asarray(Image.open(io.BytesIO(record["mask.png"])))
         assert mask.shape == (document["height"], document["width"])
+        if not document["regions"]:
+            assert not mask.any()
+            continue
         for region in document["regions"]:
             pixels = rle_to_mask(region["rle"])
             assert region["class_index"] == index_of[region["term"]["slug"]]
@@ -159,10 +159,11 @@ def _document_from_content(item, classes: dict[str, int]) -> dict:
     sample = item.sample
     position = {id(r): i for i, r in enumerate(content.regions)}
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "sample_id": sample.pk,
         "annotation_revision": item.revision.number,
         "sha256": sample.sha256,
+        "image_format": {"PNG": "png", "JPEG": "jpg"}[sample.original_format],
         "width": sample.width,
         "height": sample.height,
         "split": item.split,
@@ -182,7 +183,8 @@ def _document_from_content(item, classes: dict[str, int]) -> dict:
             }
             for r in content.regions
         ],
-        "captions": {language: caption.text for language, caption in content.captions.items()},
+        "captions": {"en": None, "zh": None, "ja": None}
+        | {language: caption.text for language, caption in content.captions.items()},
         "qa": [
             {
                 "question": p.question,
@@ -216,7 +218,7 @@ def test_a_missing_image_fails_the_export_naming_the_file(published, tmp_path):
 
     export = exports.export_run_here(export=export)
 
-    assert export.status == ExportStatus.FAILED
+    assert export.status == JobStatus.FAILED
     assert "originals/00/gone.png" in export.error
     assert not (tmp_path / "v1" / "manifest.json").exists()
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from catalog.rle import mask_to_rle
-from releases.exports import cyclic_gc_paused
+from releases.export_writing import cyclic_gc_paused
 from releases.mask_png import class_mask_png
 from releases.shard_writer import ShardMember, ShardWriter
 
