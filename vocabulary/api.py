@@ -201,7 +201,9 @@ class CanReadVocabulary(BasePermission):
 
 
 class NormalizeView(APIView):
-    """The controlled terms a text mentions, with character spans (EN, ZH, JA or mixed)."""
+    """The controlled terms a text mentions, with character spans (EN, ZH, JA or mixed). A mention
+    inside a negation ("no visible cracks") comes with negated: true and is not a finding; an
+    ambiguous alias ("copper") counts only with support (facet_hint, context, a term in the text)."""
 
     permission_classes = [CanReadVocabulary]
 
@@ -209,10 +211,17 @@ class NormalizeView(APIView):
     def post(self, request):
         params = NormalizeSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        data = params.validated_data
         mentions = selectors.vocabulary_matcher().find(
-            params.validated_data["text"], facets=params.validated_data.get("facets")
+            data["text"], facets=data.get("facets"), context=data["context"], facet_hint=data.get("facet_hint")
         )
-        return Response({"mentions": [m._asdict() for m in mentions]})
+        return Response(
+            {
+                "mentions": [m._asdict() for m in mentions],
+                "findings": sorted({m.term for m in mentions if not m.negated}),
+                "negated": sorted({m.term for m in mentions if m.negated}),
+            }
+        )
 
 
 class ValidateCaptionsView(NormalizeView):

@@ -90,13 +90,14 @@ class TermInfo:
     labels: dict[str, str]
     status: str
     replaced_by: str | None = None
+    parent: str | None = None
 
 
 class CaptionValidator:
     def __init__(
         self, *, names: list[Name], terms: dict[str, TermInfo], target_words: int = 42, tolerance: float = 0.3
     ):
-        self.matcher = TermMatcher(names)
+        self.matcher = TermMatcher(names, parents={slug: info.parent for slug, info in terms.items()})
         self.terms = terms
         self.min_words = round(target_words * (1 - tolerance))
         self.max_words = round(target_words * (1 + tolerance))

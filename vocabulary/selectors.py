@@ -49,9 +49,16 @@ def _vocabulary_stamp() -> tuple:
 def _names_and_terms() -> tuple[list[Name], dict[str, TermInfo]]:
     usable = Q(term__status__in=(TermStatus.APPROVED, TermStatus.DEPRECATED))
     names = [
-        Name(text=text, term=slug, facet=facet, language=language, is_label=is_label)
-        for text, slug, facet, language, is_label in TermName.objects.filter(usable).values_list(
-            "text", "term__slug", "term__facet", "language", "is_label"
+        Name(
+            text=text,
+            term=slug,
+            facet=facet,
+            language=language,
+            is_label=is_label,
+            context=tuple(context) if context is not None else None,
+        )
+        for text, slug, facet, language, is_label, context in TermName.objects.filter(usable).values_list(
+            "text", "term__slug", "term__facet", "language", "is_label", "context"
         )
     ]
     terms = {
@@ -61,12 +68,17 @@ def _names_and_terms() -> tuple[list[Name], dict[str, TermInfo]]:
             labels=dict(zip(LANGUAGES, labels, strict=True)),
             status=status,
             replaced_by=replaced_by,
+            parent=parent,
         )
-        for slug, facet, status, replaced_by, *labels in Term.objects.values_list(
-            "slug", "facet", "status", "replaced_by__slug", "label_en", "label_zh", "label_ja"
+        for slug, facet, status, replaced_by, parent, *labels in Term.objects.values_list(
+            "slug", "facet", "status", "replaced_by__slug", "parent__slug", "label_en", "label_zh", "label_ja"
         )
     }
     return names, terms
+
+
+def _matcher(names: list[Name], terms: dict[str, TermInfo]) -> TermMatcher:
+    return TermMatcher(names, parents={slug: info.parent for slug, info in terms.items()})
 
 
 def _cached(key: str, build):
@@ -79,7 +91,7 @@ def _cached(key: str, build):
 
 
 def vocabulary_matcher() -> TermMatcher:
-    return _cached("matcher", lambda: TermMatcher(_names_and_terms()[0]))
+    return _cached("matcher", lambda: _matcher(*_names_and_terms()))
 
 
 def caption_validator() -> CaptionValidator:

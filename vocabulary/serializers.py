@@ -65,6 +65,18 @@ class ReleaseSerializer(serializers.Serializer):
 class NormalizeSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True, max_length=20000)
     facets = serializers.ListField(child=serializers.ChoiceField(choices=Facet.choices), required=False)
+    facet_hint = serializers.ChoiceField(
+        choices=Facet.choices,
+        required=False,
+        help_text="The facet the text is known to name (e.g. a defect-type field): supports ambiguous aliases.",
+    )
+    context = serializers.ListField(
+        child=serializers.SlugField(max_length=100),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="Slugs of terms the text is about (the sample's domain, product): support ambiguous aliases.",
+    )
 
 
 class ValidateCaptionsSerializer(serializers.Serializer):
