@@ -88,6 +88,10 @@ def _is_latin(char: str) -> bool:
     return bool(_LATIN_WORD.match(char))
 
 
+def _is_hiragana(char: str) -> bool:
+    return "\u3041" <= char <= "\u309f"
+
+
 def _is_ideograph_or_kana(char: str) -> bool:
     return "\u3040" <= char <= "\u9fff"
 
@@ -165,12 +169,13 @@ class TermMatcher:
             else:
                 cjk[key] = by_term
 
-        # Which CJK names need a look at their neighbourhood: a one-character name must be a word
-        # of its own (segmentation.py); a name that starts with a Latin letter must start a word.
+        # Which CJK names need a look at their neighbourhood: a one-character name (or a short
+        # hiragana one) must be a word of its own (segmentation.py); a name that starts with a Latin letter must start a word.
         # Those names go last, so that the highest name index among the matches tells whether any
         # needs the look.
         def check(key: str) -> str | None:
-            if len(key) == 1 and _is_ideograph_or_kana(key):
+            # Short hiragana names (ずれ, しわ, ひけ) hide inside longer words just as easily (いずれ).
+            if (len(key) == 1 and _is_ideograph_or_kana(key)) or (len(key) <= 3 and all(_is_hiragana(c) for c in key)):
                 facets = {facet for facet, _, _ in cjk[key].values()}
                 return "word or compound head" if facets <= COMPOUND_HEAD_FACETS else "word"
             return "no latin before" if _is_latin(key[0]) else None
@@ -344,23 +349,27 @@ def _owner_rows(by_term: dict[str, list], support: dict[frozenset, frozenset]) -
 
 def _add_inflected_forms(owners: dict[str, dict[str, list]]) -> None:
     """Add the English inflected forms of every Latin name (inflection.py) as names of the same
-    terms. A form that is a name already keeps its own owners: what the vocabulary says wins."""
+    terms. What the vocabulary says wins: a form that is a name of a facet already stays that."""
     forms: dict[str, dict[str, list]] = {}
     for key, by_term in owners.items():
         if not key.isascii() or not _is_latin_name(key) or not any("en" in row[1] for row in by_term.values()):
             continue
         facets = {row[0] for row in by_term.values()}
         for form in inflected_names(key, facets):
-            if form in owners:
-                continue
+            # A form that is a name already keeps its own owners ("creased", a morphology alias), and
+            # gains only terms of facets it does not name (the defect "crease").
+            named_facets = {row[0] for row in owners.get(form, {}).values()}
             merged = forms.setdefault(form, {})
             for term, (facet, _languages, context) in by_term.items():
+                if facet in named_facets:
+                    continue
                 row = merged.get(term)
                 if row is None:
                     merged[term] = [facet, ["en"], None if context is None else set(context)]
                 else:
                     row[2] = None if row[2] is None or context is None else row[2] | context
-    owners.update(forms)
+    for form, by_term in forms.items():
+        owners.setdefault(form, {}).update(by_term)
 
 
 def _support_closure(owners: dict[str, dict[str, list]], parents: dict[str, str | None]) -> dict:

@@ -58,10 +58,14 @@ _CJK_MAX_CHARS = 30
 # Japanese ---------------------------------------------------------------------------------------
 
 _JA_PSEUDO = r"少な[いく]|危な[いく]|間もな[いく]|違いな[いく]|限りな[いく]|程な[いく]|仕方な[いく]|だけでなく|のみならず"
-# ず and ません negate only after a verb of seeing or being (見られず); bare ず is in ずれ, まず, わずか.
+# Absence in Japanese: ない/なく/なかった right after は, も, が or の (傷はない, 割れもなく, 傷のない),
+# なし / 無し / 無い, or a verb of seeing or being in the negative (見られない, 認められず, 見当たらない,
+# ありません). A negated action ("接触していない", not touching) says nothing is absent; bare ず is
+# inside ずれ, まず, わずか.
 _JA_TRIGGER = re.compile(
     rf"(?P<pseudo>{_JA_PSEUDO})|(?P<trigger>(?:見られ|認められ|確認され|確認でき|検出され|観察され|発見され|"
-    r"見当たら|存在し|ありませ|見え|生じてい|出てい)(?:ない|なく|ず|ません|ん)|ない|なく|なし|無し|無い|無く)"
+    r"見当たら|存在し|ありませ|見え|生じてい|出てい)(?:ない|なく|なかっ|ず|ません|ん)"
+    r"|(?<=[はもがの])(?:ない|なく|なかっ)|なし|無し|無い|無く)"
 )
 # A Japanese clause ends at sentence punctuation, at a conjunctive form followed by a comma
 # (あり、 / あって、 / で、 / が、), or at a contrast word.
