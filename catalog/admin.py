@@ -7,7 +7,7 @@ from .models import ImportJob, ImportRow, Sample, Source, SourceRegion
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "visibility", "created_at")
+    list_display = ("name", "kind", "dataset", "visibility", "created_at")
     list_filter = ("kind", "visibility")
     search_fields = ("name",)
     filter_horizontal = ("members",)

@@ -12,7 +12,7 @@ ordinary word ("opening", "floating", "printing") as a defect, and the defect -i
 matter ("chipping", "pitting", "peeling") are aliases of their own.
 """
 
-from functools import lru_cache
+from functools import cache
 
 from lemminflect import getAllInflections, getAllInflectionsOOV
 
@@ -23,7 +23,7 @@ DEFECT_VERB_TAGS = ("VBD", "VBN", "VBZ")
 VERB_FACETS = frozenset({"defect_type", "defect_category"})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _word_forms(word: str, with_verbs: bool) -> frozenset[str]:
     if not word.isalpha() or len(word) < 2:
         return frozenset()

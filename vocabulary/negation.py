@@ -57,7 +57,9 @@ _CJK_MAX_CHARS = 30
 
 # Japanese ---------------------------------------------------------------------------------------
 
-_JA_PSEUDO = r"少な[いく]|危な[いく]|間もな[いく]|違いな[いく]|限りな[いく]|程な[いく]|仕方な[いく]|だけでなく|のみならず"
+_JA_PSEUDO = (
+    r"少な[いく]|危な[いく]|間もな[いく]|違いな[いく]|限りな[いく]|程な[いく]|仕方な[いく]|だけでなく|のみならず"
+)
 # Absence in Japanese: ない/なく/なかった right after は, も, が or の (傷はない, 割れもなく, 傷のない),
 # なし / 無し / 無い, or a verb of seeing or being in the negative (見られない, 認められず, 見当たらない,
 # ありません). A negated action ("接触していない", not touching) says nothing is absent; bare ず is

@@ -2,8 +2,9 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 
 from .captions import CaptionValidator, TermInfo
+from .label_maps import label_term_slug
 from .matching import Name, TermMatcher
-from .models import LANGUAGES, Term, TermName, TermStatus, VocabularyVersion
+from .models import LANGUAGES, Facet, Term, TermName, TermStatus, VocabularyVersion
 from .text import fold
 
 
@@ -14,12 +15,29 @@ def vocabulary_current_version() -> VocabularyVersion | None:
 
 def term_for_raw_label(label: str, *, facet: str) -> Term | None:
     """The approved term of `facet` whose label or alias, folded, equals the raw label
-    (e.g. an importer's 'rolled-in_scale' -> def-rolled-in-scale), or None."""
+    (e.g. an importer's 'rolled-in_scale' -> def-rolled-in-scale), or None. Ambiguous aliases
+    ('copper', 'open') are left out: with no context they say nothing."""
     return (
-        Term.objects.filter(facet=facet, status=TermStatus.APPROVED, names__normalized=fold(label.strip()))
+        Term.objects.filter(
+            facet=facet,
+            status=TermStatus.APPROVED,
+            names__normalized=fold(label.strip()),
+            names__context__isnull=True,
+        )
         .distinct()
         .first()
     )
+
+
+def term_for_source_label(label: str, *, dataset: str = "") -> Term | None:
+    """The defect-type term for a region's raw label in a source of `dataset` (label_maps.py):
+    the dataset's own map first ('copper' in DeepPCB), then the generic one ('good'), then the
+    vocabulary's unambiguous names. None when the label names no term (an unmapped label, or
+    one like 'bad' that names a defect of no known type): the region keeps no term."""
+    known, slug = label_term_slug(label, dataset=dataset)
+    if known:
+        return Term.objects.filter(slug=slug, status=TermStatus.APPROVED).first() if slug else None
+    return term_for_raw_label(label, facet=Facet.DEFECT_TYPE)
 
 
 def term_search(*, prefix: str = "", facet: str | None = None, statuses=(TermStatus.APPROVED,)) -> QuerySet[Term]:
