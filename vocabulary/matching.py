@@ -266,12 +266,20 @@ class TermMatcher:
         """Keep each ambiguous mention (by position in `mentions`) that something supports: the
         facet hint, the caller's context, or an ordinary mention of a supporting term."""
         ambiguous = {position for position, _ in pending}
-        present = context | {m.term for position, m in enumerate(mentions) if position not in ambiguous}
-        dropped = {
-            position
-            for position, support in pending
-            if mentions[position].facet != facet_hint and support.isdisjoint(present)
-        }
+        # Ordinary mentions support, by span, except the ambiguous mention's own span: 'fabric' as
+        # the textile domain does not make the same word a woven fabric.
+        spans: dict[tuple[int, int], set[str]] = {}
+        for position, m in enumerate(mentions):
+            if position not in ambiguous:
+                spans.setdefault((m.start, m.end), set()).add(m.term)
+        dropped = set()
+        for position, support in pending:
+            mention = mentions[position]
+            if mention.facet == facet_hint or not support.isdisjoint(context):
+                continue
+            if any(not support.isdisjoint(terms) for span, terms in spans.items() if span != (mention.start, mention.end)):
+                continue
+            dropped.add(position)
         return [m for position, m in enumerate(mentions) if position not in dropped]
 
     def _cjk_matches(self, folded: str) -> list[tuple[int, int, int]]:
