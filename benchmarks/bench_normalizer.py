@@ -33,9 +33,15 @@ TEMPLATES = {
 
 
 def load_terms() -> list[dict]:
+    """The bundled terms, each alias as its text (an ambiguous alias is {"text", "context"} in the file)."""
     terms = []
     for path in sorted(DATA.glob("*.json")):
         terms += json.loads(path.read_text(encoding="utf-8"))["terms"]
+    for term in terms:
+        term["aliases"] = {
+            language: [alias if isinstance(alias, str) else alias["text"] for alias in aliases]
+            for language, aliases in term["aliases"].items()
+        }
     return terms
 
 

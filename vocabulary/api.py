@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -231,5 +232,11 @@ class ValidateCaptionsView(NormalizeView):
     def post(self, request):
         params = ValidateCaptionsSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        report = selectors.caption_validator().validate(params.validated_data["captions"])
+        data = params.validated_data
+        report = selectors.caption_validator().validate(
+            data["captions"],
+            annotation_terms={"defect_type": set(data["defect_types"])} if "defect_types" in data else None,
+            required_languages=data.get("required_languages", settings.ANNOTATION_REQUIRED_LANGUAGES),
+            context=data["context"],
+        )
         return Response(report.as_dict())

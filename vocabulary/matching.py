@@ -277,7 +277,9 @@ class TermMatcher:
             mention = mentions[position]
             if mention.facet == facet_hint or not support.isdisjoint(context):
                 continue
-            if any(not support.isdisjoint(terms) for span, terms in spans.items() if span != (mention.start, mention.end)):
+            if any(
+                not support.isdisjoint(terms) for span, terms in spans.items() if span != (mention.start, mention.end)
+            ):
                 continue
             dropped.add(position)
         return [m for position, m in enumerate(mentions) if position not in dropped]
@@ -357,27 +359,23 @@ def _owner_rows(by_term: dict[str, list], support: dict[frozenset, frozenset]) -
 
 def _add_inflected_forms(owners: dict[str, dict[str, list]]) -> None:
     """Add the English inflected forms of every Latin name (inflection.py) as names of the same
-    terms. What the vocabulary says wins: a form that is a name of a facet already stays that."""
+    terms. A form that is a name already keeps its own owners: what the vocabulary says wins."""
     forms: dict[str, dict[str, list]] = {}
     for key, by_term in owners.items():
         if not key.isascii() or not _is_latin_name(key) or not any("en" in row[1] for row in by_term.values()):
             continue
         facets = {row[0] for row in by_term.values()}
         for form in inflected_names(key, facets):
-            # A form that is a name already keeps its own owners ("creased", a morphology alias), and
-            # gains only terms of facets it does not name (the defect "crease").
-            named_facets = {row[0] for row in owners.get(form, {}).values()}
+            if form in owners:  # a name already ("blistered" is a shape): the vocabulary's word wins
+                continue
             merged = forms.setdefault(form, {})
             for term, (facet, _languages, context) in by_term.items():
-                if facet in named_facets:
-                    continue
                 row = merged.get(term)
                 if row is None:
                     merged[term] = [facet, ["en"], None if context is None else set(context)]
                 else:
                     row[2] = None if row[2] is None or context is None else row[2] | context
-    for form, by_term in forms.items():
-        owners.setdefault(form, {}).update(by_term)
+    owners.update(forms)
 
 
 def _support_closure(owners: dict[str, dict[str, list]], parents: dict[str, str | None]) -> dict:

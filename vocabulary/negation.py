@@ -18,7 +18,9 @@ import re
 
 _EN_PSEUDO = (
     r"not only|not just|no longer|no doubt|without doubt|not necessarily|no change|no increase|"
-    r"whether or not|no matter|not clear|nothing but|no sooner"
+    r"whether or not|no matter|not clear|nothing but|no sooner|"
+    # Defect names that begin with a negation word: a lack of fusion is a defect, not an absence.
+    r"lack of (?:fusion|penetration|adhesion|fill|sidewall fusion)|no[ -]fill|non[ -]fill"
 )
 _EN_PRE = (
     r"no|not|without|none of|never|neither|nor|free of|free from|absence of|absent|lack of|lacks|lacking|"

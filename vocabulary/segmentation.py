@@ -71,3 +71,24 @@ def stands_alone(text: str, start: int, end: int, *, language: str, may_start_a_
 def text_language(text: str) -> str:
     """'ja' when the text has kana, else 'zh': how a CJK text is segmented."""
     return "ja" if any("\u3040" <= char <= "\u30ff" for char in text) else "zh"
+
+
+def words_of(text: str, *, language: str) -> list[tuple[int, int]]:
+    """(start, end) of every word of a Chinese or Japanese text, as its segmenter reads it."""
+    spans, position = [], 0
+    for word in _segmenter(language)(text):
+        spans.append((position, position + len(word)))
+        position += len(word)
+    return spans
+
+
+@lru_cache(maxsize=4096)
+def part_of_speech(word: str, *, language: str = "ja") -> str:
+    """UniDic's coarse part of speech of a Japanese word's last morpheme (名詞, 形状詞 ...)."""
+    import fugashi
+
+    tagger = _segmenters.get("ja-tagger")
+    if tagger is None:
+        tagger = _segmenters.setdefault("ja-tagger", fugashi.Tagger())
+    morphemes = list(tagger(word))
+    return morphemes[-1].feature.pos1 if morphemes else ""

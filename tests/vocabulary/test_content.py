@@ -61,7 +61,9 @@ def test_practitioner_translations_of_common_terms():
 def test_raw_class_names_of_the_real_datasets_map_to_defect_types(vocabulary, real_data):
     raw_names = {("mvtec-ad", p.name) for p in (real_data / "mvtec_ad" / "bottle" / "test").iterdir()}
     raw_names |= {("magnetic-tile", p.name) for p in (real_data / "magnetic_tile").glob("MT_*")}
-    raw_names |= {("neu-det", p.stem.rsplit("_", 1)[0]) for p in (real_data / "neu_det" / "NEU-DET" / "IMAGES").iterdir()}
+    raw_names |= {
+        ("neu-det", p.stem.rsplit("_", 1)[0]) for p in (real_data / "neu_det" / "NEU-DET" / "IMAGES").iterdir()
+    }
 
     unmapped = sorted(name for name in raw_names if term_for_source_label(name[1], dataset=name[0]) is None)
 

@@ -43,14 +43,26 @@ def test_a_string_where_a_list_of_aliases_belongs_is_refused_not_split_into_lett
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"labels": {"en": "bad\x00label", "zh": "测", "ja": "テ"}}, "term 1 (def-test): labels.en contains a NUL byte"),
+        (
+            {"labels": {"en": "bad\x00label", "zh": "测", "ja": "テ"}},
+            "term 1 (def-test): labels.en contains a NUL byte",
+        ),
         ({"aliases": {"zh": ["ok", "x\x00"]}}, "term 1 (def-test): aliases.zh[1] contains a NUL byte"),
         ({"definition": "d\x00"}, "term 1 (def-test): definition contains a NUL byte"),
-        ({"labels": {"en": "x" * 201, "zh": "测", "ja": "テ"}}, "term 1 (def-test): labels.en is 201 characters long (at most 200)"),
+        (
+            {"labels": {"en": "x" * 201, "zh": "测", "ja": "テ"}},
+            "term 1 (def-test): labels.en is 201 characters long (at most 200)",
+        ),
         ({"aliases": {"en": ["y" * 300]}}, "term 1 (def-test): aliases.en[0] is 300 characters long (at most 200)"),
         ({"slug": "s" * 101}, "slug is 101 characters long (at most 100)"),
-        ({"labels": {"en": ["a list"], "zh": "测", "ja": "テ"}}, "term 1 (def-test): labels.en must be a string, not list"),
-        ({"aliases": {"en": [{"text": "copper", "context": "dom-pcb"}]}}, "aliases.en[0].context must be a list of term slugs"),
+        (
+            {"labels": {"en": ["a list"], "zh": "测", "ja": "テ"}},
+            "term 1 (def-test): labels.en must be a string, not list",
+        ),
+        (
+            {"aliases": {"en": [{"text": "copper", "context": "dom-pcb"}]}},
+            "aliases.en[0].context must be a list of term slugs",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_the_row_named(changes, expected):

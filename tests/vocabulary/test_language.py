@@ -182,7 +182,11 @@ def test_one_character_and_short_kana_names_do_not_cut_across_words(matcher, tex
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("表面に傷がある。", "def-scratch"), ("瓶の口に欠け。", "prod-glass-bottle"), ("部品の位置ずれ。", "dcat-misalignment")],
+    [
+        ("表面に傷がある。", "def-scratch"),
+        ("瓶の口に欠け。", "prod-glass-bottle"),
+        ("部品の位置ずれ。", "dcat-misalignment"),
+    ],
 )
 def test_one_character_names_that_are_words_still_count(matcher, text, expected):
     assert expected in {m.term for m in matcher.find(text)}
