@@ -109,6 +109,43 @@ def report(title: str, result: dict) -> None:
     print(f"     all: defect-free with no defect finding {clean}/{total} = {_ratio(clean, total)}   (target >= 0.95)")
 
 
+def _quadratic_cycle_walk(merged: dict, loaded: dict) -> int:
+    """The cycle check as it was before issue 15 (a walk per term, a list for 'seen'): the baseline."""
+    found = 0
+    for slug in loaded:
+        seen = []
+        current = slug
+        while current and current in merged and current not in seen:
+            seen.append(current)
+            current = merged[current].parent
+        found += current in seen
+    return found
+
+
+def cycle_check_timing(length: int = 2000) -> None:
+    """The parent-cycle check on a chain of `length` terms, against the old walk, in the same run."""
+    import time
+
+    from vocabulary.records import TermRecord, _cycle_problems
+
+    chain = {
+        f"loc-{i}": TermRecord(
+            slug=f"loc-{i}", facet="location", labels={}, parent=f"loc-{i + 1}" if i < length - 1 else None
+        )
+        for i in range(length)
+    }
+    started = time.perf_counter()
+    _cycle_problems(chain, chain)
+    linear = time.perf_counter() - started
+    started = time.perf_counter()
+    _quadratic_cycle_walk(chain, chain)
+    quadratic = time.perf_counter() - started
+    print(
+        f"   parent-cycle check, {length}-term chain: {linear * 1000:.1f} ms (old walk {quadratic * 1000:.0f} ms, "
+        f"{quadratic / linear:.0f}x)"
+    )
+
+
 def run() -> None:
     rows = [json.loads(line) for line in EVALUATION.read_text(encoding="utf-8").splitlines() if line.strip()]
     with_context = os.environ.get("BENCH_VOCABULARY_CONTEXT", "1") != "0"
@@ -120,6 +157,7 @@ def run() -> None:
     held_out = evaluate(matcher, [r for r in rows if r["split"] == "held_out"], with_context=with_context)
     report(f"dev ({sum(r['split'] == 'dev' for r in rows)} descriptions)", dev)
     report(f"held out ({sum(r['split'] == 'held_out' for r in rows)} descriptions)", held_out)
+    cycle_check_timing()
     if os.environ.get("BENCH_VOCABULARY_MISSES") == "1":
         for row_id, facet, missed, wrong, text in dev["misses"]:
             print(f"     {row_id} {facet}: missed {missed} wrong {wrong}  | {text}")

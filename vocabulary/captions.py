@@ -31,6 +31,14 @@ CJK_DEFECT_ENDINGS = {
     "zh": "痕伤纹孔裂斑洞坑锈污渍疤泡刺屑损印",
     "ja": "傷痕穴裂斑錆汚割凹泡",
 }
+# One-character words that join others (的, 处, 有 ...), never the first half of a defect word.
+CJK_FUNCTION_CHARACTERS = set("的处有和及或在是了个条道块片些与并也都其该此被把将从向于为以及一两三几多")
+
+
+def _is_ideograph(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff"
+
+
 # General words that end like a defect word but name no particular defect.
 CJK_GENERAL_WORDS = {"损伤", "损坏", "受损", "污染", "損傷", "汚染"}
 # Words that begin with a defect ending but are general (痕迹, a trace): the ending starts them.
@@ -370,8 +378,16 @@ class CaptionValidator:
         elif language in CJK_DEFECT_ENDINGS:
             # Words as the segmenter reads them: a window of two characters cut across 的裂, 处斑.
             endings = CJK_DEFECT_ENDINGS[language]
-            for start, end in words_of(text, language=language):
+            words = words_of(text, language=language)
+            for position, (start, end) in enumerate(words):
                 word = text[start:end]
+                if len(word) == 1 and position > 0:
+                    # A word the segmenter does not know falls apart into characters (蹭痕 -> 蹭 痕):
+                    # an ending after a lone ideograph that is no function word is read as one word.
+                    before_start, before_end = words[position - 1]
+                    before = text[before_start:before_end]
+                    if len(before) == 1 and _is_ideograph(before) and before not in CJK_FUNCTION_CHARACTERS:
+                        start, word = before_start, before + word
                 if len(word) < 2 or word[-1] not in endings or inside_mention(start, end):
                     continue
                 if word in CJK_GENERAL_WORDS or any(word.startswith(general) for general in CJK_GENERAL_STARTS):

@@ -289,16 +289,15 @@ class TermMatcher:
         found = self._cjk.find_matches_as_indexes(folded)
         first_checked = self._cjk_first_checked
         if found and max(found)[0] >= first_checked:  # max: the match of the highest name index
-            found = [match for match in found if match[0] < first_checked or self._may_start(folded, *match)]
+            language = text_language(folded)  # once per text: which segmenter reads it
+            found = [match for match in found if match[0] < first_checked or self._may_start(folded, language, *match)]
         return found
 
-    def _may_start(self, folded: str, index: int, start: int, end: int) -> bool:
+    def _may_start(self, folded: str, language: str, index: int, start: int, end: int) -> bool:
         check = self._cjk_checks[index]
         if check == "no latin before":
             return start == 0 or not _is_latin(folded[start - 1])
-        return stands_alone(
-            folded, start, end, language=text_language(folded), may_start_a_word=check == "word or compound head"
-        )
+        return stands_alone(folded, start, end, language=language, may_start_a_word=check == "word or compound head")
 
     def terms(self, text: str, **options) -> set[str]:
         """The terms the text names as findings (negated mentions left out)."""
