@@ -10,6 +10,7 @@ dictionaries in the package (nothing is downloaded). Only one-character (and sho
 are looked at, so the rest of the text costs nothing. The validator segments whole captions.
 """
 
+import re
 import threading
 from functools import lru_cache
 
@@ -106,9 +107,12 @@ def stands_alone(text: str, start: int, end: int, *, language: str, may_start_a_
     return may_start_a_word or end - left in ends
 
 
+_KANA = re.compile("[\u3040-\u30ff]")
+
+
 def text_language(text: str) -> str:
     """'ja' when the text has kana, else 'zh': how a CJK text is segmented."""
-    return "ja" if any("\u3040" <= char <= "\u30ff" for char in text) else "zh"
+    return "ja" if _KANA.search(text) else "zh"
 
 
 def words_of(text: str, *, language: str) -> list[tuple[int, int]]:
