@@ -10,7 +10,7 @@ from django.db.models import Prefetch
 from accounts.models import User
 from catalog.models import Sample
 from vocabulary.models import LANGUAGES, Facet, Term, TermStatus, VocabularyVersion
-from vocabulary.selectors import term_for_raw_label
+from vocabulary.selectors import term_for_raw_label, term_for_source_label
 
 from .error_codes import ContentErrors
 from .models import Annotation, AnnotationRevision, Caption, QAPair, Region, RevisionTerm
@@ -100,15 +100,17 @@ def content_of(revision: AnnotationRevision | None) -> Content:
     return content
 
 
-def draft_content_for_sample(sample: Sample, *, label_terms: dict, product_terms: dict) -> Content:
+def draft_content_for_sample(sample: Sample, *, label_terms: dict, product_terms: dict, dataset: str = "") -> Content:
     """The first draft: the sample's imported regions with their raw labels mapped to defect-type
-    terms (an unmapped label keeps its region, with no term, so the annotator sees it), and the
-    product when the vocabulary knows the sample's product name. The dicts cache lookups."""
+    terms as the source's dataset means them (vocabulary/label_maps.py: 'copper' is spurious copper
+    in DeepPCB only; an unmapped label keeps its region, with no term, so the annotator sees it),
+    and the product when the vocabulary knows the sample's product name. The dicts cache lookups."""
     content = Content()
     for source_region in sample.source_regions.all():
-        if source_region.label not in label_terms:
-            label_terms[source_region.label] = term_for_raw_label(source_region.label, facet=Facet.DEFECT_TYPE)
-        term = label_terms[source_region.label]
+        key = (dataset, source_region.label)
+        if key not in label_terms:
+            label_terms[key] = term_for_source_label(source_region.label, dataset=dataset)
+        term = label_terms[key]
         content.regions.append(
             RegionDraft(
                 defect_type=term,

@@ -163,8 +163,12 @@ def annotations_enqueue(
                 .prefetch_related("source_regions")
                 .order_by("pk")
             )
+            datasets = dict(Source.objects.filter(id__in={s.source_id for s in batch}).values_list("id", "dataset"))
             contents = [
-                draft_content_for_sample(s, label_terms=label_terms, product_terms=product_terms) for s in batch
+                draft_content_for_sample(
+                    s, label_terms=label_terms, product_terms=product_terms, dataset=datasets.get(s.source_id, "")
+                )
+                for s in batch
             ]
             _drafts_bulk_write(batch, contents, by=by, priority=priority, is_gold=is_gold, vocabulary_version=version)
         created += len(batch)

@@ -12,6 +12,7 @@ BENCHMARKS = {
     "import": "benchmarks.bench_import",
     "workflow": "benchmarks.bench_workflow",
     "normalizer": "benchmarks.bench_normalizer",
+    "vocabulary": "benchmarks.bench_vocabulary",
     "training": "benchmarks.bench_training",
     "defect-gen": "benchmarks.bench_defect_gen",
     "clicks": "benchmarks.bench_clicks",

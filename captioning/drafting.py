@@ -142,7 +142,7 @@ def _caption_one(job: CaptionJob, batch: int, annotation_id: int, context: _Draf
         error_text = f"unexpected error: {type(error).__name__}: {error}"
         return _record(job, batch, annotation, AttemptOutcome.FAILED, error=error_text) is not None
 
-    report = context.validator.validate(result.captions).as_dict()
+    report = context.validator.validate(result.captions, **validation_options(inputs, languages)).as_dict()
     invented = sorted(set(result.terms_used) - context.known_slugs)
     if invented:
         report["findings"].append(
@@ -248,6 +248,19 @@ def caption_inputs(annotation: Annotation, *, with_image: bool = False) -> Capti
         image_bytes=image_bytes,
         image_format="jpeg",
     )
+
+
+def validation_options(inputs: CaptionInputs, languages: tuple[str, ...]) -> dict:
+    """What the validator compares a draft with: the annotation's defect types (when it records
+    any: a sample nobody has typed yet has nothing to contradict), the job's languages, and the
+    sample's domain and product (they support ambiguous aliases)."""
+    defect_types = {term.slug for term in inputs.terms("defect_type")}
+    defect_types |= {region.term.slug for region in inputs.regions if region.term}
+    return {
+        "annotation_terms": {"defect_type": defect_types} if defect_types else None,
+        "required_languages": languages,
+        "context": tuple(term.slug for facet in ("domain", "product") for term in inputs.terms(facet)),
+    }
 
 
 def hash_inputs(inputs: CaptionInputs, captioner, languages: tuple[str, ...]) -> str:

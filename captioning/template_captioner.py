@@ -10,10 +10,11 @@ always give the same captions.
 import hashlib
 import json
 import random
+from functools import cache
 
 from .inputs import LANGUAGES, CaptionInputs, CaptionResult, RegionInfo, TermText
 
-PROMPT_VERSION = "template-v1"
+PROMPT_VERSION = "template-v2"
 
 # Where a region's centre falls in a 3x3 grid of the image -> the vocabulary's location term.
 GRID_LOCATIONS = [
@@ -23,6 +24,7 @@ GRID_LOCATIONS = [
 ]
 # Share of the image a region covers -> the vocabulary's size term (None: say nothing about size).
 SIZE_TERMS = [(0.005, "morph-tiny"), (0.03, "morph-small"), (0.15, None), (1.01, "morph-large")]
+SIZE_SLUGS = {slug for _, slug in SIZE_TERMS if slug} | {"morph-extensive", "morph-localized"}
 
 NUMBERS = {
     "en": {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"},
@@ -85,6 +87,8 @@ class TemplateCaptioner:
             share = main_region.area / (inputs.width * inputs.height)
             size_slug = next(slug for limit, slug in SIZE_TERMS if share < limit)
             size = self.term_labels.get(size_slug) if size_slug else None
+        if size is not None and any(_names_size(defect, size) for defect in defects):
+            size = None  # "small breakage" is a size already: "a small small breakage" says it twice
         product = _first(inputs.terms("product"))
         material = _first(inputs.terms("material"))
         if product and material and material.label("en").lower() in product.label("en").lower():
@@ -94,7 +98,8 @@ class TemplateCaptioner:
             material=material,
             defects=defects,
             locations=inputs.terms("location")[:2],
-            morphology=[m for m in inputs.terms("morphology") if not size or m.slug != size.slug][:2],
+            # A size word among the shapes beside the plan's size says the size twice ("small large").
+            morphology=[m for m in inputs.terms("morphology") if not size or m.slug not in SIZE_SLUGS][:2],
             causes=inputs.terms("root_cause")[:2],
             regions=inputs.regions,
             position=position,
@@ -126,14 +131,35 @@ class CaptionPlan:
     def count(self) -> int:
         return max(1, len(self.regions)) if self.defects else 0
 
+    def share_text(self, language: str, lead: str = "") -> str:
+        """The share of the frame in words: "about 3.2 percent", "约占画面的3.2%", "約3.2%"; a
+        sliver is "less than 0.1 percent" (never "0.0 percent")."""
+        tiny = self.percent.startswith("<")
+        if language == "en":
+            return "less than 0.1 percent" if tiny else f"{lead} {self.percent} percent"
+        if language == "zh":
+            return f"{lead}不到0.1%" if tiny else f"约{lead}{self.percent}%"
+        return "0.1%未満" if tiny else f"約{self.percent}%"
+
     @property
     def percent(self) -> str:
+        """The share as written; under 0.1 percent it is "<0.1" (never "0.0")."""
         value = self.share * 100
+        if value < 0.1:
+            return "<0.1"
         return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def _first(terms: list[TermText]) -> TermText | None:
     return terms[0] if terms else None
+
+
+SIZE_WORDS = {"small", "tiny", "large", "big", "micro", "minor", "major"}
+
+
+def _names_size(defect: TermText, size: TermText) -> bool:
+    """Whether the defect's own name carries a size ("large breakage"): then no size is added."""
+    return bool(SIZE_WORDS & set(defect.label("en").lower().replace("-", " ").split()))
 
 
 def _join_en(words: list[str]) -> str:
@@ -142,18 +168,57 @@ def _join_en(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def _join_zh(words: list[str]) -> str:
+    """甲和乙; 甲、乙及丙: a list of three or more takes 、 and 及 before the last."""
+    if len(words) <= 2:
+        return "和".join(words)
+    return "、".join(words[:-1]) + "及" + words[-1]
+
+
+def _join_ja(words: list[str]) -> str:
+    """AとB; A、BおよびC."""
+    if len(words) <= 2:
+        return "と".join(words)
+    return "、".join(words[:-1]) + "および" + words[-1]
+
+
 def _en_location(label: str) -> str:
     # Most location labels are nouns ("edge"); a few are phrases already ("near the tab").
     return label if label.split()[0] in ("near", "along", "across", "at", "in", "on") else f"on the {label}"
 
 
+@cache
 def _ja_modifier(label: str) -> str:
-    # An i-adjective (小さい, 細長い) modifies a noun directly; a noun (鱗片状, 非対称) takes の.
-    return label if label.endswith("い") else f"{label}の"
+    """A Japanese morphology label as a noun modifier: an i-adjective directly (小さい, 細長い), a
+    na-adjective with な (微小な, 不規則な), a noun with の (鱗片状の). UniDic's part of speech says
+    which (形状詞 is a na-adjective stem)."""
+    if label.endswith("い"):
+        return label
+    from vocabulary.segmentation import part_of_speech
+
+    return f"{label}な" if part_of_speech(label, language="ja") == "形状詞" else f"{label}の"
+
+
+# English nouns read as mass nouns (no "a"): what a defect word ending this way names is a
+# condition, not a countable thing ("contamination", "porosity", "corrosion", "warpage", "pilling").
+_MASS_ENDINGS = ("ion", "ity", "ing", "age", "ness", "ism")
+_COUNTABLE = {"inclusion", "indentation", "protrusion", "depression", "perforation", "impression", "bending"}
+_MASS_WORDS = {"rust", "wear", "dust", "haze", "spatter", "mura", "tarnish", "verdigris", "mildew", "flash",
+               "slag", "scale", "glue", "oil", "lint", "fuzz", "debris", "porosity", "underfill", "blur"}  # fmt: skip
+
+
+def _is_mass_noun(phrase: str) -> bool:
+    last = phrase.lower().split()[-1]
+    return last in _MASS_WORDS or (last.endswith(_MASS_ENDINGS) and last not in _COUNTABLE)
 
 
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _with_article(phrase: str, head: str) -> str:
+    """'a small scratch', 'an edge crack', but 'contamination' (a mass noun takes none)."""
+    return phrase if _is_mass_noun(head) else f"{_article(phrase)} {phrase}"
 
 
 # English ---------------------------------------------------------------------------------------
@@ -180,7 +245,7 @@ def write_en(plan: CaptionPlan, rng: random.Random) -> str:
     defect_words = _join_en([en(d) for d in plan.defects])
     described = " ".join(descriptors + [defect_words])
     if plan.count == 1:
-        found = f"{_article(described)} {described}"
+        found = _with_article(described, en(plan.defects[-1]))
     else:
         found = f"{NUMBERS['en'].get(plan.count, 'several')} regions of {described}"
     where = ""
@@ -199,9 +264,9 @@ def write_en(plan: CaptionPlan, rng: random.Random) -> str:
             rng.choice(
                 [
                     f"The largest affected area lies toward the {en(plan.position)} of the image, "
-                    f"about {plan.percent} percent of the frame.",
+                    f"{plan.share_text('en', 'about')} of the frame.",
                     f"The main defect sits in the {en(plan.position)} area, "
-                    f"roughly {plan.percent} percent of the picture.",
+                    f"{plan.share_text('en', 'roughly')} of the picture.",
                 ]
             )
         )
@@ -217,20 +282,39 @@ def write_en(plan: CaptionPlan, rng: random.Random) -> str:
             )
         )
     else:
-        sentences.append("The root cause cannot be determined from the image alone and needs a process review.")
+        sentences.append(rng.choice(EN_UNKNOWN_CAUSE))
     words = sum(len(s.split()) for s in sentences)
     if words < 35:
-        sentences.append(
-            rng.choice(
-                [
-                    "Apart from this finding nothing unusual shows on the rest of the part, "
-                    "and the defect is clearly visible under the current lighting.",
-                    "No other anomaly is visible elsewhere in the image, and the finding is clear enough for an "
-                    "expert to confirm at a glance.",
-                ]
-            )
-        )
+        sentences.append(rng.choice(EN_CLOSINGS))
     return " ".join(sentences)
+
+
+# Closing sentences, drawn per sample: one sentence repeated in every caption reads as a template.
+EN_UNKNOWN_CAUSE = [
+    "The root cause cannot be determined from the image alone and needs a process review.",
+    "The image alone does not show what caused it; the process records should be checked.",
+    "Its origin is not evident from this view and calls for a look at the production step.",
+    "What produced it is unclear from the picture, so the line data should be reviewed.",
+]
+EN_CLOSINGS = [
+    "Apart from this finding nothing unusual shows on the rest of the part, "
+    "and the defect is clearly visible under the current lighting.",
+    "No other anomaly is visible elsewhere in the image, and the finding is clear enough for an "
+    "expert to confirm at a glance.",
+    "The rest of the surface looks as expected, and the affected area stands out clearly against it.",
+    "Elsewhere the part appears sound, and the finding is plainly visible at this magnification.",
+    "The remaining area shows nothing out of the ordinary, so the finding is easy to locate and judge.",
+]
+ZH_UNKNOWN_CAUSE = [
+    "仅凭图像无法确定根本原因，需要进行工艺复查。",
+    "图像本身看不出成因，应查阅生产记录。",
+    "从该视角无法判断其来源，需要检查相应工序。",
+]
+JA_UNKNOWN_CAUSE = [
+    "画像だけでは根本原因を特定できず、工程の確認が必要である。",
+    "画像からは発生原因が分からないため、製造記録を確認すべきである。",
+    "この視点では発生源を判断できず、該当工程の点検が必要である。",
+]
 
 
 # Chinese ---------------------------------------------------------------------------------------
@@ -247,33 +331,33 @@ def write_zh(plan: CaptionPlan, rng: random.Random) -> str:
     descriptors = "".join(f"{zh(m)}的" for m in plan.morphology)
     if plan.size:
         descriptors = f"{zh(plan.size)}的" + descriptors
-    defect_words = "和".join(zh(d) for d in plan.defects)
+    defect_words = _join_zh([zh(d) for d in plan.defects])
     count = f"{NUMBERS['zh'].get(plan.count, '多')}处"
-    where = f"{'和'.join(zh(loc) for loc in plan.locations)}" if plan.locations else ""
+    where = _join_zh([zh(loc) for loc in plan.locations]) if plan.locations else ""
     rng.random()  # keep the same sequence of choices as the English writer's opening
     sentences = [f"该{subject}{where}可见{count}{descriptors}{defect_words}。"]
     if plan.position:
         sentences.append(
             rng.choice(
                 [
-                    f"缺陷主要集中在图像{zh(plan.position)}，约占画面的{plan.percent}%。",
-                    f"主要缺陷位于图像的{zh(plan.position)}区域，约占图片的{plan.percent}%。",
+                    f"缺陷主要集中在图像{zh(plan.position)}，{plan.share_text('zh', '占画面的')}。",
+                    f"主要缺陷位于图像的{zh(plan.position)}区域，{plan.share_text('zh', '占图片的')}。",
                 ]
             )
         )
     if plan.causes:
-        causes = "和".join(zh(c) for c in plan.causes)
+        causes = _join_zh([zh(c) for c in plan.causes])
         sentences.append(
             rng.choice(
                 [
                     f"很可能由生产中的{causes}造成。",
-                    f"可能的根本原因是{causes}，需要在产线上核查。",
+                    f"可能的根本原因是{causes}，需要在生产线上核查。",
                     f"此类缺陷通常源于工艺中的{causes}。",
                 ]
             )
         )
     else:
-        sentences.append("仅凭图像无法确定根本原因，需要进行工艺复查。")
+        sentences.append(rng.choice(ZH_UNKNOWN_CAUSE))
     return "".join(sentences)
 
 
@@ -294,22 +378,22 @@ def write_ja(plan: CaptionPlan, rng: random.Random) -> str:
     descriptors = "".join(_ja_modifier(ja(m)) for m in plan.morphology)
     if plan.size:
         descriptors = _ja_modifier(ja(plan.size)) + descriptors
-    defect_words = "と".join(ja(d) for d in plan.defects)
+    defect_words = _join_ja([ja(d) for d in plan.defects])
     count = f"{NUMBERS['ja'].get(plan.count, '複数')}か所"
-    where = f"の{'と'.join(ja(loc) for loc in plan.locations)}" if plan.locations else ""
+    where = f"の{_join_ja([ja(loc) for loc in plan.locations])}" if plan.locations else ""
     rng.random()
     sentences = [f"この{subject}{where}に{descriptors}{defect_words}が{count}見られる。"]
     if plan.position:
         sentences.append(
             rng.choice(
                 [
-                    f"欠陥領域は主に画像の{ja(plan.position)}にあり、画面の約{plan.percent}%を占める。",
-                    f"主な欠陥は画像の{ja(plan.position)}付近にあり、画像の約{plan.percent}%を占めている。",
+                    f"欠陥領域は主に画像の{ja(plan.position)}にあり、画面の{plan.share_text('ja')}を占める。",
+                    f"主な欠陥は画像の{ja(plan.position)}付近にあり、画像の{plan.share_text('ja')}を占めている。",
                 ]
             )
         )
     if plan.causes:
-        causes = "と".join(ja(c) for c in plan.causes)
+        causes = _join_ja([ja(c) for c in plan.causes])
         sentences.append(
             rng.choice(
                 [
@@ -320,7 +404,7 @@ def write_ja(plan: CaptionPlan, rng: random.Random) -> str:
             )
         )
     else:
-        sentences.append("画像だけでは根本原因を特定できず、工程の確認が必要である。")
+        sentences.append(rng.choice(JA_UNKNOWN_CAUSE))
     return "".join(sentences)
 
 

@@ -24,7 +24,7 @@ class SourceEventInline(SourceVisibilityInline):
 
 @admin.register(Source)
 class SourceAdmin(SourceVisibilityAdmin):
-    list_display = ("name", "kind", "visibility", "created_at")
+    list_display = ("name", "kind", "dataset", "visibility", "created_at")
     list_filter = ("kind", "visibility")
     search_fields = ("name",)
     filter_horizontal = ("members",)

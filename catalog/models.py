@@ -22,6 +22,13 @@ class Source(models.Model):
     license = models.TextField(blank=True)
     visibility = models.CharField(max_length=20, choices=Visibility.choices, default=Visibility.PUBLIC)
     provenance = models.TextField(blank=True, help_text="Where the data came from: URL, commit, contract.")
+    # Which public dataset's class names the source's raw labels are (vocabulary/data/label_maps):
+    # 'copper' means spurious copper in a DeepPCB source only. Set by its importer, or by hand.
+    dataset = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The public dataset whose class names this source uses (mvtec-ad, visa, deeppcb ...), or blank.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

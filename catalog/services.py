@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from vocabulary.label_maps import dataset_for_import_format, dataset_named
 
 from .importers import get_importer
 from .importers.base import ImportFormatError, ImportOptions
@@ -178,9 +179,22 @@ def import_job_create(
         raise ImportRequestError(f"path {path} is not under an import root ({roots})", field="path")
     if not resolved.exists():
         raise ImportRequestError(f"path {path} does not exist", field="path")
+    source_dataset_default(source=source, format=format)
     return ImportJob.objects.create(
         format=format, path=str(resolved), source=source, created_by=created_by, options=options.to_dict()
     )
+
+
+def source_dataset_default(*, source: Source, format: str) -> None:
+    """A source with no dataset gets the one its importer reads (mvtec -> mvtec-ad) or the one its
+    name names ('DeepPCB'), so its raw labels are read as that dataset means them. A dataset
+    set by hand is kept."""
+    if source.dataset:
+        return
+    dataset = dataset_for_import_format(format) or dataset_named(source.name)
+    if dataset:
+        source.dataset = dataset
+        source.save(update_fields=["dataset"])
 
 
 def import_job_enqueue(*, job: ImportJob) -> None:

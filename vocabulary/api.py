@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -202,7 +203,9 @@ class CanReadVocabulary(BasePermission):
 
 
 class NormalizeView(APIView):
-    """The controlled terms a text mentions, with character spans (EN, ZH, JA or mixed)."""
+    """The controlled terms a text mentions, with character spans (EN, ZH, JA or mixed). A mention
+    inside a negation ("no visible cracks") comes with negated: true and is not a finding; an
+    ambiguous alias ("copper") counts only with support (facet_hint, context, a term in the text)."""
 
     permission_classes = [CanReadVocabulary]
 
@@ -210,10 +213,17 @@ class NormalizeView(APIView):
     def post(self, request):
         params = NormalizeSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        data = params.validated_data
         mentions = selectors.vocabulary_matcher().find(
-            params.validated_data["text"], facets=params.validated_data.get("facets")
+            data["text"], facets=data.get("facets"), context=data["context"], facet_hint=data.get("facet_hint")
         )
-        return Response({"mentions": [m._asdict() for m in mentions]})
+        return Response(
+            {
+                "mentions": [m._asdict() for m in mentions],
+                "findings": sorted({m.term for m in mentions if not m.negated}),
+                "negated": sorted({m.term for m in mentions if m.negated}),
+            }
+        )
 
 
 class ValidateCaptionsView(NormalizeView):
@@ -223,5 +233,11 @@ class ValidateCaptionsView(NormalizeView):
     def post(self, request):
         params = ValidateCaptionsSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        report = selectors.caption_validator().validate(params.validated_data["captions"])
+        data = params.validated_data
+        report = selectors.caption_validator().validate(
+            data["captions"],
+            annotation_terms={"defect_type": set(data["defect_types"])} if "defect_types" in data else None,
+            required_languages=data.get("required_languages", settings.ANNOTATION_REQUIRED_LANGUAGES),
+            context=data["context"],
+        )
         return Response(report.as_dict())

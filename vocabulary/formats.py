@@ -7,6 +7,7 @@ language tags, broader, definition, and the facet as a skos:Collection; it reads
 import csv
 import io
 import json
+import re
 
 from .models import LANGUAGES, Facet, TermStatus
 from .records import TermRecord, VocabularyFileError, record_from_dict
@@ -20,6 +21,22 @@ CSV_COLUMNS = (
     + ["definition"]
 )
 ALIAS_SEPARATOR = "|"
+# In CSV (and SKOS) an ambiguous alias carries its supporting terms in braces: "copper{dom-pcb-fabrication}";
+# "color{}" is supported by a caller's facet hint only.
+CONTEXT_ALIAS = re.compile(r"^(?P<text>[^{}]*?)\s*\{(?P<context>[^{}]*)\}$")
+
+
+def alias_cell(record: TermRecord, language: str, alias: str) -> str:
+    context = record.alias_context(language, alias)
+    return alias if context is None else f"{alias}{{{' '.join(context)}}}"
+
+
+def alias_entry(cell: str) -> str | dict:
+    """The JSON shape of one alias cell: its text, or {"text", "context"} for an ambiguous alias."""
+    match = CONTEXT_ALIAS.match(cell.strip())
+    if not match:
+        return cell
+    return {"text": match["text"], "context": match["context"].split()}
 
 
 # JSON ----------------------------------------------------------------------------------------
@@ -33,7 +50,8 @@ def records_to_json(records: list[TermRecord], **header) -> str:
 
 def records_from_json(text: str) -> list[TermRecord]:
     try:
-        document = json.loads(text)
+        # A byte-order mark is how some editors save UTF-8; CSV accepts one, and so does JSON here.
+        document = json.loads(text.removeprefix("\ufeff"))
     except json.JSONDecodeError as error:
         raise VocabularyFileError([f"not valid JSON: {error}"]) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
@@ -72,7 +90,9 @@ def records_to_csv(records: list[TermRecord]) -> str:
         }
         for language in LANGUAGES:
             row[f"label_{language}"] = record.labels.get(language, "")
-            row[f"aliases_{language}"] = ALIAS_SEPARATOR.join(record.aliases.get(language, []))
+            row[f"aliases_{language}"] = ALIAS_SEPARATOR.join(
+                alias_cell(record, language, alias) for alias in record.aliases.get(language, [])
+            )
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -82,27 +102,35 @@ def records_from_csv(text: str) -> list[TermRecord]:
     missing = [column for column in ("slug", "facet", "label_en") if column not in (reader.fieldnames or [])]
     if missing:
         raise VocabularyFileError([f"CSV header lacks column(s): {', '.join(missing)}"])
-    records = []
-    for row in reader:
-        records.append(
-            record_from_dict(
-                {
-                    "slug": row.get("slug"),
-                    "facet": row.get("facet"),
-                    "parent": row.get("parent"),
-                    "status": row.get("status") or TermStatus.APPROVED,
-                    "replaced_by": row.get("replaced_by"),
-                    "labels": {language: row.get(f"label_{language}") for language in LANGUAGES},
-                    "aliases": {
-                        language: [a for a in (row.get(f"aliases_{language}") or "").split(ALIAS_SEPARATOR) if a]
-                        for language in LANGUAGES
-                    },
-                    "definition": row.get("definition"),
-                },
-                f"row {reader.line_num}",
-            )
-        )
+    records, problems = [], []
+    try:
+        for row in reader:
+            try:
+                records.append(record_from_dict(_csv_term(row), f"row {reader.line_num}"))
+            except VocabularyFileError as error:
+                problems += error.problems
+    except csv.Error as error:
+        problems.append(f"row {reader.line_num}: not valid CSV: {error}")
+    if problems:
+        raise VocabularyFileError(problems)
     return records
+
+
+def _csv_term(row: dict) -> dict:
+    """A CSV row in the JSON shape."""
+    return {
+        "slug": row.get("slug"),
+        "facet": row.get("facet"),
+        "parent": row.get("parent"),
+        "status": row.get("status") or TermStatus.APPROVED,
+        "replaced_by": row.get("replaced_by"),
+        "labels": {language: row.get(f"label_{language}") for language in LANGUAGES},
+        "aliases": {
+            language: [alias_entry(a) for a in (row.get(f"aliases_{language}") or "").split(ALIAS_SEPARATOR) if a]
+            for language in LANGUAGES
+        },
+        "definition": row.get("definition"),
+    }
 
 
 # SKOS ----------------------------------------------------------------------------------------
@@ -144,6 +172,11 @@ def records_to_skos(records: list[TermRecord], *, version: int | None = None) ->
         graph.add((facet_ns[record.facet], SKOS.member, concept))
         graph.add((concept, imdd.status, Literal(record.status)))
         for language, text, is_label in record.names():
+            if not is_label and record.alias_context(language, text) is not None:
+                # No SKOS property says "a label only in context": our own, in the CSV notation.
+                literal = Literal(alias_cell(record, language, text), lang=SKOS_LANGUAGE_TAGS[language])
+                graph.add((concept, imdd.contextAlias, literal))
+                continue
             predicate = SKOS.prefLabel if is_label else SKOS.altLabel
             graph.add((concept, predicate, Literal(text, lang=SKOS_LANGUAGE_TAGS[language])))
         if record.definition:
@@ -186,8 +219,15 @@ def records_from_skos(text: str) -> list[TermRecord]:
         labels, aliases = {}, {language: [] for language in LANGUAGES}
         for literal in graph.objects(concept, SKOS.prefLabel):
             labels[tag_to_language.get(literal.language, literal.language)] = str(literal)
+        contexts: dict[str, dict[str, list[str]]] = {}
         for literal in graph.objects(concept, SKOS.altLabel):
             aliases.setdefault(tag_to_language.get(literal.language, literal.language), []).append(str(literal))
+        for literal in graph.objects(concept, imdd.contextAlias):
+            language = tag_to_language.get(literal.language, literal.language)
+            entry = alias_entry(str(literal))
+            if isinstance(entry, dict):
+                aliases.setdefault(language, []).append(entry["text"])
+                contexts.setdefault(language, {})[entry["text"]] = entry["context"]
         parent = graph.value(concept, SKOS.broader)
         replacement = graph.value(concept, DCTERMS.isReplacedBy)
         records.append(
@@ -196,6 +236,7 @@ def records_from_skos(text: str) -> list[TermRecord]:
                 facet=facet_of.get(concept, ""),
                 labels=labels,
                 aliases={language: sorted(names) for language, names in aliases.items()},
+                contexts=contexts,
                 definition=str(graph.value(concept, SKOS.definition) or ""),
                 parent=slug_of(parent) if parent else None,
                 status=str(graph.value(concept, imdd.status) or TermStatus.APPROVED),

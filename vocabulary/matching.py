@@ -19,6 +19,16 @@ matches are merged, leftmost-longest.
   one-ideograph alias (米) must not follow another ideograph (毫米, where it is nearly always part
   of a longer word), and a name that starts with a Latin letter must start a word.
 
+On top of the automata (see README "The controlled vocabulary"):
+* English inflected forms of every name (plurals; participles of defect names) are names too
+  (inflection.py), so "deformations", "smudged", "PCBs" match without any work at match time.
+* A one-character Chinese or Japanese name counts only where a segmenter reads it as a word
+  (segmentation.py): 傷 is not in 損傷, 大 is not in 最大.
+* An ambiguous alias (TermName.context) counts only with support: a facet hint from the caller,
+  a supporting term in the caller's context (the sample's domain or product) or in the text.
+* Mentions of the defect facets inside a negation scope (negation.py) are returned flagged
+  `negated`; a defect-free mention in a text that names an affirmed defect is dropped.
+
 Matching runs on folded text (lower-cased, '_' and '-' read as spaces: text.fold), which keeps
 every character's position, so spans are spans of the original text. No Django here: benchmarks and
 workers share this module.
@@ -31,7 +41,16 @@ from typing import NamedTuple
 
 import ahocorasick_rs
 
+from .inflection import inflected_names
+from .negation import is_negated, negated_scopes
+from .segmentation import stands_alone, text_language
 from .text import fold
+
+# Facets a negation applies to: what is absent is a defect and its shape, never the part itself.
+NEGATABLE_FACETS = frozenset({"defect_type", "defect_category", "morphology"})
+DEFECT_FREE = "def-defect-free"
+# One-character names of these facets may also begin a compound word (铜线 copper wire, 木箱).
+COMPOUND_HEAD_FACETS = frozenset({"material", "product", "domain"})
 
 # Latin letters (cased ones only: `title` must see every one as a letter) and digits.
 _LATIN_LETTERS = "".join(
@@ -51,6 +70,8 @@ class Name:
     facet: str
     language: str
     is_label: bool = True
+    # An ambiguous alias: the slugs of the terms that support it (() = only a facet hint); None = ordinary.
+    context: tuple[str, ...] | None = None
 
 
 class Mention(NamedTuple):  # a tuple: the normalizer makes millions of them
@@ -60,14 +81,19 @@ class Mention(NamedTuple):  # a tuple: the normalizer makes millions of them
     end: int  # exclusive: text[start:end] is the mention
     text: str
     language: str  # the language of the name that matched
+    negated: bool = False  # inside a negation's scope ("no visible cracks"): not a finding
 
 
 def _is_latin(char: str) -> bool:
     return bool(_LATIN_WORD.match(char))
 
 
-def _is_ideograph(char: str) -> bool:
-    return "\u3400" <= char <= "\u9fff"
+def _is_hiragana(char: str) -> bool:
+    return "\u3041" <= char <= "\u309f"
+
+
+def _is_ideograph_or_kana(char: str) -> bool:
+    return "\u3040" <= char <= "\u9fff"
 
 
 def word_view(folded: str) -> str:
@@ -104,42 +130,54 @@ def _is_latin_name(key: str) -> bool:
 
 
 class TermMatcher:
-    def __init__(self, names: Iterable[Name]):
-        owners: dict[str, dict[str, tuple[str, list[str]]]] = {}
+    def __init__(self, names: Iterable[Name], *, parents: dict[str, str | None] | None = None):
+        """names: every label and alias; parents: term slug -> parent slug, so that a domain in an
+        ambiguous alias's context is supported by that domain's products too."""
+        # key -> term -> [facet, languages, context]; context None once any name of the term is ordinary.
+        owners: dict[str, dict[str, list]] = {}
         labels: set[str] = set()
         for name in names:
             key = fold(name.text.strip())
             if key:
-                facet, languages = owners.setdefault(key, {}).setdefault(name.term, (name.facet, []))
-                if name.language not in languages:
-                    languages.append(name.language)
+                context = None if name.is_label or name.context is None else set(name.context)
+                row = owners.setdefault(key, {}).get(name.term)
+                if row is None:
+                    owners[key][name.term] = [name.facet, [name.language], context]
+                else:
+                    if name.language not in row[1]:
+                        row[1].append(name.language)
+                    row[2] = None if row[2] is None or context is None else row[2] | context
                 if name.is_label:
                     labels.add(key)
+        _add_inflected_forms(owners)
+        support = _support_closure(owners, parents or {})
 
         # Latin names are looked up by their match view ("o-ring" and "o ring" are one name);
         # names that share it share their owners.
-        latin: dict[str, dict[str, tuple[str, list[str]]]] = {}
-        cjk: dict[str, dict[str, tuple[str, list[str]]]] = {}
+        latin: dict[str, dict[str, list]] = {}
+        cjk: dict[str, dict[str, list]] = {}
         for key, by_term in owners.items():
             if _is_latin_name(key):
                 lookup = word_view(key)[:-1].strip()
                 if not lookup:
                     continue
                 merged = latin.setdefault(match_view(lookup) + " ", {})
-                for term, (facet, languages) in by_term.items():
-                    merged_languages = merged.setdefault(term, (facet, []))[1]
-                    merged_languages.extend(language for language in languages if language not in merged_languages)
+                for term, (facet, languages, context) in by_term.items():
+                    row = merged.setdefault(term, [facet, [], context])
+                    row[1].extend(language for language in languages if language not in row[1])
+                    row[2] = None if row[2] is None or context is None else row[2] | context
             else:
                 cjk[key] = by_term
 
-        # Which CJK names need the character before them checked: a one-ideograph alias (米 for
-        # rice grain) counts only where no ideograph stands before it (毫米 is millimetre; the
-        # one-ideograph labels 小, 硅, 傷 are the canonical words and always count); a name that
-        # starts with a Latin letter must start a word. Those names go last, so that the highest
-        # name index among the matches tells whether any needs the look.
+        # Which CJK names need a look at their neighbourhood: a one-character name (or a short
+        # hiragana one) must be a word of its own (segmentation.py); a name that starts with a Latin letter must start a word.
+        # Those names go last, so that the highest name index among the matches tells whether any
+        # needs the look.
         def check(key: str) -> str | None:
-            if len(key) == 1 and _is_ideograph(key) and key not in labels:
-                return "no ideograph before"
+            # Short hiragana names (ずれ, しわ, ひけ) hide inside longer words just as easily (いずれ).
+            if (len(key) == 1 and _is_ideograph_or_kana(key)) or (len(key) <= 3 and all(_is_hiragana(c) for c in key)):
+                facets = {facet for facet, _, _ in cjk[key].values()}
+                return "word or compound head" if facets <= COMPOUND_HEAD_FACETS else "word"
             return "no latin before" if _is_latin(key[0]) else None
 
         cjk_keys = sorted(cjk, key=lambda key: check(key) is not None)
@@ -147,9 +185,10 @@ class TermMatcher:
         self._cjk_first_checked = sum(1 for key in cjk_keys if check(key) is None)
         # Owner rows by each automaton's name index; mixed text's matches index one table of both,
         # the CJK ones shifted by the number of Latin names.
-        self._latin_owners = [_owner_rows(by_term) for by_term in latin.values()]
-        self._cjk_owners = [_owner_rows(cjk[key]) for key in cjk_keys]
+        self._latin_owners = [_owner_rows(by_term, support) for by_term in latin.values()]
+        self._cjk_owners = [_owner_rows(cjk[key], support) for key in cjk_keys]
         self._owners = self._latin_owners + self._cjk_owners
+        self._has_ambiguous = any(row[4] is not None for rows in self._owners for row in rows)
         self._latin = self._latin_bytes = self._cjk = None
         if latin:
             self._latin = ahocorasick_rs.AhoCorasick(list(latin), matchkind=LEFTMOST_LONGEST)
@@ -161,24 +200,56 @@ class TermMatcher:
             self._cjk = ahocorasick_rs.AhoCorasick(cjk_keys, matchkind=LEFTMOST_LONGEST)
 
     def find(
-        self, text: str, *, facets: Iterable[str] | None = None, languages: Iterable[str] | None = None
+        self,
+        text: str,
+        *,
+        facets: Iterable[str] | None = None,
+        languages: Iterable[str] | None = None,
+        context: Iterable[str] = (),
+        facet_hint: str | None = None,
     ) -> list[Mention]:
         """Mentions in reading order; one per term for a span that names terms of several facets.
 
         `languages` keeps only names of those languages (a Japanese caption is read with Japanese
-        and English names: the Chinese label 大 must not count inside 最大)."""
+        and English names: the Chinese label 大 must not count inside 最大). `context`: slugs the
+        text is about (the sample's domain, product); `facet_hint`: the facet the text is known to
+        name (a defect-type field): both support ambiguous aliases. Negated mentions are returned
+        with negated=True; findings() leaves them out."""
         if not text:
             return []
+        found, owners, trim = self._found(text)
+        if not found:
+            return []
+        mentions, pending = _mentions(text, found, owners, trim, facets, languages)
+        if pending:
+            mentions = self._supported(mentions, pending, set(context), facet_hint)
+        if not mentions:
+            return mentions
+        scopes = negated_scopes(text)
+        if scopes:
+            mentions = [
+                m._replace(negated=True) if m.facet in NEGATABLE_FACETS and is_negated(scopes, m.start, m.end) else m
+                for m in mentions
+            ]
+        return _without_contradicted_defect_free(mentions)
+
+    def findings(self, text: str, **options) -> list[Mention]:
+        """The mentions that are findings: not negated."""
+        return [mention for mention in self.find(text, **options) if not mention.negated]
+
+    def _found(self, text: str) -> tuple[list[tuple[int, int, int]], list, int]:
+        """(name index, start, end) of every name in the text, the owner table they index, and
+        how many characters each end overshoots (the Latin view's trailing space)."""
         if text.isascii():  # the hot path: an English caption
             if self._latin is None:
-                return []
+                return [], self._latin_owners, 1
             found = self._latin_bytes.find_matches_as_indexes(_ascii_match_view(text.encode("ascii")))
-            return _mentions(text, found, self._latin_owners, 1, facets, languages)  # 1: not the trailing space
+            return found, self._latin_owners, 1  # 1: not the trailing space
 
         folded = fold(text)
         cjk = self._cjk_matches(folded) if self._cjk is not None else []
         if self._latin is None or not _LATIN_WORD.search(folded):
-            return _mentions(text, cjk, self._cjk_owners, 0, facets, languages)
+            return cjk, self._cjk_owners, 0
         if _LATIN_BEYOND_ASCII.search(folded):  # é, ß, ø...: the view is built in Python
             found = self._latin.find_matches_as_indexes(match_view(word_view(folded)))
         else:  # every other character is no Latin letter: as a '?', which the view makes a space
@@ -187,60 +258,155 @@ class TermMatcher:
         if cjk:
             shift = len(self._latin_owners)
             latin = _merge(latin, [(index + shift, start, end) for index, start, end in cjk])
-        return _mentions(text, latin, self._owners, 0, facets, languages)
+        return latin, self._owners, 0
+
+    def _supported(
+        self, mentions: list[Mention], pending: list[tuple[int, frozenset]], context: set[str], facet_hint
+    ) -> list[Mention]:
+        """Keep each ambiguous mention (by position in `mentions`) that something supports: the
+        facet hint, the caller's context, or an ordinary mention of a supporting term."""
+        ambiguous = {position for position, _ in pending}
+        # Ordinary mentions support, by span, except the ambiguous mention's own span: 'fabric' as
+        # the textile domain does not make the same word a woven fabric.
+        spans: dict[tuple[int, int], set[str]] = {}
+        for position, m in enumerate(mentions):
+            if position not in ambiguous:
+                spans.setdefault((m.start, m.end), set()).add(m.term)
+        dropped = set()
+        for position, support in pending:
+            mention = mentions[position]
+            if mention.facet == facet_hint or not support.isdisjoint(context):
+                continue
+            if any(
+                not support.isdisjoint(terms) for span, terms in spans.items() if span != (mention.start, mention.end)
+            ):
+                continue
+            dropped.add(position)
+        return [m for position, m in enumerate(mentions) if position not in dropped]
 
     def _cjk_matches(self, folded: str) -> list[tuple[int, int, int]]:
         """(name index, start, end) of the CJK names in the folded text."""
         found = self._cjk.find_matches_as_indexes(folded)
         first_checked = self._cjk_first_checked
         if found and max(found)[0] >= first_checked:  # max: the match of the highest name index
-            found = [match for match in found if match[0] < first_checked or self._may_start(folded, *match)]
+            language = text_language(folded)  # once per text: which segmenter reads it
+            found = [match for match in found if match[0] < first_checked or self._may_start(folded, language, *match)]
         return found
 
-    def _may_start(self, folded: str, index: int, start: int, _end: int) -> bool:
-        if start == 0:
-            return True
-        if self._cjk_checks[index] == "no ideograph before":
-            return not _is_ideograph(folded[start - 1])
-        return not _is_latin(folded[start - 1])
+    def _may_start(self, folded: str, language: str, index: int, start: int, end: int) -> bool:
+        check = self._cjk_checks[index]
+        if check == "no latin before":
+            return start == 0 or not _is_latin(folded[start - 1])
+        return stands_alone(folded, start, end, language=language, may_start_a_word=check == "word or compound head")
 
-    def terms(
-        self, text: str, *, facets: Iterable[str] | None = None, languages: Iterable[str] | None = None
-    ) -> set[str]:
-        return {mention.term for mention in self.find(text, facets=facets, languages=languages)}
+    def terms(self, text: str, **options) -> set[str]:
+        """The terms the text names as findings (negated mentions left out)."""
+        return {mention.term for mention in self.findings(text, **options)}
 
 
 def _mentions(
     text: str, found: list[tuple[int, int, int]], owners: list, trim: int, facets, languages
-) -> list[Mention]:
+) -> tuple[list[Mention], list[tuple[int, frozenset]]]:
     """One mention per term that each (owner index, start, end + trim) names, keeping only `facets`
-    and names in `languages`."""
+    and names in `languages`; and (position in the list, support) of each ambiguous one."""
     make = tuple.__new__  # builds the NamedTuple without its Python-level __new__: millions are made
+    pending: list[tuple[int, frozenset]] = []
     if facets is None and languages is None:  # the hot path
-        return [
-            make(Mention, (term, facet, start, end - trim, text[start : end - trim], language))
+        mentions = [
+            make(Mention, (term, facet, start, end - trim, text[start : end - trim], language, False))
             for index, start, end in found
-            for term, facet, language, _languages in owners[index]
+            for term, facet, language, _languages, _support in owners[index]
         ]
+        if any(owners[index].ambiguous for index, _, _ in found):
+            rows = [row for index, _, _ in found for row in owners[index]]
+            pending = [(position, row[4]) for position, row in enumerate(rows) if row[4] is not None]
+        return mentions, pending
     wanted = set(facets) if facets is not None else None
     wanted_languages = set(languages) if languages is not None else None
     mentions = []
     for index, start, end in found:
         end -= trim
-        for term, facet, language, names_languages in owners[index]:
+        for term, facet, language, names_languages, support in owners[index]:
             if wanted is not None and facet not in wanted:
                 continue
             if wanted_languages is not None:
                 language = next((lang for lang in names_languages if lang in wanted_languages), None)
                 if language is None:
                     continue
-            mentions.append(make(Mention, (term, facet, start, end, text[start:end], language)))
-    return mentions
+            if support is not None:
+                pending.append((len(mentions), support))
+            mentions.append(make(Mention, (term, facet, start, end, text[start:end], language, False)))
+    return mentions, pending
 
 
-def _owner_rows(by_term: dict[str, tuple[str, list[str]]]) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
-    """(term, facet, first language, every language) for each term a name names: one mention each."""
-    return tuple((term, facet, languages[0], tuple(languages)) for term, (facet, languages) in by_term.items())
+class _Owners(tuple):
+    """The (term, facet, first language, every language, support) rows of one name; `ambiguous`
+    says whether any row needs support, so the hot path asks once per match."""
+
+    ambiguous = False
+
+
+def _owner_rows(by_term: dict[str, list], support: dict[frozenset, frozenset]) -> _Owners:
+    """One row per term the name names: one mention each."""
+    rows = _Owners(
+        (term, facet, languages[0], tuple(languages), None if context is None else support[frozenset(context)])
+        for term, (facet, languages, context) in by_term.items()
+    )
+    rows.ambiguous = any(row[4] is not None for row in rows)
+    return rows
+
+
+def _add_inflected_forms(owners: dict[str, dict[str, list]]) -> None:
+    """Add the English inflected forms of every Latin name (inflection.py) as names of the same
+    terms. A form that is a name already keeps its own owners: what the vocabulary says wins."""
+    forms: dict[str, dict[str, list]] = {}
+    for key, by_term in owners.items():
+        if not key.isascii() or not _is_latin_name(key) or not any("en" in row[1] for row in by_term.values()):
+            continue
+        facets = {row[0] for row in by_term.values()}
+        for form in inflected_names(key, facets):
+            if form in owners:  # a name already ("blistered" is a shape): the vocabulary's word wins
+                continue
+            merged = forms.setdefault(form, {})
+            for term, (facet, _languages, context) in by_term.items():
+                row = merged.get(term)
+                if row is None:
+                    merged[term] = [facet, ["en"], None if context is None else set(context)]
+                else:
+                    row[2] = None if row[2] is None or context is None else row[2] | context
+    owners.update(forms)
+
+
+def _support_closure(owners: dict[str, dict[str, list]], parents: dict[str, str | None]) -> dict:
+    """For each context of an ambiguous alias: the context's terms and all their descendants (a
+    domain supports through its products), as frozensets, shared between names."""
+    children: dict[str, list[str]] = {}
+    for child, parent in parents.items():
+        if parent:
+            children.setdefault(parent, []).append(child)
+    closures: dict[frozenset, frozenset] = {}
+    for by_term in owners.values():
+        for _facet, _languages, context in by_term.values():
+            if context is None or frozenset(context) in closures:
+                continue
+            seen, stack = set(), list(context)
+            while stack:
+                slug = stack.pop()
+                if slug not in seen:
+                    seen.add(slug)
+                    stack.extend(children.get(slug, ()))
+            closures[frozenset(context)] = frozenset(seen)
+    return closures
+
+
+def _without_contradicted_defect_free(mentions: list[Mention]) -> list[Mention]:
+    """'Normal' or 'good' in a text that names a defect describes the rest of the part, not the
+    sample: the defect-free mention is dropped when an affirmed defect type stands beside it."""
+    if not any(m.term == DEFECT_FREE for m in mentions):
+        return mentions
+    if not any(m.facet == "defect_type" and m.term != DEFECT_FREE and not m.negated for m in mentions):
+        return mentions
+    return [m for m in mentions if m.term != DEFECT_FREE]
 
 
 def _fix_digit_neighbour(match: re.Match) -> str:

@@ -60,6 +60,10 @@ class TermName(models.Model):
     # Lower-cased, for prefix search; the same folding the normalizer applies.
     normalized = models.CharField(max_length=200)
     is_label = models.BooleanField(default=False)
+    # An ambiguous alias counts only with context: the slugs of the terms that support it (a
+    # domain, product, material or neighbouring term); [] = only a caller's facet hint. Null for
+    # every ordinary name.
+    context = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["term", "language", "-is_label", "id"]

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from .models import LANGUAGES, PARENT_FACET, Facet, TermStatus
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# The columns' sizes (Term, TermName): a longer value is refused with its row named, before any
+# database sees it. A definition is one sentence; 2,000 characters is far beyond any real one.
+MAX_LENGTHS = {"slug": 100, "label": 200, "alias": 200, "definition": 2000}
 
 
 @dataclass
@@ -21,6 +24,14 @@ class TermRecord:
     aliases: dict[str, list[str]] = field(default_factory=dict)
     status: str = TermStatus.APPROVED
     replaced_by: str | None = None
+    # Ambiguous aliases (language -> alias -> supporting term slugs): the normalizer counts such an
+    # alias only with context ('copper' is spurious copper only near a PCB term or in a PCB sample).
+    # An empty list: only a caller's facet hint supports it.
+    contexts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def alias_context(self, language: str, alias: str) -> list[str] | None:
+        """The supporting slugs of an ambiguous alias, or None for an ordinary one."""
+        return self.contexts.get(language, {}).get(alias)
 
     def names(self):
         """(language, text, is_label) for every label and alias."""
@@ -39,9 +50,16 @@ class TermRecord:
             "status": self.status,
             "replaced_by": self.replaced_by,
             "labels": {language: self.labels.get(language, "") for language in LANGUAGES},
-            "aliases": {language: list(self.aliases.get(language, [])) for language in LANGUAGES},
+            "aliases": {
+                language: [self._alias_entry(language, alias) for alias in self.aliases.get(language, [])]
+                for language in LANGUAGES
+            },
             "definition": self.definition,
         }
+
+    def _alias_entry(self, language: str, alias: str) -> str | dict:
+        context = self.alias_context(language, alias)
+        return alias if context is None else {"text": alias, "context": list(context)}
 
 
 class VocabularyFileError(ValueError):
@@ -53,25 +71,68 @@ class VocabularyFileError(ValueError):
 
 
 def record_from_dict(data: dict, where: str) -> TermRecord:
-    """Build a record from the JSON shape; raises VocabularyFileError on a malformed entry."""
+    """Build a record from the JSON shape; raises VocabularyFileError listing every malformed
+    value of the entry (a string where a list belongs, a NUL byte, an over-long value)."""
     if not isinstance(data, dict):
         raise VocabularyFileError([f"{where}: a term must be an object"])
+    if data.get("slug") and isinstance(data["slug"], str):
+        where = f"{where} ({data['slug'][:60]})"
+    problems: list[str] = []
     labels = data.get("labels") or {}
     aliases = data.get("aliases") or {}
     if not isinstance(labels, dict) or not isinstance(aliases, dict):
         raise VocabularyFileError([f"{where}: 'labels' and 'aliases' must be objects keyed by language"])
-    return TermRecord(
-        slug=str(data.get("slug") or "").strip(),
-        facet=str(data.get("facet") or "").strip(),
-        parent=(str(data["parent"]).strip() or None) if data.get("parent") else None,
-        labels={language: str(labels.get(language) or "").strip() for language in LANGUAGES},
-        aliases={
-            language: [str(a).strip() for a in aliases.get(language) or [] if str(a).strip()] for language in LANGUAGES
-        },
-        definition=str(data.get("definition") or "").strip(),
-        status=str(data.get("status") or TermStatus.APPROVED).strip(),
-        replaced_by=(str(data["replaced_by"]).strip() or None) if data.get("replaced_by") else None,
+
+    def text(value, name: str, limit: str) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            problems.append(f"{where}: {name} must be a string, not {type(value).__name__}")
+            return ""
+        value = str(value).strip()
+        if "\x00" in value:
+            problems.append(f"{where}: {name} contains a NUL byte")
+        if len(value) > MAX_LENGTHS[limit]:
+            problems.append(f"{where}: {name} is {len(value)} characters long (at most {MAX_LENGTHS[limit]})")
+        return value
+
+    record_aliases: dict[str, list[str]] = {}
+    contexts: dict[str, dict[str, list[str]]] = {}
+    for language in LANGUAGES:
+        entries = aliases.get(language) or []
+        if not isinstance(entries, list):
+            # A string here would otherwise be read letter by letter ("abc" -> a, b, c).
+            problems.append(f"{where}: aliases.{language} must be a list of strings, not {type(entries).__name__}")
+            entries = []
+        record_aliases[language] = []
+        for index, entry in enumerate(entries):
+            name = f"aliases.{language}[{index}]"
+            context = None
+            if isinstance(entry, dict):
+                context = entry.get("context", [])
+                if not isinstance(context, list) or not all(isinstance(slug, str) for slug in context):
+                    problems.append(f"{where}: {name}.context must be a list of term slugs")
+                    context = []
+                entry = entry.get("text")
+            alias = text(entry, name, "alias")
+            if alias:
+                record_aliases[language].append(alias)
+                if context is not None:
+                    contexts.setdefault(language, {})[alias] = [slug.strip() for slug in context if slug.strip()]
+    record = TermRecord(
+        slug=text(data.get("slug"), "slug", "slug"),
+        facet=text(data.get("facet"), "facet", "slug"),
+        parent=text(data.get("parent"), "parent", "slug") or None,
+        labels={language: text(labels.get(language), f"labels.{language}", "label") for language in LANGUAGES},
+        aliases=record_aliases,
+        contexts=contexts,
+        definition=text(data.get("definition"), "definition", "definition"),
+        status=text(data.get("status"), "status", "slug") or TermStatus.APPROVED,
+        replaced_by=text(data.get("replaced_by"), "replaced_by", "slug") or None,
     )
+    if problems:
+        raise VocabularyFileError(problems)
+    return record
 
 
 def validation_problems(records: list[TermRecord], existing: dict[str, TermRecord] | None = None) -> list[str]:
@@ -124,6 +185,11 @@ def validation_problems(records: list[TermRecord], existing: dict[str, TermRecor
                 problems.append(f"{name}: replacement {record.replaced_by!r} is in another facet")
         elif record.replaced_by:
             problems.append(f"{name}: only a deprecated term has a replacement")
+        for language, by_alias in record.contexts.items():
+            for alias, slugs in by_alias.items():
+                missing = [slug for slug in slugs if slug not in merged]
+                if missing:
+                    problems.append(f"{name}: {language} alias {alias!r} names unknown context term(s) {missing}")
 
     problems += _cycle_problems(merged, by_slug)
     problems += _ambiguity_problems(merged, fold)
@@ -131,18 +197,22 @@ def validation_problems(records: list[TermRecord], existing: dict[str, TermRecor
 
 
 def _cycle_problems(merged: dict[str, TermRecord], loaded: dict[str, TermRecord]) -> list[str]:
+    """Each term is walked once: a walk stops at a term an earlier walk finished (linear in the
+    number of terms; a walk per term that re-reads its whole chain was quadratic)."""
     problems = []
-    reported: set[str] = set()
+    finished: set[str] = set()
     for slug in loaded:
-        seen = []
+        path: list[str] = []
+        on_path: set[str] = set()
         current = slug
-        while current and current in merged and current not in seen:
-            seen.append(current)
+        while current and current in merged and current not in finished and current not in on_path:
+            path.append(current)
+            on_path.add(current)
             current = merged[current].parent
-        if current in seen and current not in reported:
-            cycle = seen[seen.index(current) :] + [current]
-            reported.update(cycle)
+        if current in on_path:
+            cycle = path[path.index(current) :] + [current]
             problems.append(f"{slug}: cycle in parents ({' -> '.join(cycle)})")
+        finished.update(path)
     return problems
 
 

@@ -2,8 +2,9 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 
 from .captions import CaptionValidator, TermInfo
+from .label_maps import label_term_slug
 from .matching import Name, TermMatcher
-from .models import LANGUAGES, Term, TermName, TermStatus, VocabularyVersion
+from .models import LANGUAGES, Facet, Term, TermName, TermStatus, VocabularyVersion
 from .text import fold
 
 
@@ -14,12 +15,29 @@ def vocabulary_current_version() -> VocabularyVersion | None:
 
 def term_for_raw_label(label: str, *, facet: str) -> Term | None:
     """The approved term of `facet` whose label or alias, folded, equals the raw label
-    (e.g. an importer's 'rolled-in_scale' -> def-rolled-in-scale), or None."""
+    (e.g. an importer's 'rolled-in_scale' -> def-rolled-in-scale), or None. Ambiguous aliases
+    ('copper', 'open') are left out: with no context they say nothing."""
     return (
-        Term.objects.filter(facet=facet, status=TermStatus.APPROVED, names__normalized=fold(label.strip()))
+        Term.objects.filter(
+            facet=facet,
+            status=TermStatus.APPROVED,
+            names__normalized=fold(label.strip()),
+            names__context__isnull=True,
+        )
         .distinct()
         .first()
     )
+
+
+def term_for_source_label(label: str, *, dataset: str = "") -> Term | None:
+    """The defect-type term for a region's raw label in a source of `dataset` (label_maps.py):
+    the dataset's own map first ('copper' in DeepPCB), then the generic one ('good'), then the
+    vocabulary's unambiguous names. None when the label names no term (an unmapped label, or
+    one like 'bad' that names a defect of no known type): the region keeps no term."""
+    known, slug = label_term_slug(label, dataset=dataset)
+    if known:
+        return Term.objects.filter(slug=slug, status=TermStatus.APPROVED).first() if slug else None
+    return term_for_raw_label(label, facet=Facet.DEFECT_TYPE)
 
 
 def term_search(*, prefix: str = "", facet: str | None = None, statuses=(TermStatus.APPROVED,)) -> QuerySet[Term]:
@@ -49,9 +67,16 @@ def _vocabulary_stamp() -> tuple:
 def _names_and_terms() -> tuple[list[Name], dict[str, TermInfo]]:
     usable = Q(term__status__in=(TermStatus.APPROVED, TermStatus.DEPRECATED))
     names = [
-        Name(text=text, term=slug, facet=facet, language=language, is_label=is_label)
-        for text, slug, facet, language, is_label in TermName.objects.filter(usable).values_list(
-            "text", "term__slug", "term__facet", "language", "is_label"
+        Name(
+            text=text,
+            term=slug,
+            facet=facet,
+            language=language,
+            is_label=is_label,
+            context=tuple(context) if context is not None else None,
+        )
+        for text, slug, facet, language, is_label, context in TermName.objects.filter(usable).values_list(
+            "text", "term__slug", "term__facet", "language", "is_label", "context"
         )
     ]
     terms = {
@@ -61,12 +86,17 @@ def _names_and_terms() -> tuple[list[Name], dict[str, TermInfo]]:
             labels=dict(zip(LANGUAGES, labels, strict=True)),
             status=status,
             replaced_by=replaced_by,
+            parent=parent,
         )
-        for slug, facet, status, replaced_by, *labels in Term.objects.values_list(
-            "slug", "facet", "status", "replaced_by__slug", "label_en", "label_zh", "label_ja"
+        for slug, facet, status, replaced_by, parent, *labels in Term.objects.values_list(
+            "slug", "facet", "status", "replaced_by__slug", "parent__slug", "label_en", "label_zh", "label_ja"
         )
     }
     return names, terms
+
+
+def _matcher(names: list[Name], terms: dict[str, TermInfo]) -> TermMatcher:
+    return TermMatcher(names, parents={slug: info.parent for slug, info in terms.items()})
 
 
 def _cached(key: str, build):
@@ -79,7 +109,7 @@ def _cached(key: str, build):
 
 
 def vocabulary_matcher() -> TermMatcher:
-    return _cached("matcher", lambda: TermMatcher(_names_and_terms()[0]))
+    return _cached("matcher", lambda: _matcher(*_names_and_terms()))
 
 
 def caption_validator() -> CaptionValidator:

@@ -65,12 +65,38 @@ class ReleaseSerializer(serializers.Serializer):
 class NormalizeSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True, max_length=20000)
     facets = serializers.ListField(child=serializers.ChoiceField(choices=Facet.choices), required=False)
+    facet_hint = serializers.ChoiceField(
+        choices=Facet.choices,
+        required=False,
+        help_text="The facet the text is known to name (e.g. a defect-type field): supports ambiguous aliases.",
+    )
+    context = serializers.ListField(
+        child=serializers.SlugField(max_length=100),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="Slugs of terms the text is about (the sample's domain, product): support ambiguous aliases.",
+    )
 
 
 class ValidateCaptionsSerializer(serializers.Serializer):
     captions = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=5000),
+        child=serializers.CharField(allow_blank=True, max_length=100000),
         help_text='One caption per language, e.g. {"en": "...", "zh": "...", "ja": "..."}',
+    )
+    defect_types = serializers.ListField(
+        child=serializers.SlugField(max_length=100),
+        required=False,
+        max_length=100,
+        help_text="The annotation's defect-type slugs: a caption naming another is an error.",
+    )
+    required_languages = serializers.ListField(
+        child=serializers.ChoiceField(choices=LANGUAGES),
+        required=False,
+        help_text="Languages that must have a caption (default: the platform's required languages).",
+    )
+    context = serializers.ListField(
+        child=serializers.SlugField(max_length=100), required=False, default=list, max_length=20
     )
 
     def validate_captions(self, captions):

@@ -26,7 +26,16 @@ def term_record(term: Term, names: list[TermName] | None = None) -> TermRecord:
         definition=term.definition,
         status=term.status,
         replaced_by=term.replaced_by.slug if term.replaced_by_id else None,
+        contexts=_contexts(names),
     )
+
+
+def _contexts(names: list[TermName]) -> dict[str, dict[str, list[str]]]:
+    contexts: dict[str, dict[str, list[str]]] = {}
+    for name in names:
+        if name.context is not None and not name.is_label:
+            contexts.setdefault(name.language, {})[name.text] = list(name.context)
+    return contexts
 
 
 def vocabulary_records(*, statuses: tuple[str, ...] | None = None) -> list[TermRecord]:
@@ -85,7 +94,12 @@ def _names_replace(records: list[TermRecord], terms: dict[str, Term]) -> None:
             seen.add(key)
             rows.append(
                 TermName(
-                    term=terms[record.slug], language=language, text=text, normalized=fold(text), is_label=is_label
+                    term=terms[record.slug],
+                    language=language,
+                    text=text,
+                    normalized=fold(text),
+                    is_label=is_label,
+                    context=None if is_label else record.alias_context(language, text),
                 )
             )
     TermName.objects.bulk_create(rows, batch_size=2000)

@@ -35,10 +35,12 @@ def by_facet() -> dict[str, list[TermText]]:
 def validator() -> CaptionValidator:
     terms = bundled_terms()
     names = [
-        Name(text, t["slug"], t["facet"], language, text == t["labels"][language])
-        for t in terms
-        for language in ("en", "zh", "ja")
-        for text in [t["labels"][language]] + t["aliases"][language]
+        Name(t["labels"][language], t["slug"], t["facet"], language) for t in terms for language in ("en", "zh", "ja")
     ]
-    infos = {t["slug"]: TermInfo(t["slug"], t["facet"], t["labels"], "approved") for t in terms}
+    for t in terms:
+        for language in ("en", "zh", "ja"):
+            for alias in t["aliases"][language]:  # a string, or {"text", "context"} for an ambiguous alias
+                text, context = (alias, None) if isinstance(alias, str) else (alias["text"], tuple(alias["context"]))
+                names.append(Name(text, t["slug"], t["facet"], language, False, context))
+    infos = {t["slug"]: TermInfo(t["slug"], t["facet"], t["labels"], "approved", parent=t.get("parent")) for t in terms}
     return CaptionValidator(names=names, terms=infos)

@@ -79,7 +79,7 @@ def test_deprecating_in_favour_of_a_deprecated_term_is_refused(client_for, vocab
 
     response = curator.post("/api/vocabulary/terms/def-dent/deprecate/", {"replacement": "def-scuff"}, format="json")
 
-    assert response.status_code == 400 and "deprecated" in response.json()["replacement"]
+    assert response.status_code == 400 and "deprecated" in response.json()["errors"]["replacement"][0]
 
 
 def test_annotators_cannot_curate(client_for, vocabulary):

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from vocabulary.models import Facet, TermStatus
-from vocabulary.selectors import term_for_raw_label
+from vocabulary.selectors import term_for_source_label
 
 from .conftest import bundled_records
 
@@ -59,13 +59,16 @@ def test_practitioner_translations_of_common_terms():
 
 @pytest.mark.django_db
 def test_raw_class_names_of_the_real_datasets_map_to_defect_types(vocabulary, real_data):
-    raw_names = {p.name for p in (real_data / "mvtec_ad" / "bottle" / "test").iterdir()} - {"good"}
-    raw_names |= {p.name.removeprefix("MT_") for p in (real_data / "magnetic_tile").glob("MT_*")} - {"Free"}
-    raw_names |= {p.stem.rsplit("_", 1)[0] for p in (real_data / "neu_det" / "NEU-DET" / "IMAGES").iterdir()}
+    raw_names = {("mvtec-ad", p.name) for p in (real_data / "mvtec_ad" / "bottle" / "test").iterdir()}
+    raw_names |= {("magnetic-tile", p.name) for p in (real_data / "magnetic_tile").glob("MT_*")}
+    raw_names |= {
+        ("neu-det", p.stem.rsplit("_", 1)[0]) for p in (real_data / "neu_det" / "NEU-DET" / "IMAGES").iterdir()
+    }
 
-    unmapped = sorted(name for name in raw_names if term_for_raw_label(name, facet=Facet.DEFECT_TYPE) is None)
+    unmapped = sorted(name for name in raw_names if term_for_source_label(name[1], dataset=name[0]) is None)
 
-    assert len(raw_names) >= 14
+    assert len(raw_names) >= 16
     assert unmapped == []
-    assert term_for_raw_label("Free", facet=Facet.DEFECT_TYPE).slug == "def-defect-free"
-    assert term_for_raw_label("rolled-in_scale", facet=Facet.DEFECT_TYPE).slug == "def-rolled-in-scale"
+    assert term_for_source_label("MT_Free", dataset="magnetic-tile").slug == "def-defect-free"
+    assert term_for_source_label("good", dataset="mvtec-ad").slug == "def-defect-free"
+    assert term_for_source_label("rolled-in_scale", dataset="neu-det").slug == "def-rolled-in-scale"

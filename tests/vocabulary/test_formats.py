@@ -27,7 +27,10 @@ def as_comparable(records):
     result = {}
     for record in records:
         data = record.as_dict()
-        data["aliases"] = {language: set(names) for language, names in data["aliases"].items()}
+        data["aliases"] = {
+            language: {name if isinstance(name, str) else (name["text"], tuple(name["context"])) for name in names}
+            for language, names in data["aliases"].items()
+        }
         result[record.slug] = data
     return result
 

@@ -35,7 +35,9 @@ def test_the_longest_of_overlapping_names_wins():
 
 
 def test_latin_names_need_word_boundaries():
-    assert small_matcher().find("spitting hospital pitted") == []
+    assert small_matcher().find("spitting hospital pitch") == []
+    # "pitted" is a form of "pit" (inflection.py), not a word boundary failure
+    assert [m.term for m in small_matcher().find("a pitted face")] == ["def-pit"]
     assert spans(small_matcher().find("a pit.")) == [("pit", "def-pit", 2, 5)]
 
 
