@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from annotation.models import Annotation, AnnotationState
-from annotation.web import selectors
+from annotation.web import sample_browser, selectors
 
 from .conftest import drive, enqueue
 from .factories import box_mask, make_sample, make_source
@@ -90,7 +90,7 @@ def test_next_on_an_empty_queue_goes_home_and_says_so(client, signed_in):
 def test_next_without_the_stages_role_is_refused_with_a_message(client, signed_in, annotation):
     signed_in(Role.ANNOTATOR)
     response = client.post(reverse("review:next", args=["review"]), follow=True)
-    assert "needs the reviewer role" in response.content.decode()
+    assert "Your role does not allow this step." in response.content.decode()
     annotation.refresh_from_db()
     assert annotation.lease_holder is None
 
@@ -177,16 +177,16 @@ def test_the_sample_browser_filters_by_defect_type_stage_source_and_language(cli
 
 
 def test_the_sample_browser_pages_by_keyset_both_ways(client, signed_in, monkeypatch):
-    monkeypatch.setattr(selectors, "BROWSER_PAGE_SIZE", 2)
+    monkeypatch.setattr(sample_browser, "BROWSER_PAGE_SIZE", 2)
     ids = [make_sample().pk for _ in range(5)]  # newest first: ids[4], ids[3], ...
     user = signed_in(Role.DATA_MANAGER)
-    first = selectors.sample_page(user, selectors.SampleFilters(), size=2)
+    first = sample_browser.sample_page(user, sample_browser.SampleFilters(), size=2)
     assert [s.pk for s in first.samples] == [ids[4], ids[3]] and first.previous_before is None
-    second = selectors.sample_page(user, selectors.SampleFilters(), after=first.next_after, size=2)
+    second = sample_browser.sample_page(user, sample_browser.SampleFilters(), after=first.next_after, size=2)
     assert [s.pk for s in second.samples] == [ids[2], ids[1]]
-    last = selectors.sample_page(user, selectors.SampleFilters(), after=second.next_after, size=2)
+    last = sample_browser.sample_page(user, sample_browser.SampleFilters(), after=second.next_after, size=2)
     assert [s.pk for s in last.samples] == [ids[0]] and last.next_after is None
-    back = selectors.sample_page(user, selectors.SampleFilters(), before=last.previous_before, size=2)
+    back = sample_browser.sample_page(user, sample_browser.SampleFilters(), before=last.previous_before, size=2)
     assert [s.pk for s in back.samples] == [ids[2], ids[1]]
     response = client.get(reverse("review:samples"), {"after": first.next_after})
     html = response.content.decode()
