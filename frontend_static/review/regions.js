@@ -58,7 +58,7 @@ export function renderRegions({ container, store, viewer, urls, editable, commen
           h("span", { class: "row-spacer" }),
           h("button", { type: "button", class: "icon region-mode", title: gettext("Shown: %(mode)s (click: filled, outline, hidden)", { mode: modeLabel(mode) }), onclick: stop(() => viewer.cycleRegionMode(region.uid)) }, modeIcon(mode)),
           editable
-            ? h("button", { type: "button", class: `icon region-lock${locked ? " on" : ""}`, "aria-pressed": String(locked), title: locked ? gettext("Locked: click to unlock (L)") : gettext("Lock against edits (L)"), onclick: stop(() => viewer.toggleLock(region.uid)) }, locked ? "🔒" : "🔓")
+            ? h("button", { type: "button", class: `icon region-lock${locked ? " on" : ""}`, "aria-pressed": String(locked), title: locked ? gettext("Locked: click to unlock (L)") : gettext("Lock against edits (L)"), onclick: stop(() => viewer.toggleLock(region.uid)) }, icon(locked ? "locked" : "unlocked"))
             : null,
           region.id !== null ? comments.pinButton(null, `#${index + 1}`, region.id) : null,
           editable
@@ -235,9 +235,9 @@ export function renderToolbar({ container, viewer, store, editable, onHelp, onTo
   const opacity = h("input", { type: "range", min: "0", max: "100", value: String(viewer.opacity * 100), "aria-label": gettext("Fill opacity"), oninput: (event) => viewer.setOpacity(Number(event.target.value) / 100) });
   const modeSelect = h(
     "select",
-    { "aria-label": gettext("Masks"), id: "display-mode", onchange: (event) => viewer.setDisplayMode(event.target.value) },
-    h("option", { value: "fill" }, gettext("Masks filled")),
-    h("option", { value: "outline" }, gettext("Masks as outlines (O)")),
+    { "aria-label": gettext("Masks: filled or outlines (O)"), title: gettext("Masks: filled or outlines (O)"), id: "display-mode", onchange: (event) => viewer.setDisplayMode(event.target.value) },
+    h("option", { value: "fill" }, gettext("Filled")),
+    h("option", { value: "outline" }, gettext("Outlines")),
   );
   const selectedOnly = h("input", { type: "checkbox", id: "selected-only", onchange: (event) => viewer.setSelectedOnly(event.target.checked) });
   const adjustments = adjustmentsMenu(viewer);
