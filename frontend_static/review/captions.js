@@ -130,6 +130,10 @@ export function renderCaptions({ container, store, urls, editable, required, com
       if (compareTexts) {
         diffBox.hidden = false;
         const before = compareTexts[language] || "";
+        if (before === text) {
+          diffBox.replaceChildren(h("div", { class: "muted small" }, compareLabel, " · ", gettext("unchanged")));
+          continue;
+        }
         diffBox.replaceChildren(
           h("div", { class: "muted small" }, compareLabel),
           h(
