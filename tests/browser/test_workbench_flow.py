@@ -73,7 +73,9 @@ def test_round_two_review_shows_what_the_annotator_changed(open_as, make_user, m
     sample_id = annotation.pk
     annotator, reviewer = make_user(Role.ANNOTATOR), make_user(Role.REVIEWER)
     services.annotation_claim(user=annotator, sample_id=sample_id)
-    services.annotation_submit(annotator=annotator, sample_id=sample_id, version=version(sample_id), content={"captions": CAPTIONS})
+    services.annotation_submit(
+        annotator=annotator, sample_id=sample_id, version=version(sample_id), content={"captions": CAPTIONS}
+    )
     services.annotation_claim(user=reviewer, sample_id=sample_id)
     services.review_request_changes(
         reviewer=reviewer,
@@ -119,7 +121,7 @@ def test_round_two_review_shows_what_the_annotator_changed(open_as, make_user, m
     assert literal_nulls(page) == []
 
     # The history panel lists the revisions and the timeline, newest first, with the skip-free flow.
-    page.locator('#history-panel .panel-toggle').click()
+    page.locator("#history-panel .panel-toggle").click()
     page.locator("#history .timeline .moment").first.wait_for()
     moments = page.locator("#history .timeline .moment")
     assert "claimed" in moments.first.inner_text()
@@ -134,7 +136,9 @@ def test_the_consensus_tally_shows_to_experts_and_data_managers(open_as, make_us
     annotator, reviewer = make_user(Role.ANNOTATOR), make_user(Role.REVIEWER)
     first_expert, second_expert = make_user(Role.EXPERT), make_user(Role.EXPERT)
     services.annotation_claim(user=annotator, sample_id=sample_id)
-    services.annotation_submit(annotator=annotator, sample_id=sample_id, version=version(sample_id), content={"captions": CAPTIONS})
+    services.annotation_submit(
+        annotator=annotator, sample_id=sample_id, version=version(sample_id), content={"captions": CAPTIONS}
+    )
     services.annotation_claim(user=reviewer, sample_id=sample_id)
     services.review_approve(reviewer=reviewer, sample_id=sample_id, version=version(sample_id))
     services.annotation_claim(user=first_expert, sample_id=sample_id)

@@ -28,7 +28,9 @@ def image_fits(page) -> bool:
 
 
 @pytest.mark.parametrize("viewport", ["1366x768", "1920x1080"])
-def test_the_image_takes_the_screen_and_refits_in_every_language(chromium, live_server, make_user, make_samples, viewport):
+def test_the_image_takes_the_screen_and_refits_in_every_language(
+    chromium, live_server, make_user, make_samples, viewport
+):
     first, second = make_samples(2)
     annotator = make_user(Role.ANNOTATOR)
     services.annotation_claim(user=annotator, sample_id=first.pk)
@@ -52,7 +54,7 @@ def test_the_image_takes_the_screen_and_refits_in_every_language(chromium, live_
         assert literal_nulls(page) == []
 
         # The captions drawer opens (folded at 768 px, open at 1080): the canvas shrinks, the image re-fits.
-        toggle = page.locator('#captions-panel .panel-toggle')
+        toggle = page.locator("#captions-panel .panel-toggle")
         before = page.evaluate("() => document.getElementById('canvas').clientHeight")
         if toggle.get_attribute("aria-expanded") == "true":
             toggle.click()
@@ -66,7 +68,7 @@ def test_the_image_takes_the_screen_and_refits_in_every_language(chromium, live_
         # The drawer stays as it was left, on the next sample too.
         page.reload()
         wait_for_work_page(page)
-        assert page.locator('#captions-panel .panel-toggle').get_attribute("aria-expanded") == "true"
+        assert page.locator("#captions-panel .panel-toggle").get_attribute("aria-expanded") == "true"
 
         # A sample the person does not hold opens read-only: still no "null" anywhere.
         page.goto(f"{live_server.url}/work/{second.pk}/")
