@@ -12,7 +12,7 @@ from annotation import services
 from annotation.models import Annotation, AnnotationState, AuditEvent
 from vocabulary.models import Term
 
-from .conftest import wait_for_home, wait_for_work_page
+from .conftest import wait_for_work_page
 from .workbench_helpers import literal_nulls, shot
 
 pytestmark = pytest.mark.slow
