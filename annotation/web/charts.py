@@ -55,13 +55,22 @@ def _frame(title: str, days: list[date], top: float, unit: str) -> list[str]:
     return parts
 
 
+def _empty_note(parts: list[str], note: str) -> None:
+    parts.append(
+        f'<text class="empty-note" x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
+        f"{escape(note)}</text>"
+    )
+
+
 def line_chart(
-    title: str, days: list[date], series: list[Series], *, unit: str = "", top: float | None = None
+    title: str, days: list[date], series: list[Series], *, unit: str = "", top: float | None = None, empty: str = ""
 ) -> SafeString:
     values = [v for s in series for v in s.values if v is not None]
     top = top or nice_maximum(max(values, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = _frame(title, days, top, unit)
+    if not values and empty:
+        _empty_note(parts, empty)
     for s in series:
         parts.append(f'<g class="series" data-label="{escape(s.label)}" stroke="{s.color}" fill="{s.color}">')
         path, pen_down = [], False
@@ -84,12 +93,15 @@ def line_chart(
     return mark_safe("".join(parts))
 
 
-def stacked_bar_chart(title: str, days: list[date], series: list[Series]) -> SafeString:
+def stacked_bar_chart(title: str, days: list[date], series: list[Series], *, empty: str = "") -> SafeString:
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(days))]
-    top = nice_maximum(max(totals, default=0))
+    # Counts: at least 4 on the axis, so its five ticks are whole numbers.
+    top = max(4, nice_maximum(max(totals, default=0)))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     bar_w = max(1.0, plot_w / len(days) * 0.7)
     parts = _frame(title, days, top, "")
+    if not any(totals) and empty:
+        _empty_note(parts, empty)
     base = [0.0] * len(days)
     for s in series:
         parts.append(f'<g class="series" data-label="{escape(s.label)}" fill="{s.color}">')

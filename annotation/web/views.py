@@ -303,6 +303,7 @@ STAGE_COLORS = {Stage.ANNOTATION: "#2458d6", Stage.REVIEW: "#d97706", Stage.CONS
 
 def dashboard_charts(board, stages) -> list[dict]:
     days = board.days
+    no_data = _("No finished work in these days.")
 
     def per_stage(values: dict) -> list[charts.Series]:
         return [charts.Series(str(STAGE_LABELS[stage]), values[stage], STAGE_COLORS[stage]) for stage in stages]
@@ -314,14 +315,16 @@ def dashboard_charts(board, stages) -> list[dict]:
         {
             "name": "throughput",
             "title": _("Samples done per day"),
-            "svg": charts.stacked_bar_chart(_("Samples done per day"), days, per_stage(board.done)),
+            "svg": charts.stacked_bar_chart(_("Samples done per day"), days, per_stage(board.done), empty=no_data),
             "series": per_stage(board.done),
             "rows": table(per_stage(board.done)),
         },
         {
             "name": "median-time",
             "title": _("Median minutes per sample"),
-            "svg": charts.line_chart(_("Median minutes per sample"), days, per_stage(board.median_minutes)),
+            "svg": charts.line_chart(
+                _("Median minutes per sample"), days, per_stage(board.median_minutes), empty=no_data
+            ),
             "series": per_stage(board.median_minutes),
             "rows": table(per_stage(board.median_minutes)),
         },
@@ -337,6 +340,7 @@ def dashboard_charts(board, stages) -> list[dict]:
                 ],
                 unit="%",
                 top=100,
+                empty=no_data,
             ),
             "series": agreement,
             "rows": table(agreement),
