@@ -188,6 +188,11 @@ export class Viewer {
     this.requestDraw();
   }
 
+  /** The class keys hidden now. */
+  get hidden() {
+    return new Set([...this.classModes].filter(([, mode]) => mode === "hidden").map(([key]) => key));
+  }
+
   classMode(key) {
     return this.classModes.get(key) || this.displayMode;
   }

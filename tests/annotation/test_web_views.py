@@ -248,3 +248,33 @@ def test_recent_work_lists_my_claims_newest_first(client, annotation, people, vo
         (annotation.pk, "annotation", "done")
     ]
     assert Annotation.objects.get(pk=annotation.pk).state == AnnotationState.SUBMITTED
+
+
+def test_samples_sent_back_come_first_and_a_sample_is_listed_once(client, annotation, people, vocab):
+    from annotation import services
+
+    drive(annotation, people, vocab, to="changes_requested")
+    client.force_login(people.annotator)
+    html = client.get(reverse("review:home")).content.decode()
+    assert html.index("Sent back to you") < html.index("My queues")
+    assert f'data-sample="{annotation.pk}"' in html
+    # Claimed again for the changes: two claims of one sample, one row of recent work.
+    services.annotation_claim(user=people.annotator, sample_id=annotation.pk)
+    recent = client.get(reverse("review:home")).context["recent"]
+    assert [row["claim"].annotation_id for row in recent] == [annotation.pk]
+    assert client.get(reverse("review:home")).context["sent_back"][0].pk == annotation.pk
+
+
+def test_a_data_managers_home_leads_to_the_table_and_dashboards(client, signed_in, annotation):
+    signed_in(Role.DATA_MANAGER)
+    html = client.get(reverse("review:home")).content.decode()
+    assert "You have no annotation" not in html
+    assert reverse("review:samples") in html and reverse("review:dashboards") in html
+    assert "Backlog now" in html
+
+
+def test_a_skip_that_found_nothing_says_so_at_home(client, signed_in):
+    signed_in(Role.ANNOTATOR)
+    response = client.get(reverse("review:home"), {"empty": "annotation"})
+    assert "Nothing is left for you in the Annotation queue." in response.content.decode()
+    assert "Nothing is left" not in client.get(reverse("review:home"), {"empty": "<script>"}).content.decode()
