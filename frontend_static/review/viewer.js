@@ -4,11 +4,11 @@
 // pixel readout. Coordinates in the state are pixels of the original image, as the server
 // stores masks. The tools are in mask-tools.js and click-segmentation.js.
 
-import { classColor, classKey } from "./classes.js";
+import { classKey } from "./classes.js";
+import { CanvasPainter } from "./canvas-painter.js";
 import { ClickSegmentation } from "./click-segmentation.js";
 import { ImageDisplay } from "./image-display.js";
 import { connectedComponents, unionMasks } from "./mask-geometry.js";
-import { paintMask, paintOutline } from "./mask-painting.js";
 import { MaskTools } from "./mask-tools.js";
 import { Minimap } from "./minimap.js";
 import { boxMask, maskGeometry } from "./rle.js";
@@ -19,7 +19,6 @@ import { ViewTransform } from "./view.js";
 export const TOOLS = ["select", "brush", "eraser", "polygon", "box", "segment"];
 const EDIT_TOOLS = new Set(["brush", "eraser", "polygon", "box", "segment"]);
 export const DISPLAY_MODES = ["fill", "outline", "hidden"];
-const COMPARISON_COLOR = "#ffd400";
 
 export class Viewer {
   constructor({ canvas, wrap, hint, readout, minimap, zoomLabel, store, sample, editable, segmentUrl, currentClass }) {
@@ -45,7 +44,6 @@ export class Viewer {
     this.selected = null; // the region uid the tools act on
     this.alsoSelected = new Set(); // Shift+click adds regions (to merge them)
     this.comparison = null; // {label, regions: [{mask, bbox}], visible}
-    this.pictures = new Map(); // uid -> {key, canvas, mask, color}
     this.pan = null;
     this.pointer = null;
     this.spaceHeld = false;
@@ -63,11 +61,12 @@ export class Viewer {
     });
     this.display = new ImageDisplay({ sample, onReady: () => this.imageReady() });
     this.minimap = new Minimap({ canvas: minimap, viewer: this });
+    this.painter = new CanvasPainter(this);
     this.bindEvents();
     new ResizeObserver(() => this.resize()).observe(wrap);
     store.subscribe((state, kind) => {
       if (this.selected !== null && !state.regions.some((r) => r.uid === this.selected)) this.select(null);
-      if (kind === "reset") this.pictures.clear();
+      if (kind === "reset") this.painter.clear();
       this.requestDraw();
     });
   }
@@ -554,96 +553,21 @@ export class Viewer {
     });
   }
 
-  /** About two screen pixels at the current zoom, in image pixels. */
-  outlineThickness() {
-    return Math.max(1, Math.min(16, Math.round(2 / this.view.scale)));
-  }
-
-  /** The region's fill or outline picture, painted once per mask, colour, mode and thickness. */
-  picture(region, mode, color) {
-    const thickness = mode === "outline" ? this.outlineThickness() : 0;
-    const key = `${mode}:${color.join()}:${thickness}`;
-    let picture = this.pictures.get(region.uid);
-    if (!picture || picture.mask !== region.mask || picture.key !== key) {
-      const canvas = mode === "outline" ? paintOutline(region.mask, this.sample, color, thickness) : paintMask(region.mask, this.sample, color);
-      picture = { key, canvas, mask: region.mask, color, mode };
-      this.pictures.set(region.uid, picture);
-    }
-    return picture;
-  }
-
   /** The fill picture a brush stroke paints into directly, if it is the one shown. */
   cachedFill(uid, mask) {
-    const picture = this.pictures.get(uid);
-    return picture && picture.mask === mask && picture.mode === "fill" ? picture : null;
+    return this.painter.cachedFill(uid, mask);
   }
 
   dropPicture(uid) {
-    this.pictures.delete(uid);
+    this.painter.drop(uid);
   }
 
   draw() {
-    const context = this.context;
-    const ratio = window.devicePixelRatio || 1;
-    context.setTransform(1, 0, 0, 1, 0, 0);
-    context.fillStyle = "#16181d";
-    context.fillRect(0, 0, this.canvas.width, this.canvas.height);
-    const s = this.view.scale;
-    context.setTransform(ratio * s, 0, 0, ratio * s, ratio * this.view.offsetX, ratio * this.view.offsetY);
-    const { width, height } = this.sample;
-    if (this.image) {
-      context.imageSmoothingEnabled = s < 2;
-      context.drawImage(this.image, 0, 0, width, height);
-    }
-    context.imageSmoothingEnabled = false;
-    const live = new Set();
-    for (const region of this.store.state.regions) {
-      live.add(region.uid);
-      const mode = this.regionMode(region);
-      if (mode === "hidden") continue;
-      const color = classColor(classKey(region));
-      if (region.mask) {
-        context.globalAlpha = mode === "outline" ? 1 : this.opacity;
-        context.drawImage(this.picture(region, mode, color).canvas, 0, 0);
-        context.globalAlpha = 1;
-      }
-      const selected = this.isSelected(region.uid);
-      if (region.bbox && (selected || !region.mask || mode === "fill")) {
-        const [r, g, b] = color;
-        context.strokeStyle = selected ? "#ffffff" : `rgb(${r}, ${g}, ${b})`;
-        context.lineWidth = (selected ? 2.5 : 1.5) / s;
-        context.setLineDash(selected ? [6 / s, 4 / s] : region.mask ? [3 / s, 3 / s] : []);
-        context.strokeRect(...region.bbox);
-        context.setLineDash([]);
-      }
-    }
-    for (const uid of this.pictures.keys()) if (!live.has(uid)) this.pictures.delete(uid);
-    this.drawComparison(context, s);
-    this.segmentation.draw(context, s);
-    this.tools.draw(context, s, this.pointer, this.tool);
+    this.painter.draw();
+    this.segmentation.draw(this.context, this.view.scale);
+    this.tools.draw(this.context, this.view.scale, this.pointer, this.tool);
     this.minimap.draw();
-    if (this.zoomLabel) this.zoomLabel.textContent = `${Math.round(s * 100)}%`;
-  }
-
-  drawComparison(context, s) {
-    const comparison = this.comparison;
-    if (!comparison || !comparison.visible) return;
-    const thickness = this.outlineThickness();
-    for (const region of comparison.regions) {
-      if (region.mask) {
-        if (!region.picture || region.thickness !== thickness) {
-          region.picture = paintOutline(region.mask, this.sample, [255, 212, 0], thickness);
-          region.thickness = thickness;
-        }
-        context.drawImage(region.picture, 0, 0);
-      } else if (region.bbox) {
-        context.strokeStyle = COMPARISON_COLOR;
-        context.lineWidth = 2 / s;
-        context.setLineDash([5 / s, 4 / s]);
-        context.strokeRect(...region.bbox);
-        context.setLineDash([]);
-      }
-    }
+    if (this.zoomLabel) this.zoomLabel.textContent = `${Math.round(this.view.scale * 100)}%`;
   }
 }
 
