@@ -149,6 +149,8 @@ class Annotation(models.Model):
             # keyset-paginated lists, newest sample first
             models.Index(fields=["state", "-sample"], name="annotation_state_list"),
             models.Index(fields=["source", "state", "-sample"], name="annotation_source_state_list"),
+            # the sample table's sort by priority (web/sample_browser.py)
+            models.Index(fields=["-priority", "-sample"], name="annotation_priority_list"),
         ]
 
     def __str__(self):

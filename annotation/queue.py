@@ -95,10 +95,14 @@ def _has_defect_type(term_id: int) -> Q:
     return Q(Exists(in_template)) | Q(Exists(in_regions))
 
 
-def annotation_claim_next(*, user: User, stage: str, filters: QueueFilters | None = None) -> Annotation | None:
+def annotation_claim_next(
+    *, user: User, stage: str, filters: QueueFilters | None = None, held_first: bool = True
+) -> Annotation | None:
     """Lease the next sample of `stage`'s queue to `user`, or None when nothing is left for them.
 
-    A person holds at most one sample per stage: asking again returns the one they hold."""
+    A person holds at most one sample per stage: asking again returns the one they hold.
+    held_first=False is for skipping (services.annotation_skip): the caller holds a sample it is
+    about to release and wants another one, claimed before the release so it cannot come back."""
     transition = CLAIM_TRANSITION.get(stage)
     if transition is None:
         raise WorkflowError(
@@ -110,7 +114,9 @@ def annotation_claim_next(*, user: User, stage: str, filters: QueueFilters | Non
     filters = filters or QueueFilters()
     for _attempt in range(CLAIM_ATTEMPTS):
         try:
-            return _claim_next_once(user=user, stage=stage, filters=filters, transition=transition)
+            return _claim_next_once(
+                user=user, stage=stage, filters=filters, transition=transition, held_first=held_first
+            )
         except WorkflowError as error:
             # Without row locks (SQLite) another claimer may win the row between read and
             # write; the versioned write notices, and we try the next row.
@@ -119,7 +125,9 @@ def annotation_claim_next(*, user: User, stage: str, filters: QueueFilters | Non
     raise WorkflowError(Code.STALE_VERSION, "the queue is too busy right now; try again")
 
 
-def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transition) -> Annotation | None:
+def _claim_next_once(
+    *, user: User, stage: str, filters: QueueFilters, transition, held_first: bool = True
+) -> Annotation | None:
     now = timezone.now()
     with transaction.atomic():
         _commit_without_waiting_for_disk()
@@ -130,7 +138,7 @@ def _claim_next_once(*, user: User, stage: str, filters: QueueFilters, transitio
         # One claim at a time per person: a second concurrent claim waits here, then finds the
         # sample the first one took, so a person never holds two samples of a stage.
         compiled_once(_person_lock_query).rows(person=user.pk)
-        held = compiled_once(_held_query, stage=stage).run(person=user.pk, now=now)
+        held = compiled_once(_held_query, stage=stage).run(person=user.pk, now=now) if held_first else None
         if held:
             return held[0]
         annotation = None

@@ -77,6 +77,22 @@ def annotation_release(*, user: User, sample_id: int, version: int) -> Annotatio
     return _run(actions.Release, user=user, sample_id=sample_id, version=version)
 
 
+def annotation_skip(*, user: User, sample_id: int, version: int, reason: str) -> Annotation | None:
+    """Hand the held sample back with a reason and lease the next one of the same stage; returns
+    the next one, or None when nothing else is left for the person (the skip happens all the same).
+
+    The next sample is claimed while the skipped one is still held (out of every queue), so the
+    claim cannot hand the skipped sample straight back."""
+    with transaction.atomic():
+        annotation = access_annotation(user, sample_id, lock=True)
+        _check_version(annotation, version)
+        skip = actions.Skip(annotation=annotation, user=user, reason=reason)
+        skip.check()
+        following = annotation_claim_next(user=user, stage=skip.stage, held_first=False)
+        skip.execute()
+    return following
+
+
 def annotation_renew_lease(*, user: User, sample_id: int) -> Annotation:
     with transaction.atomic():
         annotation = access_annotation(user, sample_id, lock=True)

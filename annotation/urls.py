@@ -20,5 +20,6 @@ urlpatterns = [
     ),
     path("enqueue/", views.EnqueueView.as_view(), name="annotation-enqueue"),
     path("assign/", views.AssignView.as_view(), name="annotation-assign"),
+    path("priority/", views.PriorityView.as_view(), name="annotation-priority"),
     path("", include(router.urls)),
 ]

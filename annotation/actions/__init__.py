@@ -29,6 +29,7 @@ from .claims import (
     ExpireLease,
     Release,
     RenewLease,
+    Skip,
     claim_transition_for,
 )
 from .stages import (
@@ -61,6 +62,7 @@ __all__ = [
     "RenewLease",
     "RequestChanges",
     "SaveContent",
+    "Skip",
     "Submit",
     "Transition",
     "Vote",

@@ -112,6 +112,33 @@ class Release(HolderTransition):
         self.commit()
 
 
+SKIP_REASON_MAX_LENGTH = 500
+
+
+class Skip(Release):
+    """Release with a reason ("the image is blurred", "needs a metallurgist"): the sample goes back
+    to its queue for someone else, and the reason is in the audit trail."""
+
+    action = "skip"
+
+    def __init__(self, *, reason: str, **kwargs):
+        super().__init__(**kwargs)
+        self.reason = reason.strip() if isinstance(reason, str) else reason
+
+    def check_rules(self) -> None:
+        super().check_rules()
+        if not isinstance(self.reason, str) or not self.reason:
+            raise WorkflowError(Code.INVALID, "invalid reason", errors={"reason": ["say why you skip the sample"]})
+        if len(self.reason) > SKIP_REASON_MAX_LENGTH:
+            raise WorkflowError(
+                Code.INVALID, "invalid reason", errors={"reason": [f"at most {SKIP_REASON_MAX_LENGTH} characters"]}
+            )
+
+    def execute(self) -> None:
+        self.return_to_queue(ClaimOutcome.RELEASED)
+        self.commit(extra_events=[("skip", "reason", None, self.reason)])
+
+
 class RenewLease(HolderTransition):
     """Extends the holder's lease. Not a write of state or content: the version stays, so a
     client's heartbeat does not make its own next save stale."""

@@ -7,6 +7,7 @@ from django.conf import settings
 from accounts.roles import Role
 from vocabulary.models import LANGUAGES
 
+from ..consensus import consensus_tally
 from ..content_edits import content_apply
 from ..error_codes import ContentErrors
 from ..models import (
@@ -268,27 +269,11 @@ class Vote(ContentTransition):
 
 
 def consensus_outcome(annotation: Annotation) -> str | None:
-    """VERIFIED or REJECTED once `quorum` live votes agree, else None (keep voting).
-
-    A vote is live when it is its expert's latest and was cast on the current revision: an edit
-    makes earlier approvals stale, and their experts may vote again. When every panel member has
-    a live vote and still no quorum agrees (possible with a quorum above a majority), the
-    sample is rejected: the panel could not agree that it is right."""
-    latest: dict[int, ConsensusVote] = {}
-    for vote in annotation.votes.order_by("id"):
-        latest[vote.expert_id] = vote
-    annotation.consensus_voters = len(latest)
-    live = [vote for vote in latest.values() if vote.revision_id == annotation.current_revision_id]
-    accepts = sum(vote.decision != VoteDecision.REJECT for vote in live)
-    rejects = len(live) - accepts
-    quorum = settings.ANNOTATION_CONSENSUS_QUORUM
-    if accepts >= quorum:
-        return State.VERIFIED
-    if rejects >= quorum:
-        return State.REJECTED
-    if len(latest) >= settings.ANNOTATION_CONSENSUS_PANEL and len(live) == len(latest):
-        return State.REJECTED
-    return None
+    """VERIFIED or REJECTED once `quorum` live votes agree, else None (keep voting); the rule is
+    ConsensusTally.outcome's. Updates the annotation's count of distinct voters."""
+    tally = consensus_tally(annotation)
+    annotation.consensus_voters = tally.voters
+    return tally.outcome
 
 
 class AttachDraftCaptions(Transition):

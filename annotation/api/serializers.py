@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 
+from ..consensus import consensus_tally
 from ..models import (
     AgreementReport,
     Annotation,
@@ -131,6 +132,7 @@ class AnnotationDetailSerializer(AnnotationListSerializer):
     content = serializers.SerializerMethodField()
     review_comments = serializers.SerializerMethodField()
     votes = serializers.SerializerMethodField()
+    consensus = serializers.SerializerMethodField()
 
     class Meta(AnnotationListSerializer.Meta):
         fields = AnnotationListSerializer.Meta.fields + [
@@ -141,6 +143,7 @@ class AnnotationDetailSerializer(AnnotationListSerializer):
             "content",
             "review_comments",
             "votes",
+            "consensus",
         ]
         read_only_fields = fields
 
@@ -206,6 +209,11 @@ class AnnotationDetailSerializer(AnnotationListSerializer):
             for v in consensus_votes_of(annotation)
         ]
 
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_consensus(self, annotation) -> dict:
+        """The tally of stage 3 ("1 of 2 approvals"): quorum, panel, approvals, rejections, voters, stale."""
+        return consensus_tally(annotation, consensus_votes_of(annotation)).as_json()
+
 
 class RevisionSummarySerializer(serializers.ModelSerializer):
     author = serializers.SerializerMethodField()
@@ -266,6 +274,10 @@ class BasedOnVersionSerializer(serializers.Serializer):
     version = serializers.IntegerField(help_text="The annotation version this request is based on.")
 
 
+class SkipSerializer(BasedOnVersionSerializer):
+    reason = serializers.CharField(help_text="Why you skip it (kept in the audit trail).")
+
+
 class ClaimSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False)
 
@@ -311,6 +323,17 @@ class AssignSerializer(serializers.Serializer):
     )
     priority = serializers.IntegerField(required=False, min_value=-32768, max_value=32767)
     is_gold = serializers.BooleanField(required=False)
+
+
+class PrioritySerializer(serializers.Serializer):
+    sample_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=5_000)
+    priority = serializers.IntegerField(required=False, min_value=-32768, max_value=32767)
+    is_gold = serializers.BooleanField(required=False)
+
+    def validate(self, data):
+        if "priority" not in data and "is_gold" not in data:
+            raise serializers.ValidationError({"priority": ["give priority, is_gold or both"]})
+        return data
 
 
 class AgreementReportRequestSerializer(serializers.Serializer):

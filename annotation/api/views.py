@@ -18,11 +18,13 @@ from base.permissions import ModelPermissions
 from catalog.selectors import samples_visible_to, sources_visible_to, without_hidden
 
 from .. import services
+from ..consensus import consensus_tally
 from ..error_codes import AnnotationErrorCode as Code
 from ..error_codes import WorkflowError
 from ..models import AgreementReport, Annotation, AuditEvent, RevisionTerm
 from ..queue import QueueFilters, annotation_claim_next
 from ..selectors import access_annotation, annotations_visible_to, audit_events_visible_to, revisions_of
+from ..timeline import annotation_timeline
 from . import serializers as s
 
 
@@ -161,6 +163,17 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
         services.annotation_release(user=request.user, sample_id=pk, version=data["version"])
         return Response(_detail(request, pk))
 
+    @extend_schema(request=s.SkipSerializer, responses={**WRITE_RESPONSES, 200: dict})
+    @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
+    def skip(self, request, pk=None):
+        """Hand the sample back with a reason and lease the next one of the same stage:
+        {"skipped": <sample id>, "next": <sample id> | null} (null: nothing else is left for you)."""
+        data = _parse(s.SkipSerializer, request.data)
+        following = services.annotation_skip(
+            user=request.user, sample_id=pk, version=data["version"], reason=data["reason"]
+        )
+        return Response({"skipped": int(pk), "next": following.pk if following else None})
+
     @extend_schema(request=None, responses=WRITE_RESPONSES)
     @action(detail=True, methods=["post"], url_path="renew-lease", permission_classes=[WorkflowPermission])
     def renew_lease(self, request, pk=None):
@@ -228,6 +241,21 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
         annotation = access_annotation(request.user, pk)
         revisions = revisions_of(annotation)[:1000]  # a sample has a handful; the cap is a guard
         return Response(s.RevisionSummarySerializer(revisions, many=True, context=_context(request)).data)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        """The sample's history for its work page, newest first: one moment per transition (who,
+        when, the state it moved, the fields it changed with term labels in EN/ZH/JA)."""
+        annotation = access_annotation(request.user, pk)
+        return Response(annotation_timeline(annotation, people=s.People(request.user)))
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def consensus(self, request, pk=None):
+        """Stage 3's tally: {quorum, panel, approvals, rejections, voters, stale} on the current revision."""
+        annotation = access_annotation(request.user, pk)
+        return Response(consensus_tally(annotation).as_json())
 
     @extend_schema(responses=s.AuditEventSerializer(many=True))
     @action(detail=True, methods=["get"], permission_classes=[CanReadAudit])
@@ -313,6 +341,21 @@ class AssignView(APIView):
             is_gold=data.get("is_gold"),
         )
         return Response({"results": [{"sample": r.sample, "outcome": r.outcome} for r in results]})
+
+
+class PriorityView(APIView):
+    """Data managers: set the priority or the gold flag of samples' annotations (audited)."""
+
+    permission_classes = [CanManageAnnotations]
+
+    @extend_schema(request=s.PrioritySerializer, responses={200: dict})
+    def post(self, request):
+        data = _parse(s.PrioritySerializer, request.data)
+        visible = annotations_visible_to(request.user).filter(pk__in=data["sample_ids"]).values_list("pk", flat=True)
+        changed = services.annotations_set_priority(
+            by=request.user, sample_ids=list(visible), priority=data.get("priority"), is_gold=data.get("is_gold")
+        )
+        return Response({"changed": changed})
 
 
 @extend_schema(parameters=[OpenApiParameter(name, int, required=False) for name in ("sample", "actor")])

@@ -4,26 +4,22 @@ Every read goes through the catalog's visibility (samples_visible_to, and the qu
 claim_candidates), so restricted sources never leak into a count or a thumbnail.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import User
 from base.jobs import JobStatus
-from catalog.models import Sample
-from catalog.selectors import samples_visible_to, sources_visible_to
-from vocabulary.models import Facet, Term, TermStatus
 
 from ..actions import ROLE_PERMISSION, STAGE_ROLE, WORKING_STATE
+from ..consensus import ConsensusTally, consensus_tally
 from ..models import (
     AgreementReport,
     Annotation,
-    AnnotationRevision,
     AnnotationState,
     ConsensusVote,
     ReportScope,
-    RevisionTerm,
     Stage,
     StageClaim,
     VoteDecision,
@@ -76,7 +72,42 @@ def queues_of(user: User) -> list[QueueSummary]:
 
 
 def recent_work_of(user: User) -> list[StageClaim]:
-    return list(StageClaim.objects.filter(user=user).select_related("annotation").order_by("-claimed_at")[:RECENT_WORK])
+    """The person's latest claim of each of their most recent samples (a sample claimed twice,
+    e.g. again after changes were requested, is listed once)."""
+    claims = StageClaim.objects.filter(user=user).select_related("annotation").order_by("-claimed_at")
+    latest: dict[int, StageClaim] = {}
+    for claim in claims[: RECENT_WORK * 5]:
+        latest.setdefault(claim.annotation_id, claim)
+        if len(latest) == RECENT_WORK:
+            break
+    return list(latest.values())
+
+
+def sent_back_to(user: User) -> list[Annotation]:
+    """Samples a reviewer sent back to this annotator ("changes requested"), waiting or held."""
+    if not user.has_perm(stage_permission(Stage.ANNOTATION)):
+        return []
+    waiting = Q(assignee=user, state=AnnotationState.CHANGES_REQUESTED)
+    held = Q(lease_holder=user, state=AnnotationState.IN_ANNOTATION, review_round__gt=0)
+    return list(
+        annotations_visible_to(user).filter(waiting | held).select_related("sample").order_by("sample_id")[:RECENT_WORK]
+    )
+
+
+def awaiting_other_experts(user: User) -> list[tuple[Annotation, ConsensusTally]]:
+    """Samples in consensus this expert voted on, waiting for the rest of the panel, with their tally."""
+    if not user.has_perm(stage_permission(Stage.CONSENSUS)):
+        return []
+    voted = ConsensusVote.objects.filter(annotation=OuterRef("pk"), expert=user)
+    annotations = list(
+        annotations_visible_to(user)
+        .filter(Exists(voted), state__in=(AnnotationState.REVIEWED, AnnotationState.IN_CONSENSUS))
+        .order_by("-sample_id")[:RECENT_WORK]
+    )
+    votes: dict[int, list[ConsensusVote]] = {}
+    for vote in ConsensusVote.objects.filter(annotation__in=annotations).order_by("id"):
+        votes.setdefault(vote.annotation_id, []).append(vote)
+    return [(a, consensus_tally(a, votes.get(a.pk, []))) for a in annotations]
 
 
 @dataclass
@@ -137,165 +168,3 @@ def agreement_figures_of(user: User) -> AgreementFigures:
         counts["agreed_share"] = _share(counts["agreed"], counts["decided"])
         figures.expert = counts
     return figures
-
-
-# -- the sample browser ------------------------------------------------------------------------
-
-NOT_ENQUEUED = "none"  # the status filter's value for samples without an annotation
-
-
-@dataclass
-class SampleFilters:
-    status: str = ""
-    stage: str = ""
-    domain: str = ""
-    defect_type: int | None = None
-    source: int | None = None
-    language: str = ""
-    synthetic: bool | None = None
-    errors: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_query(cls, params) -> "SampleFilters":
-        """Read the filters from a query string; a bad value is dropped and named in `errors`."""
-        filters = cls()
-        status = params.get("status", "")
-        if status and status != NOT_ENQUEUED and status not in AnnotationState.values:
-            filters.errors["status"] = status
-        else:
-            filters.status = status
-        stage = params.get("stage", "")
-        if stage and stage not in (Stage.ANNOTATION, Stage.REVIEW, Stage.CONSENSUS):
-            filters.errors["stage"] = stage
-        else:
-            filters.stage = stage
-        filters.domain = params.get("domain", "").strip()
-        filters.language = params.get("language", "").strip()
-        for name in ("defect_type", "source"):
-            value = params.get(name, "")
-            if value.isdigit():
-                setattr(filters, name, int(value))
-            elif value:
-                filters.errors[name] = value
-        synthetic = params.get("synthetic", "")
-        if synthetic in ("yes", "no"):
-            filters.synthetic = synthetic == "yes"
-        elif synthetic:
-            filters.errors["synthetic"] = synthetic
-        return filters
-
-    def as_query(self) -> dict:
-        query = {
-            "status": self.status,
-            "stage": self.stage,
-            "domain": self.domain,
-            "defect_type": self.defect_type or "",
-            "source": self.source or "",
-            "language": self.language,
-            "synthetic": {True: "yes", False: "no"}.get(self.synthetic, ""),
-        }
-        return {key: value for key, value in query.items() if value != ""}
-
-
-def _uses_workflow(filters: SampleFilters) -> bool:
-    return (filters.status not in ("", NOT_ENQUEUED)) or bool(filters.stage) or filters.defect_type is not None
-
-
-def _keyed_rows(user: User, filters: SampleFilters) -> tuple[QuerySet, str]:
-    """The filtered rows and the column their keyset runs on (newest sample first).
-
-    A filter on the workflow reads the annotation table: its (state, -sample) and (source, state,
-    -sample) indexes, and its copies of the sample's source, domain and language, keep a filtered
-    page an index walk instead of a join across a million rows."""
-    if _uses_workflow(filters):
-        rows = annotations_visible_to(user)
-        if filters.status:
-            rows = rows.filter(state=filters.status)
-        if filters.stage:
-            rows = rows.filter(queue=filters.stage)
-        if filters.domain:
-            rows = rows.filter(domain=filters.domain)
-        if filters.source is not None:
-            rows = rows.filter(source_id=filters.source)
-        if filters.language:
-            rows = rows.filter(language=filters.language)
-        if filters.synthetic is not None:
-            rows = rows.filter(sample__is_synthetic=filters.synthetic)
-        if filters.defect_type is not None:
-            rows = rows.filter(_has_defect_type(filters.defect_type))
-        return rows, "sample_id"
-    rows = samples_visible_to(user)
-    if filters.status == NOT_ENQUEUED:
-        rows = rows.filter(annotation__isnull=True)
-    if filters.domain:
-        rows = rows.filter(domain=filters.domain)
-    if filters.source is not None:
-        rows = rows.filter(source_id=filters.source)
-    if filters.language:
-        rows = rows.filter(source_text_language=filters.language)
-    if filters.synthetic is not None:
-        rows = rows.filter(is_synthetic=filters.synthetic)
-    return rows, "id"
-
-
-def _has_defect_type(term_id: int) -> Q:
-    """The current revision names the defect type in its template or on one of its regions."""
-    in_template = RevisionTerm.objects.filter(
-        revision=OuterRef("current_revision"), field="defect_types", term_id=term_id
-    )
-    in_regions = AnnotationRevision.regions.through.objects.filter(
-        annotationrevision_id=OuterRef("current_revision"), region__defect_type_id=term_id
-    )
-    return Q(Exists(in_template)) | Q(Exists(in_regions))
-
-
-@dataclass
-class SamplePage:
-    samples: list[Sample]
-    next_after: int | None  # the cursor of the next (older) page
-    previous_before: int | None  # the cursor of the previous (newer) page
-
-
-def sample_page(
-    user: User, filters: SampleFilters, *, after: int | None = None, before: int | None = None, size: int | None = None
-) -> SamplePage:
-    """A keyset page, newest sample first: `after` an id gives the older ones, `before` an id the
-    newer ones. Each page is an index seek, so the millionth sample costs what the first does."""
-    size = size or BROWSER_PAGE_SIZE
-    rows, key = _keyed_rows(user, filters)
-    if before is not None:
-        ids = list(rows.filter(**{f"{key}__gt": before}).order_by(key).values_list(key, flat=True)[: size + 1])
-        has_newer = len(ids) > size
-        ids = list(reversed(ids[:size]))
-        return SamplePage(
-            _samples(ids), next_after=ids[-1] if ids else None, previous_before=ids[0] if has_newer and ids else None
-        )
-    if after is not None:
-        rows = rows.filter(**{f"{key}__lt": after})
-    ids = list(rows.order_by(f"-{key}").values_list(key, flat=True)[: size + 1])
-    has_older = len(ids) > size
-    ids = ids[:size]
-    return SamplePage(
-        _samples(ids),
-        next_after=ids[-1] if has_older and ids else None,
-        previous_before=ids[0] if after is not None and ids else None,
-    )
-
-
-def _samples(ids: list[int]) -> list[Sample]:
-    """The page's samples (already filtered by visibility), with source and annotation, in order."""
-    by_id = Sample.objects.select_related("source", "annotation").in_bulk(ids)
-    return [by_id[pk] for pk in ids]
-
-
-def browser_choices(user: User) -> dict:
-    """The filters' option lists (sources visible to the user, approved defect types)."""
-    return {
-        "sources": list(sources_visible_to(user).only("id", "name").order_by("name")),
-        "defect_types": list(
-            Term.objects.filter(facet=Facet.DEFECT_TYPE, status=TermStatus.APPROVED)
-            .only("id", "label_en", "label_zh", "label_ja")
-            .order_by("label_en")
-        ),
-        "states": AnnotationState.choices,
-    }

@@ -15,4 +15,5 @@ urlpatterns = [
     path("next/<str:stage>/", views.claim_next, name="next"),
     path("work/<int:sample_id>/", views.work, name="work"),
     path("samples/", views.samples, name="samples"),
+    path("dashboards/", views.dashboards, name="dashboards"),
 ]

@@ -21,7 +21,8 @@ from ..models import AnnotationState, Stage
 from ..queue import annotation_claim_next
 from ..selectors import access_annotation
 from ..template_fields import TEMPLATE_FIELDS
-from . import selectors, services
+from . import charts, dashboard_selectors, sample_browser, selectors, services
+from .error_messages import error_message
 from .language import in_user_language
 
 STAGE_LABELS = {
@@ -64,6 +65,9 @@ class SignInView(auth_views.LoginView):
 @login_required
 @in_user_language
 def home(request):
+    empty = request.GET.get("empty", "")
+    if empty in STAGE_LABELS:  # a skip found nothing else in the queue
+        messages.info(request, _("Nothing is left for you in the %(stage)s queue.") % {"stage": STAGE_LABELS[empty]})
     queues = selectors.queues_of(request.user)
     recent = selectors.recent_work_of(request.user)
     context = {
@@ -87,10 +91,17 @@ def home(request):
             }
             for claim in recent
         ],
+        "sent_back": selectors.sent_back_to(request.user),
+        "awaiting_experts": selectors.awaiting_other_experts(request.user),
         "figures": selectors.agreement_figures_of(request.user),
         "field_labels": FIELD_LABELS,
         "can_browse": can_browse_samples(request.user),
     }
+    if context["can_browse"]:
+        context["backlog"] = [
+            {"stage": stage, "label": STAGE_LABELS[stage], **counts}
+            for stage, counts in dashboard_selectors.backlog_now(request.user).items()
+        ]
     return render(request, "review/home.html", context)
 
 
@@ -101,7 +112,7 @@ def claim_next(request, stage: str):
     try:
         annotation = annotation_claim_next(user=request.user, stage=stage)
     except WorkflowError as error:
-        messages.error(request, error.message)
+        messages.error(request, error_message(error))
         return redirect("review:home")
     if annotation is None:
         label = STAGE_LABELS.get(stage, stage)
@@ -145,6 +156,8 @@ def work(request, sample_id: int):
             for spec in TEMPLATE_FIELDS
         ],
         "required_languages": list(settings.ANNOTATION_REQUIRED_LANGUAGES),
+        "state_labels": {state: str(label) for state, label in STATE_LABELS.items()},
+        "stage_labels": {str(stage): str(label) for stage, label in STAGE_LABELS.items()},
         # Click segmentation works on the letterboxed asset (ASSET_SIZE square); regions are in
         # original pixels, so the page converts between the two.
         "asset_size": settings.ASSET_SIZE,
@@ -153,6 +166,10 @@ def work(request, sample_id: int):
             "next": reverse("review:next", args=[mode]) if mode != "view" else None,
             "annotation": reverse("api:annotation-detail", args=[annotation.pk]),
             "revisions": reverse("api:annotation-revisions", args=[annotation.pk]),
+            "timeline": reverse("api:annotation-timeline", args=[annotation.pk]),
+            "skip": reverse("api:annotation-skip", args=[annotation.pk]),
+            # The work page of another sample: "0" stands for its id (skip, jump to a sample).
+            "work": reverse("review:work", args=[0]),
             "autocomplete": reverse("api:vocabulary-autocomplete"),
             "validate": reverse("api:vocabulary-validate-captions"),
             "drafts": reverse("api:caption-draft-list"),
@@ -173,43 +190,162 @@ def can_browse_samples(user) -> bool:
     return user.has_perm("annotation.assign_annotation")
 
 
+SORT_COLUMNS = (
+    ("sample", gettext_lazy("Sample")),
+    ("state", gettext_lazy("Status")),
+    ("priority", gettext_lazy("Priority")),
+    ("source", gettext_lazy("Source")),
+)
+
+
 @login_required
 @in_user_language
 def samples(request):
-    """The data managers' sample browser: filters, thumbnails, keyset pages."""
+    """The data managers' sample table: column filters, sorting, thumbnails with the regions'
+    outlines, selection and bulk actions (the page's script calls the API), keyset pages."""
     if not can_browse_samples(request.user):
         raise PermissionDenied(_("The sample browser is for data managers."))
-    filters = selectors.SampleFilters.from_query(request.GET)
-    after, before = request.GET.get("after", ""), request.GET.get("before", "")
-    for name, value in (("after", after), ("before", before)):
-        if value and not value.isdigit():
-            filters.errors[name] = value
-    page = selectors.sample_page(
-        request.user,
-        filters,
-        after=int(after) if after.isdigit() else None,
-        before=int(before) if before.isdigit() and not after.isdigit() else None,
-    )
-    choices = selectors.browser_choices(request.user)
+    filters = sample_browser.SampleFilters.from_query(request.GET)
+    after, before = request.GET.get("after") or None, request.GET.get("before") or None
+    if after:
+        before = None
+    try:
+        page = sample_browser.sample_page(request.user, filters, after=after, before=before)
+    except sample_browser.CursorError:
+        filters.errors["after" if after else "before"] = after or before
+        page = sample_browser.sample_page(request.user, filters)
+    choices = sample_browser.browser_choices(request.user)
+    language = _term_language(request)
+    query = filters.as_query(sort=False)
     context = {
         "filters": filters,
         "query": filters.as_query(),
         "page": page,
         "rows": [
             {
-                "sample": sample,
-                "annotation": getattr(sample, "annotation", None),
-                "state_label": STATE_LABELS.get(sample.annotation.state) if hasattr(sample, "annotation") else None,
+                "sample": row.sample,
+                "annotation": row.annotation,
+                "outlines": row.outlines,
+                "tally": row.tally,
+                "state_label": STATE_LABELS.get(row.annotation.state) if row.annotation else None,
             }
-            for sample in page.samples
+            for row in sample_browser.browser_rows(page.samples)
+        ],
+        "sort_columns": [
+            {
+                "name": name,
+                "label": label,
+                "active": filters.sort.lstrip("-") == name,
+                "descending": filters.sort.startswith("-"),
+                # A click sorts by the column, newest/highest first; a second click reverses it.
+                "query": {**query, "sort": name if filters.sort == f"-{name}" else f"-{name}"},
+            }
+            for name, label in SORT_COLUMNS
         ],
         "sources": choices["sources"],
-        "defect_types": [(term.pk, term.label(_term_language(request))) for term in choices["defect_types"]],
+        "defect_types": [(term.pk, term.label(language)) for term in choices["defect_types"]],
         "states": [(value, STATE_LABELS[value]) for value, _label in choices["states"]],
         "stages": list(STAGE_LABELS.items()),
-        "not_enqueued": selectors.NOT_ENQUEUED,
+        "not_enqueued": sample_browser.NOT_ENQUEUED,
+        "browser_data": {
+            "annotators": [
+                {"id": u.pk, "username": u.get_username()}
+                for u in sample_browser.annotators_for_assignment(request.user)
+            ],
+            "urls": {
+                "enqueue": reverse("api:annotation-enqueue"),
+                "assign": reverse("api:annotation-assign"),
+                "priority": reverse("api:annotation-priority"),
+                "versions": reverse("api:dataset-version-list"),
+            },
+            "filters": {
+                "source": filters.source,
+                "domain": filters.domain,
+                "defect_type": next(
+                    (term.slug for term in choices["defect_types"] if term.pk == filters.defect_type), None
+                ),
+            },
+        },
     }
     return render(request, "review/samples.html", context)
+
+
+@login_required
+@in_user_language
+def dashboards(request):
+    """Throughput, time per sample, agreement and backlog: for data managers per queue and per
+    person; everyone else sees their own."""
+    filters = dashboard_selectors.DashboardFilters.from_query(request.GET)
+    manager = can_browse_samples(request.user)
+    if not manager:
+        filters.person = request.user.pk
+    board = dashboard_selectors.dashboard(request.user, filters)
+    stages = [filters.stage] if filters.stage else list(STAGE_LABELS)
+    context = {
+        "filters": filters,
+        "manager": manager,
+        "people": dashboard_selectors.people_choices(request.user) if manager else [],
+        "stages": list(STAGE_LABELS.items()),
+        "day_choices": dashboard_selectors.DashboardFilters.ALLOWED_DAYS,
+        "board": board,
+        "charts": dashboard_charts(board, stages),
+        "totals": [{"label": STAGE_LABELS[stage], **board.totals[stage]} for stage in stages],
+        "backlog": [
+            {"stage": stage, "label": STAGE_LABELS[stage], **counts}
+            for stage, counts in dashboard_selectors.backlog_now(request.user).items()
+        ],
+    }
+    return render(request, "review/dashboards.html", context)
+
+
+STAGE_COLORS = {Stage.ANNOTATION: "#2458d6", Stage.REVIEW: "#d97706", Stage.CONSENSUS: "#1f8a4c"}
+
+
+def dashboard_charts(board, stages) -> list[dict]:
+    days = board.days
+    no_data = _("No finished work in these days.")
+
+    def per_stage(values: dict) -> list[charts.Series]:
+        return [charts.Series(str(STAGE_LABELS[stage]), values[stage], STAGE_COLORS[stage]) for stage in stages]
+
+    def table(series: list[charts.Series]) -> list[tuple]:
+        return list(zip(days, zip(*(s.values for s in series), strict=True), strict=True))
+
+    return [
+        {
+            "name": "throughput",
+            "title": _("Samples done per day"),
+            "svg": charts.stacked_bar_chart(_("Samples done per day"), days, per_stage(board.done), empty=no_data),
+            "series": per_stage(board.done),
+            "rows": table(per_stage(board.done)),
+        },
+        {
+            "name": "median-time",
+            "title": _("Median minutes per sample"),
+            "svg": charts.line_chart(
+                _("Median minutes per sample"), days, per_stage(board.median_minutes), empty=no_data
+            ),
+            "series": per_stage(board.median_minutes),
+            "rows": table(per_stage(board.median_minutes)),
+        },
+        {
+            "name": "agreement",
+            "title": _("Agreement over time"),
+            "svg": charts.line_chart(
+                _("Agreement over time"),
+                days,
+                agreement := [
+                    charts.Series(str(_("Reviews approved without changes")), board.review_approval, "#d97706"),
+                    charts.Series(str(_("Votes agreeing with the decision")), board.consensus_agreement, "#1f8a4c"),
+                ],
+                unit="%",
+                top=100,
+                empty=no_data,
+            ),
+            "series": agreement,
+            "rows": table(agreement),
+        },
+    ]
 
 
 def _term_language(request) -> str:

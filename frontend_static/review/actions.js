@@ -3,13 +3,16 @@
 // belongs, or the stale-write dialog when someone saved the sample first (409).
 
 import { ApiError, post } from "./api.js";
-import { changedParts, contentPayload, reapply, stateFromContent } from "./store.js";
+import { errorSentence } from "./errors.js";
+import { carryRegionExtras, changedParts, contentPayload, reapply, stateFromContent } from "./store.js";
 import { h, gettext } from "./text.js";
 
 const LEASE_RENEW_MS = 5 * 60 * 1000;
 
 export class Actions {
-  constructor({ page, store, comments, elements, labels }) {
+  constructor({ page, store, comments, elements, labels, onRebase = () => {}, onDetail = () => {} }) {
+    this.onRebase = onRebase; // (uids before -> after) when a save gives the regions new uids
+    this.onDetail = onDetail; // (detail) after every answer of the server
     this.page = page;
     this.detail = page.detail;
     this.mode = page.mode;
@@ -22,6 +25,7 @@ export class Actions {
     this.render();
     store.subscribe(() => this.refresh());
     this.bindDialogs();
+    if (elements.skipDialog) this.bindSkip();
     if (this.mode !== "view") setInterval(() => this.renewLease(), LEASE_RENEW_MS);
     window.addEventListener("beforeunload", (event) => {
       if (this.store.dirty && !this.leaving) event.preventDefault();
@@ -48,11 +52,17 @@ export class Actions {
       );
     const items = [];
     if (this.mode === "annotation") {
-      items.push(button("save", gettext("Save"), "Ctrl+S"), button("release", gettext("Release")), button("submit", gettext("Submit"), "Ctrl+Enter", "primary"));
+      items.push(
+        button("save", gettext("Save"), "Ctrl+S"),
+        button("release", gettext("Release")),
+        button("skip", gettext("Skip"), "N"),
+        button("submit", gettext("Submit"), "Ctrl+Enter", "primary"),
+      );
     } else if (this.mode === "review") {
       items.push(
         button("save", gettext("Save"), "Ctrl+S"),
         button("release", gettext("Release")),
+        button("skip", gettext("Skip"), "N"),
         button("request-changes", gettext("Request changes"), "Ctrl+Shift+Enter", "danger"),
         button("approve", gettext("Approve"), "Ctrl+Enter", "primary"),
       );
@@ -61,6 +71,7 @@ export class Actions {
       items.push(
         this.voteComment,
         button("release", gettext("Release")),
+        button("skip", gettext("Skip"), "N"),
         button("reject", gettext("Reject"), "Ctrl+Shift+Enter", "danger"),
         button("approve", gettext("Approve"), "Ctrl+Enter", "primary"),
       );
@@ -93,6 +104,7 @@ export class Actions {
   async run(action) {
     if (this.busy) return;
     if (action === "request-changes") return this.comments.open();
+    if (action === "skip") return this.openSkip();
     const dirty = this.store.dirty;
     const content = dirty ? contentPayload(this.store.state) : undefined;
     const calls = {
@@ -136,7 +148,7 @@ export class Actions {
     try {
       const detail = await request();
       this.busy = false;
-      if (detail) this.loaded(detail);
+      if (detail) this.loaded(detail, { keepHistory: action === "save" });
       this.done(action);
     } catch (error) {
       this.busy = false;
@@ -145,13 +157,23 @@ export class Actions {
     }
   }
 
-  loaded(detail) {
+  /** The server's answer. After a save the undo history stays (keepHistory), so Ctrl+Z still
+   * takes back the last edit; anything else (a conflict, another stage) starts afresh. */
+  loaded(detail, { keepHistory = false } = {}) {
     this.detail = detail;
     this.page.detail = detail;
     const sample = detail.sample_info;
     const state = stateFromContent(detail.content, sample.width, sample.height);
-    this.base = state;
-    this.store.reset(state);
+    if (keepHistory) {
+      const carried = carryRegionExtras(this.store.state, state);
+      this.base = carried.state;
+      this.store.rebase(carried.state);
+      this.onRebase(carried.uids);
+    } else {
+      this.base = state;
+      this.store.reset(state);
+    }
+    this.onDetail(detail);
   }
 
   done(action) {
@@ -189,12 +211,14 @@ export class Actions {
       this.status(gettext("Your lease on this sample expired. Reload the page to claim it again."), "error");
       return;
     }
+    // The sentence is the page's language; the per-field messages are the server's (English),
+    // next to the field's name in the page's language.
     const problems = Object.entries(data.errors || {}).map(([path, messages]) =>
-      h("li", { dataset: { path } }, h("strong", {}, this.pathLabel(path)), ": ", messages.join("; ")),
+      h("li", { dataset: { path } }, h("strong", {}, this.pathLabel(path)), ": ", h("span", { lang: "en" }, [].concat(messages).join("; "))),
     );
     this.elements.status.className = "work-status error";
     this.elements.status.replaceChildren(
-      h("span", {}, data.detail || error.message),
+      h("span", { class: "error-sentence", dataset: { code: data.code || "" } }, errorSentence(error)),
       problems.length ? h("ul", { class: "error-list" }, ...problems) : "",
     );
     for (const path of Object.keys(data.errors || {})) this.markError(path);
@@ -257,12 +281,60 @@ export class Actions {
     changes.querySelector("#changes-send").addEventListener("click", () => this.sendChanges());
   }
 
+  // -- skip ----------------------------------------------------------------------------------------
+
+  openSkip() {
+    const dialog = this.elements.skipDialog;
+    if (this.store.dirty) this.status(gettext("Skipping drops your unsaved edits."), "dirty");
+    dialog.showModal();
+    dialog.querySelector('input[name="reason"]:checked').focus();
+  }
+
+  bindSkip() {
+    const dialog = this.elements.skipDialog;
+    const form = dialog.querySelector("#skip-form");
+    const other = dialog.querySelector("#skip-other");
+    other.addEventListener("focus", () => {
+      form.querySelector('input[name="reason"][value="other"]').checked = true;
+    });
+    dialog.querySelector("#skip-cancel").addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const choice = form.querySelector('input[name="reason"]:checked').value;
+      const reason = choice === "other" ? other.value.trim() : choice;
+      if (!reason) {
+        other.focus();
+        return;
+      }
+      dialog.close();
+      await this.skip(reason);
+    });
+  }
+
+  /** Hand the sample back with a reason and open the next one of the same stage. */
+  async skip(reason) {
+    this.busy = true;
+    this.refresh();
+    this.status(gettext("Working…"), "busy");
+    try {
+      const result = await post(this.url("skip"), { version: this.version, reason });
+      this.leaving = true;
+      if (result.next) window.location.assign(this.page.urls.work.replace(/\/0\/$/, `/${result.next}/`));
+      else window.location.assign(`${this.page.urls.home}?empty=${encodeURIComponent(this.mode)}`);
+    } catch (error) {
+      this.busy = false;
+      this.refresh();
+      this.failed(error);
+    }
+  }
+
   async renewLease() {
     try {
       const detail = await post(this.url("renew-lease"));
       this.detail.lease_expires_at = detail.lease_expires_at;
     } catch (error) {
-      this.status(gettext("Could not renew your lease: %(reason)s", { reason: error.message }), "error");
+      const reason = error instanceof ApiError ? errorSentence(error) : error.message;
+      this.status(gettext("Could not renew your lease: %(reason)s", { reason }), "error");
     }
   }
 }

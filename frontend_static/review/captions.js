@@ -10,7 +10,7 @@ import { LANGUAGES, LANGUAGE_NAMES, codePointSpanToUtf16, h, gettext } from "./t
 
 const VALIDATE_DELAY_MS = 350;
 
-export function renderCaptions({ container, store, urls, editable, required, comments, statusElement }) {
+export function renderCaptions({ container, store, urls, editable, required, comments, statusElement, summaryElement }) {
   const columns = {};
   let report = null;
   let compareTexts = null; // {en, zh, ja} or null
@@ -88,7 +88,22 @@ export function renderCaptions({ container, store, urls, editable, required, com
     paint();
   }
 
+  /** One line for the folded drawer: each language's length and the validator's problems. */
+  function summarize() {
+    if (!summaryElement) return;
+    const state = store.state;
+    const current = report ? report.result : null;
+    const errors = current ? current.findings.filter((f) => f.severity === "error").length : 0;
+    const parts = LANGUAGES.map((language) => {
+      const text = (state.captions[language] || "").trim();
+      return `${language.toUpperCase()} ${text ? "✓" : "—"}`;
+    });
+    if (errors) parts.push(gettext("%(count)s problems", { count: errors }));
+    summaryElement.textContent = parts.join(" · ");
+  }
+
   function paint() {
+    summarize();
     const state = store.state;
     for (const language of LANGUAGES) {
       const { textarea, backdrop, meta, findings, diffBox, column, pinned } = columns[language];
@@ -115,6 +130,10 @@ export function renderCaptions({ container, store, urls, editable, required, com
       if (compareTexts) {
         diffBox.hidden = false;
         const before = compareTexts[language] || "";
+        if (before === text) {
+          diffBox.replaceChildren(h("div", { class: "muted small" }, compareLabel, " · ", gettext("unchanged")));
+          continue;
+        }
         diffBox.replaceChildren(
           h("div", { class: "muted small" }, compareLabel),
           h(

@@ -5,8 +5,9 @@
 import { h, icon, gettext } from "./text.js";
 
 export class Comments {
-  constructor({ detail, mode, panel, dialog, onChange, labels }) {
+  constructor({ detail, mode, panel, dialog, onChange, labels, regionNumber }) {
     this.labels = labels; // {"fields.product": "Product", "captions.en": "English", ...}
+    this.regionNumber = regionNumber; // (region id) -> its #n in the region list, or null
     this.history = detail.review_comments || [];
     this.votes = detail.votes || [];
     this.round = detail.review_round || 0;
@@ -68,7 +69,7 @@ export class Comments {
           "ul",
           { class: "comment-list" },
           ...comments.map((c) =>
-            h("li", {}, h("span", { class: "comment-target" }, targetLabel(c, this.labels)), " ", c.text),
+            h("li", {}, h("span", { class: "comment-target" }, targetLabel(c, this.labels, this.regionNumber)), " ", c.text),
           ),
         ),
       );
@@ -147,8 +148,12 @@ export class Comments {
   }
 }
 
-function targetLabel(comment, labels) {
-  if (comment.region) return gettext("region %(id)s", { id: comment.region });
+function targetLabel(comment, labels, regionNumber) {
+  if (comment.region) {
+    // Numbered as the region list numbers them; a region edited since is a new region.
+    const number = regionNumber(comment.region);
+    return number ? gettext("region #%(n)s", { n: number }) : gettext("a region changed since");
+  }
   if (!comment.field) return gettext("general");
   return labels[comment.field] || comment.field;
 }

@@ -78,7 +78,8 @@ export function renderQA({ container, store, viewer, editable, comments }) {
     );
     const pinned = h("div", {});
     comments.showPinned(pinned, { field: "qa_pairs" });
-    container.replaceChildren(
+    // replaceChildren would write a null as the text "null": leave the absent parts out.
+    const parts = [
       h("div", { class: "panel-tools" }, comments.pinButton("qa_pairs", gettext("Questions and answers"))),
       pinned,
       items.length ? h("ol", { class: "qa-list" }, ...items) : h("p", { class: "muted small" }, gettext("No questions yet.")),
@@ -96,7 +97,8 @@ export function renderQA({ container, store, viewer, editable, comments }) {
             gettext("Add a question"),
           )
         : null,
-    );
+    ];
+    container.replaceChildren(...parts.filter((part) => part !== null));
   }
 
   // Re-render only when the pairs or the regions change: typing must not lose the cursor.

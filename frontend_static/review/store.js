@@ -19,13 +19,16 @@ export function regionFromServer(region, width, height) {
     bbox: region.bbox,
     area: region.area,
     mask: region.mask_rle ? decodeRle(region.mask_rle) : null,
+    polygon: null, // the server keeps masks only: a polygon is editable in the session that drew it
     width,
     height,
   };
 }
 
-export function newRegion({ defectType, mask, bbox, area, width, height }) {
-  return { uid: nextUid++, id: null, defect_type: defectType, raw_label: "", bbox, area, mask, width, height };
+/** A region drawn on the page. `polygon` ([[x, y], ...] in original pixels) stays with it, its
+ * vertices editable, until a brush or eraser changes the mask. */
+export function newRegion({ defectType, mask, bbox, area, width, height, polygon = null }) {
+  return { uid: nextUid++, id: null, defect_type: defectType, raw_label: "", bbox, area, mask, polygon, width, height };
 }
 
 /** The state of a server content (AnnotationDetail.content). */
@@ -54,7 +57,7 @@ export class Store {
     this.reset(state);
   }
 
-  /** A new base (after loading or saving): nothing to undo, nothing unsaved. */
+  /** A new base (after loading): nothing to undo, nothing unsaved. */
   reset(state) {
     this.state = state;
     this.saved = state;
@@ -62,6 +65,15 @@ export class Store {
     this.future = [];
     this.lastGroup = null;
     this.emit("reset");
+  }
+
+  /** The server's copy after a save: nothing unsaved, but the undo history stays, so Ctrl+Z after
+   * Ctrl+S takes back the last edit (the undone state is then unsaved, and the next save sends it). */
+  rebase(state) {
+    this.state = state;
+    this.saved = state;
+    this.lastGroup = null;
+    this.emit("rebase");
   }
 
   get dirty() {
@@ -108,6 +120,19 @@ export class Store {
   }
 }
 
+/** The server's answer to a save lists the regions in the order they were sent: keep what only
+ * the page knows of each (its editable polygon) and return {uid before: uid after}. */
+export function carryRegionExtras(before, after) {
+  const uids = new Map();
+  if (before.regions.length !== after.regions.length) return { state: after, uids };
+  const regions = after.regions.map((region, i) => {
+    const old = before.regions[i];
+    uids.set(old.uid, region.uid);
+    return old.polygon && old.area === region.area ? { ...region, polygon: old.polygon } : region;
+  });
+  return { state: { ...after, regions }, uids };
+}
+
 // -- helpers for changes -----------------------------------------------------------------------
 
 export function withRegion(state, uid, change) {
@@ -119,6 +144,24 @@ export function removeRegion(state, uid) {
     ...state,
     regions: state.regions.filter((r) => r.uid !== uid),
     qa_pairs: state.qa_pairs.map((pair) => ({ ...pair, regions: pair.regions.filter((u) => u !== uid) })),
+  };
+}
+
+/** Replace regions (merge, split) by new ones; QA pairs that pointed at a replaced region point
+ * at the first new one. */
+export function replaceRegions(state, uids, replacements) {
+  const gone = new Set(uids);
+  const index = state.regions.findIndex((r) => gone.has(r.uid));
+  const regions = state.regions.filter((r) => !gone.has(r.uid));
+  regions.splice(index < 0 ? regions.length : index, 0, ...replacements);
+  const heir = replacements[0] ? replacements[0].uid : null;
+  return {
+    ...state,
+    regions,
+    qa_pairs: state.qa_pairs.map((pair) => ({
+      ...pair,
+      regions: [...new Set(pair.regions.map((u) => (gone.has(u) ? heir : u)).filter((u) => u !== null))],
+    })),
   };
 }
 

@@ -60,6 +60,8 @@ export function codePointSpanToUtf16(text, start, end) {
 const ICON_PATHS = {
   trash: "M3 4h10M6.5 4V2.5h3V4M4.5 4l.7 9.5h5.6l.7-9.5",
   comment: "M2.5 3h11v7.5H7l-3 2.5v-2.5H2.5z",
+  locked: "M4 7.5h8v6H4zM5.5 7.5V5a2.5 2.5 0 0 1 5 0v2.5",
+  unlocked: "M4 7.5h8v6H4zM5.5 7.5V5a2.5 2.5 0 0 1 5 0",
 };
 
 export function icon(name) {

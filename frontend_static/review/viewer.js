@@ -1,52 +1,72 @@
-// The image on a canvas: zoom and pan, regions as coloured overlays, and the editing tools
-// (brush, eraser, polygon, box, click-assisted segmentation). Coordinates in the state are
-// pixels of the original image, as the server stores masks.
+// The image on a canvas: what is shown (regions filled, outlined or hidden per class and per
+// region; the compared revision's masks as dashed outlines; the image's brightness, contrast,
+// gamma, invert), the pointer's events routed to the tools, and the view (view.js), minimap and
+// pixel readout. Coordinates in the state are pixels of the original image, as the server
+// stores masks. The tools are in mask-tools.js and click-segmentation.js.
 
-import { post } from "./api.js";
-import { classColor, classKey } from "./classes.js";
-import { boxMask, decodeRle, maskGeometry } from "./rle.js";
-import { newRegion, removeRegion, withRegion } from "./store.js";
+import { classKey } from "./classes.js";
+import { CanvasPainter } from "./canvas-painter.js";
+import { ClickSegmentation } from "./click-segmentation.js";
+import { ImageDisplay } from "./image-display.js";
+import { connectedComponents, unionMasks } from "./mask-geometry.js";
+import { MaskTools } from "./mask-tools.js";
+import { Minimap } from "./minimap.js";
+import { boxMask, maskGeometry } from "./rle.js";
+import { newRegion, removeRegion, replaceRegions } from "./store.js";
 import { gettext } from "./text.js";
+import { ViewTransform } from "./view.js";
 
 export const TOOLS = ["select", "brush", "eraser", "polygon", "box", "segment"];
 const EDIT_TOOLS = new Set(["brush", "eraser", "polygon", "box", "segment"]);
+export const DISPLAY_MODES = ["fill", "outline", "hidden"];
 
 export class Viewer {
-  constructor({ canvas, wrap, hint, store, sample, editable, segmentUrl, currentClass }) {
+  constructor({ canvas, wrap, hint, readout, minimap, zoomLabel, store, sample, editable, segmentUrl, currentClass }) {
     this.canvas = canvas;
     this.wrap = wrap;
     this.hintElement = hint;
+    this.readout = readout;
+    this.zoomLabel = zoomLabel;
     this.store = store;
-    this.sample = sample; // {id, width, height, files}
+    this.sample = sample; // {id, width, height, files, assetSize}
     this.editable = editable;
-    this.segmentUrl = segmentUrl;
     this.currentClass = currentClass; // () -> the defect type term new regions get
     this.context = canvas.getContext("2d");
-    this.scale = 1;
-    this.offsetX = 0;
-    this.offsetY = 0;
+    this.view = new ViewTransform(sample);
     this.tool = "select";
     this.brushSize = 8;
     this.opacity = 0.5;
-    this.hidden = new Set();
-    this.selected = null; // a region uid
-    this.overlays = new Map(); // uid -> {mask, color, canvas}
-    this.polygon = [];
-    this.boxDrag = null;
-    this.stroke = null;
+    this.displayMode = "fill"; // for every region without its own or its class's mode
+    this.classModes = new Map(); // class key -> fill | outline | hidden
+    this.regionModes = new Map(); // region uid -> fill | outline | hidden
+    this.locked = new Set(); // region uids
+    this.selectedOnly = false;
+    this.selected = null; // the region uid the tools act on
+    this.alsoSelected = new Set(); // Shift+click adds regions (to merge them)
+    this.comparison = null; // {label, regions: [{mask, bbox}], visible}
     this.pan = null;
     this.pointer = null;
     this.spaceHeld = false;
-    this.segment = { clicks: [], proposal: null, busy: false, again: false, overlay: null };
     this.listeners = new Set();
-    this.strokeCount = 0;
-    this.image = null;
-    this.imageRect = null; // where the original's pixels are in the loaded picture
-    this.loadImage();
+    this.tools = new MaskTools(this);
+    this.segmentation = new ClickSegmentation({
+      sample,
+      url: segmentUrl,
+      hint: (text) => this.hint(text),
+      changed: () => {
+        this.emit();
+        this.requestDraw();
+      },
+      accept: (mask) => this.addMaskRegion(mask),
+    });
+    this.display = new ImageDisplay({ sample, onReady: () => this.imageReady() });
+    this.minimap = new Minimap({ canvas: minimap, viewer: this });
+    this.painter = new CanvasPainter(this);
     this.bindEvents();
     new ResizeObserver(() => this.resize()).observe(wrap);
-    store.subscribe(() => {
-      if (this.selected !== null && !store.state.regions.some((r) => r.uid === this.selected)) this.select(null);
+    store.subscribe((state, kind) => {
+      if (this.selected !== null && !state.regions.some((r) => r.uid === this.selected)) this.select(null);
+      if (kind === "reset") this.painter.clear();
       this.requestDraw();
     });
   }
@@ -59,61 +79,51 @@ export class Viewer {
     for (const listener of this.listeners) listener(this);
   }
 
-  // -- image and view ---------------------------------------------------------------------------
+  get image() {
+    return this.display.shown;
+  }
 
-  loadImage() {
-    const { width, height, files } = this.sample;
-    const original = new Image();
-    original.onload = () => {
-      this.image = original;
-      this.imageRect = [0, 0, original.naturalWidth, original.naturalHeight];
-      this.fit();
-    };
-    original.onerror = () => {
-      // Browsers cannot show every original format (TIFF): use the 512x512 letterboxed asset,
-      // cropping the padding so the asset's pixels land on the original's coordinates.
-      const asset = new Image();
-      asset.onload = () => {
-        const size = asset.naturalWidth;
-        const scale = size / Math.max(width, height);
-        const w = Math.max(1, Math.round(width * scale));
-        const h = Math.max(1, Math.round(height * scale));
-        this.image = asset;
-        this.imageRect = [Math.floor((size - w) / 2), Math.floor((size - h) / 2), w, h];
-        this.fit();
-      };
-      asset.src = files.asset;
-    };
-    original.src = files.original;
+  imageReady() {
+    this.resize();
+    this.view.fit();
+    this.emit();
+    this.requestDraw();
+  }
+
+  // -- view ---------------------------------------------------------------------------------------
+
+  get scale() {
+    return this.view.scale;
+  }
+
+  get offsetX() {
+    return this.view.offsetX;
+  }
+
+  get offsetY() {
+    return this.view.offsetY;
   }
 
   resize() {
     const ratio = window.devicePixelRatio || 1;
-    this.canvas.width = Math.max(1, Math.round(this.wrap.clientWidth * ratio));
-    this.canvas.height = Math.max(1, Math.round(this.wrap.clientHeight * ratio));
-    if (!this.fitted) this.fit();
+    const width = this.wrap.clientWidth;
+    const height = this.wrap.clientHeight;
+    this.canvas.width = Math.max(1, Math.round(width * ratio));
+    this.canvas.height = Math.max(1, Math.round(height * ratio));
+    if (width && height) this.view.resize(width, height, this.pointer);
+    this.emit();
     this.requestDraw();
   }
 
   fit() {
-    const { width, height } = this.sample;
-    const viewWidth = this.wrap.clientWidth;
-    const viewHeight = this.wrap.clientHeight;
-    if (!viewWidth || !viewHeight) return;
-    this.scale = Math.min(viewWidth / width, viewHeight / height) * 0.96;
-    this.offsetX = (viewWidth - width * this.scale) / 2;
-    this.offsetY = (viewHeight - height * this.scale) / 2;
-    this.fitted = true;
+    this.view.fit();
+    this.emit();
     this.requestDraw();
   }
 
   zoomAt(screenX, screenY, factor) {
-    const scale = Math.min(64, Math.max(0.05, this.scale * factor));
-    const x = (screenX - this.offsetX) / this.scale;
-    const y = (screenY - this.offsetY) / this.scale;
-    this.scale = scale;
-    this.offsetX = screenX - x * scale;
-    this.offsetY = screenY - y * scale;
+    this.view.zoomAt(screenX, screenY, factor);
+    this.emit();
     this.requestDraw();
   }
 
@@ -123,17 +133,15 @@ export class Viewer {
 
   toImage(event) {
     const rect = this.canvas.getBoundingClientRect();
-    const screenX = event.clientX - rect.left;
-    const screenY = event.clientY - rect.top;
-    return { x: (screenX - this.offsetX) / this.scale, y: (screenY - this.offsetY) / this.scale, screenX, screenY };
+    return this.view.toImage(event.clientX - rect.left, event.clientY - rect.top);
   }
 
-  // -- tools and state --------------------------------------------------------------------------
+  // -- tools and what is shown --------------------------------------------------------------------
 
   setTool(tool) {
     if (!TOOLS.includes(tool) || (!this.editable && EDIT_TOOLS.has(tool))) return;
-    if (tool !== "polygon") this.polygon = [];
-    if (tool !== "segment") this.cancelSegment();
+    if (tool !== "polygon") this.tools.polygon = [];
+    if (tool !== "segment") this.segmentation.reset();
     this.tool = tool;
     this.canvas.dataset.tool = tool;
     this.hint(this.toolHint());
@@ -143,7 +151,7 @@ export class Viewer {
 
   toolHint() {
     return {
-      select: gettext("Click a region to select it; drag to pan."),
+      select: gettext("Click a region to select it (Shift+click: several); drag to pan. Drag a polygon's corners to reshape it."),
       brush: gettext("Paint the selected region (or a new one of the current class). [ and ] change the size."),
       eraser: gettext("Erase from the selected region."),
       polygon: gettext("Click the corners; Enter or double-click closes the polygon, Esc cancels."),
@@ -161,41 +169,237 @@ export class Viewer {
 
   setOpacity(value) {
     this.opacity = Math.max(0, Math.min(1, value));
+    this.emit();
     this.requestDraw();
   }
 
+  setDisplayMode(mode) {
+    if (!DISPLAY_MODES.includes(mode) || mode === "hidden") return;
+    this.displayMode = mode;
+    this.emit();
+    this.requestDraw();
+  }
+
+  /** The image's brightness / contrast (-100..100), gamma (0.2..5), invert. Display only. */
+  setAdjustments(settings) {
+    this.display.set(settings);
+    this.emit();
+    this.requestDraw();
+  }
+
+  /** The class keys hidden now. */
+  get hidden() {
+    return new Set([...this.classModes].filter(([, mode]) => mode === "hidden").map(([key]) => key));
+  }
+
+  classMode(key) {
+    return this.classModes.get(key) || this.displayMode;
+  }
+
+  /** How a region is shown now: its own mode, else its class's, else the page's; hidden when
+   * only the selection is shown and it is not selected. */
+  regionMode(region) {
+    if (this.selectedOnly && !this.isSelected(region.uid)) return "hidden";
+    return this.regionModes.get(region.uid) || this.classMode(classKey(region));
+  }
+
+  /** 1-9: a class shown or hidden. */
   toggleClass(key) {
-    if (this.hidden.has(key)) this.hidden.delete(key);
-    else this.hidden.add(key);
+    this.setClassMode(key, this.classMode(key) === "hidden" ? null : "hidden");
+  }
+
+  /** The legend's button: fill -> outline -> hidden -> fill. */
+  cycleClassMode(key) {
+    this.setClassMode(key, DISPLAY_MODES[(DISPLAY_MODES.indexOf(this.classMode(key)) + 1) % DISPLAY_MODES.length]);
+  }
+
+  setClassMode(key, mode) {
+    if (mode === null) this.classModes.delete(key);
+    else this.classModes.set(key, mode);
+    this.emit();
+    this.requestDraw();
+  }
+
+  cycleRegionMode(uid) {
+    const region = this.store.state.regions.find((r) => r.uid === uid);
+    if (!region) return;
+    const current = this.regionModes.get(uid) || this.classMode(classKey(region));
+    const next = DISPLAY_MODES[(DISPLAY_MODES.indexOf(current) + 1) % DISPLAY_MODES.length];
+    this.regionModes.set(uid, next);
     this.emit();
     this.requestDraw();
   }
 
   showAllClasses() {
-    this.hidden.clear();
+    this.classModes.clear();
+    this.regionModes.clear();
+    this.selectedOnly = false;
     this.emit();
     this.requestDraw();
   }
 
-  select(uid) {
-    this.selected = uid;
+  setSelectedOnly(on) {
+    this.selectedOnly = on;
     this.emit();
     this.requestDraw();
+  }
+
+  toggleLock(uid) {
+    if (this.locked.has(uid)) this.locked.delete(uid);
+    else this.locked.add(uid);
+    this.emit();
+  }
+
+  isLocked(uid) {
+    return this.locked.has(uid);
+  }
+
+  /** After a save the regions have new uids (the server's answer): keep what the page shows of
+   * each (its mode, its lock) on its successor. */
+  carryRegionFlags(uids) {
+    const move = (map) => new Map([...map].filter(([uid]) => uids.has(uid)).map(([uid, value]) => [uids.get(uid), value]));
+    this.regionModes = move(this.regionModes);
+    this.locked = new Set([...this.locked].filter((uid) => uids.has(uid)).map((uid) => uids.get(uid)));
+    if (this.selected !== null && uids.has(this.selected)) this.selected = uids.get(this.selected);
+    this.alsoSelected = new Set([...this.alsoSelected].filter((uid) => uids.has(uid)).map((uid) => uids.get(uid)));
+    this.emit();
+  }
+
+  /** The compared revision's regions as dashed outlines (null clears). */
+  setComparison(comparison) {
+    this.comparison = comparison;
+    this.emit();
+    this.requestDraw();
+  }
+
+  toggleComparisonOutlines() {
+    if (!this.comparison) return;
+    this.comparison.visible = !this.comparison.visible;
+    this.emit();
+    this.requestDraw();
+  }
+
+  select(uid, { add = false } = {}) {
+    if (add && uid !== null && this.selected !== null && uid !== this.selected) {
+      if (this.alsoSelected.has(uid)) this.alsoSelected.delete(uid);
+      else this.alsoSelected.add(uid);
+    } else {
+      this.selected = uid;
+      this.alsoSelected.clear();
+    }
+    this.emit();
+    this.requestDraw();
+  }
+
+  isSelected(uid) {
+    return uid === this.selected || this.alsoSelected.has(uid);
   }
 
   selectedRegion() {
     return this.store.state.regions.find((r) => r.uid === this.selected) || null;
   }
 
+  selectedRegions() {
+    return this.store.state.regions.filter((r) => this.isSelected(r.uid));
+  }
+
   deleteSelected() {
     if (!this.editable || this.selected === null) return;
     const uid = this.selected;
+    if (this.isLocked(uid)) {
+      this.hint(gettext("This region is locked: unlock it to edit it."));
+      return;
+    }
     this.store.update((state) => removeRegion(state, uid));
     this.select(null);
   }
 
+  /** Merge the selected regions into one (the first's defect type); one undo step. */
+  mergeSelected() {
+    const regions = this.selectedRegions();
+    if (!this.editable || regions.length < 2) {
+      this.hint(gettext("Select two or more regions to merge (Shift+click adds one)."));
+      return;
+    }
+    if (regions.some((r) => this.isLocked(r.uid))) {
+      this.hint(gettext("A locked region cannot be merged: unlock it first."));
+      return;
+    }
+    const { width, height } = this.sample;
+    const mask = unionMasks(regions.map((r) => r.mask || boxMask(r.bbox, width, height)), width * height);
+    const { bbox, area } = maskGeometry(mask, width, height);
+    const primary = this.selectedRegion() || regions[0];
+    const merged = newRegion({ defectType: primary.defect_type, mask, bbox, area, width, height });
+    this.store.update((state) => replaceRegions(state, regions.map((r) => r.uid), [merged]));
+    this.select(merged.uid);
+    this.hint(gettext("Merged %(count)s regions.", { count: regions.length }));
+  }
+
+  /** Split the selected region into its connected parts, each a region of the same type. */
+  splitSelected() {
+    const region = this.selectedRegion();
+    if (!this.editable || !region || !region.mask) {
+      this.hint(gettext("Select a mask region to split it into its separate parts."));
+      return;
+    }
+    if (this.isLocked(region.uid)) {
+      this.hint(gettext("This region is locked: unlock it to edit it."));
+      return;
+    }
+    const { width, height } = this.sample;
+    const parts = connectedComponents(region.mask, width, height);
+    if (parts.length < 2) {
+      this.hint(gettext("This region is in one piece: nothing to split."));
+      return;
+    }
+    const pieces = parts.map((mask) => {
+      const { bbox, area } = maskGeometry(mask, width, height);
+      return newRegion({ defectType: region.defect_type, mask, bbox, area, width, height });
+    });
+    this.store.update((state) => replaceRegions(state, [region.uid], pieces));
+    this.select(pieces[0].uid);
+    this.hint(gettext("Split into %(count)s regions.", { count: pieces.length }));
+  }
+
+  addMaskRegion(mask, polygon = null) {
+    const { width, height } = this.sample;
+    const { bbox, area } = maskGeometry(mask, width, height);
+    if (!area) return null;
+    const region = newRegion({ defectType: this.currentClass(), mask, bbox, area, width, height, polygon });
+    this.store.update((state) => ({ ...state, regions: [...state.regions, region] }));
+    this.select(region.uid);
+    return region;
+  }
+
   hint(text) {
     this.hintElement.textContent = text || "";
+  }
+
+  /** Enter: accept the proposal or close the polygon. Returns whether it did something. */
+  accept() {
+    if (this.tool === "segment") return this.segmentation.accept();
+    if (this.tool === "polygon" && this.tools.polygon.length) {
+      this.tools.closePolygon();
+      this.requestDraw();
+      return true;
+    }
+    return false;
+  }
+
+  /** Escape: drop the clicks, the polygon, the selection. */
+  cancel() {
+    if (this.segmentation.clicks.length) this.segmentation.cancel();
+    else if (this.tools.polygon.length) this.tools.polygon = [];
+    else this.select(null);
+    this.requestDraw();
+  }
+
+  /** Delete/Backspace while drawing a polygon drops its last corner. */
+  removeLastPolygonPoint() {
+    if (this.tool !== "polygon" || !this.tools.polygon.length) return false;
+    this.tools.polygon.pop();
+    this.requestDraw();
+    return true;
   }
 
   // -- events -----------------------------------------------------------------------------------
@@ -204,15 +408,17 @@ export class Viewer {
     const canvas = this.canvas;
     canvas.addEventListener("pointerdown", (event) => this.pointerDown(event));
     canvas.addEventListener("pointermove", (event) => this.pointerMove(event));
-    canvas.addEventListener("pointerup", (event) => this.pointerUp(event));
+    canvas.addEventListener("pointerup", () => this.pointerUp());
     canvas.addEventListener("pointerleave", () => {
       this.pointer = null;
+      this.showReadout(null);
       this.requestDraw();
     });
     canvas.addEventListener("dblclick", (event) => {
       if (this.tool === "polygon") {
         event.preventDefault();
-        this.closePolygon();
+        this.tools.closePolygon();
+        this.requestDraw();
       }
     });
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
@@ -236,34 +442,45 @@ export class Viewer {
     });
   }
 
+  startPan(event) {
+    this.pan = { x: event.clientX, y: event.clientY, offsetX: this.view.offsetX, offsetY: this.view.offsetY };
+    this.canvas.setPointerCapture(event.pointerId);
+  }
+
   pointerDown(event) {
     this.canvas.focus();
     const point = this.toImage(event);
     const panning = event.button === 1 || this.spaceHeld || (event.button === 2 && this.tool !== "segment");
-    if (panning || (this.tool === "select" && this.hitTest(point) === null) || (!this.editable && this.tool !== "select")) {
-      if (this.tool === "select" && !panning) this.select(null);
-      this.pan = { x: event.clientX, y: event.clientY, offsetX: this.offsetX, offsetY: this.offsetY };
-      this.canvas.setPointerCapture(event.pointerId);
+    if (panning) return this.startPan(event);
+    if (this.editable && (this.tool === "select" || this.tool === "polygon") && this.tools.grabVertex(point, event.shiftKey)) {
+      if (this.tools.vertexDrag) this.canvas.setPointerCapture(event.pointerId);
+      this.requestDraw();
+      return;
+    }
+    if (this.tool === "select" || !this.editable) {
+      const hit = this.hitTest(point);
+      if (hit === null) {
+        if (!event.shiftKey) this.select(null);
+        this.startPan(event);
+      } else {
+        this.select(hit, { add: event.shiftKey });
+      }
       return;
     }
     switch (this.tool) {
-      case "select":
-        this.select(this.hitTest(point));
-        break;
       case "brush":
       case "eraser":
-        this.beginStroke(point);
-        if (this.stroke) this.canvas.setPointerCapture(event.pointerId);
+        if (this.tools.beginStroke(point, this.tool === "eraser")) this.canvas.setPointerCapture(event.pointerId);
         break;
       case "polygon":
-        if (event.detail < 2) this.polygon.push([point.x, point.y]);
+        if (event.detail < 2) this.tools.addPolygonPoint(point);
         break;
       case "box":
-        this.boxDrag = { x0: point.x, y0: point.y, x1: point.x, y1: point.y };
+        this.tools.beginBox(point);
         this.canvas.setPointerCapture(event.pointerId);
         break;
       case "segment":
-        this.addClick(point, !(event.shiftKey || event.button === 2));
+        this.segmentation.addClick(point, !(event.shiftKey || event.button === 2));
         break;
     }
     this.requestDraw();
@@ -273,23 +490,42 @@ export class Viewer {
     const point = this.toImage(event);
     this.pointer = point;
     if (this.pan) {
-      this.offsetX = this.pan.offsetX + event.clientX - this.pan.x;
-      this.offsetY = this.pan.offsetY + event.clientY - this.pan.y;
-    } else if (this.stroke) {
-      this.paintLine(this.stroke.last, point);
-      this.stroke.last = point;
-    } else if (this.boxDrag) {
-      this.boxDrag.x1 = point.x;
-      this.boxDrag.y1 = point.y;
-    }
+      this.view.panTo(this.pan.offsetX + event.clientX - this.pan.x, this.pan.offsetY + event.clientY - this.pan.y);
+      this.emit();
+    } else if (this.tools.vertexDrag) this.tools.moveVertex(point);
+    else if (this.tools.stroke) this.tools.moveStroke(point);
+    else if (this.tools.boxDrag) this.tools.moveBox(point);
+    this.showReadout(point);
     this.requestDraw();
   }
 
   pointerUp() {
     this.pan = null;
-    if (this.stroke) this.endStroke();
-    if (this.boxDrag) this.endBox();
+    if (this.tools.vertexDrag) this.tools.endVertex();
+    if (this.tools.stroke) this.tools.endStroke();
+    if (this.tools.boxDrag) this.tools.endBox();
     this.requestDraw();
+  }
+
+  /** x, y and the stored pixel's value under the cursor. */
+  showReadout(point) {
+    if (!this.readout) return;
+    if (!point) {
+      this.readout.textContent = "";
+      return;
+    }
+    const x = Math.floor(point.x);
+    const y = Math.floor(point.y);
+    const pixel = this.display.pixelAt(x, y);
+    if (x < 0 || y < 0 || x >= this.sample.width || y >= this.sample.height) {
+      this.readout.textContent = "";
+    } else if (!pixel) {
+      this.readout.textContent = `x ${x}  y ${y}`;
+    } else {
+      const [r, g, b] = pixel;
+      const value = r === g && g === b ? gettext("value %(v)s", { v: r }) : `RGB ${r} ${g} ${b}`;
+      this.readout.textContent = `x ${x}  y ${y} · ${value}`;
+    }
   }
 
   hitTest(point) {
@@ -300,247 +536,10 @@ export class Viewer {
     const regions = this.store.state.regions;
     for (let i = regions.length - 1; i >= 0; i -= 1) {
       const region = regions[i];
-      if (this.hidden.has(classKey(region))) continue;
+      if (this.regionMode(region) === "hidden") continue;
       if (region.mask ? region.mask[y * width + x] : inBox(region.bbox, x, y)) return region.uid;
     }
     return null;
-  }
-
-  // -- brush and eraser -------------------------------------------------------------------------
-
-  beginStroke(point) {
-    const { width, height } = this.sample;
-    let region = this.selectedRegion();
-    const group = `stroke-${++this.strokeCount}`;
-    if (!region) {
-      if (this.tool === "eraser") {
-        this.hint(gettext("Select a region to erase from."));
-        return;
-      }
-      region = newRegion({ defectType: this.currentClass(), mask: new Uint8Array(width * height), bbox: null, area: 0, width, height });
-      const created = region;
-      this.store.update((state) => ({ ...state, regions: [...state.regions, created] }), { group });
-      this.select(created.uid);
-    } else {
-      // An edited region is a new region (regions are immutable on the server).
-      const mask = region.mask ? region.mask.slice() : boxMask(region.bbox, width, height);
-      this.store.update((state) => withRegion(state, region.uid, (r) => ({ ...r, id: null, mask })), { group });
-      region = this.selectedRegion();
-    }
-    this.stroke = { uid: region.uid, mask: region.mask, value: this.tool === "brush" ? 1 : 0, last: point, group };
-    this.paintLine(point, point);
-  }
-
-  paintLine(from, to) {
-    const steps = Math.max(1, Math.ceil(Math.hypot(to.x - from.x, to.y - from.y) / Math.max(1, this.brushSize / 4)));
-    for (let i = 0; i <= steps; i += 1) {
-      const t = i / steps;
-      this.dab(from.x + (to.x - from.x) * t, from.y + (to.y - from.y) * t);
-    }
-  }
-
-  dab(cx, cy) {
-    const { width, height } = this.sample;
-    const radius = this.brushSize / 2;
-    const x0 = Math.max(0, Math.floor(cx - radius));
-    const x1 = Math.min(width - 1, Math.ceil(cx + radius));
-    const y0 = Math.max(0, Math.floor(cy - radius));
-    const y1 = Math.min(height - 1, Math.ceil(cy + radius));
-    const { mask, value } = this.stroke;
-    for (let y = y0; y <= y1; y += 1) {
-      for (let x = x0; x <= x1; x += 1) {
-        if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= radius * radius) mask[y * width + x] = value;
-      }
-    }
-    this.refreshOverlay(this.stroke.uid, mask, x0, y0, x1, y1);
-  }
-
-  endStroke() {
-    const { uid, mask, group } = this.stroke;
-    this.stroke = null;
-    const { width, height } = this.sample;
-    const { bbox, area } = maskGeometry(mask, width, height);
-    if (!area) {
-      this.store.update((state) => removeRegion(state, uid), { group });
-      this.select(null);
-      return;
-    }
-    this.store.update((state) => withRegion(state, uid, (r) => ({ ...r, bbox, area })), { group });
-  }
-
-  // -- polygon and box --------------------------------------------------------------------------
-
-  closePolygon() {
-    if (this.polygon.length < 3) {
-      this.polygon = [];
-      this.requestDraw();
-      return;
-    }
-    const { width, height } = this.sample;
-    const scratch = document.createElement("canvas");
-    scratch.width = width;
-    scratch.height = height;
-    const context = scratch.getContext("2d");
-    context.fillStyle = "#fff";
-    context.beginPath();
-    this.polygon.forEach(([x, y], i) => (i ? context.lineTo(x, y) : context.moveTo(x, y)));
-    context.closePath();
-    context.fill();
-    const pixels = context.getImageData(0, 0, width, height).data;
-    const mask = new Uint8Array(width * height);
-    for (let i = 0; i < mask.length; i += 1) mask[i] = pixels[i * 4 + 3] > 127 ? 1 : 0;
-    this.polygon = [];
-    this.addMaskRegion(mask);
-  }
-
-  endBox() {
-    const { x0, y0, x1, y1 } = this.boxDrag;
-    this.boxDrag = null;
-    const { width, height } = this.sample;
-    const left = Math.max(0, Math.round(Math.min(x0, x1)));
-    const top = Math.max(0, Math.round(Math.min(y0, y1)));
-    const right = Math.min(width, Math.round(Math.max(x0, x1)));
-    const bottom = Math.min(height, Math.round(Math.max(y0, y1)));
-    if (right - left < 2 || bottom - top < 2) return;
-    const bbox = [left, top, right - left, bottom - top];
-    const region = newRegion({ defectType: this.currentClass(), mask: null, bbox, area: bbox[2] * bbox[3], width, height });
-    this.store.update((state) => ({ ...state, regions: [...state.regions, region] }));
-    this.select(region.uid);
-  }
-
-  addMaskRegion(mask) {
-    const { width, height } = this.sample;
-    const { bbox, area } = maskGeometry(mask, width, height);
-    if (!area) return null;
-    const region = newRegion({ defectType: this.currentClass(), mask, bbox, area, width, height });
-    this.store.update((state) => ({ ...state, regions: [...state.regions, region] }));
-    this.select(region.uid);
-    return region;
-  }
-
-  // -- click-assisted segmentation ----------------------------------------------------------------
-
-  addClick(point, positive) {
-    const { width, height } = this.sample;
-    const x = Math.floor(point.x);
-    const y = Math.floor(point.y);
-    if (x < 0 || y < 0 || x >= width || y >= height) return;
-    if (!this.segment.clicks.length && !positive) {
-      this.hint(gettext("The first click marks the defect: click on it."));
-      return;
-    }
-    this.segment.clicks.push({ x, y, positive });
-    this.requestProposal();
-  }
-
-  /** Where the original's pixels land in the letterboxed square asset the segmentation reads
-   * (the same arithmetic as the importer's letterbox_geometry). */
-  assetGeometry() {
-    const { width, height, assetSize } = this.sample;
-    const scale = assetSize / Math.max(width, height);
-    const w = Math.max(1, Math.round(width * scale));
-    const h = Math.max(1, Math.round(height * scale));
-    return { size: assetSize, w, h, left: Math.floor((assetSize - w) / 2), top: Math.floor((assetSize - h) / 2) };
-  }
-
-  toAsset({ x, y, positive }) {
-    const { width, height } = this.sample;
-    const g = this.assetGeometry();
-    return {
-      x: Math.min(g.left + g.w - 1, g.left + Math.floor(((x + 0.5) * g.w) / width)),
-      y: Math.min(g.top + g.h - 1, g.top + Math.floor(((y + 0.5) * g.h) / height)),
-      positive,
-    };
-  }
-
-  /** The asset-sized proposal as a mask of the original's size (nearest pixel). */
-  maskFromAsset(assetMask) {
-    const { width, height } = this.sample;
-    const g = this.assetGeometry();
-    const columns = new Int32Array(width);
-    for (let x = 0; x < width; x += 1) columns[x] = g.left + Math.min(g.w - 1, Math.floor(((x + 0.5) * g.w) / width));
-    const mask = new Uint8Array(width * height);
-    for (let y = 0; y < height; y += 1) {
-      const row = (g.top + Math.min(g.h - 1, Math.floor(((y + 0.5) * g.h) / height))) * g.size;
-      for (let x = 0; x < width; x += 1) mask[y * width + x] = assetMask[row + columns[x]];
-    }
-    return mask;
-  }
-
-  async requestProposal() {
-    const segment = this.segment;
-    if (segment.busy) {
-      segment.again = true;
-      return;
-    }
-    segment.busy = true;
-    this.hint(gettext("Segmenting…"));
-    this.emit();
-    const body = { sample: this.sample.id, clicks: segment.clicks.map((click) => this.toAsset(click)) };
-    if (segment.proposal) body.previous_mask = segment.proposal.rle;
-    try {
-      const data = await post(this.segmentUrl, body);
-      if (this.segment !== segment) return; // cancelled meanwhile
-      const [h, w] = data.mask.size;
-      if (w !== this.sample.assetSize || h !== this.sample.assetSize) throw new Error(gettext("The proposal does not fit the image."));
-      const mask = this.maskFromAsset(decodeRle(data.mask));
-      const { area } = maskGeometry(mask, this.sample.width, this.sample.height);
-      segment.proposal = { rle: data.mask, mask, area };
-      segment.overlay = null;
-      this.hint(
-        area
-          ? gettext("Proposal: %(area)s px in %(ms)s ms. Click to refine, Enter to accept, Esc to cancel.", {
-              area,
-              ms: Math.round(data.elapsed_ms),
-            })
-          : gettext("No region found at these points: add a click on the defect."),
-      );
-    } catch (error) {
-      if (this.segment === segment) {
-        segment.clicks.pop();
-        this.hint(gettext("Segmentation failed: %(reason)s", { reason: error.message }));
-      }
-    } finally {
-      segment.busy = false;
-      this.emit();
-      this.requestDraw();
-      if (segment.again && this.segment === segment) {
-        segment.again = false;
-        this.requestProposal();
-      }
-    }
-  }
-
-  acceptSegment() {
-    const proposal = this.segment.proposal;
-    if (!proposal || !proposal.area || this.segment.busy) return false;
-    this.cancelSegment();
-    this.addMaskRegion(proposal.mask);
-    this.hint(gettext("Region added."));
-    return true;
-  }
-
-  cancelSegment() {
-    this.segment = { clicks: [], proposal: null, busy: false, again: false, overlay: null };
-    this.requestDraw();
-  }
-
-  /** Enter: accept the proposal or close the polygon. Returns whether it did something. */
-  accept() {
-    if (this.tool === "segment") return this.acceptSegment();
-    if (this.tool === "polygon" && this.polygon.length) {
-      this.closePolygon();
-      return true;
-    }
-    return false;
-  }
-
-  /** Escape: drop the clicks, the polygon, the selection. */
-  cancel() {
-    if (this.segment.clicks.length) this.cancelSegment();
-    else if (this.polygon.length) this.polygon = [];
-    else this.select(null);
-    this.requestDraw();
   }
 
   // -- drawing ----------------------------------------------------------------------------------
@@ -554,140 +553,24 @@ export class Viewer {
     });
   }
 
-  overlayFor(region) {
-    const key = classKey(region);
-    const color = classColor(key);
-    let overlay = this.overlays.get(region.uid);
-    if (!overlay || overlay.mask !== region.mask || overlay.color !== color) {
-      overlay = { mask: region.mask, color, canvas: paintMask(region.mask, this.sample, color) };
-      this.overlays.set(region.uid, overlay);
-    }
-    return overlay;
+  /** The fill picture a brush stroke paints into directly, if it is the one shown. */
+  cachedFill(uid, mask) {
+    return this.painter.cachedFill(uid, mask);
   }
 
-  refreshOverlay(uid, mask, x0, y0, x1, y1) {
-    const overlay = this.overlays.get(uid);
-    if (!overlay || overlay.mask !== mask) return this.requestDraw();
-    const { width } = this.sample;
-    const context = overlay.canvas.getContext("2d");
-    const w = x1 - x0 + 1;
-    const h = y1 - y0 + 1;
-    const image = context.createImageData(w, h);
-    const [r, g, b] = overlay.color;
-    for (let y = 0; y < h; y += 1) {
-      for (let x = 0; x < w; x += 1) {
-        if (mask[(y0 + y) * width + x0 + x]) {
-          const i = (y * w + x) * 4;
-          image.data[i] = r;
-          image.data[i + 1] = g;
-          image.data[i + 2] = b;
-          image.data[i + 3] = 255;
-        }
-      }
-    }
-    context.putImageData(image, x0, y0);
-    this.requestDraw();
+  dropPicture(uid) {
+    this.painter.drop(uid);
   }
 
   draw() {
-    const context = this.context;
-    const ratio = window.devicePixelRatio || 1;
-    context.setTransform(1, 0, 0, 1, 0, 0);
-    context.fillStyle = "#16181d";
-    context.fillRect(0, 0, this.canvas.width, this.canvas.height);
-    const s = this.scale;
-    context.setTransform(ratio * s, 0, 0, ratio * s, ratio * this.offsetX, ratio * this.offsetY);
-    const { width, height } = this.sample;
-    if (this.image) {
-      context.imageSmoothingEnabled = s < 2;
-      context.drawImage(this.image, ...this.imageRect, 0, 0, width, height);
-    }
-    context.imageSmoothingEnabled = false;
-    const live = new Set();
-    for (const region of this.store.state.regions) {
-      live.add(region.uid);
-      const key = classKey(region);
-      if (this.hidden.has(key)) continue;
-      const [r, g, b] = classColor(key);
-      if (region.mask) {
-        context.globalAlpha = this.opacity;
-        context.drawImage(this.overlayFor(region).canvas, 0, 0);
-        context.globalAlpha = 1;
-      }
-      if (region.bbox) {
-        const selected = region.uid === this.selected;
-        context.strokeStyle = selected ? "#ffffff" : `rgb(${r}, ${g}, ${b})`;
-        context.lineWidth = (selected ? 2.5 : 1.5) / s;
-        context.setLineDash(selected ? [6 / s, 4 / s] : region.mask ? [3 / s, 3 / s] : []);
-        context.strokeRect(...region.bbox);
-        context.setLineDash([]);
-      }
-    }
-    for (const uid of this.overlays.keys()) if (!live.has(uid)) this.overlays.delete(uid);
-    this.drawSegment(context, s);
-    this.drawPolygon(context, s);
-    if (this.boxDrag) {
-      const { x0, y0, x1, y1 } = this.boxDrag;
-      context.strokeStyle = "#fff";
-      context.lineWidth = 1.5 / s;
-      context.strokeRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
-    }
-    if (this.pointer && (this.tool === "brush" || this.tool === "eraser")) {
-      context.strokeStyle = this.tool === "brush" ? "#fff" : "#f87171";
-      context.lineWidth = 1 / s;
-      context.beginPath();
-      context.arc(this.pointer.x, this.pointer.y, this.brushSize / 2, 0, Math.PI * 2);
-      context.stroke();
-    }
-  }
-
-  drawSegment(context, s) {
-    const segment = this.segment;
-    if (segment.proposal && segment.proposal.area) {
-      if (!segment.overlay) segment.overlay = paintMask(segment.proposal.mask, this.sample, [0, 229, 255]);
-      context.globalAlpha = 0.55;
-      context.drawImage(segment.overlay, 0, 0);
-      context.globalAlpha = 1;
-    }
-    for (const click of segment.clicks) {
-      context.beginPath();
-      context.arc(click.x + 0.5, click.y + 0.5, 5 / s, 0, Math.PI * 2);
-      context.fillStyle = click.positive ? "#22c55e" : "#ef4444";
-      context.fill();
-      context.lineWidth = 1.5 / s;
-      context.strokeStyle = "#fff";
-      context.stroke();
-    }
-  }
-
-  drawPolygon(context, s) {
-    if (!this.polygon.length) return;
-    context.strokeStyle = "#fff";
-    context.fillStyle = "rgba(255, 255, 255, 0.15)";
-    context.lineWidth = 1.5 / s;
-    context.beginPath();
-    this.polygon.forEach(([x, y], i) => (i ? context.lineTo(x, y) : context.moveTo(x, y)));
-    if (this.pointer) context.lineTo(this.pointer.x, this.pointer.y);
-    context.fill();
-    context.stroke();
-    for (const [x, y] of this.polygon) context.fillRect(x - 2 / s, y - 2 / s, 4 / s, 4 / s);
+    this.painter.draw();
+    this.segmentation.draw(this.context, this.view.scale);
+    this.tools.draw(this.context, this.view.scale, this.pointer, this.tool);
+    this.minimap.draw();
+    if (this.zoomLabel) this.zoomLabel.textContent = `${Math.round(this.view.scale * 100)}%`;
   }
 }
 
 function inBox(bbox, x, y) {
   return bbox && x >= bbox[0] && y >= bbox[1] && x < bbox[0] + bbox[2] && y < bbox[1] + bbox[3];
-}
-
-function paintMask(mask, { width, height }, [r, g, b]) {
-  const canvas = document.createElement("canvas");
-  canvas.width = width;
-  canvas.height = height;
-  const context = canvas.getContext("2d");
-  const image = context.createImageData(width, height);
-  const pixels = new Uint32Array(image.data.buffer);
-  // ImageData is RGBA in memory; as little-endian 32-bit words that is 0xAABBGGRR.
-  const word = (255 << 24) | (b << 16) | (g << 8) | r;
-  for (let i = 0; i < mask.length; i += 1) if (mask[i]) pixels[i] = word;
-  context.putImageData(image, 0, 0);
-  return canvas;
 }

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from annotation.models import Annotation, AnnotationState
-from annotation.web import selectors
+from annotation.web import sample_browser, selectors
 
 from .conftest import drive, enqueue
 from .factories import box_mask, make_sample, make_source
@@ -90,7 +90,7 @@ def test_next_on_an_empty_queue_goes_home_and_says_so(client, signed_in):
 def test_next_without_the_stages_role_is_refused_with_a_message(client, signed_in, annotation):
     signed_in(Role.ANNOTATOR)
     response = client.post(reverse("review:next", args=["review"]), follow=True)
-    assert "needs the reviewer role" in response.content.decode()
+    assert "Your role does not allow this step." in response.content.decode()
     annotation.refresh_from_db()
     assert annotation.lease_holder is None
 
@@ -177,16 +177,16 @@ def test_the_sample_browser_filters_by_defect_type_stage_source_and_language(cli
 
 
 def test_the_sample_browser_pages_by_keyset_both_ways(client, signed_in, monkeypatch):
-    monkeypatch.setattr(selectors, "BROWSER_PAGE_SIZE", 2)
+    monkeypatch.setattr(sample_browser, "BROWSER_PAGE_SIZE", 2)
     ids = [make_sample().pk for _ in range(5)]  # newest first: ids[4], ids[3], ...
     user = signed_in(Role.DATA_MANAGER)
-    first = selectors.sample_page(user, selectors.SampleFilters(), size=2)
+    first = sample_browser.sample_page(user, sample_browser.SampleFilters(), size=2)
     assert [s.pk for s in first.samples] == [ids[4], ids[3]] and first.previous_before is None
-    second = selectors.sample_page(user, selectors.SampleFilters(), after=first.next_after, size=2)
+    second = sample_browser.sample_page(user, sample_browser.SampleFilters(), after=first.next_after, size=2)
     assert [s.pk for s in second.samples] == [ids[2], ids[1]]
-    last = selectors.sample_page(user, selectors.SampleFilters(), after=second.next_after, size=2)
+    last = sample_browser.sample_page(user, sample_browser.SampleFilters(), after=second.next_after, size=2)
     assert [s.pk for s in last.samples] == [ids[0]] and last.next_after is None
-    back = selectors.sample_page(user, selectors.SampleFilters(), before=last.previous_before, size=2)
+    back = sample_browser.sample_page(user, sample_browser.SampleFilters(), before=last.previous_before, size=2)
     assert [s.pk for s in back.samples] == [ids[2], ids[1]]
     response = client.get(reverse("review:samples"), {"after": first.next_after})
     html = response.content.decode()
@@ -248,3 +248,33 @@ def test_recent_work_lists_my_claims_newest_first(client, annotation, people, vo
         (annotation.pk, "annotation", "done")
     ]
     assert Annotation.objects.get(pk=annotation.pk).state == AnnotationState.SUBMITTED
+
+
+def test_samples_sent_back_come_first_and_a_sample_is_listed_once(client, annotation, people, vocab):
+    from annotation import services
+
+    drive(annotation, people, vocab, to="changes_requested")
+    client.force_login(people.annotator)
+    html = client.get(reverse("review:home")).content.decode()
+    assert html.index("Sent back to you") < html.index("My queues")
+    assert f'data-sample="{annotation.pk}"' in html
+    # Claimed again for the changes: two claims of one sample, one row of recent work.
+    services.annotation_claim(user=people.annotator, sample_id=annotation.pk)
+    recent = client.get(reverse("review:home")).context["recent"]
+    assert [row["claim"].annotation_id for row in recent] == [annotation.pk]
+    assert client.get(reverse("review:home")).context["sent_back"][0].pk == annotation.pk
+
+
+def test_a_data_managers_home_leads_to_the_table_and_dashboards(client, signed_in, annotation):
+    signed_in(Role.DATA_MANAGER)
+    html = client.get(reverse("review:home")).content.decode()
+    assert "You have no annotation" not in html
+    assert reverse("review:samples") in html and reverse("review:dashboards") in html
+    assert "Backlog now" in html
+
+
+def test_a_skip_that_found_nothing_says_so_at_home(client, signed_in):
+    signed_in(Role.ANNOTATOR)
+    response = client.get(reverse("review:home"), {"empty": "annotation"})
+    assert "Nothing is left for you in the Annotation queue." in response.content.decode()
+    assert "Nothing is left" not in client.get(reverse("review:home"), {"empty": "<script>"}).content.decode()

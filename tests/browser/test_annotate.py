@@ -65,8 +65,10 @@ def test_an_annotator_annotates_with_mouse_and_keyboard_and_submits(open_as, mak
     page.locator("#canvas").focus()
     page.keyboard.press("c")
     page.mouse.click(*canvas_point(page, *PIT_CENTER))
-    page.wait_for_function("() => window.imddWork.viewer.segment.proposal && !window.imddWork.viewer.segment.busy")
-    proposal_area = page.evaluate("() => window.imddWork.viewer.segment.proposal.area")
+    page.wait_for_function(
+        "() => window.imddWork.viewer.segmentation.session.proposal && !window.imddWork.viewer.segmentation.busy"
+    )
+    proposal_area = page.evaluate("() => window.imddWork.viewer.segmentation.session.proposal.area")
     assert 150 < proposal_area < 1500  # the pit is a disc of radius 11 (about 380 px)
     screenshot(page, "work-click-segmentation")
     page.keyboard.press("Enter")

@@ -67,8 +67,9 @@ def test_a_reviewer_requests_changes_the_annotator_fixes_a_reviewer_approves(ope
     # A reviewer approves with the keyboard; the diff against the previous stage is on the page.
     page = open_as(reviewer)
     start(page, "review")
-    page.select_option("#compare-with", "previous")
-    page.locator('.caption-column[data-language="en"] .caption-diff p.diff').wait_for()
+    # The comparison opens on what was sent back: the annotator's new material is marked as added.
+    assert page.locator("#compare-with").input_value() == "sent-back"
+    page.locator('.field-row[data-field="materials"] .field-diff ins').wait_for()
     screenshot(page, "work-review")
     page.locator("#canvas").focus()
     page.keyboard.press("Control+Enter")
