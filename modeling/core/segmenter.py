@@ -128,6 +128,14 @@ class Segmenter(nn.Module):
             )
         return outputs
 
+    def training_loss(
+        self, batch: dict, *, step: int, class_embeddings: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """Stage 2's part of the Trainer contract (trainer.TrainableModel)."""
+        if class_embeddings is None:
+            raise ValueError("Stage 2 trains against the class embeddings of the manifest's classes")
+        return self.loss(batch, class_embeddings)
+
     def loss(self, batch: dict, class_embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
         """Weighted set losses over every decoder layer (deep supervision) plus caption grounding.
 
@@ -151,12 +159,39 @@ class Segmenter(nn.Module):
                 + self.weights.dice_weight * parts["dice"]
             )
         total = total / len(outputs)
-        text = self.backbone.text_tower(self.backbone.text_tower.tokenize(batch["caption"]))
-        parts["grounding"] = grounding_loss(
-            outputs[-1].embeddings.float(), F.normalize(text.words.float(), dim=-1), text.word_mask, self.scale()
-        )
+        parts["grounding"] = self.grounding(outputs[-1].embeddings, batch)
         total = total + self.config.mask_generator.grounding_weight * parts["grounding"]
         return {"loss": total, **{name: value.detach() for name, value in parts.items()}}
+
+    def grounding(self, query_embeddings: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The caption grounding loss of the batch, on its captions' terms or on every token
+        (mask_generator.grounding_on). Images whose caption names no term take no part."""
+        if self.config.mask_generator.grounding_on == "tokens":
+            text = self.backbone.text_tower(self.backbone.text_tower.tokenize(batch["caption"]))
+            words, word_mask = F.normalize(text.words.float(), dim=-1), text.word_mask
+        else:
+            words, word_mask = self.term_embeddings(batch["terms"], query_embeddings.device)
+        keep = word_mask.any(dim=1)
+        return grounding_loss(query_embeddings[keep].float(), words[keep], word_mask[keep], self.scale())
+
+    def term_embeddings(self, terms: list[list[str]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """B lists of term phrases -> (B, T, E) normalised embeddings, zero-padded, and (B, T) bool mask.
+
+        Each phrase is embedded once (the text tower is frozen, so its embedding never changes)."""
+        cache = self.__dict__.setdefault("_term_cache", {})
+        new = sorted({phrase for phrases in terms for phrase in phrases} - cache.keys())
+        if new:
+            for phrase, embedding in zip(new, self.backbone.text_tower.embed_prompts(new), strict=True):
+                cache[phrase] = embedding
+        width = max((len(phrases) for phrases in terms), default=0)
+        embed_dim = self.backbone.text_tower.embed_dim
+        embeddings = torch.zeros((len(terms), max(width, 1), embed_dim), device=device)
+        mask = torch.zeros((len(terms), max(width, 1)), dtype=torch.bool, device=device)
+        for row, phrases in enumerate(terms):
+            for column, phrase in enumerate(phrases):
+                embeddings[row, column] = cache[phrase].to(device)
+                mask[row, column] = True
+        return embeddings, mask
 
     @torch.no_grad()
     def segment(
