@@ -183,7 +183,7 @@ def decode_sample(
         "target_masks": target_masks,
         "boxes": instance_boxes(target_masks),
         "box_labels": target_labels.clone(),
-        "image_label": _image_label(annotation, classes, mask_array, target_labels),
+        "image_label": _image_label(annotation, classes, target_labels, target_masks),
     }
 
 
@@ -251,17 +251,21 @@ def _box_only_regions(annotation: dict[str, Any], classes: list[ClassInfo]) -> l
     return found
 
 
-def _image_label(annotation: dict[str, Any], classes: list[ClassInfo], mask: np.ndarray, labels: torch.Tensor) -> int:
-    """The defect type term if it names a class, else the class covering most pixels, else the first
-    instance's class (box-only regions), else -1: a defect-free image."""
+def _image_label(annotation: dict[str, Any], classes: list[ClassInfo], labels: torch.Tensor, masks: torch.Tensor) -> int:
+    """The image's defect class, by the rule predictions follow (Segmentation.image_classes): the
+    class with the most instance pixels. Without instances: the defect type term when the annotation
+    has no region at all (an image-level label only), else -1, a defect-free image."""
+    if len(labels):
+        area = torch.zeros(len(classes), dtype=torch.int64)
+        area.scatter_add_(0, labels, masks.flatten(1).sum(1))
+        return int(area.argmax())
+    if annotation.get("regions"):
+        return -1  # its regions vanish at this resolution: nothing a model could be scored on
     by_slug = {c.slug: c.index for c in classes}
     for term in (annotation.get("terms") or {}).get("defect_type") or []:
         if by_slug.get(term.get("slug"), 0) > 0:
             return by_slug[term["slug"]] - 1
-    counts = np.bincount(mask.ravel(), minlength=len(classes))[1:]
-    if counts.sum():
-        return int(counts.argmax())
-    return int(labels[0]) if len(labels) else -1
+    return -1
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
