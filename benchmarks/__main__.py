@@ -17,6 +17,8 @@ BENCHMARKS = {
     "clicks": "benchmarks.bench_clicks",
     "export": "benchmarks.bench_export",
     "pages": "benchmarks.bench_pages",
+    "grounding": "benchmarks.bench_grounding",
+    "gpu": "benchmarks.gpu",
 }
 
 

@@ -29,6 +29,7 @@ from .models import ModelCheckpoint, RunKind, RunMetric, RunStatus, TrainingRun
 from .synthetic import SyntheticImportError, synthetic_samples_import
 
 LOG_NAME = "trainer.log"
+SYNTHESIS_KINDS = (RunKind.GENERATE, RunKind.TEXT_TO_IMAGE)  # runs whose images are imported into the catalog
 LOG_TAIL_LINES = 60
 STOP_GRACE_SECONDS = 15
 
@@ -68,6 +69,16 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
             *("-m", "modeling.evaluate", "--checkpoint", run.parent.checkpoint_path),
             *("--shards", shards, "--out", str(out_dir), "--split", run.split or "test"),
         ]
+    if run.kind == RunKind.TEXT_TO_IMAGE:
+        options = run.options
+        command = [sys.executable, "-m", "modeling.generate", "--stage", "1", "--checkpoint", run.parent.checkpoint_path]
+        command += ["--from-shards", shards, "--split", run.split or "test", "--out", str(generated_folder(out_dir))]
+        for option, flag in (("limit", "--limit"), ("per_prompt", "--per-prompt"), ("guidance", "--guidance")):
+            command += [flag, str(options[option])]
+        command += ["--steps", str(options["steps"]), "--sampler", options["sampler"]]
+        if "seed" in options:
+            command += ["--seed", str(options["seed"])]
+        return command
     if run.kind == RunKind.GENERATE:
         command = [sys.executable, "-m", "modeling.generate", "--checkpoint", run.parent.checkpoint_path]
         command += ["--out", str(generated_folder(out_dir)), "--per-class", str(run.options["per_class"])]
@@ -162,11 +173,12 @@ def training_run_execute(run_id: int) -> None:
         return
     out_dir = run_folder(run)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if run.kind == RunKind.GENERATE and (generated_folder(out_dir) / "manifest.json").is_file():
+    synthesis = run.kind in SYNTHESIS_KINDS
+    if synthesis and (generated_folder(out_dir) / "manifest.json").is_file():
         # A redelivered synthesis whose images are complete: only the import is left to do.
         _finish_synthesis(run, out_dir)
         return
-    if run.kind == RunKind.GENERATE:
+    if synthesis:
         shutil.rmtree(generated_folder(out_dir), ignore_errors=True)  # a half-written folder from a lost worker
     command = trainer_command(run, out_dir=out_dir, gpus=visible_gpu_count(), resume=resume)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -201,7 +213,7 @@ def training_run_execute(run_id: int) -> None:
     if exit_code == 0:
         if run.kind == RunKind.EVALUATE:
             _record_report(run, out_dir)
-        if run.kind == RunKind.GENERATE:
+        if synthesis:
             _finish_synthesis(run, out_dir)
             return
         _finish(run, RunStatus.SUCCEEDED)
@@ -210,7 +222,7 @@ def training_run_execute(run_id: int) -> None:
 
 
 def _finish_synthesis(run: TrainingRun, out_dir: Path) -> None:
-    """Import the generated pairs into the catalog as synthetic samples, queued for stage 1."""
+    """Import the generated images (and masks) into the catalog as synthetic samples, queued for stage 1."""
     try:
         source, imported = synthetic_samples_import(run=run, folder=generated_folder(out_dir))
     except SyntheticImportError as error:

@@ -26,7 +26,7 @@ from modeling.core.sd_text_tower import SDTextTower
 class LatentDiffusion(nn.Module):
     """Frozen CLIP text tower, implicit captioner (frozen image tower + trainable MLP), frozen VAE,
     trainable U-Net and the DDPM schedule. ``diffusion_loss`` trains it; ``pyramid_features`` feeds
-    Stage 2; ``generate`` samples images from captions."""
+    Stage 2; text_to_image.sample_images samples images from captions."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -173,22 +173,3 @@ class LatentDiffusion(nn.Module):
             for hook in hooks:
                 hook.remove()
         return [*features, latents.to(features[-1].dtype)]
-
-    @torch.no_grad()
-    def generate(
-        self, captions: list[str], *, num_steps: int | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Text-to-image sampling with the DDPM scheduler: B captions -> (B, 3, H, W) images in [-1, 1]."""
-        scheduler = build_scheduler(self.config.diffusion)
-        scheduler.set_timesteps(num_steps or self.config.diffusion.num_train_timesteps)
-        condition = self.text_conditioning(captions)
-        device = condition.device
-        size = self.config.latent_size
-        latents = torch.randn(
-            (len(captions), self.config.vae.latent_channels, size, size), generator=generator, device=device
-        )
-        for t in scheduler.timesteps:
-            prediction = self.unet(latents, t.to(device), encoder_hidden_states=condition).sample
-            latents = scheduler.step(prediction, t, latents, generator=generator).prev_sample
-        images = self.vae.decode(latents / self.vae.config.scaling_factor).sample
-        return images.clamp(-1, 1)
