@@ -25,10 +25,12 @@ from django.utils import timezone
 
 from releases.exports import export_manifest_url
 
+from .caption_terms import caption_terms_write
 from .models import ModelCheckpoint, RunKind, RunMetric, RunStatus, TrainingRun
 from .synthetic import SyntheticImportError, synthetic_samples_import
 
 LOG_NAME = "trainer.log"
+CAPTION_TERMS_NAME = "caption_terms.jsonl"
 SYNTHESIS_KINDS = (RunKind.GENERATE, RunKind.TEXT_TO_IMAGE)  # runs whose images are imported into the catalog
 LOG_TAIL_LINES = 60
 STOP_GRACE_SECONDS = 15
@@ -104,6 +106,8 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
                 args += [f"--{option}", run.options[option]]
     for override in run.config_overrides:
         args += ["--set", override]
+    if run.kind == RunKind.STAGE_2 and (out_dir / CAPTION_TERMS_NAME).is_file():
+        args += ["--set", f"data.caption_terms={out_dir / CAPTION_TERMS_NAME}"]
     if resume:
         args.append("--resume")
     if gpus > 1:
@@ -180,6 +184,9 @@ def training_run_execute(run_id: int) -> None:
         return
     if synthesis:
         shutil.rmtree(generated_folder(out_dir), ignore_errors=True)  # a half-written folder from a lost worker
+    if run.kind == RunKind.STAGE_2 and not any(o.startswith("data.caption_terms=") for o in run.config_overrides):
+        # Stage 2 grounds on the caption terms the vocabulary's normalizer finds (modeling/caption_terms.py)
+        caption_terms_write(version=run.dataset_version, path=out_dir / CAPTION_TERMS_NAME)
     command = trainer_command(run, out_dir=out_dir, gpus=visible_gpu_count(), resume=resume)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(out_dir / LOG_NAME, "ab") as log:
