@@ -14,7 +14,7 @@ queries?) against a random ranking of the names.
 Make the export with the platform (import the three subsets, caption, verify, publish,
 `manage.py export_version N --format webdataset --to DIR`); tests/modeling/real_export.py does the
 same in the tests. Environment: BENCH_GROUNDING_STEPS (600), BENCH_GROUNDING_SIZE (32),
-BENCH_GROUNDING_HELD_OUT (def-crack,def-contamination).
+BENCH_GROUNDING_HELD_OUT (def-crack,def-contamination), BENCH_GROUNDING_WEIGHT (the preset's grounding weight).
 """
 
 import json
@@ -27,6 +27,7 @@ from pathlib import Path
 STEPS = int(os.environ.get("BENCH_GROUNDING_STEPS", "600"))
 SIZE = int(os.environ.get("BENCH_GROUNDING_SIZE", "32"))
 HELD_OUT = os.environ.get("BENCH_GROUNDING_HELD_OUT", "def-crack,def-contamination").split(",")
+WEIGHT = os.environ.get("BENCH_GROUNDING_WEIGHT")  # mask_generator.grounding_weight; unset: the preset's
 BATCH = 8
 
 
@@ -47,6 +48,7 @@ def _train(mode: str, source, keys, out: Path):
             f"train.steps={STEPS}",
             f"train.log_every={STEPS}",
             f"train.save_every={STEPS}",
+            *([f"mask_generator.grounding_weight={WEIGHT}"] if WEIGHT else []),
         ],
     )
     torch.manual_seed(0)
@@ -84,7 +86,8 @@ def run() -> None:
         if not sample_class_indices(annotation, source.classes) & held_out:
             keys.add(raw["__key__"])
     chance = math.log(BATCH)
-    print(f"   {len(keys)} training samples without {', '.join(HELD_OUT)}; {STEPS} steps at {SIZE} px")
+    weight = WEIGHT or "the preset's"
+    print(f"   {len(keys)} training samples without {', '.join(HELD_OUT)}; {STEPS} steps at {SIZE} px, grounding weight {weight}")
     print(f"   chance (ln {BATCH}) = {chance:.3f}")
     results = {}
     with tempfile.TemporaryDirectory() as folder:
