@@ -54,7 +54,9 @@ def _train(mode: str, source, keys, out: Path):
     torch.manual_seed(0)
     model = build_model(2, config)
     trainer = Trainer(stage=2, config=config, model=model, runtime=Runtime(), out_dir=out, classes=source.classes)
-    batches = iter(make_loader(ShardDataset(source, config.data, train=True, keys=keys), batch_size=BATCH, num_workers=0))
+    batches = iter(
+        make_loader(ShardDataset(source, config.data, train=True, keys=keys), batch_size=BATCH, num_workers=0)
+    )
     curve, window = [], []
     started = time.perf_counter()
     for step in range(1, STEPS + 1):
@@ -87,7 +89,9 @@ def run() -> None:
             keys.add(raw["__key__"])
     chance = math.log(BATCH)
     weight = WEIGHT or "the preset's"
-    print(f"   {len(keys)} training samples without {', '.join(HELD_OUT)}; {STEPS} steps at {SIZE} px, grounding weight {weight}")
+    print(
+        f"   {len(keys)} training samples without {', '.join(HELD_OUT)}; {STEPS} steps at {SIZE} px, grounding weight {weight}"
+    )
     print(f"   chance (ln {BATCH}) = {chance:.3f}")
     results = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -99,7 +103,10 @@ def run() -> None:
             figures = ", ".join(f"{step}: {loss:.3f}" for step, loss in curve)
             print(f"   grounding on {mode}: loss by step {figures} ({seconds:.0f} s)")
             print(f"      last / chance = {curve[-1][1] / chance:.2f}")
-            for name, grounding in (("all classes", report["grounding"]), ("held-out", report["open_vocabulary"]["grounding"])):
+            for name, grounding in (
+                ("all classes", report["grounding"]),
+                ("held-out", report["open_vocabulary"]["grounding"]),
+            ):
                 if grounding and grounding["images"]:
                     print(
                         f"      {name}: top-1 {grounding['top1']:.3f} vs random {grounding['random_top1']:.3f}, "

@@ -55,7 +55,9 @@ def diffusers_training_step(model, optimizer, scheduler, batch, autocast) -> Non
             latents = model.vae.encode(batch["pixel_values"]).latent_dist.sample() * model.vae.config.scaling_factor
             encoder_hidden_states = model.text_tower(model.text_tower.tokenize(batch["caption"])).hidden
         noise = torch.randn_like(latents)
-        timesteps = torch.randint(0, model.scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
+        timesteps = torch.randint(
+            0, model.scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device
+        )
         noisy = model.scheduler.add_noise(latents, noise, timesteps)
         prediction = model.unet(noisy, timesteps, encoder_hidden_states).sample
         loss = F.mse_loss(prediction.float(), noise.float(), reduction="mean")

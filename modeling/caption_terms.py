@@ -24,7 +24,9 @@ def caption_terms_write(*, version: DatasetVersion, path: Path) -> dict[str, int
     """Write the caption-terms file of ``version``; returns counts of samples, captions and terms found."""
     matcher = vocabulary_matcher()
     labels = dict(Term.objects.values_list("slug", "label_en"))
-    items = DatasetVersionItem.objects.filter(version=version).order_by("sample_id").values_list("sample_id", "revision_id")
+    items = (
+        DatasetVersionItem.objects.filter(version=version).order_by("sample_id").values_list("sample_id", "revision_id")
+    )
     counts = {"samples": 0, "captions": 0, "terms": 0}
     partial = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def generate_text_to_image(args: argparse.Namespace) -> dict:
     if args.per_class is not None or args.switch_at is not None or args.inference_steps is not None:
-        raise ConfigError("--per-class, --switch-at and --inference-steps are Defect-Gen's; stage 1 takes --per-prompt, --steps")
+        raise ConfigError(
+            "--per-class, --switch-at and --inference-steps are Defect-Gen's; stage 1 takes --per-prompt, --steps"
+        )
     from modeling.core.text_to_image import generate_text_to_image as generate
     from modeling.core.text_to_image import prompts_from_shards, read_prompts
 

@@ -73,7 +73,15 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
         ]
     if run.kind == RunKind.TEXT_TO_IMAGE:
         options = run.options
-        command = [sys.executable, "-m", "modeling.generate", "--stage", "1", "--checkpoint", run.parent.checkpoint_path]
+        command = [
+            sys.executable,
+            "-m",
+            "modeling.generate",
+            "--stage",
+            "1",
+            "--checkpoint",
+            run.parent.checkpoint_path,
+        ]
         command += ["--from-shards", shards, "--split", run.split or "test", "--out", str(generated_folder(out_dir))]
         for option, flag in (("limit", "--limit"), ("per_prompt", "--per-prompt"), ("guidance", "--guidance")):
             command += [flag, str(options[option])]

@@ -83,7 +83,10 @@ def text_to_image(args: argparse.Namespace) -> dict:
     )
     return {
         "report": args.report,
-        "realism": {name: {k: v for k, v in f.items() if k in ("fid", "kid_mean", "reason")} for name, f in report["realism"].items()},
+        "realism": {
+            name: {k: v for k, v in f.items() if k in ("fid", "kid_mean", "reason")}
+            for name, f in report["realism"].items()
+        },
         "inception_score": report["inception_score"].get("is_mean", report["inception_score"].get("reason")),
         "clip_score": report["clip_score"].get("clip_score", report["clip_score"].get("reason")),
         "random_frozen": report["random_frozen"],

@@ -78,9 +78,7 @@ def sd_schedule() -> DiffusionConfig:
     """Stable Diffusion v1.5's training schedule (its scheduler_config.json): scaled_linear betas from
     0.00085 to 0.012 over 1000 steps, epsilon prediction. A U-Net initialised from SD v1.5 must keep
     it: its weights predict noise for these noise levels."""
-    return DiffusionConfig(
-        num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
-    )
+    return DiffusionConfig(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
 
 
 @dataclass
@@ -194,7 +192,9 @@ class ModelConfig:
             raise ConfigError(f"captioner.implicit_fraction must be in [0, 1], got {self.captioner.implicit_fraction}")
         check_data_and_train(self.data, self.train)
         if self.mask_generator.grounding_on not in ("terms", "tokens"):
-            raise ConfigError(f"mask_generator.grounding_on must be 'terms' or 'tokens', got {self.mask_generator.grounding_on!r}")
+            raise ConfigError(
+                f"mask_generator.grounding_on must be 'terms' or 'tokens', got {self.mask_generator.grounding_on!r}"
+            )
         if self.mask_generator.hidden_dim % self.mask_generator.num_heads:
             raise ConfigError("mask_generator.hidden_dim must be divisible by mask_generator.num_heads")
         if not 0 <= self.mask_generator.feature_timestep < self.diffusion.num_train_timesteps:
@@ -217,7 +217,13 @@ class ModelConfig:
         cpu_threads = self.train.cpu_threads
         if cpu_threads is not None and cpu_threads <= 0:
             raise ConfigError(f"train.cpu_threads must be positive or null, got {cpu_threads}")
-        for name in ("weights.stable_diffusion", "clip.text_weights", "clip.image_weights", "vae.weights", "data.caption_terms"):
+        for name in (
+            "weights.stable_diffusion",
+            "clip.text_weights",
+            "clip.image_weights",
+            "vae.weights",
+            "data.caption_terms",
+        ):
             path = _dotted(self, name)
             if path is not None and not Path(path).exists():
                 raise ConfigError(f"{name}: no such file or folder {path}")
@@ -243,9 +249,13 @@ def _dotted(config, name: str):
 
 def check_diffusion(diffusion: DiffusionConfig) -> None:
     if diffusion.beta_schedule not in BETA_SCHEDULES:
-        raise ConfigError(f"diffusion.beta_schedule must be one of {', '.join(BETA_SCHEDULES)}, got {diffusion.beta_schedule!r}")
+        raise ConfigError(
+            f"diffusion.beta_schedule must be one of {', '.join(BETA_SCHEDULES)}, got {diffusion.beta_schedule!r}"
+        )
     if diffusion.prediction_type not in ("epsilon", "v_prediction"):
-        raise ConfigError(f"diffusion.prediction_type must be 'epsilon' or 'v_prediction', got {diffusion.prediction_type!r}")
+        raise ConfigError(
+            f"diffusion.prediction_type must be 'epsilon' or 'v_prediction', got {diffusion.prediction_type!r}"
+        )
     if not 0.0 <= diffusion.caption_dropout < 1.0:
         raise ConfigError(f"diffusion.caption_dropout must be in [0, 1), got {diffusion.caption_dropout}")
     if not 0.0 < diffusion.beta_start < diffusion.beta_end < 1.0:

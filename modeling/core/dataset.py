@@ -171,7 +171,10 @@ def decode_sample(
             mask_array, box_regions, crop=box, size=image_size, flip=flip, min_pixels=min_component_pixels
         )
     else:
-        target_labels, target_masks = torch.zeros(0, dtype=torch.int64), torch.zeros((0, image_size, image_size), dtype=torch.bool)
+        target_labels, target_masks = (
+            torch.zeros(0, dtype=torch.int64),
+            torch.zeros((0, image_size, image_size), dtype=torch.bool),
+        )
     return {
         "key": key,
         "caption": caption,
@@ -251,7 +254,9 @@ def _box_only_regions(annotation: dict[str, Any], classes: list[ClassInfo]) -> l
     return found
 
 
-def _image_label(annotation: dict[str, Any], classes: list[ClassInfo], labels: torch.Tensor, masks: torch.Tensor) -> int:
+def _image_label(
+    annotation: dict[str, Any], classes: list[ClassInfo], labels: torch.Tensor, masks: torch.Tensor
+) -> int:
     """The image's defect class, by the rule predictions follow (Segmentation.image_classes): the
     class with the most instance pixels. Without instances: the defect type term when the annotation
     has no region at all (an image-level label only), else -1, a defect-free image."""

@@ -31,9 +31,11 @@ def build_vae(config: VAEConfig, *, image_size: int) -> AutoencoderKL:
     if config.weights is not None:
         try:
             vae = AutoencoderKL.from_pretrained(Path(config.weights), local_files_only=True, low_cpu_mem_usage=False)
-        except (OSError, ValueError, EnvironmentError) as exc:
+        except (OSError, ValueError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"vae.weights {config.weights} is not a diffusers AutoencoderKL folder: {first_line}") from None
+            raise ConfigError(
+                f"vae.weights {config.weights} is not a diffusers AutoencoderKL folder: {first_line}"
+            ) from None
     else:
         depth = len(config.block_out_channels)
         vae = AutoencoderKL(

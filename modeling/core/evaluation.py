@@ -86,7 +86,11 @@ def evaluate(
 def random_frozen_parts(meta: dict[str, Any]) -> list[str]:
     """The frozen parts a checkpoint recorded as randomly initialised (a tiny run's are)."""
     weights = meta.get("weights") or {}
-    return [part for part in ("vae", "text_tower", "image_tower") if (weights.get(part) or {}).get("weights") == "random-init"]
+    return [
+        part
+        for part in ("vae", "text_tower", "image_tower")
+        if (weights.get(part) or {}).get("weights") == "random-init"
+    ]
 
 
 class GroundingProbe:

@@ -47,7 +47,9 @@ def read_component(folder: str | Path, component: str) -> dict[str, torch.Tensor
         if path.is_file():
             return load_file(path)
     if (folder / component).is_dir() and any((folder / component).glob("*.bin")):
-        raise ConfigError(f"weights.stable_diffusion {folder}: {component}/ holds only .bin weights; convert them to .safetensors")
+        raise ConfigError(
+            f"weights.stable_diffusion {folder}: {component}/ holds only .bin weights; convert them to .safetensors"
+        )
     raise ConfigError(f"weights.stable_diffusion {folder}: no {component}/{names[0]}")
 
 
@@ -95,13 +97,17 @@ def assign_state(module: nn.Module, state: dict[str, torch.Tensor], *, source: s
         if tensor.shape != want and tensor.dim() == 4 and tensor.shape[2:] == (1, 1) and tensor.shape[:2] == want:
             tensor = tensor[:, :, 0, 0]
         if tensor.shape != want:
-            raise ConfigError(f"{source} does not fit: {key} is {tuple(tensor.shape)} in the file, {tuple(want)} in the model")
+            raise ConfigError(
+                f"{source} does not fit: {key} is {tuple(tensor.shape)} in the file, {tuple(want)} in the model"
+            )
         fitted[key] = tensor
     module.load_state_dict(fitted, strict=True, assign=True)
     return len(fitted)
 
 
-def load_stable_diffusion(model: nn.Module, folder: str | Path, *, states: dict[str, dict] | None = None) -> dict[str, int]:
+def load_stable_diffusion(
+    model: nn.Module, folder: str | Path, *, states: dict[str, dict] | None = None
+) -> dict[str, int]:
     """Load the U-Net, VAE and text encoder of a SD folder into a LatentDiffusion; returns tensors per part.
 
     ``states`` (component -> state dict) replaces reading the files: the meta-device test passes

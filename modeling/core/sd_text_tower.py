@@ -40,7 +40,9 @@ class SDTextTower(nn.Module):
             config = CLIPTextConfig.from_pretrained(encoder_folder, local_files_only=True)
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"weights.stable_diffusion {folder}: cannot read the text encoder: {_first_line(exc)}") from None
+            raise ConfigError(
+                f"weights.stable_diffusion {folder}: cannot read the text encoder: {_first_line(exc)}"
+            ) from None
         architectures = config.architectures or ["CLIPTextModel"]
         model_class = CLIPTextModelWithProjection if "CLIPTextModelWithProjection" in architectures else CLIPTextModel
         self.model = model_class(config)
@@ -49,7 +51,8 @@ class SDTextTower(nn.Module):
         self.width = config.hidden_size
         self.embed_dim = config.projection_dim if self.has_projection else config.hidden_size
         self.special_tokens = {
-            token for token in (self.tokenizer.bos_token_id, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)
+            token
+            for token in (self.tokenizer.bos_token_id, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)
             if token is not None
         }
         self.requires_grad_(False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from modeling.core.config import ModelConfig
 from modeling.core.dataset import instance_boxes
 from modeling.core.latent_diffusion import LatentDiffusion

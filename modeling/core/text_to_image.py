@@ -85,7 +85,9 @@ def sample_images(
         condition = torch.cat([model.text_conditioning([""] * len(prompts)).to(dtype), condition])
     size = model.config.latent_size
     generators = [torch.Generator(device).manual_seed(seed) for seed in seeds]
-    latents = randn_tensor((len(prompts), model.config.vae.latent_channels, size, size), generator=generators, device=device)
+    latents = randn_tensor(
+        (len(prompts), model.config.vae.latent_channels, size, size), generator=generators, device=device
+    )
     latents = latents.to(dtype) * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
         model_input = torch.cat([latents, latents]) if guided else latents

@@ -90,7 +90,10 @@ def inception_score(images: torch.Tensor, weights: str | None) -> dict[str, Any]
 def clip_score(images: torch.Tensor, prompts: list[str], model_name: str, weights: str | None) -> dict[str, Any]:
     """torchmetrics' CLIP score, 100 x mean(max(cos, 0)), with both towers of one local open_clip model."""
     if not weights:
-        return {"available": False, "reason": "no CLIP weights given (--clip-weights): random towers would measure nothing"}
+        return {
+            "available": False,
+            "reason": "no CLIP weights given (--clip-weights): random towers would measure nothing",
+        }
     if not Path(weights).is_file():
         return {"available": False, "reason": f"CLIP weights file not found: {weights}"}
     image_tower, text_tower = ImageTower(model_name, weights), TextTower(model_name, weights)

@@ -25,9 +25,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from modeling.core.caption_terms import read_caption_terms
 from modeling.core.checkpoint import Checkpoint, find_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from modeling.core.config import ModelConfig
-from modeling.core.caption_terms import read_caption_terms
 from modeling.core.dataset import ShardDataset, make_loader, select_few_shot
 from modeling.core.errors import ConfigError
 from modeling.core.latent_diffusion import LatentDiffusion
@@ -97,7 +97,9 @@ def weights_in_use(model: nn.Module, init_from: str | Path | None) -> dict[str, 
     if init_from is not None:
         checkpoint = load_checkpoint(init_from, stage=1)
         # the frozen parts are the Stage 1 run's: what it recorded is what this run has
-        weights.update({part: value for part, value in checkpoint.meta.get("weights", {}).items() if part in FROZEN_PARTS})
+        weights.update(
+            {part: value for part, value in checkpoint.meta.get("weights", {}).items() if part in FROZEN_PARTS}
+        )
         weights["backbone"] = {"stage_1_checkpoint": str(checkpoint.path.resolve())}
         weights["unet"] = {"model": "UNet2DConditionModel", "weights": "stage 1 checkpoint"}
     return weights
@@ -376,7 +378,13 @@ def start_run(
         torch.set_num_threads(threads)
     torch.manual_seed(config.train.seed + runtime.rank)
     return RunStart(
-        runtime=runtime, source=source, config=config, checkpoint=checkpoint, out_dir=out_dir, split=split, threads=threads
+        runtime=runtime,
+        source=source,
+        config=config,
+        checkpoint=checkpoint,
+        out_dir=out_dir,
+        split=split,
+        threads=threads,
     )
 
 

@@ -26,6 +26,7 @@ def copy_subset(real_data: Path, root: Path, per_class: int = PER_CLASS) -> Path
     """A temporary copy of part of the subsets in their original layouts: MVTec whole, the first
     ``per_class`` stems of each Magnetic Tile class and each NEU-DET class. (The importers refuse
     symlinks that lead out of the import root, so the files are copied, byte for byte.)"""
+
     def link(source: Path) -> None:
         target = root / source.relative_to(real_data)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,9 @@ def write_tokenizer(folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
 
 
-def write_folder(root: Path, *, unet: dict = UNET_CONFIG, vae: dict = VAE_CONFIG, text: dict = TEXT_ENCODER_CONFIG) -> Path:
+def write_folder(
+    root: Path, *, unet: dict = UNET_CONFIG, vae: dict = VAE_CONFIG, text: dict = TEXT_ENCODER_CONFIG
+) -> Path:
     """The folder's config files and tokenizer (no weights)."""
     for name, config in (("unet", unet), ("vae", vae), ("text_encoder", text)):
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -134,7 +136,8 @@ def published_states(*, unet: dict = UNET_CONFIG, vae: dict = VAE_CONFIG, text: 
     states["text_encoder"] = text_state
     if dtype is not None:
         states = {
-            part: {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()} for part, state in states.items()
+            part: {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
+            for part, state in states.items()
         }
     return states
 

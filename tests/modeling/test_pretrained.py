@@ -79,7 +79,9 @@ def test_a_file_of_another_size_is_refused_naming_the_tensor(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_sd_folder(tmp_path_factory) -> Path:
-    folder = sd15_stand_in.write_folder(tmp_path_factory.mktemp("tiny-sd"), unet=TINY_UNET, vae=TINY_VAE, text=TINY_TEXT)
+    folder = sd15_stand_in.write_folder(
+        tmp_path_factory.mktemp("tiny-sd"), unet=TINY_UNET, vae=TINY_VAE, text=TINY_TEXT
+    )
     torch.manual_seed(1)
     sd15_stand_in.write_weights(folder, sd15_stand_in.published_states(unet=TINY_UNET, vae=TINY_VAE, text=TINY_TEXT))
     return folder
@@ -94,7 +96,9 @@ def test_a_sd_folder_on_disk_initialises_a_run_and_its_checkpoint_says_so(tiny_s
     unet_file = load_file(tiny_sd_folder / "unet" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(model.unet.state_dict()[k], v) for k, v in unet_file.items())
     vae_file = load_file(tiny_sd_folder / "vae" / "diffusion_pytorch_model.safetensors")
-    assert torch.equal(model.vae.encoder.mid_block.attentions[0].to_q.weight, vae_file["encoder.mid_block.attentions.0.query.weight"])
+    assert torch.equal(
+        model.vae.encoder.mid_block.attentions[0].to_q.weight, vae_file["encoder.mid_block.attentions.0.query.weight"]
+    )
 
     run = tmp_path / "run"
     args = ["--stage", "1", "--config", "tiny", "--shards", str(export), "--out", str(run), "--steps", "2"]

@@ -77,7 +77,10 @@ def test_bad_generation_options_are_one_line(trained_runs, tmp_path, capsys, ext
 
 def test_the_report_scores_what_it_can_and_says_why_not_the_rest(generated, export, tmp_path):
     report_dir = tmp_path / "report"
-    assert synthesis_report.main(["--generated", str(generated), "--shards", str(export), "--report", str(report_dir)]) == 0
+    assert (
+        synthesis_report.main(["--generated", str(generated), "--shards", str(export), "--report", str(report_dir)])
+        == 0
+    )
     report = json.loads((report_dir / "report.json").read_text())
     assert report["realism"]["inception"] == {
         "available": False,
