@@ -88,7 +88,7 @@ def train_stage(args: argparse.Namespace) -> dict:
     if given:
         raise ConfigError(f"only --stage defect-gen takes {', '.join(given)}")
     from modeling.core.config import load_config
-    from modeling.core.trainer import train
+    from modeling.core.runs import train
 
     overrides = common_overrides(args)
     if args.allow_random_frozen:

@@ -150,7 +150,7 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "bf16"  # "bf16" or "no"; only used on CUDA
     gradient_checkpointing: bool = False
-    # torch intra-op threads per process on CPU; null = decided by trainer.cpu_threads (1 on small machines)
+    # torch intra-op threads per process on CPU; null = decided by runs.cpu_threads (1 on small machines)
     cpu_threads: int | None = None
 
 

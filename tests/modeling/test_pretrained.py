@@ -14,7 +14,8 @@ from modeling.core.diffusion_blocks import build_scheduler
 from modeling.core.errors import ConfigError
 from modeling.core.latent_diffusion import LatentDiffusion
 from modeling.core.pretrained import load_stable_diffusion
-from modeling.core.trainer import build_model, refuse_random_frozen
+from modeling.core.runs import refuse_random_frozen
+from modeling.core.trainer import build_model
 from tests.modeling import sd15_stand_in
 from tests.modeling.conftest import FAST
 

@@ -1,7 +1,7 @@
 """Training Defect-Gen from shards with the stage 1/2 Trainer, and loading what it saved.
 
 DefectGen keeps the Trainer's model contract (trainer.TrainableModel), so the plain Trainer runs it;
-the run's setup and close are the shared trainer.start_run / finish_run.
+the run's setup and close are the shared runs.start_run / finish_run.
 
 The two U-Nets are trained jointly: every step draws one batch, one noise tensor and one timestep
 per sample, and minimises the sum of both models' noise-prediction losses (one AdamW over both).
@@ -21,8 +21,9 @@ from modeling.core.defect_gen.config import STAGE, DefectGenConfig, defect_gen_c
 from modeling.core.defect_gen.data import Selection, defect_gen_batches, select_samples
 from modeling.core.defect_gen.models import DefectGen
 from modeling.core.errors import CheckpointError
+from modeling.core.runs import finish_run, start_run
 from modeling.core.shards import ClassInfo
-from modeling.core.trainer import Trainer, finish_run, start_run
+from modeling.core.trainer import Trainer
 
 
 def load_defect_gen_checkpoint(path: str | Path) -> tuple[Checkpoint, DefectGenConfig]:
