@@ -19,6 +19,8 @@ BENCHMARKS = {
     "export": "benchmarks.bench_export",
     "pages": "benchmarks.bench_pages",
     "hostile": "benchmarks.bench_hostile",
+    "grounding": "benchmarks.bench_grounding",
+    "gpu": "benchmarks.gpu",
 }
 
 

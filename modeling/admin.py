@@ -42,7 +42,7 @@ class LaunchForm(forms.Form):
         label="Start from run",
         help_text=(
             "Stage 2: the Stage 1 run whose U-Net it builds on. Evaluation: the Stage 2 run to score. "
-            "Synthesis: the Defect-Gen run that generates."
+            "Synthesis: the Defect-Gen run that generates. Text-to-image: the Stage 1 run that generates."
         ),
     )
     config_preset = forms.CharField(initial="tiny", help_text="tiny (CPU), sd15 (the paper's size), or a JSON path.")
@@ -55,7 +55,8 @@ class LaunchForm(forms.Form):
         required=False,
         initial=dict,
         help_text='Defect-Gen: {"product": "prod-bottle", "classes": ["def-scratch"]}. '
-        'Synthesis: {"per_class": 50, "seed": 0, "switch_at": 40}.',
+        'Synthesis: {"per_class": 50, "seed": 0, "switch_at": 40}. '
+        'Text-to-image: {"limit": 20, "per_prompt": 1, "guidance": 7.5, "steps": 50, "sampler": "ddim"}.',
     )
     steps = forms.IntegerField(min_value=1, required=False, help_text="Empty: the preset's number of steps.")
     few_shot_per_class = forms.IntegerField(min_value=1, required=False, label="Few-shot: samples per class")
@@ -96,7 +97,7 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     )
     list_filter = ("kind", "status")
     list_select_related = ("dataset_version",)
-    actions = ["cancel_runs", "fine_tune_stage_2", "evaluate_runs", "generate_samples"]
+    actions = ["cancel_runs", "fine_tune_stage_2", "evaluate_runs", "generate_samples", "generate_text_to_image"]
     inlines = [ModelCheckpointInline]
     change_form_template = "admin/modeling/trainingrun/change_form.html"
     fieldsets = (
@@ -199,6 +200,12 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     def generate_samples(self, request, queryset):
         self._launch_children(request, queryset, RunKind.GENERATE)
 
+    @admin.action(
+        description="Generate images from the selected Stage 1 runs (text-to-image, test captions)", permissions=["add"]
+    )
+    def generate_text_to_image(self, request, queryset):
+        self._launch_children(request, queryset, RunKind.TEXT_TO_IMAGE)
+
     def _launch_children(self, request, queryset, kind: str) -> None:
         """Stage 2 inherits the parent's preset, steps and overrides; for other settings use the launch form."""
         for parent in queryset:
@@ -263,7 +270,10 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
         report = run.report
         if not report:
             return "—"
-        rows = [
+        rows = []
+        if report.get("random_frozen"):
+            rows.append(("weights", f"RANDOM frozen {', '.join(report['random_frozen'])}: not a pretrained model"))
+        rows += [
             ("images", report.get("images")),
             ("classification accuracy", _percent(report.get("classification", {}).get("accuracy"))),
             ("detection mAP@0.5", _percent(report.get("detection", {}).get("map50"))),

@@ -15,6 +15,7 @@ class RunKind(models.TextChoices):
     EVALUATE = "evaluate", "Evaluation"
     DEFECT_GEN = "defect_gen", "Defect-Gen training"
     GENERATE = "generate", "Defect-Gen synthesis"
+    TEXT_TO_IMAGE = "text_to_image", "Text-to-image synthesis"
 
 
 class TrainingRun(Job):
@@ -36,7 +37,7 @@ class TrainingRun(Job):
         related_name="children",
         help_text=(
             "Stage 2: the Stage 1 run it starts from. Evaluation: the Stage 2 run it scores. "
-            "Synthesis: the Defect-Gen run whose checkpoint generates."
+            "Synthesis: the Defect-Gen run whose checkpoint generates. Text-to-image: the Stage 1 run."
         ),
     )
     config_preset = models.CharField(max_length=200, default="tiny", help_text="tiny, sd15, or a config JSON path.")
@@ -50,7 +51,8 @@ class TrainingRun(Job):
         default=dict,
         blank=True,
         help_text='Defect-Gen: {"classes": [slugs], "product": slug, "domain": slug}; '
-        'synthesis: {"per_class": N, "seed": S, "switch_at": U}.',
+        'synthesis: {"per_class": N, "seed": S, "switch_at": U}; text-to-image: {"limit": N, "per_prompt": K, '
+        '"guidance": 7.5, "steps": 50, "sampler": "ddim", "seed": S}.',
     )
     generated_source = models.OneToOneField(
         "catalog.Source",

@@ -26,10 +26,13 @@ from django.utils import timezone
 from base.jobs import JobStatus
 from releases.exports import export_manifest_url
 
+from .caption_terms import caption_terms_write
 from .models import ModelCheckpoint, RunKind, RunMetric, TrainingRun
 from .synthetic import SyntheticImportError, synthetic_samples_import
 
 LOG_NAME = "trainer.log"
+CAPTION_TERMS_NAME = "caption_terms.jsonl"
+SYNTHESIS_KINDS = (RunKind.GENERATE, RunKind.TEXT_TO_IMAGE)  # runs whose images are imported into the catalog
 LOG_TAIL_LINES = 60
 STOP_GRACE_SECONDS = 15
 
@@ -69,6 +72,24 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
             *("-m", "modeling.evaluate", "--checkpoint", run.parent.checkpoint_path),
             *("--shards", shards, "--out", str(out_dir), "--split", run.split or "test"),
         ]
+    if run.kind == RunKind.TEXT_TO_IMAGE:
+        options = run.options
+        command = [
+            sys.executable,
+            "-m",
+            "modeling.generate",
+            "--stage",
+            "1",
+            "--checkpoint",
+            run.parent.checkpoint_path,
+        ]
+        command += ["--from-shards", shards, "--split", run.split or "test", "--out", str(generated_folder(out_dir))]
+        for option, flag in (("limit", "--limit"), ("per_prompt", "--per-prompt"), ("guidance", "--guidance")):
+            command += [flag, str(options[option])]
+        command += ["--steps", str(options["steps"]), "--sampler", options["sampler"]]
+        if "seed" in options:
+            command += ["--seed", str(options["seed"])]
+        return command
     if run.kind == RunKind.GENERATE:
         command = [sys.executable, "-m", "modeling.generate", "--checkpoint", run.parent.checkpoint_path]
         command += ["--out", str(generated_folder(out_dir)), "--per-class", str(run.options["per_class"])]
@@ -94,6 +115,8 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
                 args += [f"--{option}", run.options[option]]
     for override in run.config_overrides:
         args += ["--set", override]
+    if run.kind == RunKind.STAGE_2 and (out_dir / CAPTION_TERMS_NAME).is_file():
+        args += ["--set", f"data.caption_terms={out_dir / CAPTION_TERMS_NAME}"]
     if resume:
         args.append("--resume")
     if gpus > 1:
@@ -163,12 +186,16 @@ def training_run_execute(run_id: int) -> None:
         return
     out_dir = run_folder(run)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if run.kind == RunKind.GENERATE and (generated_folder(out_dir) / "manifest.json").is_file():
+    synthesis = run.kind in SYNTHESIS_KINDS
+    if synthesis and (generated_folder(out_dir) / "manifest.json").is_file():
         # A redelivered synthesis whose images are complete: only the import is left to do.
         _finish_synthesis(run, out_dir)
         return
-    if run.kind == RunKind.GENERATE:
+    if synthesis:
         shutil.rmtree(generated_folder(out_dir), ignore_errors=True)  # a half-written folder from a lost worker
+    if run.kind == RunKind.STAGE_2 and not any(o.startswith("data.caption_terms=") for o in run.config_overrides):
+        # Stage 2 grounds on the caption terms the vocabulary's normalizer finds (modeling/caption_terms.py)
+        caption_terms_write(version=run.dataset_version, path=out_dir / CAPTION_TERMS_NAME)
     command = trainer_command(run, out_dir=out_dir, gpus=visible_gpu_count(), resume=resume)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(out_dir / LOG_NAME, "ab") as log:
@@ -202,7 +229,7 @@ def training_run_execute(run_id: int) -> None:
     if exit_code == 0:
         if run.kind == RunKind.EVALUATE:
             _record_report(run, out_dir)
-        if run.kind == RunKind.GENERATE:
+        if synthesis:
             _finish_synthesis(run, out_dir)
             return
         _finish(run, JobStatus.SUCCEEDED)
@@ -211,7 +238,7 @@ def training_run_execute(run_id: int) -> None:
 
 
 def _finish_synthesis(run: TrainingRun, out_dir: Path) -> None:
-    """Import the generated pairs into the catalog as synthetic samples, queued for stage 1."""
+    """Import the generated images (and masks) into the catalog as synthetic samples, queued for stage 1."""
     try:
         source, imported = synthetic_samples_import(run=run, folder=generated_folder(out_dir))
     except SyntheticImportError as error:

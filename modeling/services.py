@@ -18,14 +18,26 @@ PARENT_KIND = {
     RunKind.STAGE_2: RunKind.STAGE_1,
     RunKind.EVALUATE: RunKind.STAGE_2,
     RunKind.GENERATE: RunKind.DEFECT_GEN,
+    RunKind.TEXT_TO_IMAGE: RunKind.STAGE_1,
 }
-PARENT_REQUIRED = {RunKind.EVALUATE, RunKind.GENERATE}
+PARENT_REQUIRED = {RunKind.EVALUATE, RunKind.GENERATE, RunKind.TEXT_TO_IMAGE}
 # The options each kind understands, and their types.
 OPTIONS = {
     RunKind.DEFECT_GEN: {"classes": list, "product": str, "domain": str},
     RunKind.GENERATE: {"per_class": int, "seed": int, "switch_at": int},
+    RunKind.TEXT_TO_IMAGE: {
+        "limit": int,
+        "per_prompt": int,
+        "guidance": (int, float),
+        "steps": int,
+        "sampler": str,
+        "seed": int,
+    },
 }
 DEFAULT_PER_CLASS = 10
+# Text-to-image from the admin: the first 20 captions of the split, one image each, SD's guidance.
+TEXT_TO_IMAGE_DEFAULTS = {"limit": 20, "per_prompt": 1, "guidance": 7.5, "steps": 50, "sampler": "ddim"}
+SAMPLERS = ("ddim", "dpm-solver")
 
 
 class RunError(ValueError):
@@ -56,13 +68,23 @@ def _check_options(kind: str, options: dict) -> dict:
             allowed = ", ".join(known) or "none"
             raise RunError(f"option {name!r} means nothing to a {RunKind(kind).label} (options: {allowed})")
         if not isinstance(value, known[name]) or isinstance(value, bool):
-            raise RunError(f"option {name!r} must be a {known[name].__name__}, got {value!r}")
+            wanted = "number" if isinstance(known[name], tuple) else known[name].__name__
+            raise RunError(f"option {name!r} must be a {wanted}, got {value!r}")
     if kind == RunKind.DEFECT_GEN and options.get("product") and options.get("domain"):
         raise RunError("give a product or a domain for Defect-Gen, not both")
     if kind == RunKind.GENERATE:
         options = {"per_class": DEFAULT_PER_CLASS, **options}
         if options["per_class"] < 1:
             raise RunError("per_class must be at least 1")
+    if kind == RunKind.TEXT_TO_IMAGE:
+        options = {**TEXT_TO_IMAGE_DEFAULTS, **options}
+        for name in ("limit", "per_prompt", "steps"):
+            if options[name] < 1:
+                raise RunError(f"{name} must be at least 1")
+        if options["guidance"] < 1:
+            raise RunError("guidance must be at least 1 (1 = no guidance)")
+        if options["sampler"] not in SAMPLERS:
+            raise RunError(f"sampler must be one of {', '.join(SAMPLERS)}")
     return options
 
 

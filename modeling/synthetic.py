@@ -1,9 +1,12 @@
-"""Defect-Gen's output back into the catalog: synthetic samples, flagged, with regions from the
-generated masks, queued for the normal three-stage review like any imported sample.
+"""Generated images back into the catalog: synthetic samples, flagged, queued for the normal
+three-stage review like any imported sample.
 
-The generator writes OUT/manifest.json, OUT/images/*.png and OUT/masks/*.png (docs/defect-gen.md).
-This module turns that into the catalog's folder-import manifest and runs the ordinary importer,
-so synthetic samples get the same assets, hashes, duplicate checks and regions as real ones.
+Two generators write folders: Defect-Gen (OUT/manifest.json of kind "defect-gen", OUT/images/*.png
+and OUT/masks/*.png, docs/defect-gen.md), whose masks become regions, and Stage 1 text-to-image
+(kind "text-to-image", OUT/images/*.png, modeling/core/text_to_image.py), whose prompt is kept as
+each sample's source text. This module turns either into the catalog's folder-import manifest and
+runs the ordinary importer, so synthetic samples get the same assets, hashes, duplicate checks and
+regions as real ones.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from vocabulary.models import Term
 from .models import TrainingRun
 
 FOLDER_MANIFEST = "manifest.jsonl"
+GENERATOR_NAMES = {"defect-gen": "Defect-Gen synthesis", "text-to-image": "Text-to-image synthesis"}
 
 
 class SyntheticImportError(ValueError):
@@ -34,8 +38,8 @@ def _generated_manifest(folder: Path) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise SyntheticImportError(f"cannot read {path} ({error})") from None
-    if manifest.get("kind") != "defect-gen" or not isinstance(manifest.get("samples"), list):
-        raise SyntheticImportError(f"{path} is not a Defect-Gen manifest (kind {manifest.get('kind')!r})")
+    if manifest.get("kind") not in GENERATOR_NAMES or not isinstance(manifest.get("samples"), list):
+        raise SyntheticImportError(f"{path} is not a generation manifest (kind {manifest.get('kind')!r})")
     return manifest
 
 
@@ -48,7 +52,13 @@ def _term_label(slug: str | None) -> str:
 
 
 def folder_manifest_rows(manifest: dict, *, product: str = "", domain: str = "") -> list[dict]:
-    """One folder-import row per generated pair; mask values map to the classes' English labels."""
+    """One folder-import row per generated image: Defect-Gen's mask values map to the classes'
+    English labels; a text-to-image sample keeps its prompt as the sample's source text."""
+    if manifest["kind"] == "text-to-image":
+        return [
+            {"image": sample["image"], "text": sample["prompt"], "product": product, "domain": domain}
+            for sample in manifest["samples"]
+        ]
     labels = {
         str(position): (entry.get("labels") or {}).get("en") or entry["slug"]
         for position, entry in enumerate(manifest["classes"])
@@ -75,14 +85,15 @@ def synthetic_samples_import(*, run: TrainingRun, folder: Path) -> tuple[Source,
 
     provenance = {
         "generated_by_run": run.pk,
-        "defect_gen_run": run.parent_id,
+        "generator": manifest["kind"],
+        "generator_run": run.parent_id,
         "checkpoint": manifest.get("checkpoint"),
         "checkpoint_step": manifest.get("checkpoint_step"),
         "dataset_version": run.dataset_version.name,
         "options": run.options,
     }
     source = source_derived_from(
-        name=f"Defect-Gen synthesis, run {run.pk}",
+        name=f"{GENERATOR_NAMES[manifest['kind']]}, run {run.pk}",
         kind=SourceKind.SYNTHETIC,
         license=f"Synthetic, generated from {run.dataset_version.name}; the licenses of its sources apply.",
         provenance=json.dumps(provenance, sort_keys=True),

@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init", help="stage 2: the stage 1 checkpoint (or run folder) to take the backbone from")
     parser.add_argument("--few-shot", type=int, help="keep N samples per class (overrides data.few_shot_per_class)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument(
+        "--allow-random-frozen",
+        action="store_true",
+        help="stages 1, 2: train although the frozen VAE or CLIP towers have no pretrained weights "
+        "(the tiny preset allows it by default)",
+    )
     defect_gen = parser.add_argument_group("defect-gen only")
     defect_gen.add_argument("--classes", help="comma-separated class slugs (default: every class the samples carry)")
     filters = defect_gen.add_mutually_exclusive_group()
@@ -82,9 +88,12 @@ def train_stage(args: argparse.Namespace) -> dict:
     if given:
         raise ConfigError(f"only --stage defect-gen takes {', '.join(given)}")
     from modeling.core.config import load_config
-    from modeling.core.trainer import train
+    from modeling.core.runs import train
 
-    config = load_config(args.config, common_overrides(args))
+    overrides = common_overrides(args)
+    if args.allow_random_frozen:
+        overrides.append("weights.allow_random_frozen=true")
+    config = load_config(args.config, overrides)
     return train(
         stage=int(args.stage),
         config=config,
@@ -101,6 +110,8 @@ def train_defect_gen(args: argparse.Namespace) -> dict:
     """Defect-Gen: both U-Nets, jointly, on the samples chosen by --product/--domain, --classes, --few-shot."""
     if args.init is not None:
         raise ConfigError("--init applies to --stage 2 only")
+    if args.allow_random_frozen:
+        raise ConfigError("--allow-random-frozen applies to stages 1 and 2 (Defect-Gen has no frozen part)")
     from modeling.core.defect_gen.config import load_defect_gen_config
     from modeling.core.defect_gen.training import train_defect_gen as train
 

@@ -33,7 +33,7 @@ def _create_clip(model_name: str, weights: str | None) -> open_clip.CLIP:
         pretrained=weights,  # a local file path or None; never a hub tag
         pretrained_image=False,
         pretrained_text=False,
-        device="cpu",
+        device=torch.get_default_device(),  # "meta" inside `with torch.device("meta")`: nothing allocated
     )
     if not isinstance(model, open_clip.CLIP):
         raise ConfigError(f"open_clip model {model_name!r} is a {type(model).__name__}; only CLIP towers are supported")

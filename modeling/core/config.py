@@ -56,11 +56,45 @@ class UNetConfig:
 @dataclass
 class DiffusionConfig:
     """DDPM noise schedule. With 100 steps the SD default (scaled_linear to 0.012) keeps ~58% of the
-    signal variance at t=T; the cosine schedule ends at alphas_cumprod[-1] ~ 2e-7 (pure noise)."""
+    signal variance at t=T; the cosine schedule ends at alphas_cumprod[-1] ~ 2e-7 (pure noise).
+    beta_start and beta_end apply to the linear schedules only; ``sd_schedule()`` is SD v1.5's.
+
+    caption_dropout: the share of Stage 1 text-conditioned samples whose caption is replaced by the
+    empty caption, so that the same U-Net also learns the unconditional prediction that
+    classifier-free guidance needs at generation time (SD v1.5 was trained with 0.1)."""
 
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
+    beta_start: float = 0.0001
+    beta_end: float = 0.02
     prediction_type: str = "epsilon"
+    caption_dropout: float = 0.1
+
+
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+
+
+def sd_schedule() -> DiffusionConfig:
+    """Stable Diffusion v1.5's training schedule (its scheduler_config.json): scaled_linear betas from
+    0.00085 to 0.012 over 1000 steps, epsilon prediction. A U-Net initialised from SD v1.5 must keep
+    it: its weights predict noise for these noise levels."""
+    return DiffusionConfig(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+
+
+@dataclass
+class WeightsConfig:
+    """Pretrained weights, all local (nothing is downloaded).
+
+    stable_diffusion: a Stable Diffusion v1.x diffusers folder (``unet/``, ``vae/``, ``text_encoder/``,
+    ``tokenizer/``, as published): the VAE and the text encoder with its own tokenizer replace
+    ``vae`` and ``clip.text_*``, and a new Stage 1 run starts its U-Net from ``unet/``.
+    allow_random_frozen: train although a frozen part (VAE, text or image tower) has random weights.
+    A frozen random VAE makes latents of std ~0.05 instead of ~1, so the noise drowns the image at
+    almost every timestep and a falling Stage 1 loss means little: only the tiny preset, which is for
+    tests and CPU smoke runs, allows it by default (and every report says so)."""
+
+    stable_diffusion: str | None = None
+    allow_random_frozen: bool = False
 
 
 @dataclass
@@ -87,6 +121,7 @@ class MaskGeneratorConfig:
     mask_bce_weight: float = 5.0
     dice_weight: float = 5.0
     grounding_weight: float = 0.5
+    grounding_on: str = "terms"  # "terms": the caption's vocabulary terms; "tokens": every caption token (old)
     deep_supervision: bool = True
     min_component_pixels: int = 4  # connected components of mask.png smaller than this are ignored
 
@@ -100,6 +135,7 @@ class DataConfig:
     hflip: bool = True
     min_scale: float = 0.8  # random crop keeps at least this fraction of each side (1.0 = no crop)
     few_shot_per_class: int | None = None  # Stage 2 few-shot: keep N samples per class
+    caption_terms: str | None = None  # a caption-terms JSONL file (caption_terms.py); null = the sample json's terms
 
 
 @dataclass
@@ -114,11 +150,14 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "bf16"  # "bf16" or "no"; only used on CUDA
     gradient_checkpointing: bool = False
+    # torch intra-op threads per process on CPU; null = decided by runs.cpu_threads (1 on small machines)
+    cpu_threads: int | None = None
 
 
 @dataclass
 class ModelConfig:
     preset: str = "tiny"
+    weights: WeightsConfig = field(default_factory=WeightsConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
@@ -152,6 +191,10 @@ class ModelConfig:
         if not 0.0 <= self.captioner.implicit_fraction <= 1.0:
             raise ConfigError(f"captioner.implicit_fraction must be in [0, 1], got {self.captioner.implicit_fraction}")
         check_data_and_train(self.data, self.train)
+        if self.mask_generator.grounding_on not in ("terms", "tokens"):
+            raise ConfigError(
+                f"mask_generator.grounding_on must be 'terms' or 'tokens', got {self.mask_generator.grounding_on!r}"
+            )
         if self.mask_generator.hidden_dim % self.mask_generator.num_heads:
             raise ConfigError("mask_generator.hidden_dim must be divisible by mask_generator.num_heads")
         if not 0 <= self.mask_generator.feature_timestep < self.diffusion.num_train_timesteps:
@@ -164,12 +207,61 @@ class ModelConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
-        for name in ("clip.text_weights", "clip.image_weights", "vae.weights"):
-            section, key = name.split(".")
-            path = getattr(getattr(self, section), key)
+        check_diffusion(self.diffusion)
+        if self.weights.stable_diffusion is not None:
+            taken = [name for name in ("clip.text_weights", "vae.weights") if _dotted(self, name) is not None]
+            if taken:
+                raise ConfigError(
+                    f"weights.stable_diffusion supplies the VAE and the text encoder: leave {' and '.join(taken)} unset"
+                )
+        cpu_threads = self.train.cpu_threads
+        if cpu_threads is not None and cpu_threads <= 0:
+            raise ConfigError(f"train.cpu_threads must be positive or null, got {cpu_threads}")
+        for name in (
+            "weights.stable_diffusion",
+            "clip.text_weights",
+            "clip.image_weights",
+            "vae.weights",
+            "data.caption_terms",
+        ):
+            path = _dotted(self, name)
             if path is not None and not Path(path).exists():
                 raise ConfigError(f"{name}: no such file or folder {path}")
         return self
+
+    def random_frozen_parts(self) -> list[str]:
+        """The frozen parts this config leaves randomly initialised (empty when all are pretrained)."""
+        from_sd = self.weights.stable_diffusion is not None
+        parts = []
+        if not from_sd and self.vae.weights is None:
+            parts.append("vae")
+        if not from_sd and self.clip.text_weights is None:
+            parts.append("text_tower")
+        if self.clip.image_weights is None:
+            parts.append("image_tower")
+        return parts
+
+
+def _dotted(config, name: str):
+    section, key = name.split(".")
+    return getattr(getattr(config, section), key)
+
+
+def check_diffusion(diffusion: DiffusionConfig) -> None:
+    if diffusion.beta_schedule not in BETA_SCHEDULES:
+        raise ConfigError(
+            f"diffusion.beta_schedule must be one of {', '.join(BETA_SCHEDULES)}, got {diffusion.beta_schedule!r}"
+        )
+    if diffusion.prediction_type not in ("epsilon", "v_prediction"):
+        raise ConfigError(
+            f"diffusion.prediction_type must be 'epsilon' or 'v_prediction', got {diffusion.prediction_type!r}"
+        )
+    if not 0.0 <= diffusion.caption_dropout < 1.0:
+        raise ConfigError(f"diffusion.caption_dropout must be in [0, 1), got {diffusion.caption_dropout}")
+    if not 0.0 < diffusion.beta_start < diffusion.beta_end < 1.0:
+        raise ConfigError("diffusion.beta_start and beta_end must satisfy 0 < beta_start < beta_end < 1")
+    if diffusion.num_train_timesteps < 2:
+        raise ConfigError("diffusion.num_train_timesteps must be at least 2")
 
 
 def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
@@ -194,8 +286,9 @@ def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
 
 
 def tiny() -> ModelConfig:
-    """Trains on 2 CPU cores: 64 px, factor-4 VAE (16x16 latents), ~1.0M-parameter U-Net."""
-    return ModelConfig(preset="tiny")
+    """Trains on 2 CPU cores: 64 px, factor-4 VAE (16x16 latents), ~1.0M-parameter U-Net. For tests and
+    smoke runs, so its frozen parts may stay random (every checkpoint and report says so)."""
+    return ModelConfig(preset="tiny", weights=WeightsConfig(allow_random_frozen=True))
 
 
 def sd15() -> ModelConfig:
@@ -223,7 +316,16 @@ def sd15() -> ModelConfig:
     )
 
 
-PRESETS = {"tiny": tiny, "sd15": sd15}
+def sd15_init() -> ModelConfig:
+    """sd15 started from Stable Diffusion v1.5 (``--set weights.stable_diffusion=/models/sd15``): its
+    VAE, text encoder (CLIP ViT-L/14 text, with SD's tokenizer) and U-Net, on SD's noise schedule."""
+    config = sd15()
+    config.preset = "sd15-init"
+    config.diffusion = sd_schedule()
+    return config
+
+
+PRESETS = {"tiny": tiny, "sd15": sd15, "sd15-init": sd15_init}
 
 
 def preset(name: str) -> ModelConfig:

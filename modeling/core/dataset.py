@@ -22,9 +22,11 @@ import torch
 from PIL import Image
 from scipy import ndimage
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torchvision.ops import masks_to_boxes
 from webdataset.filters import shuffle as shuffle_stage
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
+from modeling.core.caption_terms import annotation_terms_in_caption
 from modeling.core.config import DataConfig
 from modeling.core.errors import ShardError
 from modeling.core.shards import ClassInfo, ShardSource, open_url
@@ -93,21 +95,29 @@ def decode_sample(
     rng: random.Random | None = None,
     min_component_pixels: int = 4,
     with_masks: bool = True,
+    caption_terms: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """One raw shard sample -> tensors at image_size x image_size (S below); C = number of defect classes.
 
     with_masks=False (Stage 1, which trains on images and captions only) skips decoding mask.png,
     the dearest part of a sample after the image: mask is then all background and there are no
-    target masks.
+    instances.
+
+    Instances follow one rule (``sample_instances``), used alike for Stage 2's targets, evaluation's
+    ground truth and its detection boxes: each connected component of each class in mask.png, and
+    each box-only region as its filled box, at S x S, dropping those under min_component_pixels.
 
     Returns:
         key: the sample key; caption: the English caption ("" if none)
+        terms: the English labels of the caption's vocabulary terms (caption_terms.py)
         pixel_values: (3, S, S) float32 in [-1, 1]
         mask: (S, S) int64 manifest class indices (0 = background)
-        target_labels: (K,) int64 defect labels in [0, C) of mask.png's connected components
-        target_masks: (K, S, S) bool, one per component
-        boxes: (R, 4) float32 xyxy of the annotation's regions; box_labels: (R,) int64 in [0, C)
-        image_label: the sample's defect type in [0, C), or -1 when it has none
+        pixel_truth: False when the sample has box-only regions and no mask.png (its pixels are unknown)
+        target_labels: (K,) int64 defect labels in [0, C), one per instance
+        target_masks: (K, S, S) bool, one per instance
+        boxes: (K, 4) float32 xyxy of the instances (pixel edges: a box ends after its last pixel);
+        box_labels: (K,) int64, the same as target_labels
+        image_label: the sample's defect type in [0, C), or -1 when it has none (a defect-free image)
     """
     key = raw["__key__"]
     image_ext = next((ext for ext in IMAGE_EXTENSIONS if ext in raw), None)
@@ -126,6 +136,10 @@ def decode_sample(
     annotation = json.loads(raw["json"]) if "json" in raw else {}
     # schema 2: txt always there (empty without a caption); schema 1: absent without one
     caption = raw["txt"].decode("utf-8") if "txt" in raw else (annotation.get("captions") or {}).get("en") or ""
+    if caption_terms is not None and key in caption_terms:
+        terms = caption_terms[key]
+    else:
+        terms = annotation_terms_in_caption(annotation, caption)
 
     box = (0, 0, width, height)
     flip = False
@@ -153,23 +167,45 @@ def decode_sample(
     if mask_array.max(initial=0) >= len(classes):
         raise ShardError(f"sample {key}: mask value {mask_array.max()} but the manifest lists {len(classes)} classes")
     pixel_values = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).contiguous()
-    target_labels, target_masks = _components(mask_array, min_component_pixels)
-    boxes, box_labels = _region_boxes(annotation, classes, box, image_size, flip)
+    box_regions = _box_only_regions(annotation, classes) if with_masks else []
+    if with_masks:
+        target_labels, target_masks = sample_instances(
+            mask_array, box_regions, crop=box, size=image_size, flip=flip, min_pixels=min_component_pixels
+        )
+    else:
+        target_labels, target_masks = (
+            torch.zeros(0, dtype=torch.int64),
+            torch.zeros((0, image_size, image_size), dtype=torch.bool),
+        )
     return {
         "key": key,
         "caption": caption,
+        "terms": terms,
         "pixel_values": pixel_values,
         "mask": torch.from_numpy(mask_array),
+        "pixel_truth": mask is not None or not box_regions,
         "target_labels": target_labels,
         "target_masks": target_masks,
-        "boxes": boxes,
-        "box_labels": box_labels,
-        "image_label": _image_label(annotation, classes, mask_array),
+        "boxes": instance_boxes(target_masks),
+        "box_labels": target_labels.clone(),
+        "image_label": _image_label(annotation, classes, target_labels, target_masks),
     }
 
 
-def _components(mask: np.ndarray, min_pixels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Instances as the connected components of each class in the class-index mask."""
+def sample_instances(
+    mask: np.ndarray,
+    box_regions: list[tuple[int, list[float]]],
+    *,
+    crop: tuple[int, int, int, int],
+    size: int,
+    flip: bool,
+    min_pixels: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The instance rule: each connected component of each class in the class-index mask (S x S), then
+    each box-only region (label, COCO xywh in original pixels) as its filled box in the same frame;
+    instances of fewer than min_pixels pixels are dropped.
+
+    Returns labels (K,) in [0, C) and masks (K, S, S) bool."""
     labels, masks = [], []
     for index in np.unique(mask):
         if index == 0:
@@ -180,45 +216,63 @@ def _components(mask: np.ndarray, min_pixels: int) -> tuple[torch.Tensor, torch.
             if region.sum() >= min_pixels:
                 labels.append(int(index) - 1)
                 masks.append(region)
+    left, top, right, bottom = crop
+    scale_x, scale_y = size / (right - left), size / (bottom - top)
+    centres = np.arange(size) + 0.5
+    for label, (x, y, w, h) in box_regions:
+        x0, x1 = (x - left) * scale_x, (x + w - left) * scale_x
+        if flip:
+            x0, x1 = size - x1, size - x0
+        y0, y1 = (y - top) * scale_y, (y + h - top) * scale_y
+        # the pixels whose centres the box covers: the box as a mask at this resolution
+        region = ((centres >= y0) & (centres < y1))[:, None] & ((centres >= x0) & (centres < x1))[None, :]
+        if region.sum() >= min_pixels:
+            labels.append(label)
+            masks.append(region)
     if not masks:
         return torch.zeros(0, dtype=torch.int64), torch.zeros((0, *mask.shape), dtype=torch.bool)
     return torch.tensor(labels, dtype=torch.int64), torch.from_numpy(np.stack(masks))
 
 
-def _region_boxes(
-    annotation: dict[str, Any], classes: list[ClassInfo], crop: tuple[int, int, int, int], size: int, flip: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The annotation's region boxes (COCO xywh, original pixels) in the resized frame, as xyxy."""
+def instance_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """(K, H, W) bool -> (K, 4) float32 xyxy around each mask, in pixel edges (x1 = last column + 1)."""
+    if masks.shape[0] == 0:
+        return torch.zeros((0, 4), dtype=torch.float32)
+    boxes = masks_to_boxes(masks).float()
+    boxes[:, 2:] += 1
+    return boxes
+
+
+def _box_only_regions(annotation: dict[str, Any], classes: list[ClassInfo]) -> list[tuple[int, list[float]]]:
+    """(defect label, COCO xywh) of the regions that have a box and no mask (e.g. NEU-DET's)."""
     by_slug = {c.slug: c.index for c in classes}
-    left, top, right, bottom = crop
-    scale_x, scale_y = size / (right - left), size / (bottom - top)
-    boxes, labels = [], []
+    found = []
     for region in annotation.get("regions") or []:
-        index = region.get("class_index") or by_slug.get((region.get("term") or {}).get("slug"), 0)
-        if not index or not region.get("bbox"):
-            continue
-        x, y, w, h = region["bbox"]
-        x0, x1 = np.clip([(x - left) * scale_x, (x + w - left) * scale_x], 0, size)
-        y0, y1 = np.clip([(y - top) * scale_y, (y + h - top) * scale_y], 0, size)
-        if x1 - x0 < 1 or y1 - y0 < 1:
-            continue  # cropped away
-        if flip:
-            x0, x1 = size - x1, size - x0
-        boxes.append([x0, y0, x1, y1])
-        labels.append(int(index) - 1)
-    if not boxes:
-        return torch.zeros((0, 4), dtype=torch.float32), torch.zeros(0, dtype=torch.int64)
-    return torch.tensor(boxes, dtype=torch.float32), torch.tensor(labels, dtype=torch.int64)
+        if region.get("rle") or region.get("class_index") or not region.get("bbox"):
+            continue  # a region with a mask is in mask.png
+        index = by_slug.get((region.get("term") or {}).get("slug"), 0)
+        if index:
+            found.append((index - 1, [float(v) for v in region["bbox"]]))
+    return found
 
 
-def _image_label(annotation: dict[str, Any], classes: list[ClassInfo], mask: np.ndarray) -> int:
-    """The defect type term if it names a class, else the class covering most pixels, else -1."""
+def _image_label(
+    annotation: dict[str, Any], classes: list[ClassInfo], labels: torch.Tensor, masks: torch.Tensor
+) -> int:
+    """The image's defect class, by the rule predictions follow (Segmentation.image_classes): the
+    class with the most instance pixels. Without instances: the defect type term when the annotation
+    has no region at all (an image-level label only), else -1, a defect-free image."""
+    if len(labels):
+        area = torch.zeros(len(classes), dtype=torch.int64)
+        area.scatter_add_(0, labels, masks.flatten(1).sum(1))
+        return int(area.argmax())
+    if annotation.get("regions"):
+        return -1  # its regions vanish at this resolution: nothing a model could be scored on
     by_slug = {c.slug: c.index for c in classes}
     for term in (annotation.get("terms") or {}).get("defect_type") or []:
         if by_slug.get(term.get("slug"), 0) > 0:
             return by_slug[term["slug"]] - 1
-    counts = np.bincount(mask.ravel(), minlength=len(classes))[1:]
-    return int(counts.argmax()) if counts.sum() else -1
+    return -1
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -227,8 +281,9 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "pixel_values": torch.stack([s["pixel_values"] for s in samples]),
         "mask": torch.stack([s["mask"] for s in samples]),
         "image_label": torch.tensor([s["image_label"] for s in samples], dtype=torch.int64),
+        "pixel_truth": torch.tensor([s["pixel_truth"] for s in samples], dtype=torch.bool),
     }
-    for name in ("key", "caption", "target_labels", "target_masks", "boxes", "box_labels"):
+    for name in ("key", "caption", "terms", "target_labels", "target_masks", "boxes", "box_labels"):
         batch[name] = [s[name] for s in samples]
     return batch
 
@@ -244,6 +299,7 @@ class ShardDataset(IterableDataset):
         rank, world_size: this process's place among DDP ranks.
         keys: keep only these sample keys (few-shot selection).
         with_masks: decode mask.png (Stage 2, evaluation); Stage 1 does not need it.
+        caption_terms: key -> caption term labels from a caption-terms file (else from the sample json).
     """
 
     def __init__(
@@ -258,6 +314,7 @@ class ShardDataset(IterableDataset):
         keys: set[str] | None = None,
         min_component_pixels: int = 4,
         with_masks: bool = True,
+        caption_terms: dict[str, list[str]] | None = None,
     ):
         super().__init__()
         self.source = source
@@ -269,6 +326,7 @@ class ShardDataset(IterableDataset):
         self.keys = keys
         self.min_component_pixels = min_component_pixels
         self.with_masks = with_masks
+        self.caption_terms = caption_terms
         self.augmentation = Augmentation(config.hflip, config.min_scale) if train else None
 
     def _reader(self) -> tuple[int, int]:
@@ -311,12 +369,19 @@ class ShardDataset(IterableDataset):
                     rng=rng,
                     min_component_pixels=self.min_component_pixels,
                     with_masks=self.with_masks,
+                    caption_terms=self.caption_terms,
                 )
             if not self.train:
                 return
             if produced == 0:
                 raise ShardError(f"no samples for reader {reader} in {self.source.manifest_url}")
             epoch += 1
+
+
+def _one_thread(_worker_id: int) -> None:
+    # a worker decodes images with PIL and numpy; torch threads of its own would only compete with
+    # the training process for the cores
+    torch.set_num_threads(1)
 
 
 def make_loader(dataset: ShardDataset, *, batch_size: int, num_workers: int) -> DataLoader:
@@ -327,4 +392,5 @@ def make_loader(dataset: ShardDataset, *, batch_size: int, num_workers: int) -> 
         collate_fn=collate,
         persistent_workers=num_workers > 0,
         prefetch_factor=4 if num_workers > 0 else None,
+        worker_init_fn=_one_thread if num_workers > 0 else None,
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from modeling.core.config import DiffusionConfig, ModelConfig, UNetConfig, VAEConfig
+from modeling.core.errors import ConfigError
 
 
 def build_unet(config: UNetConfig, *, latent_channels: int, latent_size: int) -> UNet2DConditionModel:
@@ -28,7 +29,13 @@ def build_unet(config: UNetConfig, *, latent_channels: int, latent_size: int) ->
 def build_vae(config: VAEConfig, *, image_size: int) -> AutoencoderKL:
     """The frozen autoencoder: a local diffusers folder when ``weights`` is set, else random init."""
     if config.weights is not None:
-        vae = AutoencoderKL.from_pretrained(Path(config.weights), local_files_only=True)
+        try:
+            vae = AutoencoderKL.from_pretrained(Path(config.weights), local_files_only=True, low_cpu_mem_usage=False)
+        except (OSError, ValueError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"vae.weights {config.weights} is not a diffusers AutoencoderKL folder: {first_line}"
+            ) from None
     else:
         depth = len(config.block_out_channels)
         vae = AutoencoderKL(
@@ -51,11 +58,15 @@ def build_scheduler(config: DiffusionConfig) -> DDPMScheduler:
     return DDPMScheduler(
         num_train_timesteps=config.num_train_timesteps,
         beta_schedule=config.beta_schedule,
+        beta_start=config.beta_start,
+        beta_end=config.beta_end,
         prediction_type=config.prediction_type,
         clip_sample=False,
     )
 
 
 def vae_provenance(config: ModelConfig) -> dict[str, str]:
+    if config.weights.stable_diffusion:
+        return {"model": "AutoencoderKL", "weights": str((Path(config.weights.stable_diffusion) / "vae").resolve())}
     weights = config.vae.weights
     return {"model": "AutoencoderKL", "weights": str(Path(weights).resolve()) if weights else "random-init"}

@@ -8,6 +8,9 @@ from the image itself. The same object serves Stage 2 as the frozen feature extr
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,17 +20,21 @@ from modeling.core.config import ModelConfig
 from modeling.core.diffusion_blocks import build_scheduler, build_unet, build_vae, vae_provenance
 from modeling.core.errors import ConfigError
 from modeling.core.implicit_captioner import ImplicitCaptioner
+from modeling.core.sd_text_tower import SDTextTower
 
 
 class LatentDiffusion(nn.Module):
     """Frozen CLIP text tower, implicit captioner (frozen image tower + trainable MLP), frozen VAE,
     trainable U-Net and the DDPM schedule. ``diffusion_loss`` trains it; ``pyramid_features`` feeds
-    Stage 2; ``generate`` samples images from captions."""
+    Stage 2; text_to_image.sample_images samples images from captions."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.text_tower = TextTower(config.clip.text_model, config.clip.text_weights)
+        if config.weights.stable_diffusion is not None:
+            self.text_tower = SDTextTower(config.weights.stable_diffusion)
+        else:
+            self.text_tower = TextTower(config.clip.text_model, config.clip.text_weights)
         if self.text_tower.width != config.unet.cross_attention_dim:
             raise ConfigError(
                 f"unet.cross_attention_dim {config.unet.cross_attention_dim} must equal the width "
@@ -46,11 +53,19 @@ class LatentDiffusion(nn.Module):
 
     def weights_in_use(self) -> dict[str, dict[str, str]]:
         """Where every component's initial weights came from; stored in every checkpoint."""
+        stable_diffusion = self.config.weights.stable_diffusion
+        if stable_diffusion is not None:
+            folder = Path(stable_diffusion).resolve()
+            text = {"model": "CLIPTextModel", "weights": str(folder / "text_encoder")}
+            unet = {"model": "UNet2DConditionModel", "weights": str(folder / "unet")}
+        else:
+            text = provenance(self.config.clip.text_model, self.config.clip.text_weights)
+            unet = {"model": "UNet2DConditionModel", "weights": "random-init"}
         return {
-            "text_tower": provenance(self.config.clip.text_model, self.config.clip.text_weights),
+            "text_tower": text,
             "image_tower": provenance(self.config.clip.image_model, self.config.clip.image_weights),
             "vae": vae_provenance(self.config),
-            "unet": {"model": "UNet2DConditionModel", "weights": "random-init"},
+            "unet": unet,
         }
 
     def set_frozen_eval(self) -> None:
@@ -68,6 +83,29 @@ class LatentDiffusion(nn.Module):
     def text_conditioning(self, captions: list[str]) -> torch.Tensor:
         """captions: B strings -> (B, context_length, width) CLIP token states."""
         return self.text_tower(self.text_tower.tokenize(captions)).hidden
+
+    def uses_implicit_caption(self, step: int) -> bool:
+        """Whether Stage 1 step ``step`` conditions on the implicit caption: a draw seeded by the step
+        alone, so that every DDP rank decides alike (a rank-local draw would desynchronise DDP)."""
+        fraction = self.config.captioner.implicit_fraction
+        return random.Random(self.config.train.seed * 1_000_003 + step).random() < fraction
+
+    def drop_captions(self, captions: list[str], generator: torch.Generator | None = None) -> list[str]:
+        """Each caption replaced by "" with probability diffusion.caption_dropout: the unconditional
+        prediction classifier-free guidance subtracts at generation time is learnt on these."""
+        rate = self.config.diffusion.caption_dropout
+        if rate <= 0:
+            return list(captions)
+        dropped = torch.rand(len(captions), generator=generator) < rate
+        return ["" if drop else caption for caption, drop in zip(captions, dropped.tolist(), strict=True)]
+
+    def training_loss(
+        self, batch: dict, *, step: int, class_embeddings: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Stage 1's part of the Trainer contract (trainer.TrainableModel)."""
+        use_implicit = self.uses_implicit_caption(step)
+        captions = batch["caption"] if use_implicit else self.drop_captions(batch["caption"])
+        return {"loss": self.diffusion_loss(batch["pixel_values"], captions, use_implicit=use_implicit)}
 
     def diffusion_loss(
         self,
@@ -135,22 +173,3 @@ class LatentDiffusion(nn.Module):
             for hook in hooks:
                 hook.remove()
         return [*features, latents.to(features[-1].dtype)]
-
-    @torch.no_grad()
-    def generate(
-        self, captions: list[str], *, num_steps: int | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Text-to-image sampling with the DDPM scheduler: B captions -> (B, 3, H, W) images in [-1, 1]."""
-        scheduler = build_scheduler(self.config.diffusion)
-        scheduler.set_timesteps(num_steps or self.config.diffusion.num_train_timesteps)
-        condition = self.text_conditioning(captions)
-        device = condition.device
-        size = self.config.latent_size
-        latents = torch.randn(
-            (len(captions), self.config.vae.latent_channels, size, size), generator=generator, device=device
-        )
-        for t in scheduler.timesteps:
-            prediction = self.unet(latents, t.to(device), encoder_hidden_states=condition).sample
-            latents = scheduler.step(prediction, t, latents, generator=generator).prev_sample
-        images = self.vae.decode(latents / self.vae.config.scaling_factor).sample
-        return images.clamp(-1, 1)

@@ -1,6 +1,6 @@
 """Evaluation metrics, accumulated batch by batch.
 
-- classification: image-level accuracy of the predicted defect type;
+- classification: image-level accuracy of the predicted defect type, "no defect" included;
 - detection: COCO mAP@0.5 and mAP@0.5:0.95 (pycocotools) of the boxes around predicted masks;
 - segmentation: per-class IoU (torchmetrics) and their mean.
 
@@ -22,23 +22,28 @@ from torchmetrics.classification import MulticlassJaccardIndex
 
 
 class ClassificationMetric:
-    """Accuracy over images that have a defect type (label >= 0)."""
+    """Image-level accuracy over every image: a defect class, or -1 for "no defect". A defect-free
+    image counts as right only when the prediction is "no defect" too, so a model that always
+    predicts a defect loses them."""
 
     def __init__(self) -> None:
         self.labels: list[int] = []
         self.predictions: list[int] = []
 
     def update(self, predictions: torch.Tensor, labels: torch.Tensor) -> None:
-        """predictions, labels: (B,) defect class indices; label -1 = no defect type, skipped."""
-        for prediction, label in zip(predictions.tolist(), labels.tolist(), strict=True):
-            if label >= 0:
-                self.predictions.append(prediction)
-                self.labels.append(label)
+        """predictions, labels: (B,) defect class indices, -1 = no defect."""
+        self.predictions.extend(int(p) for p in predictions.tolist())
+        self.labels.extend(int(t) for t in labels.tolist())
 
     def compute(self, classes: set[int] | None = None) -> dict[str, float | int | None]:
+        """Over all images, or over the images whose true class is in ``classes`` (defect-free ones excluded)."""
         pairs = [(p, t) for p, t in zip(self.predictions, self.labels, strict=True) if classes is None or t in classes]
         correct = sum(p == t for p, t in pairs)
-        return {"accuracy": correct / len(pairs) if pairs else None, "images": len(pairs)}
+        return {
+            "accuracy": correct / len(pairs) if pairs else None,
+            "images": len(pairs),
+            "defect_free_images": sum(t < 0 for _, t in pairs),
+        }
 
 
 class SegmentationMetric:

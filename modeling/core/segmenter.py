@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import masks_to_boxes
 
 from modeling.core.config import ModelConfig
+from modeling.core.dataset import instance_boxes
 from modeling.core.latent_diffusion import LatentDiffusion
 from modeling.core.mask_generator import MaskGenerator
 from modeling.core.matching import LossWeights, grounding_loss, resize_targets, set_loss
@@ -33,17 +33,49 @@ class SegmenterOutput:
 
 @dataclass
 class Segmentation:
-    """Post-processed predictions for a batch at (H, W).
+    """Post-processed predictions for a batch at (H, W); every query is one instance (the model is
+    trained to give each ground-truth instance, dataset.sample_instances, its own query).
 
     mask_probabilities: (B, Q, H, W) sigmoid of each query's mask.
-    labels: (B, Q) best class per query; scores: (B, Q) class probability x mask quality.
+    labels: (B, Q) best defect class per query; scores: (B, Q) class probability x mask quality.
+    is_object: (B, Q) True where a defect class, not "no object", is the query's most likely outcome.
     semantic: (B, C, H, W) per-pixel class scores, sum over queries of p(class) x mask.
     """
 
     mask_probabilities: torch.Tensor
     labels: torch.Tensor
     scores: torch.Tensor
+    is_object: torch.Tensor
     semantic: torch.Tensor
+    embeddings: torch.Tensor | None = None  # (B, Q, E) the queries' normalised text-space embeddings
+
+    @classmethod
+    def from_logits(
+        cls,
+        class_logits: torch.Tensor,
+        mask_logits: torch.Tensor,
+        size: tuple[int, int],
+        embeddings: torch.Tensor | None = None,
+    ) -> Segmentation:
+        """class_logits: (B, Q, C+1), the last "no object"; mask_logits: (B, Q, h, w) -> at size (H, W)."""
+        masks = mask_logits.float()
+        if tuple(masks.shape[-2:]) != tuple(size):
+            masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+        masks = masks.sigmoid()
+        all_probabilities = class_logits.float().softmax(-1)
+        probabilities = all_probabilities[..., :-1]  # drop "no object"
+        class_scores, labels = probabilities.max(dim=-1)
+        on = (masks > 0.5).float()
+        quality = (masks * on).flatten(2).sum(-1) / on.flatten(2).sum(-1).clamp(min=1)
+        semantic = torch.einsum("bqc,bqhw->bchw", probabilities, masks)
+        return cls(
+            mask_probabilities=masks,
+            labels=labels,
+            scores=class_scores * quality,
+            is_object=all_probabilities.argmax(-1) < probabilities.shape[-1],
+            semantic=semantic,
+            embeddings=embeddings,
+        )
 
     def semantic_map(self, background_threshold: float = 0.5) -> torch.Tensor:
         """(B, H, W) manifest-style class indices: 0 = background, c + 1 = class c."""
@@ -51,19 +83,25 @@ class Segmentation:
         return torch.where(best > background_threshold, index + 1, torch.zeros_like(index))
 
     def image_classes(self) -> torch.Tensor:
-        """(B,) the class of the highest-scoring query of each image."""
-        return self.labels.gather(1, self.scores.argmax(dim=1, keepdim=True))[:, 0]
+        """(B,) each image's defect class by the rule ground truth follows (dataset._image_label): the
+        class with the most instance pixels, counting the queries whose most likely outcome is an
+        object and whose mask is not empty; -1 (no defect) when there is none."""
+        pixels = (self.mask_probabilities > 0.5).flatten(2).sum(-1).float() * self.is_object  # (B, Q)
+        num_classes = self.semantic.shape[1]
+        area = torch.zeros((pixels.shape[0], num_classes), device=pixels.device)
+        area.scatter_add_(1, self.labels, pixels)
+        best_area, best = area.max(dim=1)
+        return torch.where(best_area > 0, best, torch.full_like(best, -1))
 
     def instances(self, image: int, *, score_threshold: float = 0.0, max_instances: int | None = None):
         """Detections of one image: (masks (N, H, W) bool, boxes (N, 4) xyxy, labels (N,), scores (N,)),
-        highest score first; queries with an empty mask are dropped."""
+        highest score first; queries with an empty mask are dropped. Boxes end after their last
+        pixel, as ground truth's (dataset.instance_boxes)."""
         masks = self.mask_probabilities[image] > 0.5
         keep = (masks.flatten(1).any(dim=1)) & (self.scores[image] > score_threshold)
         order = self.scores[image][keep].argsort(descending=True)[:max_instances]
         masks = masks[keep][order]
-        boxes = masks_to_boxes(masks).float() if len(masks) else torch.zeros((0, 4))
-        boxes[:, 2:] += 1  # masks_to_boxes gives the last pixel; a box ends after it (COCO)
-        return masks, boxes, self.labels[image][keep][order], self.scores[image][keep][order]
+        return masks, instance_boxes(masks.cpu()), self.labels[image][keep][order], self.scores[image][keep][order]
 
 
 class Segmenter(nn.Module):
@@ -128,6 +166,14 @@ class Segmenter(nn.Module):
             )
         return outputs
 
+    def training_loss(
+        self, batch: dict, *, step: int, class_embeddings: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """Stage 2's part of the Trainer contract (trainer.TrainableModel)."""
+        if class_embeddings is None:
+            raise ValueError("Stage 2 trains against the class embeddings of the manifest's classes")
+        return self.loss(batch, class_embeddings)
+
     def loss(self, batch: dict, class_embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
         """Weighted set losses over every decoder layer (deep supervision) plus caption grounding.
 
@@ -151,12 +197,39 @@ class Segmenter(nn.Module):
                 + self.weights.dice_weight * parts["dice"]
             )
         total = total / len(outputs)
-        text = self.backbone.text_tower(self.backbone.text_tower.tokenize(batch["caption"]))
-        parts["grounding"] = grounding_loss(
-            outputs[-1].embeddings.float(), F.normalize(text.words.float(), dim=-1), text.word_mask, self.scale()
-        )
+        parts["grounding"] = self.grounding(outputs[-1].embeddings, batch)
         total = total + self.config.mask_generator.grounding_weight * parts["grounding"]
         return {"loss": total, **{name: value.detach() for name, value in parts.items()}}
+
+    def grounding(self, query_embeddings: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The caption grounding loss of the batch, on its captions' terms or on every token
+        (mask_generator.grounding_on). Images whose caption names no term take no part."""
+        if self.config.mask_generator.grounding_on == "tokens":
+            text = self.backbone.text_tower(self.backbone.text_tower.tokenize(batch["caption"]))
+            words, word_mask = F.normalize(text.words.float(), dim=-1), text.word_mask
+        else:
+            words, word_mask = self.term_embeddings(batch["terms"], query_embeddings.device)
+        keep = word_mask.any(dim=1)
+        return grounding_loss(query_embeddings[keep].float(), words[keep], word_mask[keep], self.scale())
+
+    def term_embeddings(self, terms: list[list[str]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """B lists of term phrases -> (B, T, E) normalised embeddings, zero-padded, and (B, T) bool mask.
+
+        Each phrase is embedded once (the text tower is frozen, so its embedding never changes)."""
+        cache = self.__dict__.setdefault("_term_cache", {})
+        new = sorted({phrase for phrases in terms for phrase in phrases} - cache.keys())
+        if new:
+            for phrase, embedding in zip(new, self.backbone.text_tower.embed_prompts(new), strict=True):
+                cache[phrase] = embedding
+        width = max((len(phrases) for phrases in terms), default=0)
+        embed_dim = self.backbone.text_tower.embed_dim
+        embeddings = torch.zeros((len(terms), max(width, 1), embed_dim), device=device)
+        mask = torch.zeros((len(terms), max(width, 1)), dtype=torch.bool, device=device)
+        for row, phrases in enumerate(terms):
+            for column, phrase in enumerate(phrases):
+                embeddings[row, column] = cache[phrase].to(device)
+                mask[row, column] = True
+        return embeddings, mask
 
     @torch.no_grad()
     def segment(
@@ -165,10 +238,4 @@ class Segmenter(nn.Module):
         """Inference for a batch: pixel_values (B, 3, H, W); class_embeddings (C, E) for any category names."""
         output = self(pixel_values, class_embeddings, generator=torch.Generator(pixel_values.device).manual_seed(0))[-1]
         size = output_size or tuple(pixel_values.shape[-2:])
-        masks = F.interpolate(output.mask_logits.float(), size=size, mode="bilinear", align_corners=False).sigmoid()
-        probabilities = output.class_logits.float().softmax(-1)[..., :-1]  # drop "no object"
-        class_scores, labels = probabilities.max(dim=-1)
-        on = (masks > 0.5).float()
-        quality = (masks * on).flatten(2).sum(-1) / on.flatten(2).sum(-1).clamp(min=1)
-        semantic = torch.einsum("bqc,bqhw->bchw", probabilities, masks)
-        return Segmentation(mask_probabilities=masks, labels=labels, scores=class_scores * quality, semantic=semantic)
+        return Segmentation.from_logits(output.class_logits, output.mask_logits, size, output.embeddings)

@@ -1,8 +1,8 @@
-"""The training loop for both stages: a plain loop, single process or DDP under torchrun.
+"""The training loop of every stage: a plain loop, single process or DDP under torchrun.
 
-``train()`` resolves the shards, builds (or resumes) the model, and runs ``Trainer`` over the
-shard loader. ``Trainer`` itself only needs an iterator of batches, so the benchmark can feed the
-same model from in-memory tensors.
+``Trainer`` runs any model that keeps ``TrainableModel`` over an iterator of batches (so the
+benchmarks can feed it from in-memory tensors); runs.py sets a run up from shards around it
+(``runs.train`` for stages 1 and 2). ``build_model`` makes the stage 1/2 models.
 
 Outputs in ``out_dir``: ``metrics.jsonl`` (one JSON object per log step), ``config.json`` and
 ``checkpoints/`` (see checkpoint.py).
@@ -13,26 +13,25 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from modeling.core.checkpoint import Checkpoint, find_checkpoint, load_checkpoint, load_weights, save_checkpoint
+from modeling.core.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from modeling.core.config import ModelConfig
-from modeling.core.dataset import ShardDataset, make_loader, select_few_shot
 from modeling.core.errors import ConfigError
 from modeling.core.latent_diffusion import LatentDiffusion
+from modeling.core.pretrained import load_stable_diffusion
 from modeling.core.segmenter import Segmenter
-from modeling.core.shards import ClassInfo, ShardSource, check_reachable, resolve_shards
+from modeling.core.shards import ClassInfo, ShardSource, check_reachable
 
 
 @dataclass
@@ -68,26 +67,38 @@ def setup_runtime(device: str | None = None) -> Runtime:
     return runtime
 
 
-def build_model(stage: int, config: ModelConfig, *, init_from: str | Path | None = None) -> nn.Module:
-    """Stage 1: LatentDiffusion from scratch. Stage 2: Segmenter over a backbone loaded from a Stage 1
-    checkpoint (``init_from``), or a randomly initialised one when none is given."""
-    if stage == 1:
-        return LatentDiffusion(config)
-    if stage != 2:
+FROZEN_PARTS = ("vae", "text_tower", "image_tower")
+
+
+def build_model(
+    stage: int, config: ModelConfig, *, init_from: str | Path | None = None, pretrained: bool = False
+) -> nn.Module:
+    """Stage 1: LatentDiffusion. Stage 2: Segmenter over a backbone loaded from a Stage 1 checkpoint
+    (``init_from``), or a fresh one when none is given.
+
+    pretrained: a fresh model (a new run, not a checkpoint about to be loaded) takes the U-Net, VAE
+    and text encoder of ``weights.stable_diffusion`` when the config names one."""
+    if stage not in (1, 2):
         raise ConfigError(f"--stage must be 1 or 2, got {stage}")
     backbone = LatentDiffusion(config)
-    if init_from is not None:
+    if init_from is not None and stage == 2:
         checkpoint = load_checkpoint(init_from, stage=1)
         load_weights(backbone, checkpoint.state_dict(), source=f"stage 1 checkpoint {checkpoint.path}")
-    return Segmenter(config, backbone)
+    elif pretrained and config.weights.stable_diffusion is not None:
+        load_stable_diffusion(backbone, config.weights.stable_diffusion)
+    return backbone if stage == 1 else Segmenter(config, backbone)
 
 
 def weights_in_use(model: nn.Module, init_from: str | Path | None) -> dict[str, Any]:
     backbone = model.backbone if isinstance(model, Segmenter) else model
     weights: dict[str, Any] = dict(backbone.weights_in_use())
     if init_from is not None:
-        folder = find_checkpoint(init_from)
-        weights["backbone"] = {"stage_1_checkpoint": str(folder.resolve()) if folder else str(init_from)}
+        checkpoint = load_checkpoint(init_from, stage=1)
+        # the frozen parts are the Stage 1 run's: what it recorded is what this run has
+        weights.update(
+            {part: value for part, value in checkpoint.meta.get("weights", {}).items() if part in FROZEN_PARTS}
+        )
+        weights["backbone"] = {"stage_1_checkpoint": str(checkpoint.path.resolve())}
         weights["unet"] = {"model": "UNet2DConditionModel", "weights": "stage 1 checkpoint"}
     return weights
 
@@ -101,33 +112,48 @@ def lr_factor(step: int, config: ModelConfig) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+class TrainableModel(Protocol):
+    """What the Trainer needs of a model: the contract Stage 1 (LatentDiffusion), Stage 2 (Segmenter)
+    and Defect-Gen (DefectGen) all keep. The Trainer knows nothing else of them.
+
+    - ``training_loss(batch, step=..., class_embeddings=...)``: the named losses of one batch, the
+      total under "loss" (the one backpropagated; the others are logged). ``step`` lets a model make
+      per-step choices that must agree on every DDP rank (Stage 1: text or implicit caption);
+      ``class_embeddings`` is (C, E) for the manifest's defect classes in Stage 2, None otherwise.
+      Every parameter that requires grad must be reachable from "loss" on every step, or the model
+      must say so by keeping some steps idle (Stage 1's captioner: ``find_unused_parameters``).
+    - ``set_frozen_eval()``: put the frozen parts in eval mode (called after ``train()`` every step).
+    - ``state_dict()`` / ``load_state_dict()``: everything a checkpoint saves and restores.
+    """
+
+    def training_loss(
+        self, batch: dict[str, Any], *, step: int, class_embeddings: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]: ...
+
+    def set_frozen_eval(self) -> None: ...
+
+
 class _StepModule(nn.Module):
     """The loss of one batch as a forward(), which is what DistributedDataParallel synchronises."""
 
-    def __init__(self, stage: int, model: nn.Module, class_embeddings: torch.Tensor | None):
+    def __init__(self, model: nn.Module, class_embeddings: torch.Tensor | None):
         super().__init__()
-        self.stage = stage
         self.model = model
         self.class_embeddings = class_embeddings
 
-    def forward(self, batch: dict[str, Any], use_implicit: bool) -> dict[str, torch.Tensor]:
-        if self.stage == 1:
-            loss = self.model.diffusion_loss(batch["pixel_values"], batch["caption"], use_implicit=use_implicit)
-            return {"loss": loss}
-        return self.model.loss(batch, self.class_embeddings)
+    def forward(self, batch: dict[str, Any], step: int) -> dict[str, torch.Tensor]:
+        return self.model.training_loss(batch, step=step, class_embeddings=self.class_embeddings)
 
 
 class Trainer:
     """Optimises a model one batch at a time, logs JSON lines, saves checkpoints.
 
-    Stage 1 calls ``model.diffusion_loss(...)``; every other stage calls
-    ``model.loss(batch, class_embeddings)``, which returns a dict of named losses with the total
-    under "loss". Defect-Gen's trainer (defect_gen/training.py) subclasses this class and relies on
-    that contract (and overrides ``use_implicit``): keep it when changing either.
+    The model keeps the TrainableModel contract above; the stage only names the run in metrics
+    lines and checkpoints, and decides whether class embeddings are computed (stage 2).
 
     Args:
-        stage: 1 or 2 (or "defect-gen" through its subclass).
-        model: LatentDiffusion (stage 1) or Segmenter (stage 2), on runtime.device.
+        stage: 1, 2 or "defect-gen".
+        model: a TrainableModel on runtime.device: LatentDiffusion, Segmenter or DefectGen.
         classes: the manifest classes (stage 2 trains on classes[1:]; recorded in checkpoints).
         meta: extra facts for every checkpoint (shards, dataset version, weights in use).
     """
@@ -135,7 +161,7 @@ class Trainer:
     def __init__(
         self,
         *,
-        stage: int,
+        stage: int | str,
         config: ModelConfig,
         model: nn.Module,
         runtime: Runtime,
@@ -160,7 +186,7 @@ class Trainer:
         class_embeddings = None
         if stage == 2:
             class_embeddings = model.embed_names([c.name for c in classes[1:]]).to(runtime.device)
-        self.step_module: nn.Module = _StepModule(stage, model, class_embeddings)
+        self.step_module: nn.Module = _StepModule(model, class_embeddings)
         if runtime.distributed:
             self.step_module = DistributedDataParallel(
                 self.step_module,
@@ -214,11 +240,6 @@ class Trainer:
         return save_checkpoint(self.out_dir, model=self.model, meta=meta, trainer_state=trainer_state)
 
     # -- one step ---------------------------------------------------------------------------
-    def use_implicit(self, step: int) -> bool:
-        """Whether this step conditions on the implicit caption; the same answer on every rank."""
-        fraction = self.config.captioner.implicit_fraction
-        return random.Random(self.config.train.seed * 1_000_003 + step).random() < fraction
-
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.model.train()
         self.model.set_frozen_eval()
@@ -226,7 +247,7 @@ class Trainer:
         if self.stage == 2:
             self.seen_labels.update(int(label) for labels in batch["target_labels"] for label in labels)
         with self.autocast:
-            losses = self.step_module(batch, self.use_implicit(self.step))
+            losses = self.step_module(batch, self.step)
         losses["loss"].backward()
         if self.config.train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.parameters, self.config.train.grad_clip)
@@ -280,77 +301,3 @@ class Trainer:
 def check_shards(source: ShardSource) -> None:
     for url in source.urls:
         check_reachable(url)
-
-
-def train(
-    *,
-    stage: int,
-    config: ModelConfig,
-    shards: str | list[str],
-    out_dir: str | Path,
-    split: str | None = "train",
-    resume: bool = False,
-    init_from: str | Path | None = None,
-    device: str | None = None,
-) -> dict[str, Any]:
-    """Train Stage 1 or 2 from shards into out_dir; returns {"step", "checkpoint", "metrics"}.
-
-    With ``resume``, the newest checkpoint in out_dir (if any) supplies the weights, optimizer, step
-    and config (its ``train.steps`` is replaced by ``config.train.steps``, so a run can be extended).
-    """
-    if stage not in (1, 2):
-        raise ConfigError(f"--stage must be 1 or 2, got {stage}")
-    out_dir = Path(out_dir)
-    runtime = setup_runtime(device)
-    source = resolve_shards(shards, split)
-    check_shards(source)
-
-    checkpoint = None
-    if resume and find_checkpoint(out_dir / "checkpoints") is not None:
-        checkpoint = load_checkpoint(out_dir / "checkpoints", stage=stage)
-        steps = config.train.steps
-        config = checkpoint.config
-        config.train.steps = steps
-        init_from = None  # the resumed weights already hold the backbone
-    config.validate()
-    torch.manual_seed(config.train.seed + runtime.rank)
-    model = build_model(stage, config, init_from=init_from).to(runtime.device)
-    meta = {
-        "shards": source.manifest_url,
-        "split": split,
-        "dataset_version": source.manifest.get("dataset_version"),
-        "vocabulary_version": source.manifest.get("vocabulary_version"),
-        "weights": weights_in_use(model, init_from),
-    }
-    if checkpoint is not None:
-        meta = {**checkpoint.meta, **{k: v for k, v in meta.items() if k != "weights"}}
-    trainer = Trainer(
-        stage=stage, config=config, model=model, runtime=runtime, out_dir=out_dir, classes=source.classes, meta=meta
-    )
-    if checkpoint is not None:
-        trainer.restore(checkpoint)
-    if runtime.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-
-    keys = None
-    if config.data.few_shot_per_class is not None:
-        keys = select_few_shot(source, config.data.few_shot_per_class)
-    dataset = ShardDataset(
-        source,
-        config.data,
-        train=True,
-        seed=config.train.seed + 1000 * trainer.step,  # a resumed run reads a fresh, deterministic order
-        rank=runtime.rank,
-        world_size=runtime.world_size,
-        keys=keys,
-        min_component_pixels=config.mask_generator.min_component_pixels,
-        with_masks=stage != 1,
-    )
-    loader = make_loader(dataset, batch_size=config.data.batch_size, num_workers=config.data.num_workers)
-    metrics = trainer.run(iter(loader), total_steps=config.train.steps)
-    if runtime.distributed:
-        dist.barrier()
-        dist.destroy_process_group()
-    folder = find_checkpoint(out_dir / "checkpoints")
-    return {"step": trainer.step, "checkpoint": str(folder) if folder else None, "metrics": metrics}

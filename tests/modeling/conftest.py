@@ -27,6 +27,20 @@ def export(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_export(django_db_setup, django_db_blocker, tmp_path_factory) -> Path:
+    """The manifest of the platform's own export of the real subsets (tests/modeling/real_export.py).
+    A test using it must be marked django_db: pytest-django sets the test database up only then."""
+    from django.test import override_settings
+
+    from tests.conftest import REAL_DATA
+    from tests.modeling.real_export import build_real_export, copy_subset
+
+    subset = copy_subset(REAL_DATA, tmp_path_factory.mktemp("real-subset"))
+    with django_db_blocker.unblock(), override_settings(CAPTION_RATE_LIMIT_PER_MINUTE=0):
+        return build_real_export(subset, tmp_path_factory.mktemp("real-export"))
+
+
+@pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory, export) -> dict[str, Path]:
     """Stage 1 for 4 steps, then Stage 2 for 4 steps from its checkpoint, through the CLI entry points."""
     from modeling import train

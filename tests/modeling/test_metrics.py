@@ -98,10 +98,29 @@ def test_iou_per_class_and_miou_match_a_hand_computation():
     assert metric.compute(classes={1})["miou"] == pytest.approx(0.25)  # defect label 1 = manifest index 2
 
 
-def test_accuracy_skips_images_without_a_defect_type():
+def test_accuracy_counts_defect_free_images_which_only_a_no_defect_prediction_gets_right():
     metric = ClassificationMetric()
-    metric.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 2, 2, -1]))
-    assert metric.compute() == {"accuracy": pytest.approx(2 / 3), "images": 3}
-    assert metric.compute({2}) == {"accuracy": pytest.approx(0.5), "images": 2}
+    # labels: defect 0, defect 2, defect 2, defect-free, defect-free; predictions: -1 = "no defect"
+    metric.update(torch.tensor([0, 1, 2, 2, -1]), torch.tensor([0, 2, 2, -1, -1]))
+    assert metric.compute() == {"accuracy": pytest.approx(3 / 5), "images": 5, "defect_free_images": 2}
+    assert metric.compute({2}) == {"accuracy": pytest.approx(0.5), "images": 2, "defect_free_images": 0}
+    always_a_defect = ClassificationMetric()
+    always_a_defect.update(torch.tensor([0, 0, 0]), torch.tensor([0, -1, -1]))
+    assert always_a_defect.compute()["accuracy"] == pytest.approx(1 / 3)
     assert ClassificationMetric().compute()["accuracy"] is None
     assert not math.isnan(metric.compute()["accuracy"])
+
+
+def test_an_image_is_defect_free_when_every_query_says_no_object():
+    from modeling.core.segmenter import Segmentation
+
+    # image 0: query 0 is a class-1 object over 6 pixels, query 1 a class-0 object over 4; image 1: all "no object"
+    class_logits = torch.tensor(
+        [[[-9.0, 9.0, -9.0], [9.0, -9.0, -9.0]], [[0.0, 1.0, 5.0], [1.0, 0.0, 5.0]]]
+    )  # (B=2, Q=2, C+1=3)
+    mask_logits = torch.full((2, 2, 4, 4), -9.0)
+    mask_logits[0, 0, :2, :3] = 9.0
+    mask_logits[0, 1, 3, :] = 9.0
+    mask_logits[1, :, :2, :2] = 9.0  # masks, but their queries say "no object"
+    result = Segmentation.from_logits(class_logits, mask_logits, (4, 4))
+    assert result.image_classes().tolist() == [1, -1]

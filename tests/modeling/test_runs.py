@@ -317,7 +317,7 @@ def test_a_folder_that_is_not_a_defect_gen_output_is_refused(shard_export, tmp_p
 
     (tmp_path / "manifest.json").write_text('{"kind": "something else"}')
     run = launch(shard_export.version)
-    with pytest.raises(synthetic.SyntheticImportError, match="not a Defect-Gen manifest"):
+    with pytest.raises(synthetic.SyntheticImportError, match="not a generation manifest"):
         synthetic.synthetic_samples_import(run=run, folder=tmp_path)
 
 
@@ -403,3 +403,73 @@ def test_defect_gen_trains_and_its_synthesis_lands_in_the_catalog_from_the_admin
     assert states == {AnnotationState.UNASSIGNED}
     page = ml_admin.get(reverse("admin:modeling_trainingrun_change", args=[synthesis.pk])).content.decode()
     assert "queued for stage 1" in page
+
+
+# -- text-to-image from a Stage 1 run ----------------------------------------------------------------
+def test_text_to_image_options_are_checked(shard_export):
+    version = shard_export.version
+    stage_1 = launch(version)
+    TrainingRun.objects.filter(pk=stage_1.pk).update(status=JobStatus.SUCCEEDED, checkpoint_path="/runs/x")
+    stage_1.refresh_from_db()
+    with pytest.raises(services.RunError, match="needs the Stage 1 pretraining run"):
+        services.training_run_launch(kind=RunKind.TEXT_TO_IMAGE, dataset_version=version, enqueue=False)
+    for options, message in (
+        ({"sampler": "euler"}, "sampler must be one of ddim, dpm-solver"),
+        ({"guidance": 0.5}, "guidance must be at least 1"),
+        ({"guidance": "high"}, "'guidance' must be a number"),
+        ({"limit": 0}, "limit must be at least 1"),
+    ):
+        with pytest.raises(services.RunError, match=message):
+            launch(version, RunKind.TEXT_TO_IMAGE, parent=stage_1, options=options)
+    run = launch(version, RunKind.TEXT_TO_IMAGE, parent=stage_1, options={"guidance": 3, "limit": 5})
+    assert run.options == {"limit": 5, "per_prompt": 1, "guidance": 3, "steps": 50, "sampler": "ddim"}
+
+
+@pytest.mark.slow
+def test_a_text_to_image_run_generates_from_the_captions_and_imports_flagged_samples(shard_export, trained_runs):
+    from annotation.models import Annotation, AnnotationState
+    from modeling.core.checkpoint import find_checkpoint
+
+    version = shard_export.version
+    stage_1 = launch(version)
+    checkpoint = str(find_checkpoint(trained_runs["stage1"]))  # a tiny Stage 1 checkpoint (another export's)
+    TrainingRun.objects.filter(pk=stage_1.pk).update(status=JobStatus.SUCCEEDED, checkpoint_path=checkpoint)
+    stage_1.refresh_from_db()
+    run = launch(version, RunKind.TEXT_TO_IMAGE, parent=stage_1, options={"limit": 2, "steps": 3, "seed": 4})
+
+    runner.training_run_execute(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error + run.log_tail
+    assert run.command[2:6] == ["modeling.generate", "--stage", "1", "--checkpoint"] and "--from-shards" in run.command
+    source = run.generated_source
+    assert source.name == f"Text-to-image synthesis, run {run.pk}" and run.metrics["generated"] == 2
+    assert json.loads(source.provenance)["generator"] == "text-to-image"
+    samples = list(source.samples.all())
+    assert len(samples) == 2 and all(sample.is_synthetic for sample in samples)
+    states = set(Annotation.objects.filter(sample__in=samples).values_list("state", flat=True))
+    assert states == {AnnotationState.UNASSIGNED}
+
+
+def test_stage_2_runs_ground_on_the_caption_terms_the_normalizer_finds(shard_export, tmp_path):
+    from modeling.caption_terms import caption_terms_write
+    from releases.exports import sample_key
+
+    version = shard_export.version
+    path = tmp_path / "run" / runner.CAPTION_TERMS_NAME
+    counts = caption_terms_write(version=version, path=path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert counts["samples"] == len(lines) == version.items.count() and counts["captions"] == len(lines)
+    keys = {sample_key(sample_id) for sample_id in version.items.values_list("sample_id", flat=True)}
+    assert {line["key"] for line in lines} == keys
+    labels = [{term["label"] for term in line["terms"]} for line in lines]
+    assert all("glass bottle" in found for found in labels)  # every MVTec caption names its product
+    defects = {"large breakage", "small breakage", "contamination"}
+    assert sum(bool(found & defects) for found in labels) >= len(lines) / 2  # and most name their defect
+    assert all(term["facet"] and term["slug"] for line in lines for term in line["terms"])
+
+    stage_1 = launch(version)
+    TrainingRun.objects.filter(pk=stage_1.pk).update(status=JobStatus.SUCCEEDED, checkpoint_path="/runs/x")
+    stage_2 = launch(version, RunKind.STAGE_2, parent=TrainingRun.objects.get(pk=stage_1.pk))
+    command = runner.trainer_command(stage_2, out_dir=path.parent, gpus=1, resume=False)
+    assert command[-2:] == ["--set", f"data.caption_terms={path}"]

@@ -153,7 +153,7 @@ def test_a_bad_config_fails_with_a_clear_message(export, tmp_path):
         "modeling.train", "--stage", "1", "--config", "enormous", "--shards", str(export), "--out", str(tmp_path)
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: unknown config preset 'enormous'; known: tiny, sd15"
+    assert result.stderr.strip() == "error: unknown config preset 'enormous'; known: tiny, sd15, sd15-init"
 
 
 def test_an_unreachable_shard_fails_with_a_clear_message(export, tmp_path):

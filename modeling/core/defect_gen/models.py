@@ -89,6 +89,13 @@ class DefectGen(nn.Module):
     def set_frozen_eval(self) -> None:
         """Nothing is frozen in Defect-Gen; the Trainer calls this for every model it trains."""
 
+    def training_loss(
+        self, batch: dict[str, Any], *, step: int, class_embeddings: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Defect-Gen's part of the Trainer contract (trainer.TrainableModel): no step-dependent
+        choice, no class embeddings (its classes are label embeddings of its own)."""
+        return self.loss(batch)
+
     def loss(self, batch: dict[str, Any], _class_embeddings: Any = None) -> dict[str, torch.Tensor]:
         """Noise-prediction MSE of both models on the same noisy batch.
 

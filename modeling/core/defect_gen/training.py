@@ -1,5 +1,8 @@
 """Training Defect-Gen from shards with the stage 1/2 Trainer, and loading what it saved.
 
+DefectGen keeps the Trainer's model contract (trainer.TrainableModel), so the plain Trainer runs it;
+the run's setup and close are the shared runs.start_run / finish_run.
+
 The two U-Nets are trained jointly: every step draws one batch, one noise tensor and one timestep
 per sample, and minimises the sum of both models' noise-prediction losses (one AdamW over both).
 The run folder has the layout of stages 1 and 2: ``config.json``, ``metrics.jsonl`` (the same keys,
@@ -8,29 +11,19 @@ with "stage": "defect-gen" and loss, loss_large, loss_small) and ``checkpoints/s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
-from modeling.core.checkpoint import Checkpoint, find_checkpoint, load_checkpoint, load_weights
-from modeling.core.dataset import ShardDataset, make_loader
+from modeling.core.checkpoint import Checkpoint, load_checkpoint, load_weights
 from modeling.core.defect_gen.config import STAGE, DefectGenConfig, defect_gen_config_from_dict
 from modeling.core.defect_gen.data import Selection, defect_gen_batches, select_samples
 from modeling.core.defect_gen.models import DefectGen
 from modeling.core.errors import CheckpointError
-from modeling.core.shards import ClassInfo, resolve_shards
-from modeling.core.trainer import Trainer, check_shards, setup_runtime
-
-
-class DefectGenTrainer(Trainer):
-    """The stage 1/2 Trainer (loop, logging, checkpoints, resume, DDP) over a DefectGen model, whose
-    ``loss(batch, None)`` the Trainer's step calls for any stage but 1."""
-
-    def use_implicit(self, step: int) -> bool:
-        return False  # Defect-Gen has no implicit captioner
+from modeling.core.runs import finish_run, start_run
+from modeling.core.shards import ClassInfo
+from modeling.core.trainer import Trainer
 
 
 def load_defect_gen_checkpoint(path: str | Path) -> tuple[Checkpoint, DefectGenConfig]:
@@ -84,64 +77,40 @@ def train_defect_gen(
     With ``resume``, the newest checkpoint in out_dir supplies the weights, optimizer, step, config
     and training samples (its ``train.steps`` is replaced by ``config.train.steps``).
     """
-    out_dir = Path(out_dir)
-    runtime = setup_runtime(device)
-    source = resolve_shards(shards, split)
-    check_shards(source)
-
-    checkpoint = None
-    if resume and find_checkpoint(out_dir / "checkpoints") is not None:
-        checkpoint, saved_config = load_defect_gen_checkpoint(out_dir / "checkpoints")
-        saved_config.train.steps = config.train.steps
-        config = saved_config
-        selection = selection_from_meta(checkpoint.meta)
+    start = start_run(
+        config=config,
+        shards=shards,
+        out_dir=out_dir,
+        split=split,
+        resume=resume,
+        device=device,
+        load_saved=load_defect_gen_checkpoint,
+    )
+    config = start.config
+    if start.checkpoint is not None:
+        selection = selection_from_meta(start.checkpoint.meta)
     else:
-        selection = select_samples(source, config.selection, few_shot_per_class=config.data.few_shot_per_class)
-    config.validate()
-
-    torch.manual_seed(config.train.seed + runtime.rank)
-    model = DefectGen(config, num_classes=selection.num_classes).to(runtime.device)
+        selection = select_samples(start.source, config.selection, few_shot_per_class=config.data.few_shot_per_class)
+    model = DefectGen(config, num_classes=selection.num_classes).to(start.runtime.device)
     if config.train.gradient_checkpointing:
         model.large.enable_gradient_checkpointing()
         model.small.enable_gradient_checkpointing()
-    meta = {
-        "shards": source.manifest_url,
-        "split": split,
-        "dataset_version": source.manifest.get("dataset_version"),
-        "vocabulary_version": source.manifest.get("vocabulary_version"),
-        "weights": model.weights_in_use(),
-        **selection.to_meta(),
-    }
-    trainer = DefectGenTrainer(
-        stage=STAGE,  # type: ignore[arg-type]  # the Trainer writes it into metrics lines and checkpoints
-        config=config,  # type: ignore[arg-type]
+    meta = {**start.base_meta(), "weights": model.weights_in_use(), **selection.to_meta()}
+    trainer = Trainer(
+        stage=STAGE,
+        config=config,  # type: ignore[arg-type]  # the Trainer reads only its data and train sections
         model=model,
-        runtime=runtime,
-        out_dir=out_dir,
+        runtime=start.runtime,
+        out_dir=start.out_dir,
         classes=selection.classes,
         meta=meta,
     )
     trainer.seen_labels = set(range(selection.num_classes))  # every class of the set has training samples
-    if checkpoint is not None:
-        trainer.restore(checkpoint)
-    if runtime.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-
-    dataset = ShardDataset(
-        source,
-        config.data,
-        train=True,
-        seed=config.train.seed + 1000 * trainer.step,  # a resumed run reads a fresh, deterministic order
-        rank=runtime.rank,
-        world_size=runtime.world_size,
+    manifest_size = len(start.source.classes)
+    return finish_run(
+        start,
+        trainer,
         keys=set(selection.keys),
+        with_masks=True,
+        prepare=lambda batches: defect_gen_batches(batches, selection, manifest_size=manifest_size),
     )
-    loader = make_loader(dataset, batch_size=config.data.batch_size, num_workers=config.data.num_workers)
-    batches = defect_gen_batches(iter(loader), selection, manifest_size=len(source.classes))
-    metrics = trainer.run(batches, total_steps=config.train.steps)
-    if runtime.distributed:
-        dist.barrier()
-        dist.destroy_process_group()
-    folder = find_checkpoint(out_dir / "checkpoints")
-    return {"step": trainer.step, "checkpoint": str(folder) if folder else None, "metrics": metrics}
