@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+import base.ids  # noqa: F401  (registers the `id` path converter)
 from base.routers import Router
 
 from .api import views
@@ -14,7 +15,7 @@ router.register("agreement-reports", views.AgreementReportViewSet, basename="agr
 urlpatterns = [
     path("queue/<str:stage>/claim-next/", views.ClaimNextView.as_view(), name="annotation-claim-next"),
     path(
-        "annotations/<int:sample>/revisions/<int:number>/",
+        "annotations/<id:sample>/revisions/<id:number>/",
         views.RevisionDetailView.as_view(),
         name="annotation-revision",
     ),

@@ -45,7 +45,10 @@ def _field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         errors: dict[str, list[str]] = {}
         for key, value in detail.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int):  # an item of a list: "sample_ids[1]"
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, dict):
                 errors.update(_field_errors(value, path))
             else:

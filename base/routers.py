@@ -2,9 +2,11 @@
 
 DRF's default lookup pattern takes any text, so `/annotations/abc/` reached views that fed "abc"
 to an integer query and failed with a server error. Here a viewset looked up by its primary key
-matches only digits, and anything else is a plain 404 from the URL resolver."""
+matches only an id the database can hold (base/ids.py), and anything else is a plain 404."""
 
 from rest_framework.routers import DefaultRouter
+
+from .ids import ID_PATTERN
 
 
 class Router(DefaultRouter):
@@ -14,5 +16,5 @@ class Router(DefaultRouter):
             "id",
         ):
             lookup_url_kwarg = getattr(viewset, "lookup_url_kwarg", None) or "pk"
-            return f"(?P<{lookup_prefix}{lookup_url_kwarg}>[0-9]+)"
+            return f"(?P<{lookup_prefix}{lookup_url_kwarg}>{ID_PATTERN})"
         return super().get_lookup_regex(viewset, lookup_prefix)

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from base.ids import parse_id
 from base.job_views import ResumeJobMixin
 from base.permissions import ModelPermissions
 from catalog.selectors import visible_to, without_hidden
@@ -163,7 +164,7 @@ class CaptionDraftViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         drafts = visible_to(CaptionDraft.objects.all(), self.request.user, "annotation__source_id")
         if self.action == "list":
             sample = self.request.query_params.get("sample", "")
-            if not sample.isdigit():
+            if parse_id(sample) is None:
                 raise ValidationError({"sample": "a sample id is required"})
-            drafts = drafts.filter(annotation_id=int(sample))
+            drafts = drafts.filter(annotation_id=parse_id(sample))
         return drafts

@@ -9,6 +9,8 @@ whose admin does not say how (tests/access/test_access_matrix.py)."""
 from django.contrib import admin
 from django.db.models import QuerySet
 
+from base.ids import parse_id
+
 from .models import Sample, Source
 from .selectors import samples_visible_to, sources_visible_to, visible_to, without_hidden
 
@@ -28,9 +30,9 @@ class VisibleSourceFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
+        if parse_id(value) is None:
             return queryset.none()
-        return queryset.filter(**{self.source_path: int(value)})
+        return queryset.filter(**{self.source_path: parse_id(value)})
 
 
 def source_filter(path: str) -> type[VisibleSourceFilter]:

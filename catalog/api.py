@@ -2,12 +2,13 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, mixins, status, viewsets
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from base.ids import parse_id
 from base.job_views import ResumeJobMixin
 from base.permissions import ModelPermissions
 
@@ -78,7 +79,7 @@ class SampleViewSet(viewsets.ReadOnlyModelViewSet):
                 if value.lower() not in ("true", "false", "1", "0"):
                     raise ValidationError({parameter: "use true or false"})
                 value = value.lower() in ("true", "1")
-            if lookup == "source_id" and not value.isdigit():
+            if lookup == "source_id" and parse_id(value) is None:
                 raise ValidationError({parameter: "a source id (integer)"})
             samples = samples.filter(**{lookup: value})
         return samples
@@ -165,9 +166,16 @@ class ImportJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveMod
         return self.get_paginated_response(ImportRowSerializer(page, many=True).data)
 
 
+class ImporterSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    description = serializers.CharField()
+
+
 class ImporterListView(generics.GenericAPIView):
     """The import formats this platform reads."""
 
-    @extend_schema(responses={200: dict})
+    pagination_class = None
+
+    @extend_schema(responses={200: ImporterSerializer(many=True)})
     def get(self, request):
         return Response([{"format": name, "description": cls.description} for name, cls in sorted(IMPORTERS.items())])

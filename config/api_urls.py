@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+import base.ids  # noqa: F401  (registers the `id` path converter)
 from base.routers import Router
 from catalog import api as catalog_api
 
@@ -13,7 +14,7 @@ router.register("samples", catalog_api.SampleViewSet, basename="sample")
 router.register("import-jobs", catalog_api.ImportJobViewSet, basename="import-job")
 
 urlpatterns = [
-    path("samples/<int:pk>/files/<str:kind>/", catalog_api.SampleFileView.as_view(), name="sample-file"),
+    path("samples/<id:pk>/files/<str:kind>/", catalog_api.SampleFileView.as_view(), name="sample-file"),
     path("importers/", catalog_api.ImporterListView.as_view(), name="importer-list"),
     path("vocabulary/", include("vocabulary.urls")),
     path("annotation/segment/", include("segmentation.urls")),

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+import base.ids  # noqa: F401  (registers the `id` path converter)
 from base.jobs import JobStatus
 from catalog.admin_access import SourceVisibilityAdmin
 from catalog.selectors import without_hidden
@@ -130,7 +131,7 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
         own = [
             path("launch/", self.admin_site.admin_view(self.launch_view), name="modeling_trainingrun_launch"),
             path(
-                "<int:run_id>/report.png",
+                "<id:run_id>/report.png",
                 self.admin_site.admin_view(self.report_png_view),
                 name="modeling_trainingrun_report_png",
             ),

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from base.ids import ID_PATTERN, parse_id
 from base.permissions import ModelPermissions
 
 from . import exports, selectors, versions
@@ -75,8 +76,8 @@ class ExportCreateSerializer(serializers.Serializer):
         "EXPORT_S3_LOCATIONS.",
     )
     include_restricted = serializers.BooleanField(default=False)
-    shard_max_samples = serializers.IntegerField(min_value=1, default=10_000)
-    shard_max_bytes = serializers.IntegerField(min_value=1, default=1_000_000_000)
+    shard_max_samples = serializers.IntegerField(min_value=1, max_value=2**31 - 1, default=10_000)
+    shard_max_bytes = serializers.IntegerField(min_value=1, max_value=2**63 - 1, default=1_000_000_000)
 
 
 class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -86,7 +87,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     queryset = DatasetVersion.objects.none()  # tells the permission class the model
     serializer_class = DatasetVersionSerializer
     lookup_field = "number"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_PATTERN
     pagination_class = None
 
     def get_queryset(self):
@@ -143,7 +144,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         found = {}
         for parameter in ("from", "to"):
             value = request.query_params.get(parameter, "")
-            found[parameter] = self.get_queryset().filter(number=int(value)).first() if value.isdigit() else None
+            number = parse_id(value)
+            found[parameter] = self.get_queryset().filter(number=number).first() if number is not None else None
             if found[parameter] is None:
                 raise ValidationError({parameter: "an existing version number"})
         return Response(versions.dataset_version_diff(old=found["from"], new=found["to"]))

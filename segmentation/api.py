@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from base.api_errors import ApiErrorSerializer
+from base.ids import MAX_ID, IdField
 from catalog.rle import mask_bbox, mask_to_rle
 from catalog.selectors import access_sample
 
@@ -36,7 +37,7 @@ class RLESerializer(serializers.Serializer):
 
 
 class SegmentRequestSerializer(serializers.Serializer):
-    sample = serializers.IntegerField()
+    sample = IdField()
     backend = serializers.CharField(default=DEFAULT_BACKEND)
     clicks = ClickSerializer(many=True)
     previous_mask = RLESerializer(required=False, allow_null=True)
@@ -81,7 +82,7 @@ class SegmentView(APIView):
         if unknown:
             raise SegmentationError(f"unknown keys {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         sample_id = data.get("sample")
-        if not isinstance(sample_id, int) or isinstance(sample_id, bool):
+        if not isinstance(sample_id, int) or isinstance(sample_id, bool) or not 0 < sample_id <= MAX_ID:
             raise SegmentationError("a sample id (integer)", field="sample")
         sample = access_sample(request.user, sample_id)
         result = segment_sample(

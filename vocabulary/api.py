@@ -9,6 +9,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from base.ids import ID_PATTERN, parse_id
 from base.permissions import ModelPermissions
 
 from . import selectors, services
@@ -147,7 +148,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = [ModelPermissions]
     queryset = VocabularyVersion.objects.all()
     lookup_field = "number"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_PATTERN
     pagination_class = None
 
     def get_serializer_class(self):
@@ -188,9 +189,9 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return [
                 r.as_dict() for r in services.vocabulary_records(statuses=(TermStatus.APPROVED, TermStatus.DEPRECATED))
             ]
-        if not value or not value.isdigit():
+        if parse_id(value) is None:
             raise ValidationError({parameter: "a version number (or 'current' for 'to')"})
-        return get_object_or_404(VocabularyVersion, number=int(value)).terms
+        return get_object_or_404(VocabularyVersion, number=parse_id(value)).terms
 
 
 class CanReadVocabulary(BasePermission):

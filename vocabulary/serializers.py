@@ -4,8 +4,8 @@ from .models import LANGUAGES, Facet, Term, VocabularyVersion
 
 
 class TermSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    replaced_by = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    replaced_by = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     labels = serializers.SerializerMethodField()
 
     class Meta:
@@ -46,7 +46,7 @@ class DeprecateSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = VocabularyVersion

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from base.ids import IdField, NumberField
 
 from ..consensus import consensus_tally
 from ..models import (
@@ -15,10 +16,13 @@ from ..models import (
     AnnotationRevision,
     AuditEvent,
     ReportScope,
+    Stage,
     VoteDecision,
 )
 from ..revision_content import Content, content_of, revisions_with_content, term_ref
 from ..selectors import consensus_votes_of, identities_hidden_from, review_comments_of
+
+LIST_OF_OBJECTS = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
 
 
 class People:
@@ -39,6 +43,8 @@ def _people(serializer) -> People:
 
 
 class AnnotationListSerializer(serializers.ModelSerializer):
+    # "" when the annotation waits in no queue (someone holds it, or it is finished).
+    queue = serializers.ChoiceField(choices=Stage.choices, allow_blank=True, read_only=True)
     assignee = serializers.SerializerMethodField()
     annotator = serializers.SerializerMethodField()
     reviewer = serializers.SerializerMethodField()
@@ -179,7 +185,7 @@ class AnnotationDetailSerializer(AnnotationListSerializer):
     def get_content(self, annotation) -> dict:
         return revision_json(annotation.current_revision, _people(self))
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(LIST_OF_OBJECTS)
     def get_review_comments(self, annotation) -> list:
         people = _people(self)
         return [
@@ -195,7 +201,7 @@ class AnnotationDetailSerializer(AnnotationListSerializer):
             for c in review_comments_of(annotation)
         ]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(LIST_OF_OBJECTS)
     def get_votes(self, annotation) -> list:
         people = _people(self)
         return [
@@ -264,14 +270,14 @@ class AgreementReportSerializer(serializers.ModelSerializer):
 
 
 class ClaimNextSerializer(serializers.Serializer):
-    source = serializers.IntegerField(required=False)
+    source = IdField(required=False)
     domain = serializers.CharField(required=False)
-    defect_type = serializers.IntegerField(required=False, help_text="A defect type, or a defect category.")
+    defect_type = IdField(required=False, help_text="A defect type, or a defect category.")
     language = serializers.CharField(required=False, help_text="The language of the sample's source text.")
 
 
 class BasedOnVersionSerializer(serializers.Serializer):
-    version = serializers.IntegerField(help_text="The annotation version this request is based on.")
+    version = NumberField(help_text="The annotation version this request is based on.")
 
 
 class SkipSerializer(BasedOnVersionSerializer):
@@ -279,7 +285,7 @@ class SkipSerializer(BasedOnVersionSerializer):
 
 
 class ClaimSerializer(serializers.Serializer):
-    version = serializers.IntegerField(required=False)
+    version = NumberField(required=False)
 
 
 class SaveContentSerializer(BasedOnVersionSerializer):
@@ -303,8 +309,8 @@ class VoteSerializer(BasedOnVersionSerializer):
 
 
 class EnqueueSerializer(serializers.Serializer):
-    sample_ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10_000)
-    source = serializers.IntegerField(required=False)
+    sample_ids = serializers.ListField(child=IdField(), required=False, max_length=10_000)
+    source = IdField(required=False)
     domain = serializers.CharField(required=False)
     priority = serializers.IntegerField(required=False, default=0, min_value=-32768, max_value=32767)
     is_gold = serializers.BooleanField(required=False, default=False)
@@ -317,16 +323,14 @@ class EnqueueSerializer(serializers.Serializer):
 
 
 class AssignSerializer(serializers.Serializer):
-    sample_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=5_000)
-    annotator = serializers.IntegerField(
-        allow_null=True, help_text="A user id; null puts the samples back in the pool."
-    )
+    sample_ids = serializers.ListField(child=IdField(), min_length=1, max_length=5_000)
+    annotator = IdField(allow_null=True, help_text="A user id; null puts the samples back in the pool.")
     priority = serializers.IntegerField(required=False, min_value=-32768, max_value=32767)
     is_gold = serializers.BooleanField(required=False)
 
 
 class PrioritySerializer(serializers.Serializer):
-    sample_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=5_000)
+    sample_ids = serializers.ListField(child=IdField(), min_length=1, max_length=5_000)
     priority = serializers.IntegerField(required=False, min_value=-32768, max_value=32767)
     is_gold = serializers.BooleanField(required=False)
 
@@ -338,8 +342,8 @@ class PrioritySerializer(serializers.Serializer):
 
 class AgreementReportRequestSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=ReportScope.choices, default=ReportScope.DATASET)
-    source = serializers.IntegerField(required=False, help_text="Dataset scope: one source (default: all).")
-    user = serializers.IntegerField(required=False, help_text="Annotator scope: the annotator.")
+    source = IdField(required=False, help_text="Dataset scope: one source (default: all).")
+    user = IdField(required=False, help_text="Annotator scope: the annotator.")
 
     def validate(self, data):
         if data["scope"] == ReportScope.ANNOTATOR and "user" not in data:

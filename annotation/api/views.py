@@ -4,7 +4,7 @@ with {"code", "detail", "errors"?}; a stale write (409) also carries the current
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from base.ids import parse_id
 from base.job_views import ResumeJobMixin
 from base.pagination import KeysetPagination
 from base.permissions import ModelPermissions
@@ -71,9 +72,10 @@ def _parse(serializer_class, data) -> dict:
 
 
 def _int_param(value: str, parameter: str) -> int:
-    if not value.isdigit():
+    number = parse_id(value)
+    if number is None:
         raise ValidationError({parameter: ["an integer id"]})
-    return int(value)
+    return number
 
 
 def _person_param(value: str, user: User, parameter: str) -> int:
@@ -235,15 +237,15 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(_detail(request, pk))
 
     @extend_schema(responses=s.RevisionSummarySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def revisions(self, request, pk=None):
         """Every revision, oldest first; each stage's result is one of them."""
         annotation = access_annotation(request.user, pk)
         revisions = revisions_of(annotation)[:1000]  # a sample has a handful; the cap is a guard
         return Response(s.RevisionSummarySerializer(revisions, many=True, context=_context(request)).data)
 
-    @extend_schema(responses={200: dict})
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses={200: serializers.ListSerializer(child=serializers.DictField())})
+    @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request, pk=None):
         """The sample's history for its work page, newest first: one moment per transition (who,
         when, the state it moved, the fields it changed with term labels in EN/ZH/JA)."""
@@ -371,9 +373,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         for name, lookup in (("sample", "annotation_id"), ("actor", "actor_id")):
             value = self.request.query_params.get(name)
             if value is not None:
-                if not value.isdigit():
-                    raise ValidationError({name: ["an integer id"]})
-                events = events.filter(**{lookup: int(value)})
+                events = events.filter(**{lookup: _int_param(value, name)})
         if action := self.request.query_params.get("action"):
             events = events.filter(action=action)
         return events

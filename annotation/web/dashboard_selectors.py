@@ -14,6 +14,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import User
+from base.ids import parse_id
 from catalog.selectors import sources_visible_to, visible_to
 
 from ..models import AnnotationState, AuditEvent, ClaimOutcome, ConsensusVote, Stage, StageClaim
@@ -66,8 +67,8 @@ class DashboardFilters:
         elif stage:
             filters.errors["stage"] = stage
         person = params.get("person", "")
-        if person.isdigit():
-            filters.person = int(person)
+        if parse_id(person) is not None:
+            filters.person = parse_id(person)
         elif person:
             filters.errors["person"] = person
         return filters

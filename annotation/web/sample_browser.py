@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
+from base.ids import parse_id
 from catalog.models import Sample
 from catalog.selectors import samples_visible_to, sources_visible_to
 from vocabulary.models import Facet, Term, TermStatus
@@ -76,8 +77,8 @@ class SampleFilters:
         filters.language = params.get("language", "").strip()
         for name in ("defect_type", "source"):
             value = params.get(name, "")
-            if value.isdigit():
-                setattr(filters, name, int(value))
+            if parse_id(value) is not None:
+                setattr(filters, name, parse_id(value))
             elif value:
                 filters.errors[name] = value
         for name, attribute in (("synthetic", "synthetic"), ("gold", "gold")):

@@ -3,6 +3,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+import base.ids  # noqa: F401  (registers the `id` path converter)
+
 from . import views
 
 app_name = "review"
@@ -13,7 +15,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("language/", views.language, name="language"),
     path("next/<str:stage>/", views.claim_next, name="next"),
-    path("work/<int:sample_id>/", views.work, name="work"),
+    path("work/<id:sample_id>/", views.work, name="work"),
     path("samples/", views.samples, name="samples"),
     path("dashboards/", views.dashboards, name="dashboards"),
 ]

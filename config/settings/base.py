@@ -311,6 +311,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     # Every job model shares one status enum (base/jobs.py); the other "status" and "format" fields
     # keep the names they had when each job had its own enum.
     "JobStatusEnum": "base.jobs.JobStatus",
+    "LanguageEnum": "vocabulary.models.LANGUAGES",
     "TermStatusEnum": "vocabulary.models.TermStatus",
     "FacetEnum": "vocabulary.models.Facet",
     "ExportFormatEnum": "releases.models.ExportFormat",
