@@ -1,4 +1,4 @@
-"""Agreement statistics, pure (no Django): Cohen's kappa, Fleiss' kappa, Krippendorff's alpha
+"""Agreement statistics, pure (no Django): Cohen's kappa, Krippendorff's alpha
 (nominal), mask IoU and caption edit distance.
 
 Labels are any hashable values (a multi-valued template field is compared as a frozenset of
@@ -34,27 +34,6 @@ def cohen_kappa(rater_a: Sequence[Hashable], rater_b: Sequence[Hashable]) -> flo
     if p_expected == 1:
         return None
     return (p_observed - p_expected) / (1 - p_expected)
-
-
-def fleiss_kappa(ratings: Sequence[Sequence[Hashable]]) -> float | None:
-    """Each item rated by the same number n >= 2 of raters (ratings[i] lists item i's labels)."""
-    if not ratings:
-        return None
-    n = len(ratings[0])
-    if n < 2 or any(len(item) != n for item in ratings):
-        raise ValueError("Fleiss' kappa needs the same number (>= 2) of ratings for every item")
-    items = len(ratings)
-    totals: Counter = Counter()
-    agreement = 0.0
-    for item in ratings:
-        counts = Counter(item)
-        totals.update(counts)
-        agreement += (sum(c * c for c in counts.values()) - n) / (n * (n - 1))
-    p_bar = agreement / items
-    p_expected = sum((count / (items * n)) ** 2 for count in totals.values())
-    if p_expected == 1:
-        return None
-    return (p_bar - p_expected) / (1 - p_expected)
 
 
 def krippendorff_alpha_nominal(units: Sequence[Sequence[Hashable | None]]) -> float | None:

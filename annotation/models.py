@@ -30,17 +30,11 @@ class AnnotationState(models.TextChoices):
     REJECTED = "rejected", "Rejected"  # final: the quorum rejected, or the panel could not agree
 
 
-FINAL_STATES = (AnnotationState.VERIFIED, AnnotationState.REJECTED)
-
-
 class Stage(models.TextChoices):
     DRAFT = "draft", "Draft"  # imported regions, generated captions: no person yet
     ANNOTATION = "annotation", "Stage 1: annotation"
     REVIEW = "review", "Stage 2: peer review"
     CONSENSUS = "consensus", "Stage 3: consensus"
-
-
-QUEUE_STAGES = (Stage.ANNOTATION, Stage.REVIEW, Stage.CONSENSUS)
 
 
 class ConsensusReason(models.TextChoices):

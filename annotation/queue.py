@@ -19,12 +19,12 @@ from django.utils import timezone
 from accounts.models import User
 from base.compiled_queries import Param, compiled_once
 from catalog.selectors import sees_every_source, visible_source_ids
-from vocabulary.models import Facet, Term
 
 from .actions import WORKING_STATE, ClaimForAnnotation, ClaimForConsensus, ClaimForReview, ExpireLease, user_has_role
 from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
-from .models import Annotation, AnnotationRevision, ConsensusVote, RevisionTerm, Stage, StageClaim
+from .models import Annotation, ConsensusVote, Stage, StageClaim
+from .selectors import names_defect_type
 
 CLAIM_TRANSITION = {
     Stage.ANNOTATION: ClaimForAnnotation,
@@ -58,7 +58,7 @@ def claim_candidates(*, stage: str, filters: QueueFilters, person, sees_everythi
     if filters.language:
         candidates = candidates.filter(language=filters.language)
     if filters.defect_type is not None:
-        candidates = candidates.filter(_has_defect_type(filters.defect_type))
+        candidates = candidates.filter(names_defect_type(filters.defect_type))
     if stage == Stage.REVIEW:
         candidates = candidates.exclude(annotator=person).filter(~_worked_on(person, Stage.ANNOTATION))
     elif stage == Stage.CONSENSUS:
@@ -79,20 +79,6 @@ def claim_candidates_for(user: User, *, stage: str, filters: QueueFilters) -> Qu
 
 def _worked_on(person, *stages: str) -> Exists:
     return Exists(StageClaim.objects.filter(annotation=OuterRef("pk"), user=person, stage__in=stages))
-
-
-def _has_defect_type(term_id: int) -> Q:
-    term_ids = [term_id]
-    term = Term.objects.filter(pk=term_id).only("facet").first()
-    if term is not None and term.facet == Facet.DEFECT_CATEGORY:
-        term_ids = list(Term.objects.filter(parent_id=term_id).values_list("id", flat=True))
-    in_template = RevisionTerm.objects.filter(
-        revision=OuterRef("current_revision"), field="defect_types", term_id__in=term_ids
-    )
-    in_regions = AnnotationRevision.regions.through.objects.filter(
-        annotationrevision_id=OuterRef("current_revision"), region__defect_type_id__in=term_ids
-    )
-    return Q(Exists(in_template)) | Q(Exists(in_regions))
 
 
 def annotation_claim_next(
@@ -234,8 +220,9 @@ def _sweep_now_and_then() -> None:
 
 
 def leases_release_expired(*, now=None, limit: int = 200) -> int:
-    """Put samples whose lease ran out back in their queues; returns how many. Runs before every
-    claim (an index probe that usually finds nothing) and as a periodic Celery task."""
+    """Put samples whose lease ran out back in their queues; returns how many. Runs at a claim at
+    most every SWEEP_INTERVAL seconds (an index probe that usually finds nothing) and as a periodic
+    Celery task."""
     now = now or timezone.now()
     with transaction.atomic():
         expired = list(

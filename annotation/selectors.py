@@ -2,15 +2,33 @@
 restricted sources never leak through the queue, the lists or the audit trail."""
 
 from django.conf import settings
-from django.db.models import IntegerField, QuerySet
+from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import User
 from base.compiled_queries import Param, compiled_once
 from catalog.models import Sample
 from catalog.selectors import access_sample, sees_every_source, visible_source_ids, visible_to
+from vocabulary.models import Facet, Term
 
-from .models import Annotation, AnnotationRevision, AuditEvent, ConsensusVote, ReviewComment
+from .models import Annotation, AnnotationRevision, AuditEvent, ConsensusVote, ReviewComment, RevisionTerm
+
+
+def names_defect_type(term_id: int) -> Q:
+    """Annotations whose current revision names the defect type, in its template or on a region;
+    a defect category stands for each of its types. The one meaning of "filter by defect type":
+    the API's list, the sample browser and the work queues all use it."""
+    term_ids = [term_id]
+    term = Term.objects.filter(pk=term_id).only("facet").first()
+    if term is not None and term.facet == Facet.DEFECT_CATEGORY:
+        term_ids = list(Term.objects.filter(parent_id=term_id).values_list("id", flat=True))
+    in_template = RevisionTerm.objects.filter(
+        revision=OuterRef("current_revision"), field="defect_types", term_id__in=term_ids
+    )
+    in_regions = AnnotationRevision.regions.through.objects.filter(
+        annotationrevision_id=OuterRef("current_revision"), region__defect_type_id__in=term_ids
+    )
+    return Q(Exists(in_template)) | Q(Exists(in_regions))
 
 
 def annotations_visible_to(user: User) -> QuerySet[Annotation]:

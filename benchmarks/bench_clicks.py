@@ -1,7 +1,7 @@
 """Click-assisted segmentation: NoC@85 / NoC@90 of the classical backend on the real masks, and
 the endpoint's latency on 512x512 images, single-threaded.
 
-Protocol (issue 6; Xu et al. 2016, as RITM and SimpleClick report it): every 8-connected instance of
+Protocol (Xu et al. 2016, as RITM and SimpleClick report it): every 8-connected instance of
 at least 16 pixels in the real ground-truth masks of ../shared/data/real (MVTec AD and Magnetic
 Tile; NEU-DET has boxes only), on the 512x512 asset the platform stores (the same letterbox resize,
 the mask resized alongside and thresholded at half). The first click is the instance's interior

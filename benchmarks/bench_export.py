@@ -1,5 +1,5 @@
 """WebDataset export throughput against bare `tarfile`, one worker against two, and the peak
-memory of a shard task as the version grows (issue 7).
+memory of a shard task as the version grows.
 
 BENCH_EXPORT_SAMPLES (default 100,000) verified samples are bulk-created (export_data.py: 128x128
 JPEGs of about 5 KB, 70% with a defect region and its mask, captions in three languages, a QA

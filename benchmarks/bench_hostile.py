@@ -1,4 +1,4 @@
-"""Peak memory of hostile input against a normal 512 px row (issue 15 §3; target <= 2x).
+"""Peak memory of hostile input against a normal 512 px row (target <= 2x).
 
 Each case runs in a fresh subprocess that first imports one normal row (so libraries, caches and
 the database are warm), then runs the case once. Two figures per case: the peak of Python-traced

@@ -3,7 +3,7 @@
 The baseline does only what cannot be avoided: read, decode, resize, encode one JPEG, one image
 after another. The import also hashes (sha256 and pHash), makes a thumbnail, stores three files
 and writes the database; it overlaps that work with decoding in its thread pool.
-Target (issue 2): >= 0.85 of the bare loop on one worker.
+Target: >= 0.85 of the bare loop on one worker.
 """
 
 import io

@@ -1,6 +1,6 @@
 """Normalizer throughput: 100,000 realistic English captions (~42 words) against flashtext's
 KeywordProcessor loaded with the same English labels and aliases, in the same run; plus Chinese
-and Japanese throughput. Targets (issue 3): >= 3x flashtext on English; ZH/JA within 2x of EN.
+and Japanese throughput. Targets: >= 3x flashtext on English; ZH/JA within 2x of EN.
 Also the autocomplete endpoint's server time (target < 20 ms).
 """
 

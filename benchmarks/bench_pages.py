@@ -10,7 +10,7 @@ Timed with Django's test Client, so it is the server's time without the network:
 - "sample browser": GET /samples/ for a data manager, keyset pages followed from the first page
   and from cursors a fifth, two fifths and three fifths down, unfiltered and with filters.
 The catalog and the queues are built by bench_workflow's SQL builder (70% waiting for annotation,
-20% for review, 10% verified). Target (issue 6): p99 <= 150 ms for the work page and next.
+20% for review, 10% verified). Target: p99 <= 150 ms for the work page and next.
 """
 
 import gc

@@ -4,7 +4,7 @@ Three figures per stage, measured in this run on the same machine:
   - the data pipeline alone: decoded, augmented samples per second from the shards;
   - training steps per second fed from the shards (the real loop, DataLoader worker included);
   - training steps per second of the same model fed from batches already in memory (the baseline).
-The ratio shards / in-memory is the target (issue 8: >= 0.9, the pipeline must not be the bottleneck).
+The ratio shards / in-memory is the target (>= 0.9, the pipeline must not be the bottleneck).
 Shard images are 512x512 PNGs, as the platform's exported assets are.
 """
 

@@ -1,7 +1,7 @@
 """The normalizer on our own evaluation set (vocabulary/evaluation/descriptions.jsonl): precision and
 recall of defect types, products and materials per language, the defect-free descriptions that get
 no defect finding, and the negation figures. The dev part was used while the vocabulary and rules
-grew; the held-out part (every fourth description) is only measured. Targets (issue 17): defect
+grew; the held-out part (every fourth description) is only measured. Targets: defect
 types recall and precision >= 0.9, products and materials >= 0.85, defect-free >= 0.95.
 
 Each description is read as the platform reads a sample's text: with the names of its language
@@ -110,7 +110,7 @@ def report(title: str, result: dict) -> None:
 
 
 def _quadratic_cycle_walk(merged: dict, loaded: dict) -> int:
-    """The cycle check as it was before issue 15 (a walk per term, a list for 'seen'): the baseline."""
+    """The cycle check as it was before the linear check (a walk per term, a list for 'seen'): the baseline."""
     found = 0
     for slug in loaded:
         seen = []

@@ -10,7 +10,7 @@ claim finds the one it holds. Lists are read through the DRF views (test client)
 `next` from the first page and jumping to a cursor half-way down. Last, verified samples with
 three revisions are deleted one by one (the database follows every pointer into the annotation
 table: each must be an index probe, not a read of the table).
-Targets (issue 4): claim p99 <= 10 ms, list page p99 <= 50 ms, both within 1.5x of 10,000.
+Targets: claim p99 <= 10 ms, list page p99 <= 50 ms, both within 1.5x of 10,000.
 """
 
 import base64

@@ -1,5 +1,4 @@
 from dataclasses import dataclass, field
-from typing import Protocol
 
 LANGUAGES = ("en", "zh", "ja")
 
@@ -58,10 +57,3 @@ class CaptionError(Exception):
     def __init__(self, message: str, *, retryable: bool = False):
         super().__init__(message)
         self.retryable = retryable
-
-
-class Captioner(Protocol):
-    name: str
-    prompt_version: str
-
-    def caption(self, inputs: CaptionInputs, *, languages: tuple[str, ...] = LANGUAGES) -> CaptionResult: ...

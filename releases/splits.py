@@ -7,8 +7,6 @@ version never moves the samples that were already there.
 import hashlib
 from dataclasses import dataclass, field
 
-SPLITS = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class SplitPlan:

@@ -1,7 +1,6 @@
 """Views: parse, call a service or selector, serialize. A WorkflowError becomes its HTTP status
 with {"code", "detail", "errors"?}; a stale write (409) also carries the current annotation."""
 
-from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -22,9 +21,15 @@ from .. import services
 from ..consensus import consensus_tally
 from ..error_codes import AnnotationErrorCode as Code
 from ..error_codes import WorkflowError
-from ..models import AgreementReport, Annotation, AuditEvent, RevisionTerm
+from ..models import AgreementReport, Annotation, AuditEvent
 from ..queue import QueueFilters, annotation_claim_next
-from ..selectors import access_annotation, annotations_visible_to, audit_events_visible_to, revisions_of
+from ..selectors import (
+    access_annotation,
+    annotations_visible_to,
+    audit_events_visible_to,
+    names_defect_type,
+    revisions_of,
+)
 from ..timeline import annotation_timeline
 from . import serializers as s
 
@@ -139,11 +144,7 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
                     raise ValidationError({name: ["blind mode: only 'me'"]})
                 annotations = annotations.filter(**{f"{name}_id": person})
         if "defect_type" in params:
-            term = _int_param(params["defect_type"], "defect_type")
-            in_template = RevisionTerm.objects.filter(
-                revision=OuterRef("current_revision"), field="defect_types", term_id=term
-            )
-            annotations = annotations.filter(Exists(in_template))
+            annotations = annotations.filter(names_defect_type(_int_param(params["defect_type"], "defect_type")))
         return annotations
 
     def retrieve(self, request, pk=None):

@@ -12,7 +12,7 @@ A sort on state or priority lists enqueued samples only (those have a state and 
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from base.ids import parse_id
@@ -21,8 +21,8 @@ from catalog.selectors import samples_visible_to, sources_visible_to
 from vocabulary.models import Facet, Term, TermStatus
 
 from ..consensus import ConsensusTally, consensus_tally
-from ..models import Annotation, AnnotationRevision, AnnotationState, ConsensusVote, RevisionTerm, Stage
-from ..selectors import annotations_visible_to
+from ..models import Annotation, AnnotationState, ConsensusVote, Stage
+from ..selectors import annotations_visible_to, names_defect_type
 from .region_outlines import Outline, outlines_of
 
 BROWSER_PAGE_SIZE = 48
@@ -142,7 +142,7 @@ def _keyed_rows(user: User, filters: SampleFilters) -> tuple[QuerySet, tuple[tup
         if filters.gold is not None:
             rows = rows.filter(is_gold=filters.gold)
         if filters.defect_type is not None:
-            rows = rows.filter(_has_defect_type(filters.defect_type))
+            rows = rows.filter(names_defect_type(filters.defect_type))
         return rows, keys
     rows = samples_visible_to(user)
     if filters.status == NOT_ENQUEUED:
@@ -156,17 +156,6 @@ def _keyed_rows(user: User, filters: SampleFilters) -> tuple[QuerySet, tuple[tup
     if filters.synthetic is not None:
         rows = rows.filter(is_synthetic=filters.synthetic)
     return rows, tuple((SAMPLE_COLUMNS[column], descending) for column, descending in keys)
-
-
-def _has_defect_type(term_id: int) -> Q:
-    """The current revision names the defect type in its template or on one of its regions."""
-    in_template = RevisionTerm.objects.filter(
-        revision=OuterRef("current_revision"), field="defect_types", term_id=term_id
-    )
-    in_regions = AnnotationRevision.regions.through.objects.filter(
-        annotationrevision_id=OuterRef("current_revision"), region__defect_type_id=term_id
-    )
-    return Q(Exists(in_template)) | Q(Exists(in_regions))
 
 
 # -- keyset cursors ------------------------------------------------------------------------------

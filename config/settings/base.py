@@ -288,7 +288,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
-# Annotation workflow (issue 4; the state machine is in annotation/actions/)
+# Annotation workflow (the state machine is in annotation/actions/)
 # A claim is a lease of this many minutes (the client may renew it); then the sample goes back to its queue.
 ANNOTATION_LEASE_MINUTES = env.int("ANNOTATION_LEASE_MINUTES", default=30)
 # Stage 3: the verdict needs QUORUM agreeing votes from a panel of at most PANEL experts.

@@ -1,30 +1,9 @@
 // COCO run-length encoding, as the platform stores masks: column-major runs starting with zeros.
 // In the browser a mask is a Uint8Array of width*height in row-major order (1 = in the region).
 
-function decodeCompressed(counts) {
-  const result = [];
-  let position = 0;
-  while (position < counts.length) {
-    let value = 0;
-    let shift = 0;
-    let more = true;
-    while (more) {
-      const char = counts.charCodeAt(position) - 48;
-      value |= (char & 0x1f) << (5 * shift);
-      more = (char & 0x20) !== 0;
-      position += 1;
-      shift += 1;
-      if (!more && char & 0x10) value |= -1 << (5 * shift);
-    }
-    if (result.length > 2) value += result[result.length - 2];
-    result.push(value);
-  }
-  return result;
-}
-
 export function decodeRle(rle) {
   const [height, width] = rle.size;
-  const counts = typeof rle.counts === "string" ? decodeCompressed(rle.counts) : rle.counts;
+  const counts = rle.counts; // the server always sends uncompressed runs
   const mask = new Uint8Array(width * height);
   let index = 0; // position in column-major order
   for (let run = 0; run < counts.length; run += 1) {

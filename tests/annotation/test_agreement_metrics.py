@@ -31,36 +31,6 @@ def test_cohen_kappa_compares_multi_valued_fields_as_sets():
     assert agreement_statistics.cohen_kappa(a, b) == pytest.approx(0.4)
 
 
-def test_fleiss_kappa_small_hand_example():
-    # items: aaa (P=1), aab (P=(4+1-3)/6=1/3), bbb (P=1): P_bar = 7/9
-    # p_a = 5/9, p_b = 4/9: P_e = 41/81; kappa = (63/81 - 41/81) / (40/81) = 0.55
-    assert agreement_statistics.fleiss_kappa([["a", "a", "a"], ["a", "a", "b"], ["b", "b", "b"]]) == pytest.approx(0.55)
-
-
-def test_fleiss_kappa_of_the_published_fourteen_rater_example():
-    # Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories -> 0.210
-    table = [
-        [0, 0, 0, 0, 14],
-        [0, 2, 6, 4, 2],
-        [0, 0, 3, 5, 6],
-        [0, 3, 9, 2, 0],
-        [2, 2, 8, 1, 1],
-        [7, 7, 0, 0, 0],
-        [3, 2, 6, 3, 0],
-        [2, 5, 3, 2, 2],
-        [6, 5, 2, 1, 0],
-        [0, 2, 2, 3, 7],
-    ]
-    ratings = [[category for category, count in enumerate(row) for _ in range(count)] for row in table]
-
-    assert agreement_statistics.fleiss_kappa(ratings) == pytest.approx(0.2099, abs=1e-4)
-
-
-def test_fleiss_kappa_needs_the_same_number_of_ratings_per_item():
-    with pytest.raises(ValueError):
-        agreement_statistics.fleiss_kappa([["a", "b"], ["a", "b", "c"]])
-
-
 def test_krippendorff_alpha_small_hand_example():
     # units (a,a) (a,b) (b,b) (b,b): coincidences o_aa=2, o_ab=o_ba=1, o_bb=4; n=8, n_a=3, n_b=5
     # D_o = 2, D_e = 2*3*5 = 30; alpha = 1 - (n-1) * D_o / D_e = 1 - 7*2/30 = 0.5333

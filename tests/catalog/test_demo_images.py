@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catalog.demo_images import (
+from catalog.demo import (
     DEFECT_KINDS,
     SURFACES,
     DemoImage,

@@ -357,7 +357,7 @@ def test_releases_include_or_exclude_synthetic_samples_and_show_their_share(shar
 
 @pytest.mark.slow
 def test_defect_gen_trains_and_its_synthesis_lands_in_the_catalog_from_the_admin(shard_export, ml_admin, celery_worker):
-    """Issue 9 end to end: Defect-Gen trained from the platform's export, then a synthesis run whose
+    """End to end: Defect-Gen trained from the platform's export, then a synthesis run whose
     pairs come back as synthetic samples queued for stage 1 — both launched from the admin."""
     from annotation.models import Annotation, AnnotationState
 

@@ -1,5 +1,5 @@
 """Vocabulary files as people (and attackers) make them: refused with a message naming the row,
-never half-loaded and never a database traceback (issue 15 §3)."""
+never half-loaded and never a database traceback."""
 
 import json
 

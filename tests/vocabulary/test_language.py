@@ -1,4 +1,4 @@
-"""The normalizer on real expert language: each miss category of issue 17 in each language,
+"""The normalizer on real expert language: each kind of miss found on real expert text in each language,
 negation, ambiguous aliases and word boundaries, on the bundled vocabulary."""
 
 import pytest

@@ -1,5 +1,5 @@
 """The caption validator on a corpus of good and bad captions written for the platform, each with
-the findings an expert expects (issue 17 §4): good captions get no error and at most two
+the findings an expert expects: good captions get no error and at most two
 warnings; bad ones get the finding that names what is wrong, with its evidence."""
 
 import pytest
