@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from annotation.models import Caption
-from releases.exports import sample_key
+from releases.sample_documents import sample_key
 from releases.models import DatasetVersion, DatasetVersionItem
 from vocabulary.models import Term
 from vocabulary.selectors import vocabulary_matcher
