@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 EXTRAS ?= dev,train
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test test-fast bench lint clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,8 +27,13 @@ run: install
 	$(PY) manage.py enqueue_samples
 	$(PY) manage.py rundev
 
+# The slowest 15 tests are printed at the end of every run, so a slow newcomer is seen in CI's log.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+
+# The inner loop: everything but the tests marked slow (browser, real workers, training, real imports).
+test-fast: install
+	$(PY) -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m benchmarks
