@@ -364,40 +364,12 @@ class CaptionValidator:
         def inside_mention(start: int, end: int) -> bool:
             return any(s <= start and end <= e for s, e in covered)
 
-        candidates: list[tuple[int, int, str]] = []
         if language == "en":
-            for match in ENGLISH_WORD.finditer(text):
-                word = match.group().strip("'-")
-                if inside_mention(match.start(), match.end()):
-                    continue
-                if zipf_frequency(word.lower(), "en") >= COMMON_WORD_ZIPF or self._inflects_a_term(word):
-                    continue
-                if self._lemma_is_a_name_word(word):  # 'pixels': the word of 'dead pixel', not a misspelling
-                    continue
-                candidates.append((match.start(), match.end(), word))
+            candidates = self._english_candidates(text, inside_mention)
         elif language in CJK_DEFECT_ENDINGS:
-            # Words as the segmenter reads them: a window of two characters cut across 的裂, 处斑.
-            endings = CJK_DEFECT_ENDINGS[language]
-            words = words_of(text, language=language)
-            for position, (start, end) in enumerate(words):
-                word = text[start:end]
-                if len(word) == 1 and position > 0:
-                    # A word the segmenter does not know falls apart into characters (蹭痕 -> 蹭 痕):
-                    # an ending after a lone ideograph that is no function word is read as one word.
-                    before_start, before_end = words[position - 1]
-                    before = text[before_start:before_end]
-                    if len(before) == 1 and _is_ideograph(before) and before not in CJK_FUNCTION_CHARACTERS:
-                        start, word = before_start, before + word
-                if len(word) < 2 or word[-1] not in endings or inside_mention(start, end):
-                    continue
-                if word in CJK_GENERAL_WORDS or any(word.startswith(general) for general in CJK_GENERAL_STARTS):
-                    continue
-                if all("\u3400" <= char <= "\u9fff" for char in word):
-                    candidates.append((start, end, word))
-            if language == "ja":
-                for match in KATAKANA_RUN.finditer(text):
-                    if not inside_mention(match.start(), match.end()):
-                        candidates.append((match.start(), match.end(), match.group()))
+            candidates = self._cjk_candidates(language, text, inside_mention)
+        else:
+            candidates = []
 
         findings = []
         for start, end, word in candidates:
@@ -418,6 +390,48 @@ class CaptionValidator:
                 )
             )
         return findings
+
+    def _english_candidates(self, text: str, inside_mention) -> list[tuple[int, int, str]]:
+        """Uncommon English words outside every mention that are no inflection of a term."""
+        candidates = []
+        for match in ENGLISH_WORD.finditer(text):
+            word = match.group().strip("'-")
+            if inside_mention(match.start(), match.end()):
+                continue
+            if zipf_frequency(word.lower(), "en") >= COMMON_WORD_ZIPF or self._inflects_a_term(word):
+                continue
+            if self._lemma_is_a_name_word(word):  # 'pixels': the word of 'dead pixel', not a misspelling
+                continue
+            candidates.append((match.start(), match.end(), word))
+        return candidates
+
+    def _cjk_candidates(self, language: str, text: str, inside_mention) -> list[tuple[int, int, str]]:
+        """Chinese or Japanese words (as the segmenter reads them) that end like a defect word, and in
+        Japanese every katakana run, outside every mention."""
+        # Words as the segmenter reads them: a window of two characters cut across 的裂, 处斑.
+        endings = CJK_DEFECT_ENDINGS[language]
+        words = words_of(text, language=language)
+        candidates = []
+        for position, (start, end) in enumerate(words):
+            word = text[start:end]
+            if len(word) == 1 and position > 0:
+                # A word the segmenter does not know falls apart into characters (蹭痕 -> 蹭 痕):
+                # an ending after a lone ideograph that is no function word is read as one word.
+                before_start, before_end = words[position - 1]
+                before = text[before_start:before_end]
+                if len(before) == 1 and _is_ideograph(before) and before not in CJK_FUNCTION_CHARACTERS:
+                    start, word = before_start, before + word
+            if len(word) < 2 or word[-1] not in endings or inside_mention(start, end):
+                continue
+            if word in CJK_GENERAL_WORDS or any(word.startswith(general) for general in CJK_GENERAL_STARTS):
+                continue
+            if all("\u3400" <= char <= "\u9fff" for char in word):
+                candidates.append((start, end, word))
+        if language == "ja":
+            for match in KATAKANA_RUN.finditer(text):
+                if not inside_mention(match.start(), match.end()):
+                    candidates.append((match.start(), match.end(), match.group()))
+        return candidates
 
     def _lemma_is_a_name_word(self, word: str) -> bool:
         lemmas = {lemma.lower() for forms in getAllLemmas(word.lower()).values() for lemma in forms}
