@@ -112,7 +112,8 @@ def decode_sample(
         terms: the English labels of the caption's vocabulary terms (caption_terms.py)
         pixel_values: (3, S, S) float32 in [-1, 1]
         mask: (S, S) int64 manifest class indices (0 = background)
-        pixel_truth: False when the sample has box-only regions and no mask.png (its pixels are unknown)
+        pixel_truth: False when the sample has a box-only region (its pixels are unknown); schema 2
+            writes mask.png for every sample, so the file's presence says nothing
         target_labels: (K,) int64 defect labels in [0, C), one per instance
         target_masks: (K, S, S) bool, one per instance
         boxes: (K, 4) float32 xyxy of the instances (pixel edges: a box ends after its last pixel);
@@ -167,7 +168,7 @@ def decode_sample(
     if mask_array.max(initial=0) >= len(classes):
         raise ShardError(f"sample {key}: mask value {mask_array.max()} but the manifest lists {len(classes)} classes")
     pixel_values = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).contiguous()
-    box_regions = _box_only_regions(annotation, classes) if with_masks else []
+    box_regions = _box_only_regions(annotation, classes)
     if with_masks:
         target_labels, target_masks = sample_instances(
             mask_array, box_regions, crop=box, size=image_size, flip=flip, min_pixels=min_component_pixels
@@ -183,7 +184,7 @@ def decode_sample(
         "terms": terms,
         "pixel_values": pixel_values,
         "mask": torch.from_numpy(mask_array),
-        "pixel_truth": mask is not None or not box_regions,
+        "pixel_truth": not box_regions,
         "target_labels": target_labels,
         "target_masks": target_masks,
         "boxes": instance_boxes(target_masks),
