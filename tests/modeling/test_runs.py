@@ -453,7 +453,7 @@ def test_a_text_to_image_run_generates_from_the_captions_and_imports_flagged_sam
 
 def test_stage_2_runs_ground_on_the_caption_terms_the_normalizer_finds(shard_export, tmp_path):
     from modeling.caption_terms import caption_terms_write
-    from releases.exports import sample_key
+    from releases.sample_documents import sample_key
 
     version = shard_export.version
     path = tmp_path / "run" / runner.CAPTION_TERMS_NAME
