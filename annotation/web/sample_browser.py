@@ -126,24 +126,32 @@ def _keyed_rows(user: User, filters: SampleFilters) -> tuple[QuerySet, tuple[tup
     across a million rows."""
     keys = SORTS[filters.sort]
     if filters.uses_workflow():
-        rows = annotations_visible_to(user)
-        if filters.status:
-            rows = rows.filter(state=filters.status)
-        if filters.stage:
-            rows = rows.filter(queue=filters.stage)
-        if filters.domain:
-            rows = rows.filter(domain=filters.domain)
-        if filters.source is not None:
-            rows = rows.filter(source_id=filters.source)
-        if filters.language:
-            rows = rows.filter(language=filters.language)
-        if filters.synthetic is not None:
-            rows = rows.filter(sample__is_synthetic=filters.synthetic)
-        if filters.gold is not None:
-            rows = rows.filter(is_gold=filters.gold)
-        if filters.defect_type is not None:
-            rows = rows.filter(names_defect_type(filters.defect_type))
-        return rows, keys
+        return _annotation_rows(user, filters), keys
+    return _sample_rows(user, filters), tuple((SAMPLE_COLUMNS[column], descending) for column, descending in keys)
+
+
+def _annotation_rows(user: User, filters: SampleFilters) -> QuerySet:
+    rows = annotations_visible_to(user)
+    if filters.status:
+        rows = rows.filter(state=filters.status)
+    if filters.stage:
+        rows = rows.filter(queue=filters.stage)
+    if filters.domain:
+        rows = rows.filter(domain=filters.domain)
+    if filters.source is not None:
+        rows = rows.filter(source_id=filters.source)
+    if filters.language:
+        rows = rows.filter(language=filters.language)
+    if filters.synthetic is not None:
+        rows = rows.filter(sample__is_synthetic=filters.synthetic)
+    if filters.gold is not None:
+        rows = rows.filter(is_gold=filters.gold)
+    if filters.defect_type is not None:
+        rows = rows.filter(names_defect_type(filters.defect_type))
+    return rows
+
+
+def _sample_rows(user: User, filters: SampleFilters) -> QuerySet:
     rows = samples_visible_to(user)
     if filters.status == NOT_ENQUEUED:
         rows = rows.filter(annotation__isnull=True)
@@ -155,7 +163,7 @@ def _keyed_rows(user: User, filters: SampleFilters) -> tuple[QuerySet, tuple[tup
         rows = rows.filter(source_text_language=filters.language)
     if filters.synthetic is not None:
         rows = rows.filter(is_synthetic=filters.synthetic)
-    return rows, tuple((SAMPLE_COLUMNS[column], descending) for column, descending in keys)
+    return rows
 
 
 # -- keyset cursors ------------------------------------------------------------------------------
