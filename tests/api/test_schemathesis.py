@@ -67,6 +67,6 @@ def test_the_api_survives_fuzzing_and_matches_its_schema(live_server, api_with_d
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=1500)
     output = result.stdout + result.stderr
     generated = re.search(r"(\d+) generated", output)
-    print(f"schemathesis as {role}: {generated.group(1) if generated else '?'} test cases")  # for the CI log
+    print(f"schemathesis as {role}: {generated.group(1) if generated else '?'} test cases")  # shown with pytest -s
     assert result.returncode == 0, output[-12000:]
     assert generated and int(generated.group(1)) >= 100, output[-3000:]
