@@ -261,8 +261,9 @@ CAPTION_MAX_RETRIES = env.int("CAPTION_MAX_RETRIES", default=4)  # 429/5xx/timeo
 # bucket in Redis (CAPTION_RATE_LIMIT_REDIS_URL; the broker's Redis by default) or, without Redis, a
 # row in the database.
 CAPTION_RATE_LIMIT_PER_MINUTE = env.int("CAPTION_RATE_LIMIT_PER_MINUTE", default=60)  # 0: no limit
-CAPTION_RATE_LIMIT_REDIS_URL = env.str(
-    "CAPTION_RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+# Empty (as .env.example has it) means the default too: the broker's Redis when there is one.
+CAPTION_RATE_LIMIT_REDIS_URL = env.str("CAPTION_RATE_LIMIT_REDIS_URL", default="") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
 )
 CAPTION_PRICE_PROMPT_PER_MTOK = env.float("CAPTION_PRICE_PROMPT_PER_MTOK", default=0.0)
 CAPTION_PRICE_COMPLETION_PER_MTOK = env.float("CAPTION_PRICE_COMPLETION_PER_MTOK", default=0.0)

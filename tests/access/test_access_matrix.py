@@ -170,7 +170,9 @@ def test_a_non_member_sees_nothing_of_a_restricted_source_anywhere(world, make_u
             leaks.append(f"{url}: {status} shows restricted text")
         elif names_restricted_object and status not in REFUSED:
             leaks.append(f"{url}: {status} for a restricted object")
-    print(f"access matrix, {role} not a member: {sum(served.values())} urls, {len(leaks)} leaks")  # shown with pytest -s
+    print(
+        f"access matrix, {role} not a member: {sum(served.values())} urls, {len(leaks)} leaks"
+    )  # shown with pytest -s
     assert not leaks, f"{role} (not a member) reached restricted data:\n" + "\n".join(leaks)
     assert sum(served.values()) > 60
 

@@ -42,11 +42,18 @@ def test_an_image_depends_on_its_seed_alone_and_guidance_changes_it(trained_runs
     model, _ = load_stage_1(trained_runs["stage1"], "cpu")
     alone = sample_images(model, [PROMPTS[1]], [6], steps=6)
     in_a_batch = sample_images(model, [PROMPTS[0], PROMPTS[1]], [5, 6], steps=6)
-    assert torch.equal(alone[0], in_a_batch[1])
+    # The same seed gives the same image alone or in a batch, up to float rounding: the CPU kernels
+    # may sum in another order for another batch size (a grey level or two, never a different image).
+    batch_rounding = _max_difference(alone[0], in_a_batch[1])
+    assert batch_rounding <= 2
     unguided = sample_images(model, [PROMPTS[1]], [6], steps=6, guidance=1.0)
-    assert not torch.equal(alone[0], unguided[0])
+    assert _max_difference(alone[0], unguided[0]) > max(batch_rounding, 2) * 4
     solver = sample_images(model, [PROMPTS[1]], [6], steps=6, sampler="dpm-solver")
     assert solver.shape == alone.shape and solver.dtype == torch.uint8
+
+
+def _max_difference(a: torch.Tensor, b: torch.Tensor) -> int:
+    return int((a.int() - b.int()).abs().max())
 
 
 def test_prompts_can_come_from_the_shards_captions(trained_runs, export, tmp_path, capsys):
