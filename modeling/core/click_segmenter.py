@@ -3,11 +3,11 @@
 The network is split in two so that an annotator's later clicks are cheap:
 
 - ``encode(image)``: a small convolutional encoder of the RGB image alone, run once per image; its
-  features (strides 2, 4 and 8) are cached by ``ClickPredictor``;
+  features (strides 2, 4, 8, ...) are cached by ``ClickPredictor``;
 - ``decode(features, click_maps)``: the light head, run on every click. It encodes the three click
   channels (positive disks, negative disks, the previous mask), adds them to the image features at
-  each stride, widens the receptive field with dilated residual blocks at stride 8 and upsamples back
-  (a U-Net decoder), giving logits at half the working resolution, then bilinear to full.
+  each stride, widens the receptive field with dilated residual blocks at the deepest stride and
+  upsamples back (a U-Net decoder), giving logits at half the working resolution, then bilinear to full.
 
 The image is resized to ``image_size`` (the working resolution) for both parts; the mask comes back
 at the caller's size. Clicks are plain ``(x, y, positive)`` tuples in the caller's pixels: this
@@ -37,11 +37,11 @@ ClickTuple = tuple[int, int, bool]  # (x column, y row, positive)
 class ClickModelConfig:
     preset: str = "tiny"
     image_size: int = 256  # working resolution: a 512 asset is resized to this
-    widths: tuple[int, ...] = (16, 32, 64)  # encoder channels at strides 2, 4, 8
-    head_dilations: tuple[int, ...] = (1, 2, 4, 8)  # one residual block per entry at stride 8
+    widths: tuple[int, ...] = (16, 32, 64, 96)  # encoder channels at strides 2, 4, 8, 16
+    head_dilations: tuple[int, ...] = (1, 2, 4)  # one residual block per entry at the deepest stride
     click_radius: int = 5  # click disks, in working-resolution pixels (RITM uses 5)
     # training
-    steps: int = 1500
+    steps: int = 2000
     batch_size: int = 8
     crop_size: int = 160  # training crops of the working-resolution image (the net is fully convolutional)
     lr: float = 2e-3
@@ -56,11 +56,11 @@ class ClickModelConfig:
 
 PRESETS: dict[str, ClickModelConfig] = {
     "tiny": ClickModelConfig(),
-    # A paper-size model for a GPU: the full 512 asset, a wider encoder with a stride-16 stage.
+    # A paper-size model for a GPU: the full 512 asset, a wider and deeper encoder and head.
     "paper": ClickModelConfig(
         preset="paper",
         image_size=512,
-        widths=(32, 64, 128, 256),
+        widths=(32, 64, 128, 256, 384),
         head_dilations=(1, 2, 4, 8, 1, 2, 4, 8),
         click_radius=5,
         steps=40000,
@@ -123,9 +123,7 @@ def config_from_dict(values: dict[str, Any]) -> ClickModelConfig:
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"click-model config has unknown keys {sorted(unknown)}")
-    return check_config(
-        ClickModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    )
+    return check_config(ClickModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}))
 
 
 def conv_bn(inputs: int, outputs: int, *, stride: int = 1, dilation: int = 1) -> nn.Sequential:

@@ -96,7 +96,9 @@ def examples_from_pairs(folder: str | Path, *, size: int, threshold: int = 128) 
         raise ShardError(f"no <stem>_mask.png files under {folder}")
     for mask_path in masks:
         stem = mask_path.name[: -len("_mask.png")]
-        image_path = next((mask_path.with_name(stem + s) for s in IMAGE_SUFFIXES if mask_path.with_name(stem + s).is_file()), None)
+        image_path = next(
+            (mask_path.with_name(stem + s) for s in IMAGE_SUFFIXES if mask_path.with_name(stem + s).is_file()), None
+        )
         if image_path is None:
             raise ShardError(f"{mask_path} has no image {stem}.<{'|'.join(s[1:] for s in IMAGE_SUFFIXES)}> beside it")
         image = np.asarray(Image.open(image_path).convert("RGB"))
@@ -168,7 +170,12 @@ def simulate_round(
     """Predict without gradient and add each sample's next click; returns the new previous masks."""
     size = images.shape[-1]
     maps = torch.from_numpy(
-        np.stack([click_maps(c, p, size=size, source_shape=(size, size), radius=radius) for c, p in zip(clicks, previous)])
+        np.stack(
+            [
+                click_maps(c, p, size=size, source_shape=(size, size), radius=radius)
+                for c, p in zip(clicks, previous, strict=True)
+            ]
+        )
     )
     model.eval()
     with torch.no_grad():
@@ -199,7 +206,9 @@ def train_click_model(
         raise ShardError("no mask instances to train the click segmenter on")
     for example in examples:
         if example.image.shape[:2] != (config.image_size, config.image_size):
-            raise ConfigError(f"example {example.key} is {example.image.shape[:2]}, the model works at {config.image_size}")
+            raise ConfigError(
+                f"example {example.key} is {example.image.shape[:2]}, the model works at {config.image_size}"
+            )
     out_dir = Path(out_dir)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cpu" and config.threads > 0:
@@ -276,7 +285,10 @@ def train_click_model(
             previous = simulate_round(model, images, truths, clicks, previous, simulator, config.click_radius)
         size = config.crop_size
         maps = np.stack(
-            [click_maps(c, p, size=size, source_shape=(size, size), radius=config.click_radius) for c, p in zip(clicks, previous)]
+            [
+                click_maps(c, p, size=size, source_shape=(size, size), radius=config.click_radius)
+                for c, p in zip(clicks, previous, strict=True)
+            ]
         )
         truth_tensor = torch.from_numpy(np.stack(truths)).float().unsqueeze(1).to(device)
         logits = model(images, torch.from_numpy(maps).to(device))
@@ -290,7 +302,7 @@ def train_click_model(
             predicted = logits > 0
             union = (predicted | (truth_tensor > 0)).sum(dim=(1, 2, 3)).clamp(min=1)
             ious = ((predicted & (truth_tensor > 0)).sum(dim=(1, 2, 3)) / union).cpu().numpy()
-        running["loss"].append(float(loss))
+        running["loss"].append(float(loss.detach()))
         running["iou"].append(float(ious.mean()))
         running["clicks"].append(float(np.mean([len(c) for c in clicks])))
         if step % config.log_every == 0 or step == config.steps:
