@@ -148,7 +148,11 @@ def train_defect_gen(args: argparse.Namespace) -> dict:
 
 def train_click(args: argparse.Namespace) -> dict:
     """The interactive click segmenter, on the mask instances of the shards or of a folder of pairs."""
-    given = [f"--{name}" for name in (*DEFECT_GEN_ONLY, "init", "few_shot") if getattr(args, name) is not None]
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in (*DEFECT_GEN_ONLY, "init", "few_shot")
+        if getattr(args, name) is not None
+    ]
     given += ["--allow-random-frozen"] if args.allow_random_frozen else []
     given += ["--gradient-checkpointing"] if args.gradient_checkpointing else []
     if given:
