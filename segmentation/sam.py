@@ -60,7 +60,8 @@ class SamBackend:
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
-        inputs = self.processor(images=image, return_tensors="pt")
+        # The processor hands the array to torch as is: give it a writable one.
+        inputs = self.processor(images=image if image.flags.writeable else image.copy(), return_tensors="pt")
         with self.torch.inference_mode():
             embedding = self.model.get_image_embeddings(inputs["pixel_values"])
         self.encoder_runs += 1
