@@ -76,7 +76,8 @@ PRESETS: dict[str, ClickModelConfig] = {
 
 
 def load_click_config(name: str, overrides: Sequence[str] = ()) -> ClickModelConfig:
-    """A preset by name, then ``key=value`` overrides (``train.`` prefixes are accepted and ignored)."""
+    """A preset by name, then ``key=value`` overrides; a dotted prefix (``model.image_size``, ``train.lr``)
+    is accepted, as the admin asks for one, and ignored: the keys are unique."""
     if name not in PRESETS:
         raise ConfigError(f"unknown click-model preset {name!r}; presets: {', '.join(PRESETS)}")
     return apply_overrides(PRESETS[name], overrides)
