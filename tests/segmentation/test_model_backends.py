@@ -149,8 +149,8 @@ def test_boxes_are_checked(api, sample, tiny_sam, registered):
 
 
 def test_the_learned_backend_needs_a_checkpoint_and_then_serves_clicks(tmp_path, registered, api, sample):
-    from modeling.core.click_segmenter import ClickSegmenter, config_to_dict, load_click_config
     from modeling.core.checkpoint import save_checkpoint
+    from modeling.core.click_segmenter import ClickSegmenter, config_to_dict, load_click_config
 
     config = apps.get_app_config("modeling")
     with override_settings(SEGMENT_LEARNED_CHECKPOINT=""):
