@@ -14,6 +14,7 @@ own low-resolution logits, which a stateless request does not carry): SAM answer
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,21 +55,25 @@ class SamBackend:
         self.cache: OrderedDict[str, object] = OrderedDict()
         self.cache_size = cache_size
         self.encoder_runs = 0
+        self.lock = threading.Lock()  # the cache is shared by a server's threads
 
     def embedding(self, image: np.ndarray):
         key = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + str(image.shape)
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key]
+        with self.lock:
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                return self.cache[key]
         # The processor hands the array to torch as is: give it a writable one.
         inputs = self.processor(images=image if image.flags.writeable else image.copy(), return_tensors="pt")
         with self.torch.inference_mode():
             embedding = self.model.get_image_embeddings(inputs["pixel_values"])
-        self.encoder_runs += 1
-        self.cache[key] = (embedding, inputs["original_sizes"], inputs["reshaped_input_sizes"])
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
-        return self.cache[key]
+        entry = (embedding, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+        with self.lock:
+            self.encoder_runs += 1
+            self.cache[key] = entry
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+        return entry
 
     def segment(
         self,

@@ -17,6 +17,7 @@ module imports nothing of the platform. Pure torch + numpy + OpenCV.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -233,7 +234,8 @@ def click_maps(
 
 class ClickPredictor:
     """Runs a ClickSegmenter for an annotator: the image encoding is cached per image (by content),
-    so every click after the first costs only the head. Not thread-safe: one per worker thread."""
+    so every click after the first costs only the head. Safe to share between a server's threads
+    (the cache is locked; two threads may encode the same new image once each)."""
 
     def __init__(self, model: ClickSegmenter, *, device: str | torch.device = "cpu", cache_size: int = 8):
         self.model = model.eval().to(device)
@@ -242,19 +244,22 @@ class ClickPredictor:
         self.cache: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self.cache_size = cache_size
         self.encoder_runs = 0  # how many images were encoded (tests and benchmarks read it)
+        self.lock = threading.Lock()
 
     def features(self, image: np.ndarray) -> list[torch.Tensor]:
         key = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + str(image.shape)
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.cache.move_to_end(key)
-            return cached
+        with self.lock:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.cache.move_to_end(key)
+                return cached
         with torch.inference_mode():
             features = self.model.encode(image_tensor(image, self.size).to(self.device))
-        self.encoder_runs += 1
-        self.cache[key] = features
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
+        with self.lock:
+            self.encoder_runs += 1
+            self.cache[key] = features
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
         return features
 
     def probabilities(
