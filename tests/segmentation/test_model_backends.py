@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -16,6 +15,7 @@ from catalog.rle import rle_to_mask
 from segmentation.backends import Box, Click, known_backends, unregister
 from tests.segmentation.test_segmentation import import_mvtec_image
 
+torch = pytest.importorskip("torch")  # the `train` extra; without it these backends cannot exist
 pytest.importorskip("transformers")
 
 URL = "/api/annotation/segment/"
