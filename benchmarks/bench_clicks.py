@@ -1,5 +1,5 @@
-"""Click-assisted segmentation: NoC@85 / NoC@90 of the classical backend on the real masks, and
-the endpoint's latency on 512x512 images, single-threaded.
+"""Click-assisted segmentation: NoC@85 / NoC@90 of every backend on held-out real masks, the
+latency of first and later clicks, and the endpoint's latency on 512x512 images, single-threaded.
 
 Protocol (Xu et al. 2016, as RITM and SimpleClick report it): every 8-connected instance of
 at least 16 pixels in the real ground-truth masks of ../shared/data/real (MVTec AD and Magnetic
@@ -10,10 +10,18 @@ missed foreground, negative on wrongly added background; NoC@85 counts clicks un
 20 when never reached. The baseline, measured in the same run, is a brush: a disk of radius 8
 added (positive) or erased (negative) at each click, which is what an annotator gets without the
 backend.
+
+Split by image (a hash of its path, so it never changes): 40% of the images are held out and every
+backend is scored on their instances only. The learned backend is trained here, on the CPU with one
+thread, on the other 60% (`BENCH_CLICKS_STEPS`, default the tiny preset's), or loaded from
+`BENCH_CLICKS_CHECKPOINT` (a checkpoint trained on that same split). A SAM backend joins when
+`SEGMENT_SAM_PATH` names a local folder. The held-out images are never trained on.
 """
 
+import hashlib
 import io
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,17 +76,23 @@ def brush(image: np.ndarray, clicks, previous: np.ndarray | None) -> np.ndarray:
     return mask.astype(bool)
 
 
+def held_out(image_path: Path) -> bool:
+    """The fixed split by image: 2 in 5 images, by a hash of the path under the real-data folder."""
+    digest = hashlib.blake2b(str(image_path.relative_to(REAL)).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % 5 < 2
+
+
 def noc_figures(name: str, segment, cases) -> dict:
     from segmentation.evaluation import simulate_clicks
 
-    noc85, noc90, never, call_ms = [], [], [], []
+    noc85, noc90, never, first_ms, later_ms = [], [], [], [], []
     started = time.perf_counter()
     for image, truth in cases:
 
         def timed(clicks, previous, image=image):
             begun = time.perf_counter()
             mask = segment(image, clicks, previous)
-            call_ms.append((time.perf_counter() - begun) * 1000)
+            (first_ms if previous is None else later_ms).append((time.perf_counter() - begun) * 1000)
             return mask
 
         run = simulate_clicks(timed, truth, max_clicks=MAX_CLICKS, stop_at=0.90)
@@ -86,13 +100,46 @@ def noc_figures(name: str, segment, cases) -> dict:
         noc90.append(run.clicks_to_reach(0.90, MAX_CLICKS))
         never.append(max(run.ious) < 0.85)
     noc85, noc90, failed = np.array(noc85), np.array(noc90), float(np.mean(never))
+    later = f"p50 {np.percentile(later_ms, 50):.0f} / p95 {np.percentile(later_ms, 95):.0f} ms" if later_ms else "none"
     print(
         f"   {name:9s} NoC@85 {noc85.mean():5.2f}  NoC@90 {noc90.mean():5.2f}  never reached 85%: {failed:.0%}  "
-        f"({len(noc85)} instances, {len(call_ms)} calls, p50 {np.percentile(call_ms, 50):.0f} ms a call, "
-        f"{time.perf_counter() - started:.0f} s)",
+        f"first click p50 {np.percentile(first_ms, 50):.0f} / p95 {np.percentile(first_ms, 95):.0f} ms, "
+        f"later clicks {later}  ({len(noc85)} instances, {time.perf_counter() - started:.0f} s)",
         flush=True,
     )
-    return {"noc85": noc85, "noc90": noc90}
+    return {"noc85": noc85, "noc90": noc90, "never": failed}
+
+
+def learned_checkpoint(train_cases) -> str:
+    """BENCH_CLICKS_CHECKPOINT, or a tiny click model trained now on the training images' instances."""
+    given = os.environ.get("BENCH_CLICKS_CHECKPOINT")
+    if given:
+        print(f"   learned: checkpoint {given} (BENCH_CLICKS_CHECKPOINT)", flush=True)
+        return given
+    import torch
+
+    from modeling.core.click_segmenter import load_click_config
+    from modeling.core.click_training import examples_from_arrays, train_click_model
+    from segmentation.evaluation import ProtocolClicks
+
+    torch.set_num_threads(1)
+    steps = os.environ.get("BENCH_CLICKS_STEPS")
+    config = load_click_config("tiny", [f"steps={steps}"] if steps else [])
+    examples = []
+    for index, (asset, truths) in enumerate(train_cases):
+        examples += examples_from_arrays(f"train-{index}", asset, np.logical_or.reduce(truths), config.image_size)
+    out_dir = Path(tempfile.mkdtemp(prefix="bench-clicks-"))
+    begun = time.perf_counter()
+    result = train_click_model(
+        config=config, examples=examples, out_dir=out_dir, simulator=ProtocolClicks(), device="cpu"
+    )
+    print(
+        f"   learned: trained {result['step']} steps on {len(examples)} instances of {len(train_cases)} images, "
+        f"1 CPU thread, {(time.perf_counter() - begun) / 60:.1f} min (train IoU {result['metrics'].get('train_iou')}); "
+        f"checkpoint {result['checkpoint']}",
+        flush=True,
+    )
+    return result["checkpoint"]
 
 
 def endpoint_latency(pairs) -> None:
@@ -146,25 +193,45 @@ def endpoint_latency(pairs) -> None:
 
 def run() -> None:
     cv2.setNumThreads(1)
-    from segmentation.backends import get_backend
+    from modeling.click_backend import LearnedClickBackend
+    from segmentation.backends import known_backends
 
-    backend = get_backend("grabcut")
     pairs = image_mask_pairs()
-    cases, per_dataset = [], {}
+    held, train_cases, per_dataset = [], [], {}
     for dataset, image_path, mask_path, threshold in pairs:
         asset, instances = asset_and_instances(image_path, mask_path, threshold)
-        cases += [(asset, truth) for truth in instances]
-        per_dataset[dataset] = per_dataset.get(dataset, 0) + len(instances)
+        if not instances:
+            continue
+        if held_out(image_path):
+            held += [(asset, truth) for truth in instances]
+            per_dataset[dataset] = per_dataset.get(dataset, 0) + len(instances)
+        else:
+            train_cases.append((asset, instances))
     print(
-        f"   {len(cases)} instances from {len(pairs)} images ({', '.join(f'{k} {v}' for k, v in per_dataset.items())}), "
+        f"   held out: {len(held)} instances ({', '.join(f'{k} {v}' for k, v in per_dataset.items())}); "
+        f"training: {sum(len(t) for _, t in train_cases)} instances of {len(train_cases)} other images; "
         f"max {MAX_CLICKS} clicks",
         flush=True,
     )
-    baseline = noc_figures(f"brush r{BRUSH_RADIUS}", brush, cases)
-    classical = noc_figures("grabcut", backend.segment, cases)
-    print(
-        f"   grabcut needs {classical['noc85'].mean() / baseline['noc85'].mean():.2f}x the brush's clicks for 85% IoU "
-        f"({baseline['noc85'].mean():.2f} -> {classical['noc85'].mean():.2f})",
-        flush=True,
-    )
+    backends = dict(known_backends())
+    backends["learned"] = LearnedClickBackend(learned_checkpoint(train_cases))
+    sam_path = os.environ.get("SEGMENT_SAM_PATH")
+    if sam_path and "sam" not in backends:
+        from segmentation.sam import SamBackend
+
+        backends["sam"] = SamBackend(sam_path)
+    baseline = noc_figures(f"brush r{BRUSH_RADIUS}", brush, held)
+    results = {name: noc_figures(name, backend.segment, held) for name, backend in sorted(backends.items())}
+    for name, figures in results.items():
+        print(
+            f"   {name} needs {figures['noc85'].mean() / baseline['noc85'].mean():.2f}x the brush's clicks for 85% IoU "
+            f"({baseline['noc85'].mean():.2f} -> {figures['noc85'].mean():.2f})",
+            flush=True,
+        )
+    if "learned" in results and "grabcut" in results:
+        print(
+            f"   learned vs grabcut NoC@85: {results['learned']['noc85'].mean():.2f} vs "
+            f"{results['grabcut']['noc85'].mean():.2f} (target <= 8)",
+            flush=True,
+        )
     endpoint_latency(pairs)

@@ -16,6 +16,7 @@ class RunKind(models.TextChoices):
     DEFECT_GEN = "defect_gen", "Defect-Gen training"
     GENERATE = "generate", "Defect-Gen synthesis"
     TEXT_TO_IMAGE = "text_to_image", "Text-to-image synthesis"
+    CLICK = "click", "Click segmenter training"
 
 
 class TrainingRun(Job):

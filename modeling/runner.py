@@ -97,7 +97,9 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
             if option in run.options:
                 command += [flag, str(run.options[option])]
         return command
-    stage = {RunKind.STAGE_1: "1", RunKind.STAGE_2: "2", RunKind.DEFECT_GEN: "defect-gen"}[run.kind]
+    stage = {RunKind.STAGE_1: "1", RunKind.STAGE_2: "2", RunKind.DEFECT_GEN: "defect-gen", RunKind.CLICK: "click"}[
+        run.kind
+    ]
     args = ["-m", "modeling.train", "--stage", stage]
     args += ["--config", run.config_preset, "--shards", shards, "--out", str(out_dir)]
     args += ["--split", run.split or "train"]

@@ -127,6 +127,8 @@ def training_run_launch(
         raise RunError(f"export {export.pk} is not a WebDataset export of {dataset_version.name}")
     if not (config_preset or "").strip():
         raise RunError("a config preset (tiny, sd15) or config file path is required")
+    if kind == RunKind.CLICK and few_shot_per_class:
+        raise RunError("a Click segmenter training uses every mask instance; few-shot selection does not apply")
     if steps is not None and steps < 1:
         raise RunError("steps must be at least 1")
     options = _check_options(kind, options or {})

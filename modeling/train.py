@@ -1,10 +1,12 @@
-"""Train Stage 1 (latent diffusion + implicit captioner), Stage 2 (mask generator) or Defect-Gen from shards.
+"""Train Stage 1 (latent diffusion + implicit captioner), Stage 2 (mask generator), Defect-Gen or the click segmenter.
 
     python -m modeling.train --stage 1 --config tiny --shards /exports/v3/manifest.json --out runs/s1
     python -m modeling.train --stage 2 --config tiny --shards /exports/v3 --init runs/s1 --out runs/s2
     torchrun --nproc-per-node 8 -m modeling.train --stage 1 --config sd15 --shards s3://bucket/v3/ --out runs/s1
     python -m modeling.train --stage defect-gen --config tiny --shards /exports/v3 --product prod-bottle \
         --few-shot 25 --out runs/dg
+    python -m modeling.train --stage click --config tiny --shards /exports/v3 --out runs/click
+    python -m modeling.train --stage click --config tiny --pairs /data/pairs --out runs/click   # <stem>_mask.png
 
 Exit status 0 on success, 2 for bad input (config, shards, checkpoint), with a one-line message.
 This module imports no Django: the platform runs it as a subprocess.
@@ -18,19 +20,22 @@ import sys
 
 from modeling.core.errors import ConfigError, ModelingError
 
-STAGES = ("1", "2", "defect-gen")
+STAGES = ("1", "2", "defect-gen", "click")
 DEFECT_GEN_ONLY = ("classes", "product", "domain")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m modeling.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--stage", choices=STAGES, required=True, help="1, 2 or defect-gen")
+    parser.add_argument("--stage", choices=STAGES, required=True, help="1, 2, defect-gen or click")
     parser.add_argument(
         "--config",
         default="tiny",
-        help="preset (stages 1, 2: tiny, sd15; defect-gen: tiny, paper) or a config JSON file",
+        help="preset (stages 1, 2: tiny, sd15; defect-gen, click: tiny, paper) or a config JSON file",
     )
-    parser.add_argument("--shards", required=True, help="manifest.json, export folder, or shard URLs (comma-separated)")
+    parser.add_argument("--shards", help="manifest.json, export folder, or shard URLs (comma-separated)")
+    parser.add_argument(
+        "--pairs", help="click only, instead of --shards: a folder of images with <stem>_mask.png masks beside them"
+    )
     parser.add_argument("--out", required=True, help="run folder: metrics.jsonl, config.json, checkpoints/")
     parser.add_argument("--split", default="train", help="manifest split to train on (default: train)")
     parser.add_argument("--steps", type=int, help="total steps (overrides train.steps)")
@@ -59,8 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.stage == "click" and (args.shards is None) == (args.pairs is None):
+            raise ConfigError("--stage click reads --shards or --pairs (one of them)")
+        if args.stage != "click" and (args.shards is None or args.pairs is not None):
+            raise ConfigError("give --shards (--pairs is for --stage click only)")
         if args.stage == "defect-gen":
             result = train_defect_gen(args)
+        elif args.stage == "click":
+            result = train_click(args)
         else:
             result = train_stage(args)
     except ModelingError as exc:
@@ -132,6 +143,41 @@ def train_defect_gen(args: argparse.Namespace) -> dict:
         split=args.split or None,
         resume=args.resume,
         device=args.device,
+    )
+
+
+def train_click(args: argparse.Namespace) -> dict:
+    """The interactive click segmenter, on the mask instances of the shards or of a folder of pairs."""
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in (*DEFECT_GEN_ONLY, "init", "few_shot")
+        if getattr(args, name) is not None
+    ]
+    given += ["--allow-random-frozen"] if args.allow_random_frozen else []
+    given += ["--gradient-checkpointing"] if args.gradient_checkpointing else []
+    if given:
+        raise ConfigError(f"--stage click does not take {', '.join(given)}")
+    from modeling.core.click_segmenter import load_click_config
+    from modeling.core.click_training import examples_from_pairs, examples_from_shards, train_click_model
+    from segmentation.evaluation import ProtocolClicks  # the benchmark's click protocol (pure numpy + OpenCV)
+
+    overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
+    config = load_click_config(args.config, overrides)
+    if args.pairs is not None:
+        examples, counts = examples_from_pairs(args.pairs, size=config.image_size), {}
+    else:
+        examples, counts = examples_from_shards(args.shards, split=args.split or None, size=config.image_size)
+    counts["instances"] = len(examples)
+    print(json.dumps({"data": counts}), file=sys.stderr)
+    return train_click_model(
+        config=config,
+        examples=examples,
+        out_dir=args.out,
+        simulator=ProtocolClicks(),
+        device=args.device,
+        resume=args.resume,
+        data_counts=counts,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
     )
 
 

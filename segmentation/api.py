@@ -41,6 +41,12 @@ class SegmentRequestSerializer(serializers.Serializer):
     backend = serializers.CharField(default=DEFAULT_BACKEND)
     clicks = ClickSerializer(many=True)
     previous_mask = RLESerializer(required=False, allow_null=True)
+    box = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        allow_null=True,
+        help_text="[x, y, w, h]: a box prompt, for backends that take one (accepts_box); clicks may then be []",
+    )
 
 
 class SegmentResponseSerializer(serializers.Serializer):
@@ -57,6 +63,7 @@ class BackendSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     default = serializers.BooleanField()
+    accepts_box = serializers.BooleanField()
 
 
 class SegmentView(APIView):
@@ -67,6 +74,7 @@ class SegmentView(APIView):
         description=(
             "Clicks are pixels of the sample's stored 512x512 image, in the order made; the first must be "
             "positive. Send the previous answer as `previous_mask` to refine it with the last click. "
+            "Backends that list `accepts_box` also take `box` ([x, y, w, h]), with or without clicks. "
             "An empty proposal is an answer (area 0, bbox null), not an error."
         ),
         request=SegmentRequestSerializer,
@@ -78,7 +86,7 @@ class SegmentView(APIView):
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
-        unknown = set(data) - {"sample", "backend", "clicks", "previous_mask"}
+        unknown = set(data) - {"sample", "backend", "clicks", "previous_mask", "box"}
         if unknown:
             raise SegmentationError(f"unknown keys {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         sample_id = data.get("sample")
@@ -90,6 +98,7 @@ class SegmentView(APIView):
             backend_name=data.get("backend"),
             clicks=data.get("clicks"),
             previous_mask=data.get("previous_mask"),
+            box=data.get("box"),
         )
         height, width = result.mask.shape
         return Response(
@@ -115,7 +124,12 @@ class SegmentBackendsView(APIView):
     def get(self, request):
         return Response(
             [
-                {"name": name, "description": backend.description, "default": name == DEFAULT_BACKEND}
+                {
+                    "name": name,
+                    "description": backend.description,
+                    "default": name == DEFAULT_BACKEND,
+                    "accepts_box": bool(getattr(backend, "accepts_box", False)),
+                }
                 for name, backend in sorted(known_backends().items())
             ]
         )

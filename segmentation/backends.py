@@ -1,12 +1,23 @@
 """The registry of click-segmentation backends: each turns clicks on an image into a mask
-(the interface is in clicks.py). The built-in backends are registered below; a trained model
-can be registered the same way later.
+(the interface is in clicks.py). The classical backend is registered below; the SAM backend by
+segmentation/apps.py when SEGMENT_SAM_PATH is set, and the learned one by the modeling app when
+SEGMENT_LEARNED_CHECKPOINT is set (a higher layer registers itself here; this module imports none).
 """
 
-from .clicks import Click, SegmentationBackend
+from .clicks import Box, Click, SegmentationBackend
 from .grabcut import GrabCutBackend
 
-__all__ = ["BACKENDS", "Click", "SegmentationBackend", "UnknownBackend", "get_backend", "known_backends", "register"]
+__all__ = [
+    "BACKENDS",
+    "Box",
+    "Click",
+    "SegmentationBackend",
+    "UnknownBackend",
+    "get_backend",
+    "known_backends",
+    "register",
+    "unregister",
+]
 
 
 class UnknownBackend(LookupError):
@@ -22,6 +33,11 @@ def register(backend: SegmentationBackend) -> SegmentationBackend:
         raise ValueError(f"a segmentation backend named '{backend.name}' is already registered")
     BACKENDS[backend.name] = backend
     return backend
+
+
+def unregister(name: str) -> SegmentationBackend | None:
+    """Remove a backend (tests, or a reload with another checkpoint); returns it, or None if absent."""
+    return BACKENDS.pop(name, None)
 
 
 def get_backend(name: str) -> SegmentationBackend:

@@ -4,7 +4,8 @@ Clicks are simulated the way the literature does (Xu et al. 2016, then RITM / Si
 the first click is the interior point of the ground truth farthest from its boundary; each next
 click goes to the point farthest from the boundary of the largest error region, positive when
 that region is missed foreground, negative when it is wrongly added background.
-Pure numpy + OpenCV: no Django.
+Pure numpy + OpenCV: no Django. The learned segmenter is trained with this same protocol
+(``ProtocolClicks``, passed to modeling.core.click_training), so "the next click" has one definition.
 """
 
 from collections.abc import Callable
@@ -52,6 +53,17 @@ def next_click(prediction: np.ndarray, truth: np.ndarray) -> Click:
     _, positive, region = best
     x, y = farthest_from_boundary(region)
     return Click(x=x, y=y, positive=positive)
+
+
+class ProtocolClicks:
+    """The protocol as the click-model trainer takes it: plain (x, y[, positive]) tuples, deterministic."""
+
+    def first_click(self, truth: np.ndarray) -> tuple[int, int]:
+        return farthest_from_boundary(truth)
+
+    def next_click(self, prediction: np.ndarray, truth: np.ndarray) -> tuple[int, int, bool]:
+        click = next_click(prediction, truth)
+        return click.x, click.y, click.positive
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from base.api_errors import ApiError
 from catalog.models import Sample
 from catalog.rle import decode_compressed_counts, rle_to_mask
 
-from .backends import Click, SegmentationBackend, UnknownBackend, get_backend, known_backends
+from .backends import Box, Click, SegmentationBackend, UnknownBackend, get_backend, known_backends
 
 DEFAULT_BACKEND = "grabcut"
 MAX_CLICKS = 100  # an annotator refines with a handful; more is a client stuck in a loop
@@ -49,8 +49,25 @@ def check_backend(value) -> SegmentationBackend:
         raise SegmentationError(str(error), field="backend") from None
 
 
-def check_clicks(value, *, width: int, height: int) -> list[Click]:
-    """[{"x": int, "y": int, "positive": bool}, ...] inside a width x height image, the first positive."""
+def check_box(value, *, width: int, height: int) -> Box | None:
+    """[x, y, w, h] (the responses' bbox form), inside a width x height image, at least 1x1; or None."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 4 and all(_is_int(n) for n in value)):
+        raise SegmentationError("box must be [x, y, width, height] in image pixels (integers)", field="box")
+    x, y, box_width, box_height = value
+    if box_width < 1 or box_height < 1:
+        raise SegmentationError(f"box {value} is empty: width and height must be at least 1", field="box")
+    if x < 0 or y < 0 or x + box_width > width or y + box_height > height:
+        raise SegmentationError(f"box {value} reaches outside the {width}x{height} image", field="box")
+    return Box(x=x, y=y, width=box_width, height=box_height)
+
+
+def check_clicks(value, *, width: int, height: int, allow_none: bool = False) -> list[Click]:
+    """[{"x": int, "y": int, "positive": bool}, ...] inside a width x height image, the first positive.
+    allow_none: an empty list is accepted (a box prompt stands in for the first click)."""
+    if allow_none and value == []:
+        return []
     if not isinstance(value, list) or not value:
         raise SegmentationError(
             'give at least one click: [{"x": int, "y": int, "positive": bool}, ...]', field="clicks"
@@ -133,16 +150,26 @@ def sample_asset_pixels(sample: Sample) -> np.ndarray:
 
 
 def segment_clicks(
-    *, image: np.ndarray, backend: SegmentationBackend, clicks: list[Click], previous_mask: np.ndarray | None
+    *,
+    image: np.ndarray,
+    backend: SegmentationBackend,
+    clicks: list[Click],
+    previous_mask: np.ndarray | None,
+    box: Box | None = None,
 ) -> np.ndarray:
-    mask = np.asarray(backend.segment(image, clicks, previous_mask), dtype=bool)
+    if box is None:
+        mask = backend.segment(image, clicks, previous_mask)
+    else:
+        mask = backend.segment(image, clicks, previous_mask, box=box)
+    mask = np.asarray(mask, dtype=bool)
     if mask.shape != image.shape[:2]:
         raise RuntimeError(f"backend {backend.name} returned a {mask.shape} mask for a {image.shape[:2]} image")
     return mask
 
 
-def segment_sample(*, sample: Sample, backend_name, clicks, previous_mask=None) -> SegmentationResult:
-    """Check the request values against the sample's stored image and segment it.
+def segment_sample(*, sample: Sample, backend_name, clicks, previous_mask=None, box=None) -> SegmentationResult:
+    """Check the request values against the sample's stored image and segment it. A box is for
+    the backends that take one (`accepts_box`); with a box the clicks may be an empty list.
 
     Raises SegmentationError (400, naming the field) for bad input; `sample` must already have
     passed access_sample."""
@@ -150,9 +177,18 @@ def segment_sample(*, sample: Sample, backend_name, clicks, previous_mask=None) 
     backend = check_backend(backend_name)
     image = sample_asset_pixels(sample)
     height, width = image.shape[:2]
-    checked_clicks = check_clicks(clicks, width=width, height=height)
+    if box is not None and not getattr(backend, "accepts_box", False):
+        boxed = sorted(name for name, b in known_backends().items() if getattr(b, "accepts_box", False))
+        raise SegmentationError(
+            f"backend {backend.name} takes no box; backends that do: {', '.join(boxed) or 'none registered'}",
+            field="box",
+        )
+    checked_box = check_box(box, width=width, height=height)
+    checked_clicks = check_clicks(clicks, width=width, height=height, allow_none=checked_box is not None)
     checked_mask = check_previous_mask(previous_mask, width=width, height=height)
-    mask = segment_clicks(image=image, backend=backend, clicks=checked_clicks, previous_mask=checked_mask)
+    mask = segment_clicks(
+        image=image, backend=backend, clicks=checked_clicks, previous_mask=checked_mask, box=checked_box
+    )
     return SegmentationResult(mask=mask, backend=backend.name, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "annotation",
+    "segmentation",
     "captioning",
     "releases",
     "modeling",
@@ -248,6 +249,12 @@ TRAINING_POLL_SECONDS = env.float("TRAINING_POLL_SECONDS", default=2.0)
 TRAINING_HEARTBEAT_STALE_SECONDS = env.int("TRAINING_HEARTBEAT_STALE_SECONDS", default=120)
 
 # Vocabulary: the caption validator's English length target (IMDD-1M averages about 42 words).
+# Click segmentation backends beyond GrabCut, each registered only when its local weights are named:
+# a folder written by transformers' SamModel/SamProcessor.save_pretrained, and a checkpoint (or run
+# folder) of `python -m modeling.train --stage click`.
+SEGMENT_SAM_PATH = env.str("SEGMENT_SAM_PATH", default="")
+SEGMENT_LEARNED_CHECKPOINT = env.str("SEGMENT_LEARNED_CHECKPOINT", default="")
+
 CAPTION_TARGET_WORDS = env.int("CAPTION_TARGET_WORDS", default=42)
 
 # Captioning: the LLM captioner talks to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama).

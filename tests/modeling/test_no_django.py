@@ -15,6 +15,8 @@ MODULES = [
     "modeling.core.trainer",
     "modeling.core.evaluation",
     "modeling.core.inference",
+    "modeling.core.click_segmenter",
+    "modeling.core.click_training",
     "modeling.train",
     "modeling.evaluate",
     "modeling.predict",

@@ -473,3 +473,34 @@ def test_stage_2_runs_ground_on_the_caption_terms_the_normalizer_finds(shard_exp
     stage_2 = launch(version, RunKind.STAGE_2, parent=TrainingRun.objects.get(pk=stage_1.pk))
     command = runner.trainer_command(stage_2, out_dir=path.parent, gpus=1, resume=False)
     assert command[-2:] == ["--set", f"data.caption_terms={path}"]
+
+
+def test_the_click_segmenter_trains_from_the_admin_on_the_versions_masks(shard_export, ml_admin, celery_worker):
+    version = shard_export.version
+    small = [
+        "model.image_size=64",
+        "train.crop_size=64",
+        "train.batch_size=2",
+        "train.log_every=1",
+        "train.checkpoint_every=1",
+    ]
+    with pytest.raises(services.RunError, match="few-shot selection does not apply"):
+        launch(version, kind=RunKind.CLICK, config_overrides=small, few_shot_per_class=2)
+    response = ml_admin.post(
+        reverse("admin:modeling_trainingrun_launch"),
+        {
+            "kind": RunKind.CLICK,
+            "dataset_version": version.pk,
+            "config_preset": "tiny",
+            "steps": 3,
+            "config_overrides": "\n".join(small),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-6000:]
+    run = TrainingRun.objects.get(kind=RunKind.CLICK)
+    run = wait_for(lambda: finished(run.pk), timeout=300, what="click training")
+    assert run.status == JobStatus.SUCCEEDED, run.error + run.log_tail
+    assert run.command[1:5] == ["-m", "modeling.train", "--stage", "click"]
+    assert run.step == 3 and run.total_steps == 3
+    assert list(run.checkpoints.values_list("stage", flat=True)) == ["click"] * 3
+    assert Path(run.checkpoint_path, "model.safetensors").is_file()

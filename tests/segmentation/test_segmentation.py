@@ -223,7 +223,12 @@ def test_the_backends_are_listed_with_a_description(api):
 
     assert response.status_code == 200
     assert response.json() == [
-        {"name": name, "description": backend.description, "default": name == "grabcut"}
+        {
+            "name": name,
+            "description": backend.description,
+            "default": name == "grabcut",
+            "accepts_box": getattr(backend, "accepts_box", False),
+        }
         for name, backend in sorted(known_backends().items())
     ]
     assert all(item["description"] for item in response.json())

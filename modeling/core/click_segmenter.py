@@ -1,0 +1,287 @@
+"""The learned interactive segmenter (Defect-Click / RITM style): clicks on an image in, a mask out.
+
+The network is split in two so that an annotator's later clicks are cheap:
+
+- ``encode(image)``: a small convolutional encoder of the RGB image alone, run once per image; its
+  features (strides 2, 4, 8, ...) are cached by ``ClickPredictor``;
+- ``decode(features, click_maps)``: the light head, run on every click. It encodes the three click
+  channels (positive disks, negative disks, the previous mask), adds them to the image features at
+  each stride, widens the receptive field with dilated residual blocks at the deepest stride and
+  upsamples back (a U-Net decoder), giving logits at half the working resolution, then bilinear to full.
+
+The image is resized to ``image_size`` (the working resolution) for both parts; the mask comes back
+at the caller's size. Clicks are plain ``(x, y, positive)`` tuples in the caller's pixels: this
+module imports nothing of the platform. Pure torch + numpy + OpenCV.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from modeling.core.errors import ConfigError
+
+ClickTuple = tuple[int, int, bool]  # (x column, y row, positive)
+
+
+@dataclass(frozen=True)
+class ClickModelConfig:
+    preset: str = "tiny"
+    image_size: int = 256  # working resolution: a 512 asset is resized to this
+    widths: tuple[int, ...] = (16, 32, 64, 96)  # encoder channels at strides 2, 4, 8, 16
+    head_dilations: tuple[int, ...] = (1, 2, 4)  # one residual block per entry at the deepest stride
+    click_radius: int = 5  # click disks, in working-resolution pixels (RITM uses 5)
+    # training
+    steps: int = 2000
+    batch_size: int = 8
+    crop_size: int = 160  # training crops of the working-resolution image (the net is fully convolutional)
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    max_iterative_clicks: int = 4  # clicks simulated (without gradient) before the trained one, 0..N
+    random_first_click: float = 0.5  # share of first clicks at a random pixel of the instance, not its centre
+    seed: int = 0
+    log_every: int = 25
+    checkpoint_every: int = 500
+    threads: int = 1  # CPU threads when training on the CPU
+
+
+PRESETS: dict[str, ClickModelConfig] = {
+    "tiny": ClickModelConfig(),
+    # A paper-size model for a GPU: the full 512 asset, a wider and deeper encoder and head.
+    "paper": ClickModelConfig(
+        preset="paper",
+        image_size=512,
+        widths=(32, 64, 128, 256, 384),
+        head_dilations=(1, 2, 4, 8, 1, 2, 4, 8),
+        click_radius=5,
+        steps=40000,
+        batch_size=32,
+        crop_size=320,
+        lr=5e-4,
+        max_iterative_clicks=6,
+        checkpoint_every=2000,
+        log_every=100,
+        threads=0,
+    ),
+}
+
+
+def load_click_config(name: str, overrides: Sequence[str] = ()) -> ClickModelConfig:
+    """A preset by name, then ``key=value`` overrides; a dotted prefix (``model.image_size``, ``train.lr``)
+    is accepted, as the admin asks for one, and ignored: the keys are unique."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown click-model preset {name!r}; presets: {', '.join(PRESETS)}")
+    return apply_overrides(PRESETS[name], overrides)
+
+
+def apply_overrides(config: ClickModelConfig, overrides: Sequence[str]) -> ClickModelConfig:
+    known = {f.name: f for f in fields(ClickModelConfig)}
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip().split(".")[-1]
+        if not sep or key not in known:
+            raise ConfigError(f"bad click-model override {item!r}; keys: {', '.join(known)}")
+        current = getattr(config, key)
+        try:
+            if isinstance(current, tuple):
+                changes[key] = tuple(int(part) for part in value.strip("()[] ").split(",") if part.strip())
+            elif isinstance(current, bool):
+                changes[key] = value.lower() in ("1", "true", "yes")
+            else:
+                changes[key] = type(current)(value)
+        except ValueError:
+            raise ConfigError(f"click-model override {item!r}: {value!r} is not a {type(current).__name__}") from None
+    return check_config(replace(config, **changes))
+
+
+def check_config(config: ClickModelConfig) -> ClickModelConfig:
+    stride = 2 ** len(config.widths)
+    if len(config.widths) < 3:
+        raise ConfigError("widths needs at least three stages (strides 2, 4, 8)")
+    if config.image_size % stride or config.crop_size % stride:
+        raise ConfigError(f"image_size and crop_size must be multiples of {stride} (the encoder's stride)")
+    if config.crop_size > config.image_size:
+        raise ConfigError("crop_size cannot exceed image_size")
+    return config
+
+
+def config_to_dict(config: ClickModelConfig) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
+
+
+def config_from_dict(values: dict[str, Any]) -> ClickModelConfig:
+    known = {f.name for f in fields(ClickModelConfig)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"click-model config has unknown keys {sorted(unknown)}")
+    return check_config(ClickModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}))
+
+
+def conv_bn(inputs: int, outputs: int, *, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, dilation: int = 1):
+        super().__init__()
+        self.first = conv_bn(channels, channels, dilation=dilation)
+        self.second = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.second(self.first(x)))
+
+
+class ClickSegmenter(nn.Module):
+    """encode(image) once per image; decode(features, click_maps) per click. See the module docstring."""
+
+    def __init__(self, config: ClickModelConfig):
+        super().__init__()
+        self.config = config
+        widths = config.widths
+        self.encoder = nn.ModuleList()
+        previous = 3
+        for width in widths:
+            self.encoder.append(nn.Sequential(conv_bn(previous, width, stride=2), ResidualBlock(width)))
+            previous = width
+        # Click maps reach every stride through their own strided convolutions (cheap: 3 channels in).
+        self.click_encoder = nn.ModuleList()
+        previous = 3
+        for width in widths:
+            self.click_encoder.append(conv_bn(previous, width, stride=2))
+            previous = width
+        deepest = widths[-1]
+        self.context = nn.Sequential(*(ResidualBlock(deepest, d) for d in config.head_dilations))
+        self.up = nn.ModuleList()
+        for level in range(len(widths) - 1, 0, -1):
+            self.up.append(conv_bn(widths[level] + widths[level - 1], widths[level - 1]))
+        self.logits = nn.Conv2d(widths[0], 1, 1)
+
+    def encode(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """image (B, 3, S, S) in [-1, 1] -> features at strides 2, 4, 8, ..."""
+        features, x = [], image
+        for stage in self.encoder:
+            x = stage(x)
+            features.append(x)
+        return features
+
+    def decode(self, features: list[torch.Tensor], click_maps: torch.Tensor) -> torch.Tensor:
+        """click_maps (B, 3, S, S): positive disks, negative disks, previous mask -> logits (B, 1, S, S)."""
+        fused, x = [], click_maps
+        for level, stage in enumerate(self.click_encoder):
+            x = stage(x)
+            fused.append(features[level] + x)
+        x = self.context(fused[-1])
+        for index, stage in enumerate(self.up):
+            skip = fused[len(fused) - 2 - index]
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = stage(torch.cat([x, skip], dim=1))
+        return F.interpolate(self.logits(x), size=click_maps.shape[-2:], mode="bilinear", align_corners=False)
+
+    def forward(self, image: torch.Tensor, click_maps: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(image), click_maps)
+
+
+def image_tensor(image: np.ndarray, size: int) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, size, size) float in [-1, 1]."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    if image.shape[:2] != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def click_maps(
+    clicks: Sequence[ClickTuple],
+    previous_mask: np.ndarray | None,
+    *,
+    size: int,
+    source_shape: tuple[int, int],
+    radius: int,
+) -> np.ndarray:
+    """(3, size, size) float32: positive disks, negative disks and the previous mask, on the working grid.
+
+    clicks and previous_mask are in the caller's pixels (an image of source_shape = (H, W))."""
+    height, width = source_shape
+    maps = np.zeros((3, size, size), dtype=np.float32)
+    for x, y, positive in clicks:
+        centre = (int((x + 0.5) * size / width), int((y + 0.5) * size / height))
+        cv2.circle(maps[0 if positive else 1], centre, radius, 1.0, -1)
+    if previous_mask is not None:
+        previous = previous_mask.astype(np.float32)
+        if previous.shape != (size, size):
+            previous = cv2.resize(previous, (size, size), interpolation=cv2.INTER_AREA)
+        maps[2] = previous
+    return maps
+
+
+class ClickPredictor:
+    """Runs a ClickSegmenter for an annotator: the image encoding is cached per image (by content),
+    so every click after the first costs only the head. Safe to share between a server's threads
+    (the cache is locked; two threads may encode the same new image once each)."""
+
+    def __init__(self, model: ClickSegmenter, *, device: str | torch.device = "cpu", cache_size: int = 8):
+        self.model = model.eval().to(device)
+        self.device = torch.device(device)
+        self.size = model.config.image_size
+        self.cache: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
+        self.cache_size = cache_size
+        self.encoder_runs = 0  # how many images were encoded (tests and benchmarks read it)
+        self.lock = threading.Lock()
+
+    def features(self, image: np.ndarray) -> list[torch.Tensor]:
+        key = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + str(image.shape)
+        with self.lock:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.cache.move_to_end(key)
+                return cached
+        with torch.inference_mode():
+            features = self.model.encode(image_tensor(image, self.size).to(self.device))
+        with self.lock:
+            self.encoder_runs += 1
+            self.cache[key] = features
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+        return features
+
+    def probabilities(
+        self, image: np.ndarray, clicks: Sequence[ClickTuple], previous_mask: np.ndarray | None
+    ) -> np.ndarray:
+        """(H, W) float32 foreground probability at the image's own size."""
+        if not clicks:
+            raise ValueError("at least one click is needed")
+        features = self.features(image)
+        maps = click_maps(
+            clicks, previous_mask, size=self.size, source_shape=image.shape[:2], radius=self.model.config.click_radius
+        )
+        with torch.inference_mode():
+            logits = self.model.decode(features, torch.from_numpy(maps).unsqueeze(0).to(self.device))
+        probability = torch.sigmoid(logits[0, 0]).float().cpu().numpy()
+        if probability.shape != image.shape[:2]:
+            probability = cv2.resize(probability, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return probability
+
+    def predict(self, image: np.ndarray, clicks: Sequence[ClickTuple], previous_mask: np.ndarray | None) -> np.ndarray:
+        """(H, W) bool; the clicked pixels always follow their clicks (the last click of a pixel wins)."""
+        mask = self.probabilities(image, clicks, previous_mask) >= 0.5
+        for x, y, positive in clicks:
+            mask[y, x] = positive
+        return mask

@@ -1,0 +1,334 @@
+"""Training the learned click segmenter with iteratively simulated clicks (RITM, Sofiiuk et al. 2022).
+
+Each step takes a batch of (image, instance mask) crops, places a first click, lets the model
+predict without gradient for 0..max_iterative_clicks rounds, each round adding the click a careful
+annotator makes next (the error-region protocol of the benchmark), and then trains on the last
+state: the clicks so far plus the previous prediction. So the model learns to correct its own
+mistakes, as it must at annotation time.
+
+The click protocol is not defined here: the caller passes a ``ClickSimulator`` (the platform
+passes segmentation.evaluation's, the one the benchmark and the tests use), so the model is
+trained and scored with one definition of "the next click". This module imports no Django.
+
+Examples come from a dataset version's shards (``examples_from_shards``) or from a folder of
+image + ``<stem>_mask.png`` pairs (``examples_from_pairs``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from modeling.core.checkpoint import find_checkpoint, load_checkpoint, load_weights, save_checkpoint
+from modeling.core.click_segmenter import (
+    ClickModelConfig,
+    ClickSegmenter,
+    ClickTuple,
+    click_maps,
+    config_from_dict,
+    config_to_dict,
+)
+from modeling.core.errors import CheckpointError, ConfigError, ShardError
+
+STAGE = "click"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+MIN_INSTANCE_PIXELS = 4  # at the working resolution
+
+
+class ClickSimulator(Protocol):
+    def first_click(self, truth: np.ndarray) -> tuple[int, int]:
+        """(x, y) of the first (positive) click on a non-empty (H, W) bool mask."""
+
+    def next_click(self, prediction: np.ndarray, truth: np.ndarray) -> ClickTuple:
+        """The next click given the current prediction; raises ValueError when they are equal."""
+
+
+@dataclass(frozen=True)
+class ClickExample:
+    key: str  # where it came from: sample key or file name, and the instance number
+    image: np.ndarray  # (S, S, 3) uint8 RGB at the working resolution
+    mask: np.ndarray  # (S, S) bool: one instance
+
+
+def instances_of(mask: np.ndarray, min_pixels: int = MIN_INSTANCE_PIXELS) -> list[np.ndarray]:
+    """The 8-connected components of a bool mask with at least min_pixels pixels."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return [labels == i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= min_pixels]
+
+
+def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) >= 0.5
+    return image, mask
+
+
+def examples_from_arrays(key: str, image: np.ndarray, mask: np.ndarray, size: int) -> list[ClickExample]:
+    """One example per instance of `mask` (H, W bool) on `image` (H, W, 3 uint8), at size x size."""
+    if image.shape[:2] != mask.shape:
+        raise ShardError(f"{key}: mask is {mask.shape[::-1]}, image is {image.shape[1::-1]}")
+    small_image, small_mask = resize_pair(image, mask, size)
+    return [
+        ClickExample(key=f"{key}#{number}", image=small_image, mask=instance)
+        for number, instance in enumerate(instances_of(small_mask))
+    ]
+
+
+def examples_from_pairs(folder: str | Path, *, size: int, threshold: int = 128) -> list[ClickExample]:
+    """Every ``<stem>_mask.png`` in the folder tree beside an image ``<stem>.<png|jpg|...>``; a mask
+    pixel is foreground at or above `threshold`. A mask without its image is an error, not a skip."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ShardError(f"{folder} is not a folder of image + <stem>_mask.png pairs")
+    examples: list[ClickExample] = []
+    masks = sorted(folder.rglob("*_mask.png"))
+    if not masks:
+        raise ShardError(f"no <stem>_mask.png files under {folder}")
+    for mask_path in masks:
+        stem = mask_path.name[: -len("_mask.png")]
+        image_path = next(
+            (mask_path.with_name(stem + s) for s in IMAGE_SUFFIXES if mask_path.with_name(stem + s).is_file()), None
+        )
+        if image_path is None:
+            raise ShardError(f"{mask_path} has no image {stem}.<{'|'.join(s[1:] for s in IMAGE_SUFFIXES)}> beside it")
+        image = np.asarray(Image.open(image_path).convert("RGB"))
+        mask = np.asarray(Image.open(mask_path).convert("L")) >= threshold
+        examples += examples_from_arrays(str(image_path.relative_to(folder)), image, mask, size)
+    return examples
+
+
+def examples_from_shards(spec: str, *, split: str | None, size: int) -> tuple[list[ClickExample], dict[str, int]]:
+    """Every mask instance of a dataset version's shards. Box-only regions have no pixels to learn
+    from and are counted, not used. Returns the examples and {"samples", "box_only_samples"}."""
+    from modeling.core.dataset import decode_sample, iterate_raw_samples
+    from modeling.core.shards import resolve_shards
+
+    source = resolve_shards(spec, split)
+    examples: list[ClickExample] = []
+    counts = {"samples": 0, "box_only_samples": 0}
+    for raw in iterate_raw_samples(source.urls):
+        sample = decode_sample(raw, source.classes, image_size=size, with_masks=True)
+        counts["samples"] += 1
+        if not sample["pixel_truth"]:
+            counts["box_only_samples"] += 1
+            continue
+        image = ((sample["pixel_values"].permute(1, 2, 0).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+        for number, mask in enumerate(sample["target_masks"].numpy()):
+            examples.append(ClickExample(key=f"{sample['key']}#{number}", image=image, mask=mask))
+    return examples, counts
+
+
+def loss_function(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice: Dice keeps thin and small defects from being drowned by background."""
+    bce = F.binary_cross_entropy_with_logits(logits, truth)
+    probability = torch.sigmoid(logits)
+    intersection = (probability * truth).sum(dim=(1, 2, 3))
+    dice = 1 - (2 * intersection + 1) / (probability.sum(dim=(1, 2, 3)) + truth.sum(dim=(1, 2, 3)) + 1)
+    return bce + dice.mean()
+
+
+def augmented_crop(example: ClickExample, crop: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random rotation by 90 degrees, flip, mild brightness/contrast change, and a crop holding the
+    instance's centre (surfaces have no up or left)."""
+    image, mask = example.image, example.mask
+    turns = int(rng.integers(4))
+    image, mask = np.rot90(image, turns), np.rot90(mask, turns)
+    if rng.random() < 0.5:
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    size = image.shape[0]
+    if crop < size:
+        rows, cols = np.nonzero(mask)
+        pick = int(rng.integers(len(rows)))
+        cy, cx = int(rows[pick]), int(cols[pick])
+        top = int(np.clip(cy - rng.integers(crop // 4, 3 * crop // 4 + 1), 0, size - crop))
+        left = int(np.clip(cx - rng.integers(crop // 4, 3 * crop // 4 + 1), 0, size - crop))
+        image, mask = image[top : top + crop, left : left + crop], mask[top : top + crop, left : left + crop]
+    gain, offset = rng.uniform(0.8, 1.2), rng.uniform(-20, 20)
+    image = np.clip(image.astype(np.float32) * gain + offset, 0, 255)
+    return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+
+def simulate_round(
+    model: ClickSegmenter,
+    images: torch.Tensor,
+    truths: list[np.ndarray],
+    clicks: list[list[ClickTuple]],
+    previous: list[np.ndarray | None],
+    simulator: ClickSimulator,
+    radius: int,
+) -> list[np.ndarray | None]:
+    """Predict without gradient and add each sample's next click; returns the new previous masks."""
+    size = images.shape[-1]
+    maps = torch.from_numpy(
+        np.stack(
+            [
+                click_maps(c, p, size=size, source_shape=(size, size), radius=radius)
+                for c, p in zip(clicks, previous, strict=True)
+            ]
+        )
+    )
+    model.eval()
+    with torch.no_grad():
+        predictions = (model(images, maps.to(images.device))[:, 0] > 0).cpu().numpy()
+    model.train()
+    for index, prediction in enumerate(predictions):
+        try:
+            clicks[index].append(simulator.next_click(prediction, truths[index]))
+        except ValueError:  # perfect already: nothing to click, keep the state
+            continue
+    return list(predictions)
+
+
+def train_click_model(
+    *,
+    config: ClickModelConfig,
+    examples: list[ClickExample],
+    out_dir: str | Path,
+    simulator: ClickSimulator,
+    device: str | None = None,
+    resume: bool = False,
+    data_counts: dict[str, int] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train until config.steps, writing metrics.jsonl, config.json and checkpoints/ under out_dir.
+    Returns {"step", "checkpoint", "metrics"} like the other stages."""
+    if not examples:
+        raise ShardError("no mask instances to train the click segmenter on")
+    for example in examples:
+        if example.image.shape[:2] != (config.image_size, config.image_size):
+            raise ConfigError(
+                f"example {example.key} is {example.image.shape[:2]}, the model works at {config.image_size}"
+            )
+    out_dir = Path(out_dir)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cpu" and config.threads > 0:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    model = ClickSegmenter(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    warmup = max(1, config.steps // 20)
+
+    def learning_rate_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, config.steps - warmup))))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor)
+    step = 0
+    rng = np.random.default_rng(config.seed)
+    if resume and find_checkpoint(out_dir / "checkpoints") is not None:
+        checkpoint = load_checkpoint(out_dir / "checkpoints", stage=STAGE)
+        saved = config_from_dict(checkpoint.meta["config"])
+        if config_to_dict(saved) | {"steps": 0} != config_to_dict(config) | {"steps": 0}:
+            raise ConfigError(f"{checkpoint.path} was trained with another config; resume with the same one")
+        load_weights(model, checkpoint.state_dict(device), source=str(checkpoint.path))
+        state = checkpoint.trainer_state()
+        if state is None:
+            raise CheckpointError(f"{checkpoint.path} has no optimizer state to resume from")
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step = checkpoint.step
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(
+        json.dumps({"stage": STAGE, "model": config_to_dict(config), "train": {"steps": config.steps}}, indent=2)
+    )
+    metrics_file = (out_dir / "metrics.jsonl").open("a")
+    running: dict[str, list[float]] = {"loss": [], "iou": [], "clicks": []}
+    last: dict[str, Any] = {}
+    started = time.perf_counter()
+
+    def save(step: int) -> Path:
+        meta = {
+            "stage": STAGE,
+            "step": step,
+            "config": config_to_dict(config),
+            "examples": len(examples),
+            "data": data_counts or {},
+            "metrics": last,
+        }
+        trainer_state = {
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+        return save_checkpoint(out_dir, model=model, meta=meta, trainer_state=trainer_state)
+
+    model.train()
+    while step < config.steps:
+        batch = [examples[int(i)] for i in rng.integers(len(examples), size=config.batch_size)]
+        crops = [augmented_crop(example, config.crop_size, rng) for example in batch]
+        images = torch.from_numpy(np.stack([c[0] for c in crops]) / 127.5 - 1.0).permute(0, 3, 1, 2).float().to(device)
+        truths = [c[1] for c in crops]
+        clicks: list[list[ClickTuple]] = []
+        for truth in truths:
+            if rng.random() < config.random_first_click:
+                rows, cols = np.nonzero(truth)
+                pick = int(rng.integers(len(rows)))
+                clicks.append([(int(cols[pick]), int(rows[pick]), True)])
+            else:
+                clicks.append([(*simulator.first_click(truth), True)])
+        previous: list[np.ndarray | None] = [None] * len(truths)
+        for _ in range(int(rng.integers(config.max_iterative_clicks + 1))):
+            previous = simulate_round(model, images, truths, clicks, previous, simulator, config.click_radius)
+        size = config.crop_size
+        maps = np.stack(
+            [
+                click_maps(c, p, size=size, source_shape=(size, size), radius=config.click_radius)
+                for c, p in zip(clicks, previous, strict=True)
+            ]
+        )
+        truth_tensor = torch.from_numpy(np.stack(truths)).float().unsqueeze(1).to(device)
+        logits = model(images, torch.from_numpy(maps).to(device))
+        loss = loss_function(logits, truth_tensor)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        step += 1
+        with torch.no_grad():
+            predicted = logits > 0
+            union = (predicted | (truth_tensor > 0)).sum(dim=(1, 2, 3)).clamp(min=1)
+            ious = ((predicted & (truth_tensor > 0)).sum(dim=(1, 2, 3)) / union).cpu().numpy()
+        running["loss"].append(float(loss.detach()))
+        running["iou"].append(float(ious.mean()))
+        running["clicks"].append(float(np.mean([len(c) for c in clicks])))
+        if step % config.log_every == 0 or step == config.steps:
+            last = {
+                "step": step,
+                "loss": round(float(np.mean(running["loss"])), 5),
+                "train_iou": round(float(np.mean(running["iou"])), 4),
+                "clicks": round(float(np.mean(running["clicks"])), 2),
+                "lr": schedule.get_last_lr()[0],
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            running = {key: [] for key in running}
+            metrics_file.write(json.dumps(last) + "\n")
+            metrics_file.flush()
+            if log is not None:
+                log(json.dumps(last))
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save(step)
+    metrics_file.close()
+    folder = find_checkpoint(out_dir / "checkpoints")
+    return {"step": step, "checkpoint": str(folder) if folder else None, "metrics": last}
+
+
+def load_click_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[ClickSegmenter, dict[str, Any]]:
+    """The trained segmenter of a click checkpoint (a checkpoint folder or a run folder) and its meta."""
+    checkpoint = load_checkpoint(path, stage=STAGE)
+    model = ClickSegmenter(config_from_dict(checkpoint.meta["config"]))
+    load_weights(model, checkpoint.state_dict(device), source=str(checkpoint.path))
+    return model.eval().to(device), checkpoint.meta | {"path": str(checkpoint.path)}

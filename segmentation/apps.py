@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+class SegmentationConfig(AppConfig):
+    name = "segmentation"
+    verbose_name = "Click segmentation"
+
+    def ready(self):
+        # SAM from local weights, only where a folder is configured (nothing is ever downloaded).
+        if settings.SEGMENT_SAM_PATH:
+            from .backends import register
+            from .sam import SamBackend, SamBackendError
+
+            try:
+                register(SamBackend(settings.SEGMENT_SAM_PATH))
+            except SamBackendError as error:
+                raise ImproperlyConfigured(str(error)) from None
