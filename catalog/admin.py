@@ -97,6 +97,8 @@ class SampleAdmin(SourceVisibilityAdmin):
 
     @admin.display(description="image")
     def thumbnail_preview(self, sample):
+        if sample.pk is None:
+            return "—"  # not stored yet: no file to show
         url = reverse("api:sample-file", args=[sample.pk, "thumbnail"])
         return format_html('<img src="{}" height="48" alt="">', url)
 

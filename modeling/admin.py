@@ -144,7 +144,8 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     def launch_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = LaunchForm(request.POST or None, user=request.user)
+        # A POST with every field left blank is still a submission to check, not a fresh form.
+        form = LaunchForm(request.POST if request.method == "POST" else None, user=request.user)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
