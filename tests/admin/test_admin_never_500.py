@@ -184,3 +184,18 @@ def test_a_good_version_form_freezes_a_version(world, make_user):
     assert response.status_code == 302
     assert response["Location"].endswith(reverse("admin:releases_datasetversion_changelist"))
     assert version.sample_count >= 1
+
+
+def test_a_wrong_caption_filter_is_a_field_error_that_keeps_the_input(world, make_user):
+    client = Client()
+    client.force_login(make_user(Role.DATA_MANAGER))
+    typed = '{"states": ["finished"], "limit": 5}'
+
+    response = client.post(
+        reverse("admin:captioning_captionjob_add"), {"captioner": "template", "languages": "en", "filters": typed}
+    )
+
+    assert response.status_code == 200
+    assert "unknown state(s) finished" in " ".join(response.context["adminform"].form.errors["filters"])
+    assert escape(typed) in response.content.decode()
+    assert not SUCCESS.search(response.content.decode())
