@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.forms.fields import InvalidJSONInput
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 
 class PrettyJSONWidget(forms.Textarea):
@@ -31,4 +32,40 @@ def json_help(keys: dict[str, str], example) -> str:
         "A JSON object. Keys:<ul>{}</ul>Example:<pre>{}</pre>",
         rows,
         json.dumps(example, indent=2, ensure_ascii=False),
+    )
+
+
+SHORT_TEXT = 160  # characters of one value shown in a table cell; the whole value is in its tooltip
+
+
+def json_readable(value, *, depth: int = 0) -> str:
+    """A stored JSON value as HTML a person can read in a table cell: objects as small key/value
+    tables, lists of plain values as one line, long text cut (with the whole of it as a tooltip)
+    and wrapped, never one line running off the screen."""
+    if value is None or value == "" or value == [] or value == {}:
+        return mark_safe('<span class="quiet">—</span>')
+    if isinstance(value, dict) and depth < 2:
+        rows = format_html_join(
+            "",
+            '<tr><th style="padding:1px 6px 1px 0">{}</th><td style="padding:1px 0">{}</td></tr>',
+            ((key, json_readable(item, depth=depth + 1)) for key, item in value.items()),
+        )
+        return format_html('<table class="json-value" style="margin:0;border:0">{}</table>', rows)
+    if isinstance(value, list) and depth < 2 and all(not isinstance(item, dict | list) for item in value):
+        return _short(", ".join(str(item) for item in value))
+    if isinstance(value, str):
+        return _short(value)
+    if isinstance(value, dict | list):
+        return _short(json.dumps(value, ensure_ascii=False))
+    return _short(str(value))
+
+
+def _short(text: str) -> str:
+    if len(text) <= SHORT_TEXT:
+        return format_html('<span style="overflow-wrap:anywhere">{}</span>', text)
+    return format_html(
+        '<span style="overflow-wrap:anywhere" title="{}">{} … ({} characters)</span>',
+        text,
+        text[:SHORT_TEXT],
+        len(text),
     )

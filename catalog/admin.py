@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from base.admin_json import json_readable
 from base.job_views import resume_jobs
 
 from . import services
@@ -12,11 +13,19 @@ from .models import ImportJob, ImportRow, Sample, Source, SourceEvent, SourceReg
 class SourceEventInline(SourceVisibilityInline):
     model = SourceEvent
     source_path = "source_id"
-    fields = ("at", "kind", "actor", "before", "after")
+    fields = ("at", "kind", "actor", "before_shown", "after_shown")
     readonly_fields = fields
     extra = 0
     can_delete = False
     verbose_name_plural = "who may see it: the audit trail"
+
+    @admin.display(description="before")
+    def before_shown(self, event):
+        return json_readable(event.before)
+
+    @admin.display(description="after")
+    def after_shown(self, event):
+        return json_readable(event.after)
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -199,3 +199,18 @@ def test_a_wrong_caption_filter_is_a_field_error_that_keeps_the_input(world, mak
     assert "unknown state(s) finished" in " ".join(response.context["adminform"].form.errors["filters"])
     assert escape(typed) in response.content.decode()
     assert not SUCCESS.search(response.content.decode())
+
+
+def test_an_annotation_page_shows_its_audit_trail_as_a_timeline(world, make_user):
+    from annotation.models import Annotation, AuditEvent
+
+    annotation = world.public_objects[Annotation]
+    client = Client()
+    client.force_login(make_user(Role.DATA_MANAGER))
+
+    page = client.get(reverse("admin:annotation_annotation_change", args=[annotation.pk])).content.decode()
+
+    assert "audit timeline" in page.lower()
+    events = AuditEvent.objects.filter(annotation=annotation)
+    assert page.count("<tr><td>20") == events.count()  # one row per event, each starting with its date
+    assert all(action in page for action in events.values_list("action", flat=True))
