@@ -252,7 +252,7 @@ def test_runs_metrics_are_json_lines_the_run_page_draws(shard_export, ml_admin, 
     assert run.step == 3 and run.metrics["loss"] == pytest.approx(1 / 3)
     page = ml_admin.get(reverse("admin:modeling_trainingrun_change", args=[run.pk])).content.decode()
     assert page.count("<polyline") == 1  # the loss; lr and step are not losses
-    assert 'http-equiv="refresh"' in page  # a live run refreshes itself
+    assert reverse("admin:modeling_trainingrun_live", args=[run.pk]) in page  # a live run redraws itself
 
 
 # -- Defect-Gen synthesis back into the catalog -----------------------------------------------------
