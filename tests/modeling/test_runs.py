@@ -200,8 +200,9 @@ def test_export_train_both_stages_and_evaluate_from_the_admin(shard_export, ml_a
 
 @pytest.mark.slow
 def test_a_running_run_is_cancelled_from_the_admin(shard_export, ml_admin, celery_worker):
+    never_on_schedule = [*FAST[:1], "train.save_every=100000", *FAST[2:]]  # any checkpoint is the cancel's
     run = services.training_run_launch(
-        kind=RunKind.STAGE_1, dataset_version=shard_export.version, steps=100_000, config_overrides=FAST
+        kind=RunKind.STAGE_1, dataset_version=shard_export.version, steps=100_000, config_overrides=never_on_schedule
     )
     wait_for(lambda: TrainingRun.objects.filter(pk=run.pk, step__gte=1).exists(), timeout=120, what="first step")
     run.refresh_from_db()
@@ -209,8 +210,12 @@ def test_a_running_run_is_cancelled_from_the_admin(shard_export, ml_admin, celer
     ml_admin.post(
         reverse("admin:modeling_trainingrun_changelist"), {"action": "cancel_runs", "_selected_action": [run.pk]}
     )
-    run = wait_for(lambda: finished(run.pk), timeout=60, what="cancellation")
+    run = wait_for(lambda: finished(run.pk), timeout=180, what="cancellation")
     assert run.status == JobStatus.CANCELLED and run.pid is None
+    # The trainer finished its step and saved before it stopped: the work is resumable.
+    checkpoint = ModelCheckpoint.objects.get(run=run)
+    assert checkpoint.step == run.step >= 1
+    assert run.error == f"cancelled at step {run.step}; resumable checkpoint at step {run.step}"
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
 
 
@@ -453,7 +458,7 @@ def test_a_text_to_image_run_generates_from_the_captions_and_imports_flagged_sam
 
 def test_stage_2_runs_ground_on_the_caption_terms_the_normalizer_finds(shard_export, tmp_path):
     from modeling.caption_terms import caption_terms_write
-    from releases.exports import sample_key
+    from releases.sample_documents import sample_key
 
     version = shard_export.version
     path = tmp_path / "run" / runner.CAPTION_TERMS_NAME
