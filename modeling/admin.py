@@ -111,15 +111,16 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     inlines = [ModelCheckpointInline]
     change_form_template = "admin/modeling/trainingrun/change_form.html"
     fieldsets = (
+        # What a person follows first: progress, curves, the log; the settings below.
         (None, {"fields": ("kind", "status", "progress_bar", "error", "dataset_version", "export", "parent_link")}),
+        ("Loss curves", {"fields": ("loss_curves", "latest_metrics")}),
+        ("Log", {"fields": ("log",)}),
+        ("Evaluation report", {"fields": ("report_table", "report_image", "evaluations")}),
+        ("Synthetic samples", {"fields": ("synthetic_source",)}),
         (
             "Configuration",
             {"fields": ("config_preset", "config_overrides", "options", "steps", "few_shot_per_class", "split")},
         ),
-        ("Synthetic samples", {"fields": ("synthetic_source",)}),
-        ("Loss curves", {"fields": ("loss_curves", "latest_metrics")}),
-        ("Evaluation report", {"fields": ("report_table", "report_image", "evaluations")}),
-        ("Log", {"fields": ("log",)}),
         (
             "Process",
             {
@@ -148,6 +149,11 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
             ),
         ]
         return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Every field of a run is read-only (the actions change it): no Save buttons that do nothing.
+        no_saving = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **no_saving})
 
     def add_view(self, request, form_url="", extra_context=None):
         return HttpResponseRedirect(reverse("admin:modeling_trainingrun_launch"))

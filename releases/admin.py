@@ -123,9 +123,13 @@ class DatasetVersionAdmin(SourceVisibilityAdmin):
         "export_yolo",
     ]
 
+    def get_fields(self, request, obj=None):
+        # The add page asks only for what makes a version; the figures exist once it is frozen.
+        return self.fields if obj else ("title", "description", "selection", "split_plan")
+
     def get_readonly_fields(self, request, obj=None):
         # A version is frozen when it is made: only the title and description stay editable.
-        return self.readonly_fields + (("selection", "split_plan") if obj else ())
+        return self.readonly_fields + ("selection", "split_plan") if obj else ()
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change=change, **kwargs)
