@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def world(transactional_db, tmp_path, people, vocab, make_user, settings):
+def world(transactional_db, tmp_path, people, vocab, make_user, settings):  # noqa: F811
     settings.EXPORT_ROOTS = [str(tmp_path)]
     settings.CAPTION_RATE_LIMIT_PER_MINUTE = 0
     return build_world(tmp_path, people, vocab, make_user(Role.ADMIN))
