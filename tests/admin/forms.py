@@ -9,6 +9,8 @@ from django import forms
 TYPED = "kept-input-7Qx"
 UNKNOWN_ID = "987654321"
 BROKEN_JSON = '{"sources": [1, 2'
+# Parses, but no JSON input of the platform knows this key: the form's own rules must refuse it.
+UNKNOWN_KEY_JSON = '{"no_such_key_7Qx": 1}'
 
 
 def _plausible(field: forms.Field, bound_value):
@@ -68,6 +70,11 @@ def form_of(response) -> forms.BaseForm | None:
     if "adminform" in context:
         return context["adminform"].form
     return context.get("form")
+
+
+def json_fields(response) -> list[str]:
+    form = form_of(response)
+    return [name for name, field in form.fields.items() if isinstance(field, forms.JSONField) and not field.disabled]
 
 
 def form_data(response, *, break_fields: bool) -> tuple[dict, list[str]]:

@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from accounts.roles import Role
 
 from ..access.world import MARK, build_world
-from .forms import BROKEN_JSON, TYPED, form_data, form_of
+from .forms import BROKEN_JSON, TYPED, UNKNOWN_KEY_JSON, form_data, form_of, json_fields
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -59,6 +59,22 @@ class Visit:
             self.problems.append(f"{method.upper()} {url}: a success message beside an error")
         return response, text
 
+    def post_unknown_json_keys(self, url: str, page) -> None:
+        """JSON that parses but says something no input knows: either a field error, or (for a
+        free-form JSON field) accepted, but never an error and a success at once, wherever the
+        person lands."""
+        names = json_fields(page)
+        if not names:
+            return
+        data, _ = form_data(page, break_fields=False)
+        data.update({name: UNKNOWN_KEY_JSON for name in names})
+        response, text = self.request("post", url, data, follow=True)
+        levels = {level for level, _ in _messages(text)}
+        if "error" in levels and "success" in levels:
+            self.problems.append(f"POST {url} (unknown JSON keys in {names}): an error and a success at once")
+        if "None" in text and "doesn" in text:
+            self.problems.append(f"POST {url} (unknown JSON keys in {names}): landed on a page for id None")
+
     def post_form(self, url: str, page, *, what: str, break_fields: bool, blank: bool = False):
         """Post the form the page `page` rendered; returns the response's text."""
         data, broken = form_data(page, break_fields=break_fields)
@@ -90,6 +106,10 @@ class Visit:
                         self.problems.append(f"POST {url} ({what}): lost the input {value!r}")
 
 
+def _messages(text: str) -> list[tuple[str, str]]:
+    return re.findall(r'<li class="(success|error|warning|info)">(.*?)</li>', text, flags=re.S)
+
+
 def _has_form(response) -> bool:
     return response.status_code == 200 and form_of(response) is not None
 
@@ -105,6 +125,7 @@ def walk_admin(visit: Visit, objects: dict) -> None:
             url = response.redirect_chain[-1][0] if response.redirect_chain else add_url
             visit.post_form(url, response, what="empty add form", break_fields=False, blank=True)
             visit.post_form(url, response, what="wrong add form", break_fields=True)
+            visit.post_unknown_json_keys(url, response)
 
         instance = objects.get(model)
         if instance is None:
