@@ -235,3 +235,14 @@ def test_an_annotation_page_shows_its_audit_trail_as_a_timeline(world, make_user
     events = AuditEvent.objects.filter(annotation=annotation)
     assert page.count("<tr><td>20") == events.count()  # one row per event, each starting with its date
     assert all(action in page for action in events.values_list("action", flat=True))
+
+
+def test_the_import_job_list_offers_no_add_and_says_where_imports_start(make_user):
+    client = Client()
+    client.force_login(make_user(Role.DATA_MANAGER))
+
+    page = client.get(reverse("admin:catalog_importjob_changelist")).content.decode()
+
+    assert reverse("admin:catalog_importjob_add") not in page
+    assert "manage.py import_dataset" in page and "POST /api/import-jobs/" in page
+    assert client.get(reverse("admin:catalog_importjob_add")).status_code == 403
