@@ -104,9 +104,11 @@ class SampleAdmin(SourceVisibilityAdmin):
     def has_add_permission(self, request):
         return False  # samples come in through an import, which hashes, letterboxes and checks them
 
+    change_list_template = "admin/change_list_with_note.html"
+
     def changelist_view(self, request, extra_context=None):
         how = "Samples come in through an import (see Import jobs): it hashes, checks and resizes each image."
-        return super().changelist_view(request, {**(extra_context or {}), "subtitle": how})
+        return super().changelist_view(request, {**(extra_context or {}), "list_note": how})
 
     @admin.display(description="image")
     def thumbnail_preview(self, sample):
@@ -127,13 +129,15 @@ class ImportJobAdmin(SourceVisibilityAdmin):
     def has_add_permission(self, request):
         return False  # an import starts from the API or `manage.py import_dataset`, which check the path
 
+    # No Add button here; the list says where an import does start.
+    change_list_template = "admin/change_list_with_note.html"
+
     def changelist_view(self, request, extra_context=None):
-        # No Add button here; say where an import does start.
         how = (
             "Imports start with `manage.py import_dataset --format FORMAT PATH --source NAME` or "
             "POST /api/import-jobs/ (paths under IMPORT_ROOTS); this list follows them."
         )
-        return super().changelist_view(request, {**(extra_context or {}), "subtitle": how})
+        return super().changelist_view(request, {**(extra_context or {}), "list_note": how})
 
     @admin.display(description="per-row report")
     def report(self, job):
