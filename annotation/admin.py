@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from base.admin_json import json_readable
 from base.job_views import resume_jobs
 from catalog.admin_access import SourceVisibilityAdmin
 from vocabulary.models import LANGUAGES
@@ -51,8 +52,41 @@ class AnnotationAdmin(ReadOnlyAdmin):
     search_fields = ("=sample__id", "sample__external_id")
     list_select_related = ("annotator", "reviewer", "lease_holder")
     show_full_result_count = False  # no COUNT(*) over a million rows on every page
-    readonly_fields = ("trail",)
+    readonly_fields = ("trail", "timeline")
     actions = ["mark_gold", "unmark_gold", "raise_priority", "reset_priority"]
+    TIMELINE_LENGTH = 50
+
+    @admin.display(description="audit timeline (newest first)")
+    def timeline(self, annotation):
+        events = list(annotation.audit_events.select_related("actor").order_by("-id")[: self.TIMELINE_LENGTH + 1])
+        if not events:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    event.actor.username if event.actor else "system",
+                    event.action,
+                    event.field or "",
+                    json_readable(event.before),
+                    json_readable(event.after),
+                    event.version,
+                )
+                for event in events[: self.TIMELINE_LENGTH]
+            ),
+        )
+        more = ""
+        if len(events) > self.TIMELINE_LENGTH:
+            url = reverse("admin:annotation_auditevent_changelist") + f"?annotation__sample__id={annotation.pk}"
+            more = format_html('<p><a href="{}">all events</a></p>', url)
+        return format_html(
+            '<table style="max-width:100%;table-layout:auto"><thead><tr><th>when</th><th>who</th><th>action</th>'
+            "<th>field</th><th>before</th><th>after</th><th>version</th></tr></thead><tbody>{}</tbody></table>{}",
+            rows,
+            more,
+        )
 
     @admin.display(description="revisions and audit trail")
     def trail(self, annotation):
@@ -127,11 +161,30 @@ class AuditEventAdmin(ReadOnlyAdmin):
     """Append-only. Per sample: ?annotation__sample__id=N (linked from the annotation);
     per person: click an actor, or ?actor__id__exact=N."""
 
-    list_display = ("created_at", "sample_link", "actor_link", "action", "field", "before", "after", "version")
+    list_display = (
+        "created_at",
+        "sample_link",
+        "actor_link",
+        "action",
+        "field",
+        "before_shown",
+        "after_shown",
+        "version",
+    )
+    fields = ("created_at", "annotation", "actor", "action", "field", "before_shown", "after_shown", "version")
+    readonly_fields = fields
     list_filter = ("action",)
     search_fields = ("=annotation__sample__id", "actor__username", "field")
     list_select_related = ("actor",)
     show_full_result_count = False
+
+    @admin.display(description="before")
+    def before_shown(self, event):
+        return json_readable(event.before)
+
+    @admin.display(description="after")
+    def after_shown(self, event):
+        return json_readable(event.after)
 
     @admin.display(description="sample")
     def sample_link(self, event):

@@ -18,7 +18,69 @@ from .tasks import caption_job_batch_task
 
 
 class CaptionJobError(ValueError):
-    """A job that cannot be created as asked; the message names what is wrong."""
+    """A job that cannot be created as asked; the message names what is wrong, and `field` the
+    input it is about ("captioner", "languages", "filters") when it is about one."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+FILTER_KEYS = ("sources", "states", "samples", "limit")
+
+
+def caption_job_check(
+    *,
+    captioner: str,
+    languages: tuple[str, ...] = LANGUAGES,
+    filters: dict | None = None,
+    retry_failed_of: CaptionJob | None = None,
+    created_by: User | None = None,
+):
+    """The sources a job asked for this way may caption, or CaptionJobError naming what is wrong."""
+    if captioner not in CaptionerKind.values:
+        raise CaptionJobError(
+            f"unknown captioner {captioner!r}; one of {', '.join(CaptionerKind.values)}", field="captioner"
+        )
+    unknown = [code for code in languages if code not in LANGUAGES]
+    if unknown or not languages:
+        raise CaptionJobError(
+            f"languages must be some of {', '.join(LANGUAGES)}; got {', '.join(languages) or 'none'}",
+            field="languages",
+        )
+    repeated = sorted({code for code in languages if languages.count(code) > 1})
+    if repeated:
+        raise CaptionJobError(f"languages lists {', '.join(repeated)} more than once", field="languages")
+    if captioner == CaptionerKind.LLM and not settings.CAPTION_MODEL:
+        raise CaptionJobError(
+            "the LLM captioner needs CAPTION_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY)", field="captioner"
+        )
+    filters = filters or {}
+    if not isinstance(filters, dict):
+        raise CaptionJobError('the filters are a JSON object, e.g. {"sources": [1], "limit": 100}', field="filters")
+    unknown_filters = set(filters) - set(FILTER_KEYS)
+    if unknown_filters:
+        raise CaptionJobError(
+            f"unknown filter(s) {', '.join(sorted(unknown_filters))}; known: {', '.join(FILTER_KEYS)}", field="filters"
+        )
+    states = filters.get("states", [])
+    if not isinstance(states, list):
+        raise CaptionJobError("filters.states is a list of annotation states", field="filters")
+    bad_states = set(map(str, states)) - set(AnnotationState.values)
+    if bad_states:
+        raise CaptionJobError(f"unknown state(s) {', '.join(sorted(bad_states))}", field="filters")
+    # The job may caption (and, with CAPTION_VISION, send to the endpoint) only what its creator may see.
+    sources = Source.objects.all() if created_by is None else sources_visible_to(created_by)
+    if retry_failed_of is not None:
+        sources = sources.filter(pk__in=retry_failed_of.sources.values("pk"))
+    if filters.get("sources"):
+        wanted = filters["sources"]
+        if not isinstance(wanted, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in wanted):
+            raise CaptionJobError("filters.sources is a list of source ids", field="filters")
+        if created_by is not None and (hidden := hidden_sources(created_by, wanted)):
+            raise CaptionJobError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}", field="filters")
+        sources = sources.filter(pk__in=wanted)
+    return sources
 
 
 def caption_job_create(
@@ -29,34 +91,14 @@ def caption_job_create(
     retry_failed_of: CaptionJob | None = None,
     created_by: User | None = None,
 ) -> CaptionJob:
-    if captioner not in CaptionerKind.values:
-        raise CaptionJobError(f"unknown captioner {captioner!r}; one of {', '.join(CaptionerKind.values)}")
-    unknown = [code for code in languages if code not in LANGUAGES]
-    if unknown or not languages:
-        raise CaptionJobError(f"languages must be some of {', '.join(LANGUAGES)}; got {', '.join(languages) or 'none'}")
-    repeated = sorted({code for code in languages if languages.count(code) > 1})
-    if repeated:
-        raise CaptionJobError(f"languages lists {', '.join(repeated)} more than once")
-    if captioner == CaptionerKind.LLM and not settings.CAPTION_MODEL:
-        raise CaptionJobError("the LLM captioner needs CAPTION_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY)")
+    sources = caption_job_check(
+        captioner=captioner,
+        languages=languages,
+        filters=filters,
+        retry_failed_of=retry_failed_of,
+        created_by=created_by,
+    )
     filters = filters or {}
-    unknown_filters = set(filters) - {"sources", "states", "samples", "limit"}
-    if unknown_filters:
-        raise CaptionJobError(f"unknown filter(s) {', '.join(sorted(unknown_filters))}")
-    bad_states = set(filters.get("states", [])) - set(AnnotationState.values)
-    if bad_states:
-        raise CaptionJobError(f"unknown state(s) {', '.join(sorted(bad_states))}")
-    # The job may caption (and, with CAPTION_VISION, send to the endpoint) only what its creator may see.
-    sources = Source.objects.all() if created_by is None else sources_visible_to(created_by)
-    if retry_failed_of is not None:
-        sources = sources.filter(pk__in=retry_failed_of.sources.values("pk"))
-    if filters.get("sources"):
-        wanted = filters["sources"]
-        if not isinstance(wanted, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in wanted):
-            raise CaptionJobError("filters.sources is a list of source ids")
-        if created_by is not None and (hidden := hidden_sources(created_by, wanted)):
-            raise CaptionJobError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
-        sources = sources.filter(pk__in=wanted)
     with transaction.atomic():
         job = CaptionJob.objects.create(
             captioner=captioner,

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from base.admin_json import json_readable
 from base.job_views import resume_jobs
 
 from . import services
@@ -12,11 +13,19 @@ from .models import ImportJob, ImportRow, Sample, Source, SourceEvent, SourceReg
 class SourceEventInline(SourceVisibilityInline):
     model = SourceEvent
     source_path = "source_id"
-    fields = ("at", "kind", "actor", "before", "after")
+    fields = ("at", "kind", "actor", "before_shown", "after_shown")
     readonly_fields = fields
     extra = 0
     can_delete = False
     verbose_name_plural = "who may see it: the audit trail"
+
+    @admin.display(description="before")
+    def before_shown(self, event):
+        return json_readable(event.before)
+
+    @admin.display(description="after")
+    def after_shown(self, event):
+        return json_readable(event.after)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -95,8 +104,16 @@ class SampleAdmin(SourceVisibilityAdmin):
     def has_add_permission(self, request):
         return False  # samples come in through an import, which hashes, letterboxes and checks them
 
+    change_list_template = "admin/change_list_with_note.html"
+
+    def changelist_view(self, request, extra_context=None):
+        how = "Samples come in through an import (see Import jobs): it hashes, checks and resizes each image."
+        return super().changelist_view(request, {**(extra_context or {}), "list_note": how})
+
     @admin.display(description="image")
     def thumbnail_preview(self, sample):
+        if sample.pk is None:
+            return "—"  # not stored yet: no file to show
         url = reverse("api:sample-file", args=[sample.pk, "thumbnail"])
         return format_html('<img src="{}" height="48" alt="">', url)
 
@@ -111,6 +128,16 @@ class ImportJobAdmin(SourceVisibilityAdmin):
 
     def has_add_permission(self, request):
         return False  # an import starts from the API or `manage.py import_dataset`, which check the path
+
+    # No Add button here; the list says where an import does start.
+    change_list_template = "admin/change_list_with_note.html"
+
+    def changelist_view(self, request, extra_context=None):
+        how = (
+            "Imports start with `manage.py import_dataset --format FORMAT PATH --source NAME` or "
+            "POST /api/import-jobs/ (paths under IMPORT_ROOTS); this list follows them."
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "list_note": how})
 
     @admin.display(description="per-row report")
     def report(self, job):

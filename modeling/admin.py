@@ -8,13 +8,14 @@ from pathlib import Path
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 import base.ids  # noqa: F401  (registers the `id` path converter)
+from base.admin_json import PrettyJSONWidget, json_help
 from base.jobs import JobStatus
 from catalog.admin_access import SourceVisibilityAdmin
 from catalog.selectors import without_hidden
@@ -22,7 +23,7 @@ from releases.models import DatasetVersion, VersionStatus
 from releases.selectors import versions_visible_to
 
 from . import services
-from .charts import line_chart
+from .charts import figure, loss_charts
 from .models import ModelCheckpoint, RunKind, TrainingRun
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
@@ -55,9 +56,17 @@ class LaunchForm(forms.Form):
     options = forms.JSONField(
         required=False,
         initial=dict,
-        help_text='Defect-Gen: {"product": "prod-bottle", "classes": ["def-scratch"]}. '
-        'Synthesis: {"per_class": 50, "seed": 0, "switch_at": 40}. '
-        'Text-to-image: {"limit": 20, "per_prompt": 1, "guidance": 7.5, "steps": 50, "sampler": "ddim"}.',
+        widget=PrettyJSONWidget(attrs={"rows": 5}),
+        help_text=json_help(
+            {
+                "Defect-Gen": 'product or domain (a term slug), classes (defect-type slugs), e.g. {"product": '
+                '"prod-bottle", "classes": ["def-scratch"]}',
+                "Synthesis": 'per_class, seed, switch_at, e.g. {"per_class": 50, "seed": 0, "switch_at": 40}',
+                "Text-to-image": "limit, per_prompt, guidance, steps, sampler (ddim or ddpm), seed",
+                "Stage 1, Stage 2, Evaluation": "none: leave {}",
+            },
+            {"limit": 20, "per_prompt": 1, "guidance": 7.5, "steps": 50, "sampler": "ddim"},
+        ),
     )
     steps = forms.IntegerField(min_value=1, required=False, help_text="Empty: the preset's number of steps.")
     few_shot_per_class = forms.IntegerField(min_value=1, required=False, label="Few-shot: samples per class")
@@ -102,18 +111,20 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     inlines = [ModelCheckpointInline]
     change_form_template = "admin/modeling/trainingrun/change_form.html"
     fieldsets = (
+        # What a person follows first: progress, curves, the log; the settings below.
         (None, {"fields": ("kind", "status", "progress_bar", "error", "dataset_version", "export", "parent_link")}),
+        ("Loss curves", {"fields": ("loss_curves", "latest_metrics")}),
+        ("Log", {"fields": ("log",)}),
+        ("Evaluation report", {"fields": ("report_table", "report_image", "evaluations")}),
+        ("Synthetic samples", {"fields": ("synthetic_source",)}),
         (
             "Configuration",
             {"fields": ("config_preset", "config_overrides", "options", "steps", "few_shot_per_class", "split")},
         ),
-        ("Synthetic samples", {"fields": ("synthetic_source",)}),
-        ("Loss curves", {"fields": ("loss_curves", "metrics")}),
-        ("Evaluation report", {"fields": ("report_table", "report_image", "evaluations")}),
         (
             "Process",
             {
-                "fields": ("command_line", "out_dir", "checkpoint_path", "attempts", "log"),
+                "fields": ("command_line", "out_dir", "checkpoint_path", "attempts"),
                 "classes": ("collapse",),
             },
         ),
@@ -130,6 +141,7 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     def get_urls(self):
         own = [
             path("launch/", self.admin_site.admin_view(self.launch_view), name="modeling_trainingrun_launch"),
+            path("<id:run_id>/live/", self.admin_site.admin_view(self.live_view), name="modeling_trainingrun_live"),
             path(
                 "<id:run_id>/report.png",
                 self.admin_site.admin_view(self.report_png_view),
@@ -138,13 +150,19 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
         ]
         return own + super().get_urls()
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Every field of a run is read-only (the actions change it): no Save buttons that do nothing.
+        no_saving = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **no_saving})
+
     def add_view(self, request, form_url="", extra_context=None):
         return HttpResponseRedirect(reverse("admin:modeling_trainingrun_launch"))
 
     def launch_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = LaunchForm(request.POST or None, user=request.user)
+        # A POST with every field left blank is still a submission to check, not a fresh form.
+        form = LaunchForm(request.POST if request.method == "POST" else None, user=request.user)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -172,6 +190,25 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/modeling/trainingrun/launch.html", context)
+
+    def live_view(self, request, run_id: int):
+        """What the run page redraws while the run runs (polled by its template): progress, log
+        tail and loss curves, for whoever may view the run (visibility rule included)."""
+        run = get_object_or_404(self.get_queryset(request), pk=run_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        return JsonResponse(
+            {
+                "status": run.status,
+                "finished": run.is_finished,
+                "step": run.step,
+                "total_steps": run.total_steps,
+                "progress": str(self.progress_bar(run)),
+                "log_tail": run.log_tail,
+                "loss_curves": str(self.loss_curves(run)),
+                "latest_metrics": str(self.latest_metrics(run)),
+            }
+        )
 
     def report_png_view(self, request, run_id: int):
         run = get_object_or_404(self.get_queryset(request), pk=run_id)
@@ -264,34 +301,65 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
             for name, value in values.items():
                 if name not in NOT_LOSSES and isinstance(value, int | float) and not isinstance(value, bool):
                     series.setdefault(name, []).append((step, float(value)))
-        return line_chart(series, title=f"losses of run {run.pk}")
+        return loss_charts(series, title=f"losses of run {run.pk}")
+
+    @admin.display(description="newest metrics")
+    def latest_metrics(self, run: TrainingRun) -> str:
+        if not run.metrics:
+            return "—"
+        cells = [(name, _metric_figure(value)) for name, value in run.metrics.items()]
+        return format_html(
+            '<table class="run-metrics">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", cells)
+        )
 
     @admin.display(description="report")
     def report_table(self, run: TrainingRun) -> str:
+        """The evaluation report as HTML tables: the headline metrics for all classes and for the
+        held-out (open-vocabulary) ones side by side, then IoU per class."""
         report = run.report
         if not report:
             return "—"
-        rows = []
+        warning = ""
         if report.get("random_frozen"):
-            rows.append(("weights", f"RANDOM frozen {', '.join(report['random_frozen'])}: not a pretrained model"))
-        rows += [
-            ("images", report.get("images")),
-            ("classification accuracy", _percent(report.get("classification", {}).get("accuracy"))),
-            ("detection mAP@0.5", _percent(report.get("detection", {}).get("map50"))),
-            ("detection mAP@0.5:0.95", _percent(report.get("detection", {}).get("map50_95"))),
-            ("segmentation mIoU", _percent(report.get("segmentation", {}).get("miou"))),
-        ]
-        open_vocabulary = report.get("open_vocabulary") or {}
-        if open_vocabulary.get("classes"):
-            rows.append(("open-vocabulary classes", ", ".join(open_vocabulary["classes"])))
-            rows.append(
-                ("open-vocabulary accuracy", _percent((open_vocabulary.get("classification") or {}).get("accuracy")))
+            warning = format_html(
+                '<p class="errornote">RANDOM frozen {}: not a pretrained model</p>', ", ".join(report["random_frozen"])
             )
-            rows.append(("open-vocabulary mIoU", _percent((open_vocabulary.get("segmentation") or {}).get("miou"))))
-        for slug, iou in (report.get("segmentation", {}).get("per_class_iou") or {}).items():
-            rows.append((f"IoU {slug}", _percent(iou)))
-        rows.append(("seconds per image", report.get("seconds_per_image")))
-        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+        open_vocabulary = report.get("open_vocabulary") or {}
+
+        def both(part: str, key: str) -> tuple[str, str]:
+            return (
+                _percent((report.get(part) or {}).get(key)),
+                _percent((open_vocabulary.get(part) or {}).get(key)) if open_vocabulary.get("classes") else "—",
+            )
+
+        headline = [
+            ("classification accuracy", *both("classification", "accuracy")),
+            ("detection mAP@0.5", *both("detection", "map50")),
+            ("detection mAP@0.5:0.95", *both("detection", "map50_95")),
+            ("segmentation mIoU", *both("segmentation", "miou")),
+        ]
+        held_out = set(report.get("held_out_classes") or [])
+        per_class = [
+            (slug, _percent(iou), "held out" if slug in held_out else "")
+            for slug, iou in ((report.get("segmentation") or {}).get("per_class_iou") or {}).items()
+        ]
+        seconds = report.get("seconds_per_image")
+        facts = [
+            ("split", report.get("split", "—")),
+            ("images", report.get("images", "—")),
+            ("checkpoint step", report.get("checkpoint_step", "—")),
+            ("seconds per image", "n/a" if seconds is None else f"{figure(seconds)} s"),
+            ("device", report.get("device", "—")),
+        ]
+        return format_html(
+            "{}<table><tr><th>metric</th><th>all classes</th><th>held-out classes ({})</th></tr>{}</table>"
+            "<table><tr><th>class</th><th>IoU</th><th></th></tr>{}</table><table>{}</table>",
+            warning,
+            ", ".join(open_vocabulary.get("classes") or []) or "none",
+            format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", headline),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", per_class),
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", facts),
+        )
 
     @admin.display(description="report image")
     def report_image(self, run: TrainingRun) -> str:
@@ -328,8 +396,17 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
 
     @admin.display(description="log tail")
     def log(self, run: TrainingRun) -> str:
-        return format_html('<pre style="max-height:30em;overflow:auto">{}</pre>', run.log_tail or "—")
+        return format_html(
+            '<pre id="run-log-tail" style="max-height:30em;overflow:auto;white-space:pre-wrap">{}</pre>',
+            run.log_tail or "—",
+        )
 
 
 def _percent(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _metric_figure(value) -> str:
+    if isinstance(value, float):
+        return figure(value)
+    return str(value)

@@ -34,7 +34,9 @@ LOG_NAME = "trainer.log"
 CAPTION_TERMS_NAME = "caption_terms.jsonl"
 SYNTHESIS_KINDS = (RunKind.GENERATE, RunKind.TEXT_TO_IMAGE)  # runs whose images are imported into the catalog
 LOG_TAIL_LINES = 60
-STOP_GRACE_SECONDS = 15
+# How long a cancelled trainer has to finish its step and save a checkpoint before it is killed;
+# a full-size checkpoint with optimizer state is several GB.
+STOP_GRACE_SECONDS = 120
 
 
 def visible_gpu_count() -> int:
@@ -224,7 +226,8 @@ def training_run_execute(run_id: int) -> None:
         if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             _stop(process)
             _mirror_progress(run, follower)
-            _finish(run, JobStatus.CANCELLED, error="cancelled")
+            kept = f"; resumable checkpoint at step {_checkpoint_step(run)}" if run.checkpoint_path else ""
+            _finish(run, JobStatus.CANCELLED, error=f"cancelled at step {run.step}{kept}")
             return
         time.sleep(settings.TRAINING_POLL_SECONDS)
 
@@ -253,16 +256,27 @@ def _finish_synthesis(run: TrainingRun, out_dir: Path) -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM to the trainer (or torchrun, which passes it to its ranks): it finishes its step and
+    saves a checkpoint (modeling/core/trainer.py). Only after the grace period is the whole process
+    group killed. Not the group first: the data loader's workers would die under the trainer."""
+    try:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass  # gone already, or past its grace: the group is killed below
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # what is left of the group: stragglers, or a trainer past its grace
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _checkpoint_step(run: TrainingRun) -> int | str:
+    checkpoint = ModelCheckpoint.objects.filter(run=run).order_by("-step").first()
+    return checkpoint.step if checkpoint else "?"
 
 
 def _mirror_progress(run: TrainingRun, follower: MetricsFollower) -> None:
@@ -278,12 +292,15 @@ def _mirror_progress(run: TrainingRun, follower: MetricsFollower) -> None:
     if newest:
         run.checkpoint_path = newest
     run.heartbeat_at = timezone.now()
+    # The log tail goes to the database as it grows: the web process may not share this disk.
+    run.log_tail = log_tail(Path(run.out_dir))
     TrainingRun.objects.filter(pk=run.pk).update(
         step=run.step,
         metrics=run.metrics,
         total_steps=run.total_steps,
         checkpoint_path=run.checkpoint_path,
         heartbeat_at=run.heartbeat_at,
+        log_tail=run.log_tail,
     )
 
 

@@ -8,7 +8,8 @@
     python -m modeling.train --stage click --config tiny --shards /exports/v3 --out runs/click
     python -m modeling.train --stage click --config tiny --pairs /data/pairs --out runs/click   # <stem>_mask.png
 
-Exit status 0 on success, 2 for bad input (config, shards, checkpoint), with a one-line message.
+Exit status 0 on success, 2 for bad input (config, shards, checkpoint), with a one-line message;
+143 when stopped by SIGTERM, after saving a checkpoint that --resume continues from.
 This module imports no Django: the platform runs it as a subprocess.
 """
 
@@ -21,6 +22,7 @@ import sys
 from modeling.core.errors import ConfigError, ModelingError
 
 STAGES = ("1", "2", "defect-gen", "click")
+STOPPED_EXIT_STATUS = 128 + 15  # what a process killed by SIGTERM reports; here it saved first
 DEFECT_GEN_ONLY = ("classes", "product", "domain")
 
 
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result))
+    if result.get("stopped"):
+        print(f"stopped on request at step {result['step']}; resume with --resume", file=sys.stderr)
+        return STOPPED_EXIT_STATUS
     return 0
 
 

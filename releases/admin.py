@@ -1,7 +1,9 @@
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from base.admin_json import PrettyJSONWidget, json_help
 from catalog.admin_access import SourceVisibilityAdmin
 
 from . import exports, versions
@@ -35,8 +37,61 @@ def _bars(counts: dict, colour: str = "#417690") -> str:
     return format_html('<svg width="520" height="{}" role="img">{}</svg>', len(items) * 16 + 4, rows)
 
 
+SELECTION_HELP = json_help(
+    {
+        "sources": "list of source ids (only sources you may see)",
+        "domains": "list of domain slugs or names",
+        "defect_types": "list of defect-type term slugs",
+        "licenses": "list of license texts",
+        "include_restricted": "true to include restricted sources you are a member of (default false)",
+        "include_synthetic": "false to leave out Defect-Gen samples (default true)",
+    },
+    {"sources": [1, 2], "defect_types": ["def-scratch"], "include_synthetic": False},
+)
+SPLIT_PLAN_HELP = json_help(
+    {
+        "train / val / test": "ratios, non-negative, summing to 1 (default 0.8 / 0.1 / 0.1)",
+        "seed": "integer; the same seed gives the same split",
+        "stratify": "true to split each defect type separately",
+        "held_out_defect_types": "defect-type slugs whose samples all go to test (open vocabulary)",
+        "held_out_domains": "domains whose samples all go to test (unseen domains)",
+    },
+    {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 0, "stratify": True},
+)
+
+
+class DatasetVersionForm(forms.ModelForm):
+    """Checks the selection and split plan with the service's own rules, so a bad plan is a field
+    error on a form that keeps what was typed (not a message after the save)."""
+
+    class Meta:
+        model = DatasetVersion
+        fields = ("title", "description", "selection", "split_plan")
+        widgets = {"selection": PrettyJSONWidget(), "split_plan": PrettyJSONWidget()}
+        help_texts = {"selection": SELECTION_HELP, "split_plan": SPLIT_PLAN_HELP}
+
+    def __init__(self, *args, requested_by=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requested_by = requested_by
+
+    def clean_selection(self):
+        try:
+            return versions.selection_check(self.cleaned_data.get("selection"), requested_by=self.requested_by)
+        except versions.VersionError as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def clean_split_plan(self):
+        plan = self.cleaned_data.get("split_plan")
+        try:
+            versions.split_plan_parse(plan)
+        except versions.VersionError as error:
+            raise forms.ValidationError(str(error)) from None
+        return plan
+
+
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(SourceVisibilityAdmin):
+    form = DatasetVersionForm
     sources_path = "sources"  # one hidden source hides the version whole
     list_display = ("number", "title", "status", "sample_count", "vocabulary_version", "created_at")
     list_filter = ("status",)
@@ -68,26 +123,36 @@ class DatasetVersionAdmin(SourceVisibilityAdmin):
         "export_yolo",
     ]
 
+    def get_fields(self, request, obj=None):
+        # The add page asks only for what makes a version; the figures exist once it is frozen.
+        return self.fields if obj else ("title", "description", "selection", "split_plan")
+
     def get_readonly_fields(self, request, obj=None):
         # A version is frozen when it is made: only the title and description stay editable.
-        return self.readonly_fields + (("selection", "split_plan") if obj else ())
+        return self.readonly_fields + ("selection", "split_plan") if obj else ()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+
+        class FormForThisPerson(form_class):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, requested_by=request.user, **form_kwargs)
+
+        return FormForThisPerson
 
     def save_model(self, request, obj, form, change):
         if change:
             obj.save(update_fields=["title", "description"])
             return
-        try:
-            version = versions.dataset_version_create(
-                title=obj.title,
-                description=obj.description,
-                selection=obj.selection or {},
-                split_plan=obj.split_plan or {},
-                created_by=request.user,
-            )
-        except versions.VersionError as error:
-            self.message_user(request, str(error), level=messages.ERROR)
-            return
-        obj.pk = version.pk
+        # The form checked the selection and plan with the same rules (DatasetVersionForm).
+        version = versions.dataset_version_create(
+            title=obj.title,
+            description=obj.description,
+            selection=obj.selection or {},
+            split_plan=obj.split_plan or {},
+            created_by=request.user,
+        )
+        obj.pk, obj.number = version.pk, version.number
         self.message_user(request, f"{version.name} frozen with {version.sample_count} samples")
 
     @admin.action(description="Publish (make immutable and exportable)")

@@ -23,7 +23,12 @@ SPLIT_KEYS = {"train", "val", "test", "seed", "stratify", "held_out_defect_types
 
 
 class VersionError(ValueError):
-    """A version that cannot be made or changed as asked; the message names what is wrong."""
+    """A version that cannot be made or changed as asked; the message names what is wrong, and
+    `field` the input it is about ("selection", "split_plan") when it is about one."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def selected_annotations(selection: dict, *, requested_by: User | None):
@@ -53,26 +58,40 @@ def selected_annotations(selection: dict, *, requested_by: User | None):
     return annotations.distinct()
 
 
-def dataset_version_create(
-    *,
-    title: str,
-    selection: dict | None = None,
-    split_plan: dict | None = None,
-    description: str = "",
-    created_by: User | None = None,
-) -> DatasetVersion:
-    selection = selection or {}
-    split_plan = split_plan or {}
-    unknown = (set(selection) - SELECTION_KEYS) | (set(split_plan) - SPLIT_KEYS)
-    if unknown:
-        raise VersionError(f"unknown selection or split key(s): {', '.join(sorted(unknown))}")
+def selection_check(selection, *, requested_by: User | None) -> dict:
+    """The selection as given, or VersionError naming what is wrong with it (field "selection")."""
+    if selection is None:
+        return {}
+    if not isinstance(selection, dict):
+        raise VersionError('the selection is a JSON object, e.g. {"sources": [1, 2]}', field="selection")
+    if unknown := set(selection) - SELECTION_KEYS:
+        raise VersionError(
+            f"unknown selection key(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(SELECTION_KEYS))}",
+            field="selection",
+        )
     source_ids = selection.get("sources") or []
     if not isinstance(source_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in source_ids):
-        raise VersionError("selection.sources is a list of source ids")
-    if created_by is not None and (hidden := hidden_sources(created_by, source_ids)):
-        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
+        raise VersionError("selection.sources is a list of source ids", field="selection")
+    if requested_by is not None and (hidden := hidden_sources(requested_by, source_ids)):
+        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}", field="selection")
+    return selection
+
+
+def split_plan_parse(split_plan) -> SplitPlan:
+    """The split plan as a SplitPlan, or VersionError naming what is wrong with it (field "split_plan")."""
+    if split_plan is None:
+        split_plan = {}
+    if not isinstance(split_plan, dict):
+        raise VersionError(
+            'the split plan is a JSON object, e.g. {"train": 0.8, "val": 0.1, "test": 0.1}', field="split_plan"
+        )
+    if unknown := set(split_plan) - SPLIT_KEYS:
+        raise VersionError(
+            f"unknown split plan key(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(SPLIT_KEYS))}",
+            field="split_plan",
+        )
     try:
-        plan = SplitPlan(
+        return SplitPlan(
             train=float(split_plan.get("train", 0.8)),
             val=float(split_plan.get("val", 0.1)),
             test=float(split_plan.get("test", 0.1)),
@@ -82,7 +101,20 @@ def dataset_version_create(
             held_out_domains=frozenset(split_plan.get("held_out_domains", [])),
         )
     except (TypeError, ValueError) as error:
-        raise VersionError(f"split plan: {error}") from None
+        raise VersionError(f"split plan: {error}", field="split_plan") from None
+
+
+def dataset_version_create(
+    *,
+    title: str,
+    selection: dict | None = None,
+    split_plan: dict | None = None,
+    description: str = "",
+    created_by: User | None = None,
+) -> DatasetVersion:
+    selection = selection_check(selection, requested_by=created_by)
+    plan = split_plan_parse(split_plan)
+    split_plan = split_plan or {}
 
     with transaction.atomic():
         latest = DatasetVersion.objects.select_for_update().order_by("-number").first()

@@ -128,7 +128,8 @@ def finish_run(
     prepare: Callable[[Iterator[dict[str, Any]]], Iterator[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Restore a resumed run, write config.json, stream the shards into the trainer until
-    train.steps, close DDP. Returns {"step", "checkpoint", "metrics"} (the CLI's last line).
+    train.steps (or a stop request), close DDP. Returns {"step", "checkpoint", "metrics", "stopped"}
+    (the CLI's last line).
 
     prepare: turns the loader's batches into what the model's training_loss takes (Defect-Gen)."""
     config, runtime, out_dir = start.config, start.runtime, start.out_dir
@@ -158,7 +159,12 @@ def finish_run(
         dist.barrier()
         dist.destroy_process_group()
     folder = find_checkpoint(out_dir / "checkpoints")
-    return {"step": trainer.step, "checkpoint": str(folder) if folder else None, "metrics": metrics}
+    return {
+        "step": trainer.step,
+        "checkpoint": str(folder) if folder else None,
+        "metrics": metrics,
+        "stopped": trainer.stopped,
+    }
 
 
 def frozen_random_parts(config: ModelConfig, init_from: str | Path | None) -> list[str]:

@@ -6,6 +6,10 @@ benchmarks can feed it from in-memory tensors); runs.py sets a run up from shard
 
 Outputs in ``out_dir``: ``metrics.jsonl`` (one JSON object per log step), ``config.json`` and
 ``checkpoints/`` (see checkpoint.py).
+
+Stopping: SIGTERM (what the platform's cancel and torchrun send) or ``Trainer.request_stop()``
+finishes the step in progress, logs it, saves a resumable checkpoint and returns from ``run()``
+with ``trainer.stopped`` set, so a cancelled run loses at most one step.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,6 +184,8 @@ class Trainer:
         self.classes = classes
         self.meta = meta or {}
         self.step = 0
+        self.stop_requested = False  # set by request_stop() (SIGTERM while run() runs)
+        self.stopped = False  # run() returned early, on request, after saving a checkpoint
         self.seen_labels: set[int] = set()  # stage 2: defect labels that had a training target
         if config.train.gradient_checkpointing and stage == 1:
             model.unet.enable_gradient_checkpointing()
@@ -257,45 +266,78 @@ class Trainer:
         self.step += 1
         return {name: float(value.detach()) for name, value in losses.items()}
 
+    # -- stopping early ----------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Finish the step in progress, save a resumable checkpoint and return from run()."""
+        self.stop_requested = True
+
+    def _agreed_stop(self) -> bool:
+        """Whether to stop now; under DDP every rank stops at the same step or the next collective hangs."""
+        if not self.runtime.distributed:
+            return self.stop_requested
+        flag = torch.tensor([int(self.stop_requested)], device=self.runtime.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     # -- the loop ---------------------------------------------------------------------------
     def run(self, batches: Iterator[dict[str, Any]], *, total_steps: int) -> dict[str, Any]:
-        """Train from self.step to total_steps; returns the last logged metrics."""
+        """Train from self.step to total_steps (or until a stop request); returns the last logged metrics."""
         metrics_path = self.out_dir / "metrics.jsonl"
         log_every, save_every = self.config.train.log_every, self.config.train.save_every
         sums: dict[str, float] = {}
         count, samples, data_wait = 0, 0, 0.0
         window_start = started = time.perf_counter()
         last: dict[str, Any] = {}
-        while self.step < total_steps:
-            fetch_start = time.perf_counter()
-            batch = next(batches)
-            data_wait += time.perf_counter() - fetch_start
-            losses = self.train_step(batch)
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value
-            count += 1
-            samples += len(batch["pixel_values"]) * self.runtime.world_size
-            if self.step % log_every == 0 or self.step == total_steps:
-                elapsed = time.perf_counter() - window_start
-                last = {
-                    "step": self.step,
-                    "stage": self.stage,
-                    **{name: round(total / count, 6) for name, total in sums.items()},
-                    "lr": self.schedule.get_last_lr()[0],
-                    "samples_per_s": round(samples / elapsed, 3),
-                    "steps_per_s": round(count / elapsed, 4),
-                    "data_wait_fraction": round(data_wait / elapsed, 4),
-                    "elapsed_s": round(time.perf_counter() - started, 3),
-                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-                if self.runtime.is_main:
-                    with metrics_path.open("a") as log:
-                        log.write(json.dumps(last) + "\n")
-                sums, count, samples, data_wait = {}, 0, 0, 0.0
-                window_start = time.perf_counter()
-            if self.step % save_every == 0 or self.step == total_steps:
-                self.save(last)
+        with stop_on_sigterm(self):
+            while self.step < total_steps:
+                fetch_start = time.perf_counter()
+                batch = next(batches)
+                data_wait += time.perf_counter() - fetch_start
+                losses = self.train_step(batch)
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + value
+                count += 1
+                samples += len(batch["pixel_values"]) * self.runtime.world_size
+                stopping = self._agreed_stop()
+                if self.step % log_every == 0 or self.step == total_steps or stopping:
+                    elapsed = time.perf_counter() - window_start
+                    last = {
+                        "step": self.step,
+                        "stage": self.stage,
+                        **{name: round(total / count, 6) for name, total in sums.items()},
+                        "lr": self.schedule.get_last_lr()[0],
+                        "samples_per_s": round(samples / elapsed, 3),
+                        "steps_per_s": round(count / elapsed, 4),
+                        "data_wait_fraction": round(data_wait / elapsed, 4),
+                        "elapsed_s": round(time.perf_counter() - started, 3),
+                        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                    }
+                    if self.runtime.is_main:
+                        with metrics_path.open("a") as log:
+                            log.write(json.dumps(last) + "\n")
+                    sums, count, samples, data_wait = {}, 0, 0, 0.0
+                    window_start = time.perf_counter()
+                if self.step % save_every == 0 or self.step == total_steps or stopping:
+                    self.save(last)
+                if stopping:
+                    self.stopped = True
+                    break
         return last
+
+
+@contextmanager
+def stop_on_sigterm(trainer: Trainer):
+    """While training, SIGTERM asks the trainer to stop after the step in progress (the platform's
+    cancel, torchrun's shutdown) instead of killing it between checkpoints. Signal handlers can only
+    be set from the main thread; elsewhere (a test's thread) request_stop() is the way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: trainer.request_stop())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_shards(source: ShardSource) -> None:

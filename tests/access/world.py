@@ -140,7 +140,7 @@ def build_world(tmp_path: Path, people, vocab, admin) -> World:
                 Export: export,
                 ExportShard: ExportShard.objects.filter(export=export).first(),
                 TrainingRun: run,
-                ModelCheckpoint: ModelCheckpoint.objects.create(run=run, step=1, stage="stage1", path=f"{MARK}/ckpt"),
+                ModelCheckpoint: ModelCheckpoint.objects.create(run=run, step=1, stage="stage1", path=f"{title}/ckpt"),
             }
         )
     assert world.restricted_objects[DatasetVersion].sources.filter(pk=restricted.pk).exists()

@@ -200,8 +200,9 @@ def test_export_train_both_stages_and_evaluate_from_the_admin(shard_export, ml_a
 
 @pytest.mark.slow
 def test_a_running_run_is_cancelled_from_the_admin(shard_export, ml_admin, celery_worker):
+    never_on_schedule = [*FAST[:1], "train.save_every=100000", *FAST[2:]]  # any checkpoint is the cancel's
     run = services.training_run_launch(
-        kind=RunKind.STAGE_1, dataset_version=shard_export.version, steps=100_000, config_overrides=FAST
+        kind=RunKind.STAGE_1, dataset_version=shard_export.version, steps=100_000, config_overrides=never_on_schedule
     )
     wait_for(lambda: TrainingRun.objects.filter(pk=run.pk, step__gte=1).exists(), timeout=120, what="first step")
     run.refresh_from_db()
@@ -209,8 +210,12 @@ def test_a_running_run_is_cancelled_from_the_admin(shard_export, ml_admin, celer
     ml_admin.post(
         reverse("admin:modeling_trainingrun_changelist"), {"action": "cancel_runs", "_selected_action": [run.pk]}
     )
-    run = wait_for(lambda: finished(run.pk), timeout=60, what="cancellation")
+    run = wait_for(lambda: finished(run.pk), timeout=180, what="cancellation")
     assert run.status == JobStatus.CANCELLED and run.pid is None
+    # The trainer finished its step and saved before it stopped: the work is resumable.
+    checkpoint = ModelCheckpoint.objects.get(run=run)
+    assert checkpoint.step == run.step >= 1
+    assert run.error == f"cancelled at step {run.step}; resumable checkpoint at step {run.step}"
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
 
 
@@ -252,7 +257,7 @@ def test_runs_metrics_are_json_lines_the_run_page_draws(shard_export, ml_admin, 
     assert run.step == 3 and run.metrics["loss"] == pytest.approx(1 / 3)
     page = ml_admin.get(reverse("admin:modeling_trainingrun_change", args=[run.pk])).content.decode()
     assert page.count("<polyline") == 1  # the loss; lr and step are not losses
-    assert 'http-equiv="refresh"' in page  # a live run refreshes itself
+    assert reverse("admin:modeling_trainingrun_live", args=[run.pk]) in page  # a live run redraws itself
 
 
 # -- Defect-Gen synthesis back into the catalog -----------------------------------------------------

@@ -93,7 +93,7 @@ def test_a_published_version_does_not_change_when_a_sample_is_edited(verified_da
 
 
 def test_unknown_selection_keys_are_refused(verified_dataset):
-    with pytest.raises(VersionError, match="unknown selection or split key"):
+    with pytest.raises(VersionError, match="unknown selection key"):
         dataset_version_create(title="x", selection={"colour": "red"})
 
 
