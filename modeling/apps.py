@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ModelingConfig(AppConfig):
     name = "modeling"
     verbose_name = "Modeling"
+
+    def ready(self):
+        from base.job_kinds import job_kind_register
+
+        from .models import PreannotationJob
+        from .preannotation import preannotation_requeue
+
+        job_kind_register(name="preannotation", model=PreannotationJob, requeue=preannotation_requeue)

@@ -30,6 +30,8 @@ class Prediction:
     """Detections at the input image's size (H, W), highest score first.
 
     masks: (N, H, W) bool; boxes: (N, 4) float xyxy pixels; labels: N category names; scores: (N,).
+    uncertainty: the mean over all queries of their normalised class entropy (Segmentation.class_entropy),
+    0 sure .. 1 no idea: what an uncertainty-ordered annotation queue sorts by.
     """
 
     masks: torch.Tensor
@@ -39,6 +41,7 @@ class Prediction:
     latency_s: float
     peak_memory_bytes: int
     peak_memory_kind: str  # "cuda_allocated" or "process_rss"
+    uncertainty: float = 0.0
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +54,7 @@ class Prediction:
                 }
                 for label, score, box, mask in zip(self.labels, self.scores, self.boxes, self.masks, strict=True)
             ],
+            "uncertainty": round(self.uncertainty, 5),
             "latency_s": round(self.latency_s, 5),
             "peak_memory_bytes": self.peak_memory_bytes,
             "peak_memory_kind": self.peak_memory_kind,
@@ -126,4 +130,5 @@ class DefectSegmenter:
             latency_s=latency,
             peak_memory_bytes=int(peak),
             peak_memory_kind=kind,
+            uncertainty=float(result.class_entropy[0].mean()),
         )
