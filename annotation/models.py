@@ -8,7 +8,8 @@ keep them, which lets a QA pair point at a region and lets us tell whose sample 
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from base.jobs import BatchedJob
@@ -16,6 +17,12 @@ from catalog.models import Sample, Source, SourceRegion
 from vocabulary.models import Term, VocabularyVersion
 
 from .template_fields import TEMPLATE_FIELD_CHOICES
+
+
+# Where a queue ordered by uncertainty puts the samples no model has seen: after every predicted one
+# (uncertainties are 0..1). As a value in the order and its index rather than NULLS LAST, which
+# SQLite cannot index.
+UNSEEN_UNCERTAINTY = -1.0
 
 
 class AnnotationState(models.TextChoices):
@@ -134,7 +141,7 @@ class Annotation(models.Model):
                 F("queue"),
                 F("is_gold").desc(),
                 F("priority").desc(),
-                F("model_uncertainty").desc(nulls_last=True),
+                Coalesce("model_uncertainty", Value(UNSEEN_UNCERTAINTY)).desc(),
                 F("sample"),
                 name="annotation_uncertainty_queue",
                 condition=Q(assignee__isnull=True) & ~Q(queue=""),

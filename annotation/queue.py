@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, DateTimeField, Exists, F, IntegerField, OuterRef, Q, QuerySet
+from django.db.models import CharField, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
@@ -23,7 +24,7 @@ from catalog.selectors import sees_every_source, visible_source_ids
 from .actions import WORKING_STATE, ClaimForAnnotation, ClaimForConsensus, ClaimForReview, ExpireLease, user_has_role
 from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
-from .models import Annotation, ConsensusVote, QueueOrder, QueueSetting, Stage, StageClaim
+from .models import UNSEEN_UNCERTAINTY, Annotation, ConsensusVote, QueueOrder, QueueSetting, Stage, StageClaim
 from .selectors import names_defect_type
 
 CLAIM_TRANSITION = {
@@ -34,7 +35,12 @@ CLAIM_TRANSITION = {
 QUEUE_ORDER = ("-is_gold", "-priority", "sample_id")
 # Active learning: among samples of equal priority, the ones the model was least sure of first; the
 # samples no model has seen follow, oldest first. Gold samples and priorities keep their place.
-UNCERTAINTY_ORDER = ("-is_gold", "-priority", F("model_uncertainty").desc(nulls_last=True), "sample_id")
+UNCERTAINTY_ORDER = (
+    "-is_gold",
+    "-priority",
+    Coalesce("model_uncertainty", Value(UNSEEN_UNCERTAINTY)).desc(),
+    "sample_id",
+)
 ORDERS = {QueueOrder.AGE: QUEUE_ORDER, QueueOrder.UNCERTAINTY: UNCERTAINTY_ORDER}
 CLAIM_ATTEMPTS = 5
 SWEEP_INTERVAL = 5.0  # seconds
