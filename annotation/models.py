@@ -18,7 +18,6 @@ from vocabulary.models import Term, VocabularyVersion
 
 from .template_fields import TEMPLATE_FIELD_CHOICES
 
-
 # Where a queue ordered by uncertainty puts the samples no model has seen: after every predicted one
 # (uncertainties are 0..1). As a value in the order and its index rather than NULLS LAST, which
 # SQLite cannot index.
@@ -453,9 +452,7 @@ class ModelPrediction(models.Model):
 
     class Meta:
         ordering = ["annotation", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["annotation", "model_key"], name="prediction_once_per_model")
-        ]
+        constraints = [models.UniqueConstraint(fields=["annotation", "model_key"], name="prediction_once_per_model")]
 
     def __str__(self):
         return f"prediction of sample {self.annotation_id} by {self.model_version}"

@@ -254,7 +254,5 @@ def _record(job: PreannotationJob, batch: int, annotation: Annotation, result: _
         PreannotationItem.objects.create(
             job=job, annotation=annotation, outcome=outcome, reason=reason[:500], regions=regions
         )
-        PreannotationJob.objects.filter(pk=job.pk).update(
-            processed=F("processed") + 1, **{outcome: F(outcome) + 1}
-        )
+        PreannotationJob.objects.filter(pk=job.pk).update(processed=F("processed") + 1, **{outcome: F(outcome) + 1})
     return True

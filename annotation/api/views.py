@@ -194,9 +194,7 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.ModelPredictionSerializer(found).data)
 
     @extend_schema(request=s.PredictedRegionDecisionSerializer, responses=WRITE_RESPONSES)
-    @action(
-        detail=True, methods=["post"], url_path="prediction/accept", permission_classes=[WorkflowPermission]
-    )
+    @action(detail=True, methods=["post"], url_path="prediction/accept", permission_classes=[WorkflowPermission])
     def accept_prediction(self, request, pk=None):
         """Copy one predicted region into the held sample's regions (a save: new revision, audited)."""
         data = _parse(s.PredictedRegionDecisionSerializer, request.data)
@@ -206,9 +204,7 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(_detail(request, pk))
 
     @extend_schema(request=s.PredictedRegionDecisionSerializer, responses=WRITE_RESPONSES)
-    @action(
-        detail=True, methods=["post"], url_path="prediction/discard", permission_classes=[WorkflowPermission]
-    )
+    @action(detail=True, methods=["post"], url_path="prediction/discard", permission_classes=[WorkflowPermission])
     def discard_prediction(self, request, pk=None):
         """Mark one predicted region as wrong (audited; the content and version stay)."""
         data = _parse(s.PredictedRegionDecisionSerializer, request.data)

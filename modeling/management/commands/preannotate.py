@@ -33,7 +33,9 @@ class Command(BaseCommand):
         source = Source.objects.filter(name=options["source"]).first()
         if source is None:
             raise CommandError(f"unknown source {options['source']!r}")
-        classes = [slug.strip() for slug in options["classes"].split(",") if slug.strip()] if options["classes"] else None
+        classes = (
+            [slug.strip() for slug in options["classes"].split(",") if slug.strip()] if options["classes"] else None
+        )
         try:
             with transaction.atomic():
                 job = preannotation_request(
