@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 from annotation.models import Caption
-from releases.models import DatasetVersion, DatasetVersionItem
 from releases.sample_documents import sample_key
+from releases.models import DatasetVersion, DatasetVersionItem
 from vocabulary.models import Term
 from vocabulary.selectors import vocabulary_matcher
 

@@ -1,4 +1,4 @@
-""" "Filter by defect type" means one thing everywhere: the API's annotation list, the sample browser
+""""Filter by defect type" means one thing everywhere: the API's annotation list, the sample browser
 and the work queues return the same samples — the current revision names the type in its template
 or on a region, and a defect category stands for each of its types."""
 
@@ -27,9 +27,7 @@ def typed_samples(vocab):
     "term, expected",
     [("surface", {"scratch", "crack"}), ("scratch", {"scratch"}), ("stain", {"stain"}), ("linear", set())],
 )
-def test_the_api_the_browser_and_the_queue_agree_on_a_defect_type(
-    typed_samples, vocab, make_user, client_for, term, expected
-):
+def test_the_api_the_browser_and_the_queue_agree_on_a_defect_type(typed_samples, vocab, make_user, client_for, term, expected):
     term_id = getattr(vocab, term).pk
     manager = make_user(Role.DATA_MANAGER)
     annotator = make_user(Role.ANNOTATOR)
