@@ -220,3 +220,30 @@ def test_the_queue_order_is_a_data_managers_choice(people, client_for):
     assert done.status_code == 200
     orders = {row["stage"]: row["order"] for row in manager.get("/api/annotation/queue-order/").json()}
     assert orders == {"annotation": "uncertainty", "review": "age", "consensus": "age"}
+
+
+# -- the agreement report's "model vs final" ----------------------------------------------------------
+
+
+def test_the_agreement_report_scores_the_model_against_the_final_annotation(vocab, people):
+    from annotation.agreement_reports import agreement_report_compute
+
+    from .conftest import drive
+
+    right, wrong, unpredicted = (
+        make_sample(regions=(("scratch", box_mask(40, 30, 5, 5, 10, 3)),), product="bottle") for _ in range(3)
+    )
+    annotations = enqueue(right, wrong, unpredicted)
+    store(right.pk, predicted(vocab.scratch, box=(5, 5, 10, 3)))  # what the experts will verify
+    store(wrong.pk, predicted(vocab.crack, box=(30, 20, 5, 5)))  # another type, elsewhere
+    for annotation in annotations:
+        drive(annotation, people, vocab, "verified")
+
+    report = agreement_report_compute(scope="dataset")
+
+    model = report["model_vs_final"]
+    assert model["samples"] == 2  # the unpredicted sample is not counted
+    assert model["fields"]["defect_types"]["n"] == 2
+    assert model["fields"]["defect_types"]["observed"] == 0.5
+    assert set(model["fields"]) == {"defect_types"}  # the only field the model proposed
+    assert model["masks"] == {"n": 2, "mean_iou": 0.5}
