@@ -23,7 +23,9 @@ from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
 from .models import (
     Annotation,
+    AnnotationRevision,
     AnnotationState,
+    AuditEvent,
     ModelPrediction,
     PredictedRegion,
     PredictionDecision,
@@ -53,16 +55,112 @@ class StoreOutcome:
     reason: str = ""  # why not, when not stored
 
 
+@dataclass(frozen=True)
+class SamplePrediction:
+    """What a model predicted for one sample."""
+
+    sample_id: int
+    regions: list[PredictedRegionInput]
+    uncertainty: float
+
+
+def human_work_reasons(annotations: list[Annotation]) -> dict[int, str]:
+    """Why a model may not propose a draft for each of these annotations (absent: it may): a person
+    has started it (it left the annotation queue), claimed it at some point, or authored any
+    revision of it. Three queries whatever the number of annotations."""
+    reasons = {
+        a.pk: f"a person has started it (state {a.state})" for a in annotations if a.state != AnnotationState.UNASSIGNED
+    }
+    waiting = [a.pk for a in annotations if a.pk not in reasons]
+    for annotation_id in StageClaim.objects.filter(annotation_id__in=waiting).values_list("annotation_id", flat=True):
+        reasons.setdefault(annotation_id, "a person claimed it before")
+    edited = AnnotationRevision.objects.filter(annotation_id__in=waiting, author__isnull=False)
+    for annotation_id in edited.values_list("annotation_id", flat=True):
+        reasons.setdefault(annotation_id, "a person edited it")
+    return reasons
+
+
 def human_work_reason(annotation: Annotation) -> str:
-    """Why a model may not propose a draft for this annotation ("" when it may): a person has
-    claimed it at some point, or authored any revision of it, or it left the annotation queue."""
-    if annotation.state != AnnotationState.UNASSIGNED:
-        return f"a person has started it (state {annotation.state})"
-    if StageClaim.objects.filter(annotation=annotation).exists():
-        return "a person claimed it before"
-    if annotation.revisions.filter(author__isnull=False).exists():
-        return "a person edited it"
-    return ""
+    """human_work_reasons for one annotation ("" when a model may propose a draft)."""
+    return human_work_reasons([annotation]).get(annotation.pk, "")
+
+
+def predictions_store(
+    *, model_key: str, model_version: str, predictions: list[SamplePrediction]
+) -> dict[int, StoreOutcome]:
+    """Store a model's predictions, each as its sample's prediction layer, except where a person has
+    begun the sample (checked with the annotation rows locked, so a claim that came while the model
+    ran wins). Returns the outcome per sample id.
+
+    Idempotent per (sample, model_key): a sample the same model predicted before is not stored
+    again, and says so. The caller is the system; visibility was checked when the job that calls
+    this was requested. Writes in bulk: a batch costs a fixed number of queries."""
+    for prediction in predictions:
+        if not 0.0 <= prediction.uncertainty <= 1.0:
+            raise ValueError(
+                f"sample {prediction.sample_id}: uncertainty is a normalised entropy between 0 and 1, "
+                f"got {prediction.uncertainty}"
+            )
+    ids = [prediction.sample_id for prediction in predictions]
+    with transaction.atomic():
+        annotations = Annotation.objects.select_for_update().in_bulk(ids)
+        outcomes = {
+            sample_id: StoreOutcome(False, "the sample has no annotation yet: a data manager enqueues it first")
+            for sample_id in ids
+            if sample_id not in annotations
+        }
+        for sample_id, reason in human_work_reasons(list(annotations.values())).items():
+            outcomes[sample_id] = StoreOutcome(False, reason)
+        done = ModelPrediction.objects.filter(annotation_id__in=ids, model_key=model_key)
+        for sample_id in done.values_list("annotation_id", flat=True):
+            outcomes.setdefault(sample_id, StoreOutcome(False, f"already predicted by {model_version}"))
+        wanted = [p for p in predictions if p.sample_id not in outcomes]
+        rows = ModelPrediction.objects.bulk_create(
+            ModelPrediction(
+                annotation_id=p.sample_id,
+                model_key=model_key,
+                model_version=model_version,
+                uncertainty=p.uncertainty,
+                proposed_fields=_proposed_fields(p.regions),
+            )
+            for p in wanted
+        )
+        PredictedRegion.objects.bulk_create(
+            PredictedRegion(
+                prediction=row,
+                defect_type=region.defect_type,
+                mask_rle=region.mask_rle,
+                bbox=region.bbox,
+                area=region.area,
+                score=region.score,
+            )
+            for row, p in zip(rows, wanted, strict=True)
+            for region in p.regions
+        )
+        for p in wanted:
+            annotations[p.sample_id].model_uncertainty = p.uncertainty
+        Annotation.objects.bulk_update([annotations[p.sample_id] for p in wanted], ["model_uncertainty"])
+        now = timezone.now()
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                annotation=annotations[p.sample_id],
+                actor=None,
+                action="predict",
+                field="prediction",
+                after={"model": model_version, "regions": len(p.regions), "uncertainty": round(p.uncertainty, 4)},
+                version=annotations[p.sample_id].version,
+                created_at=now,
+            )
+            for p in wanted
+        )
+        outcomes.update({p.sample_id: StoreOutcome(True) for p in wanted})
+    return outcomes
+
+
+def _proposed_fields(regions: list[PredictedRegionInput]) -> dict:
+    """The template fields predicted regions imply: their defect types."""
+    defect_types = list(dict.fromkeys(region.defect_type.pk for region in regions))
+    return {"defect_types": defect_types} if defect_types else {}
 
 
 def prediction_store(
@@ -73,49 +171,13 @@ def prediction_store(
     regions: list[PredictedRegionInput],
     uncertainty: float,
 ) -> StoreOutcome:
-    """Store a model's prediction for the sample's annotation, unless a person has begun it.
-
-    Idempotent per (sample, model_key): a second call for the same model stores nothing and says so.
-    The caller is the system; visibility was checked when the job that calls this was requested."""
-    if not 0.0 <= uncertainty <= 1.0:
-        raise ValueError(f"uncertainty is a normalised entropy between 0 and 1, got {uncertainty}")
-    with transaction.atomic():
-        annotation = Annotation.objects.select_for_update().filter(pk=sample_id).first()
-        if annotation is None:
-            return StoreOutcome(False, "the sample has no annotation yet: a data manager enqueues it first")
-        reason = human_work_reason(annotation)
-        if reason:
-            return StoreOutcome(False, reason)
-        if ModelPrediction.objects.filter(annotation=annotation, model_key=model_key).exists():
-            return StoreOutcome(False, f"already predicted by {model_version}")
-        defect_types = list(dict.fromkeys(region.defect_type.pk for region in regions))
-        prediction = ModelPrediction.objects.create(
-            annotation=annotation,
-            model_key=model_key,
-            model_version=model_version,
-            uncertainty=uncertainty,
-            proposed_fields={"defect_types": defect_types} if defect_types else {},
-        )
-        PredictedRegion.objects.bulk_create(
-            PredictedRegion(
-                prediction=prediction,
-                defect_type=region.defect_type,
-                mask_rle=region.mask_rle,
-                bbox=region.bbox,
-                area=region.area,
-                score=region.score,
-            )
-            for region in regions
-        )
-        Annotation.objects.filter(pk=annotation.pk).update(model_uncertainty=uncertainty)
-        audit_record(
-            annotation=annotation,
-            actor=None,
-            action="predict",
-            field="prediction",
-            after={"model": model_version, "regions": len(regions), "uncertainty": round(uncertainty, 4)},
-        )
-    return StoreOutcome(True)
+    """predictions_store for one sample."""
+    outcomes = predictions_store(
+        model_key=model_key,
+        model_version=model_version,
+        predictions=[SamplePrediction(sample_id=sample_id, regions=regions, uncertainty=uncertainty)],
+    )
+    return outcomes[sample_id]
 
 
 def latest_prediction(annotation: Annotation) -> ModelPrediction | None:

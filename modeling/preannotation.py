@@ -5,8 +5,9 @@ PREANNOTATION_BATCH_SIZE per task on the `train` queue (base/jobs.py). For each 
 person has started or edited it, it is skipped with that reason; else the model runs on the
 original image and its detections (mask, defect type, score) and uncertainty are stored as the
 sample's prediction layer through annotation.predictions — which checks again, under the row
-lock, that no person started it meanwhile. The item row and the prediction commit together, so
-a batch run twice predicts each sample once.
+lock, that no person started it meanwhile. A batch's item rows and predictions commit together,
+in one transaction after the model has run on the whole batch, so a batch run twice predicts
+each sample once.
 
 Who may ask: whoever may see the source and the dataset version the checkpoint learned from
 (catalog's visibility rule, through sources_visible_to and versions_visible_to).
@@ -24,7 +25,7 @@ from django.db.models import F
 
 from accounts.models import User
 from annotation.models import Annotation
-from annotation.predictions import PredictedRegionInput, human_work_reason, prediction_store
+from annotation.predictions import PredictedRegionInput, SamplePrediction, human_work_reasons, predictions_store
 from base.jobs import JobStatus, job_batch_begin, job_batch_done, job_batch_lock, job_finish, job_run_here
 from catalog.models import Source
 from catalog.rle import mask_bbox, mask_to_rle
@@ -191,19 +192,23 @@ def preannotation_batch(*, job_id: int, batch: int, predictor=None) -> bool | No
     done = set(job.items.filter(annotation_id__in=ids).values_list("annotation_id", flat=True))
     terms = {term.label_en: term for term in Term.objects.filter(slug__in=job.classes)}
     names = [term.label_en for term in sorted(terms.values(), key=lambda t: job.classes.index(t.slug))]
-    for annotation in Annotation.objects.select_related("sample").filter(pk__in=set(ids) - done).order_by("pk"):
-        result = _predict_one(annotation, predictor, names, terms, job.score_threshold)
-        if not _record(job, batch, annotation, result, checkpoint):
-            return None  # cancelled, or no longer this worker's batch
+    todo = list(Annotation.objects.select_related("sample").filter(pk__in=set(ids) - done).order_by("pk"))
+    # No model time for a sample that cannot take a draft (predictions_store checks again, locked).
+    started = human_work_reasons(todo)
+    results = [
+        (annotation, _Result(PreannotationOutcome.SKIPPED, started[annotation.pk]))
+        if annotation.pk in started
+        else (annotation, _predict_one(annotation, predictor, names, terms, job.score_threshold))
+        for annotation in todo
+    ]
+    if not _record(job, batch, results, checkpoint):
+        return None  # cancelled, or no longer this worker's batch
     if not job_batch_done(PreannotationJob, job_id, batch, cursor=ids[-1] if ids else job.cursor):
         return None
     return more
 
 
 def _predict_one(annotation: Annotation, predictor, names: list[str], terms: dict, threshold: float) -> _Result:
-    reason = human_work_reason(annotation)
-    if reason:  # no model time for a sample that cannot take a draft
-        return _Result(PreannotationOutcome.SKIPPED, reason)
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -231,28 +236,44 @@ def _predict_one(annotation: Annotation, predictor, names: list[str], terms: dic
     return _Result(PreannotationOutcome.PREDICTED, regions=regions, uncertainty=prediction.uncertainty)
 
 
-def _record(job: PreannotationJob, batch: int, annotation: Annotation, result: _Result, checkpoint) -> bool:
-    """Store the prediction and the item row with the job's counters, in one transaction. False when
-    the batch is no longer this worker's (nothing is written)."""
+def _record(job: PreannotationJob, batch: int, results: list[tuple[Annotation, _Result]], checkpoint) -> bool:
+    """Store the batch's predictions and item rows with the job's counters, in one transaction (one
+    commit per batch, not per sample: a batch run again predicts again, which is cheap, and writes
+    nothing twice). False when the batch is no longer this worker's (nothing is written)."""
     with job_batch_lock(PreannotationJob, job.pk, batch) as current:
         if not current:
             return False
-        if PreannotationItem.objects.filter(job=job, annotation=annotation).exists():
-            return True  # another worker on this batch did it first
-        outcome, reason = result.outcome, result.reason
-        if outcome == PreannotationOutcome.PREDICTED:
-            stored = prediction_store(
-                sample_id=annotation.pk,
-                model_key=model_key(checkpoint),
-                model_version=model_version(checkpoint),
-                regions=result.regions or [],
-                uncertainty=min(1.0, max(0.0, result.uncertainty)),
+        recorded = set(
+            PreannotationItem.objects.filter(job=job, annotation__in=[a for a, _ in results]).values_list(
+                "annotation_id", flat=True
             )
-            if not stored.stored:  # a person claimed it while the model ran, or predicted before
-                outcome, reason = PreannotationOutcome.SKIPPED, stored.reason
-        regions = len(result.regions or []) if outcome == PreannotationOutcome.PREDICTED else 0
-        PreannotationItem.objects.create(
-            job=job, annotation=annotation, outcome=outcome, reason=reason[:500], regions=regions
         )
-        PreannotationJob.objects.filter(pk=job.pk).update(processed=F("processed") + 1, **{outcome: F(outcome) + 1})
+        results = [(annotation, result) for annotation, result in results if annotation.pk not in recorded]
+        stored = predictions_store(
+            model_key=model_key(checkpoint),
+            model_version=model_version(checkpoint),
+            predictions=[
+                SamplePrediction(
+                    sample_id=annotation.pk,
+                    regions=result.regions or [],
+                    uncertainty=min(1.0, max(0.0, result.uncertainty)),
+                )
+                for annotation, result in results
+                if result.outcome == PreannotationOutcome.PREDICTED
+            ],
+        )
+        items, counts = [], dict.fromkeys(PreannotationOutcome.values, 0)
+        for annotation, result in results:
+            outcome, reason, regions = result.outcome, result.reason, len(result.regions or [])
+            if outcome == PreannotationOutcome.PREDICTED and not stored[annotation.pk].stored:
+                # a person claimed it while the model ran, or this model predicted it before
+                outcome, reason, regions = PreannotationOutcome.SKIPPED, stored[annotation.pk].reason, 0
+            items.append(
+                PreannotationItem(job=job, annotation=annotation, outcome=outcome, reason=reason[:500], regions=regions)
+            )
+            counts[outcome] += 1
+        PreannotationItem.objects.bulk_create(items)
+        PreannotationJob.objects.filter(pk=job.pk).update(
+            processed=F("processed") + len(items), **{outcome: F(outcome) + n for outcome, n in counts.items() if n}
+        )
     return True
