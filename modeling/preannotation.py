@@ -197,10 +197,7 @@ def preannotation_batch(*, job_id: int, batch: int, predictor=None) -> bool | No
     # No model time for a sample that cannot take a draft (predictions_store checks again, locked).
     started = human_work_reasons(todo)
     to_predict = [annotation for annotation in todo if annotation.pk not in started]
-    predicted = {
-        annotation.pk: _predict_one(image, predictor, names, terms, job.score_threshold)
-        for annotation, image in _originals_read_ahead(to_predict)
-    }
+    predicted = _predict_all(to_predict, predictor, names, terms, job.score_threshold)
     results = [
         (annotation, predicted.get(annotation.pk) or _Result(PreannotationOutcome.SKIPPED, started[annotation.pk]))
         for annotation in todo
@@ -225,26 +222,33 @@ def _read_original(annotation: Annotation):
         return f"cannot read the original image: {error}"
 
 
-def _originals_read_ahead(annotations: list[Annotation]):
-    """(annotation, image or error text) in order, reading and decoding the next original in a
-    thread while the model works on this one (decoding a 512 px PNG costs about a fifth of the tiny
-    model's forward pass on one CPU thread; both release the GIL). One image ahead, so memory stays
-    at two originals whatever their size."""
+def _predict_all(
+    annotations: list[Annotation], predictor, names: list[str], terms: dict, threshold: float
+) -> dict[int, _Result]:
+    """The model's result for each annotation, the model running in this thread without waiting:
+    a helper thread reads and decodes the next original while the model works on this one, and
+    turns each finished prediction's masks into RLE rows (on one CPU thread these cost about a
+    fifth of the tiny model's forward pass; PIL, numpy and torch release the GIL). The helper works
+    one image ahead, so memory holds two originals whatever their size."""
     if not annotations:
-        return
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        upcoming = reader.submit(_read_original, annotations[0])
+        return {}
+    results = {}
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        upcoming = helper.submit(_read_original, annotations[0])
         for index, annotation in enumerate(annotations):
             image = upcoming.result()
             if index + 1 < len(annotations):
-                upcoming = reader.submit(_read_original, annotations[index + 1])
-            yield annotation, image
+                upcoming = helper.submit(_read_original, annotations[index + 1])
+            if isinstance(image, str):
+                results[annotation.pk] = _Result(PreannotationOutcome.FAILED, image)
+                continue
+            prediction = predictor.predict(image, names, score_threshold=threshold)
+            results[annotation.pk] = helper.submit(_result_of, prediction, terms)
+    return {pk: result if isinstance(result, _Result) else result.result() for pk, result in results.items()}
 
 
-def _predict_one(image, predictor, names: list[str], terms: dict, threshold: float) -> _Result:
-    if isinstance(image, str):
-        return _Result(PreannotationOutcome.FAILED, image)
-    prediction = predictor.predict(image, names, score_threshold=threshold)
+def _result_of(prediction, terms: dict) -> _Result:
+    """A prediction's detections as region rows: masks in the original's pixels, as COCO RLE."""
     regions = []
     for mask, label, score in zip(prediction.masks, prediction.labels, prediction.scores, strict=True):
         pixels = mask.numpy()
