@@ -115,7 +115,7 @@ def run() -> None:
         from catalog.models import Sample, Source
         from modeling.core.inference import DefectSegmenter
         from modeling.models import ModelCheckpoint, RunKind, TrainingRun
-        from modeling.preannotation import preannotation_request, preannotation_run
+        from modeling.preannotation_services import preannotation_request, preannotation_run
         from releases.models import DatasetVersion, Export
         from tests.annotation.factories import make_term
         from tests.modeling.synthetic_shards import CLASSES

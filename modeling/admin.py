@@ -26,7 +26,7 @@ from releases.selectors import versions_visible_to
 from . import services
 from .charts import line_chart
 from .models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
-from .preannotation import PreannotationError, preannotation_request
+from .preannotation_services import PreannotationError, preannotation_request
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
 NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}

@@ -15,7 +15,7 @@ from base.permissions import ModelPermissions
 from catalog.selectors import sources_visible_to, visible_to
 
 from .models import PreannotationItem, PreannotationJob, PreannotationOutcome
-from .preannotation import PreannotationError, checkpoint_resolve, preannotation_request
+from .preannotation_services import PreannotationError, checkpoint_resolve, preannotation_request
 
 
 class PreannotationJobSerializer(serializers.ModelSerializer):

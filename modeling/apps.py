@@ -9,6 +9,6 @@ class ModelingConfig(AppConfig):
         from base.job_kinds import job_kind_register
 
         from .models import PreannotationJob
-        from .preannotation import preannotation_requeue
+        from .preannotation_services import preannotation_requeue
 
         job_kind_register(name="preannotation", model=PreannotationJob, requeue=preannotation_requeue)

@@ -19,10 +19,10 @@ from annotation.queue import annotation_claim_next
 from base.jobs import JobStatus
 from modeling import tasks
 from modeling.models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
-from modeling.preannotation import (
+from modeling.preannotation import preannotation_batch
+from modeling.preannotation_services import (
     PreannotationError,
     checkpoint_resolve,
-    preannotation_batch,
     preannotation_request,
     preannotation_run,
 )

@@ -4,7 +4,7 @@ from django.db import transaction
 from base.jobs import JobStatus
 from catalog.models import Source
 from modeling.models import PreannotationOutcome
-from modeling.preannotation import (
+from modeling.preannotation_services import (
     PreannotationError,
     checkpoint_resolve,
     preannotation_enqueue,
