@@ -80,7 +80,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _WORK_ON_ANNOTATIONS
     + ["annotation.view_agreementreport", "releases.view_datasetversion", "releases.view_export"]
     + ["modeling.view_trainingrun", "modeling.add_trainingrun", "modeling.change_trainingrun"]
-    + ["modeling.view_modelcheckpoint", "modeling.view_runmetric"],
+    + ["modeling.view_modelcheckpoint", "modeling.view_runmetric"]
+    + ["modeling.view_preannotationjob", "modeling.add_preannotationjob", "modeling.change_preannotationjob"],
     Role.ADMIN: ["*"],  # every permission, including catalog.view_all_restricted
 }
 

@@ -232,3 +232,41 @@ def test_the_command_pre_annotates_a_source(checkpoint, capsys):
 def test_task_names_are_stable():
     assert tasks.preannotation_batch_task.name == "modeling.preannotation_batch"
     assert tasks.preannotation_finish_task.name == "modeling.preannotation_finish"
+
+
+def test_a_data_manager_starts_a_job_from_the_admin(checkpoint, make_user, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    source = make_source("bench")
+    manager = make_user(Role.DATA_MANAGER)
+    browser = Client()
+    browser.force_login(manager)
+    url = "/admin/modeling/preannotationjob/add/"
+
+    form = browser.get(f"{url}?checkpoint={checkpoint.pk}")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = browser.post(
+            url, {"checkpoint": checkpoint.pk, "source": source.pk, "limit": "", "score_threshold": "0.3"}
+        )
+
+    assert form.status_code == 200 and f'<option value="{checkpoint.pk}" selected>' in form.content.decode()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = PreannotationJob.objects.get()
+    assert (job.created_by, job.source, job.checkpoint) == (manager, source, checkpoint)
+    assert len(queued) == 1
+
+
+def test_the_run_action_opens_the_form_with_the_runs_newest_checkpoint(checkpoint, make_user):
+    from django.test import Client
+
+    engineer = make_user(Role.ML_ENGINEER)
+    browser = Client()
+    browser.force_login(engineer)
+    ModelCheckpoint.objects.create(run=checkpoint.run, step=2, stage="2", path="/older")
+
+    response = browser.post(
+        "/admin/modeling/trainingrun/", {"action": "preannotate", "_selected_action": [checkpoint.run_id]}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/modeling/preannotationjob/add/?checkpoint={checkpoint.pk}"
