@@ -386,6 +386,7 @@ class PredictedRegionDecisionSerializer(BasedOnVersionSerializer):
 class QueueSettingSerializer(serializers.ModelSerializer):
     stage = serializers.ChoiceField(choices=[Stage.ANNOTATION, Stage.REVIEW, Stage.CONSENSUS])
     order = serializers.ChoiceField(choices=QueueOrder.choices)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never set (age).")
 
     class Meta:
         model = QueueSetting
