@@ -68,12 +68,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "catalog.change_sample",
         "catalog.view_importjob",
         "catalog.add_importjob",
+        # pre-annotation from a trained checkpoint, and the queue's order (the model in the loop)
+        "modeling.view_modelcheckpoint",
+        "modeling.view_preannotationjob",
+        "modeling.add_preannotationjob",
+        "modeling.change_preannotationjob",
+        "annotation.view_queuesetting",
+        "annotation.change_queuesetting",
     ],
     Role.ML_ENGINEER: _READ
     + _WORK_ON_ANNOTATIONS
     + ["annotation.view_agreementreport", "releases.view_datasetversion", "releases.view_export"]
     + ["modeling.view_trainingrun", "modeling.add_trainingrun", "modeling.change_trainingrun"]
-    + ["modeling.view_modelcheckpoint", "modeling.view_runmetric"],
+    + ["modeling.view_modelcheckpoint", "modeling.view_runmetric"]
+    + ["modeling.view_preannotationjob", "modeling.add_preannotationjob", "modeling.change_preannotationjob"],
     Role.ADMIN: ["*"],  # every permission, including catalog.view_all_restricted
 }
 

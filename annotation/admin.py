@@ -282,6 +282,13 @@ class AgreementReportAdmin(SourceVisibilityAdmin):
                 for a in result["annotators"]
             ),
         )
+        # reports computed before pre-annotation existed have no model section
+        model = result.get("model_vs_final") or {"samples": 0, "fields": {}, "masks": {"n": 0, "mean_iou": None}}
+        model_rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((name, v["n"], v["observed"], v["cohen_kappa"]) for name, v in model["fields"].items()),
+        )
         return format_html(
             "<p>items: {}</p>"
             "<table><tr><th>field</th><th>n</th><th>observed (1 vs 2)</th><th>Cohen's kappa (1 vs 2)</th>"
@@ -289,10 +296,16 @@ class AgreementReportAdmin(SourceVisibilityAdmin):
             "<table><tr><th>masks</th><th>n</th><th>mean IoU</th></tr>{}</table>"
             "<table><tr><th>captions</th><th>draft vs stage 1</th><th>stage 1 vs final</th></tr>{}</table>"
             "<table><tr><th>annotator</th><th>items</th><th>changes requested</th><th>rejected</th>"
-            "<th>mean IoU vs final</th></tr>{}</table>",
+            "<th>mean IoU vs final</th></tr>{}</table>"
+            "<p>model vs final: {} pre-annotated samples, mask IoU {} (n={})</p>"
+            "<table><tr><th>field (model vs final)</th><th>n</th><th>observed</th><th>Cohen's kappa</th></tr>{}</table>",
             result["items"],
             fields,
             masks,
             captions,
             annotators,
+            model["samples"],
+            model["masks"]["mean_iou"],
+            model["masks"]["n"],
+            model_rows,
         )

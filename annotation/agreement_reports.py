@@ -11,6 +11,10 @@ more than one batch of annotations or masks. This module computes; it never queu
 Raters of one sample: stage 1 (the submitted revision), stage 2 (the reviewed revision) and each
 consensus expert (the revision they approved or produced; a reject rates nothing). "Final" is
 the verified revision.
+
+"Model vs final" compares a sample's newest model pre-annotation (ModelPrediction) with its final
+revision: agreement on each template field the model proposed, and the IoU of the predicted
+regions' union with the final regions' union — how good the model is on the team's own data.
 """
 
 from collections import Counter, defaultdict
@@ -32,6 +36,7 @@ from .models import (
     AnnotationRevision,
     AnnotationState,
     ConsensusVote,
+    ModelPrediction,
     ReportScope,
     Stage,
     VoteDecision,
@@ -54,6 +59,16 @@ class Rated:
     final: Content | None
     draft: Content | None
     experts: list[Content | None] = field(default_factory=list)
+    prediction: "PredictedLayer | None" = None
+
+
+@dataclass
+class PredictedLayer:
+    """A model's pre-annotation as the report compares it: the fields it proposed, as _label writes
+    them, and its regions' geometry."""
+
+    fields: dict[str, str]
+    regions: list[tuple[dict | None, list]]  # (mask_rle, bbox) per predicted region
 
 
 def report_selection(
@@ -215,9 +230,18 @@ class ReportTally:
         default_factory=lambda: {language: {pair: MeanTally() for pair in CAPTION_PAIRS} for language in LANGUAGES}
     )
     annotators: dict = field(default_factory=dict)  # str(user id) -> AnnotatorTally
+    model_fields: dict = field(default_factory=lambda: {spec.name: PairTally() for spec in TEMPLATE_FIELDS})
+    model_masks: MeanTally = field(default_factory=MeanTally)
 
     def add(self, rated: Rated, masks: "_MaskCache") -> None:
         annotation = rated.annotation
+        if rated.prediction is not None and rated.final is not None:
+            self.items["model_vs_final"] += 1
+            for name, label in rated.prediction.fields.items():
+                self.model_fields[name].add(label, _label(rated.final, name))
+            value = masks.prediction_iou(rated.prediction, rated.final, annotation.sample)
+            if value is not None:
+                self.model_masks.add(value)
         self.items["reviewed"] += 1
         self.items["verified"] += annotation.state == AnnotationState.VERIFIED
         self.items["rejected"] += annotation.state == AnnotationState.REJECTED
@@ -258,6 +282,9 @@ class ReportTally:
                 self.captions[language][pair].merge(tally)
         for user_id, tally in other.annotators.items():
             self.annotators.setdefault(user_id, AnnotatorTally()).merge(tally)
+        for name, pair in other.model_fields.items():
+            self.model_fields[name].merge(pair)
+        self.model_masks.merge(other.model_masks)
 
     def summary(self) -> dict:
         return {
@@ -283,6 +310,12 @@ class ReportTally:
                     for pair, tally in pairs.items()
                 }
                 for language, pairs in self.captions.items()
+            },
+            "model_vs_final": {
+                "samples": self.items["model_vs_final"],
+                # only the fields a model proposed on some sample (defect types, from its regions)
+                "fields": {name: _pair_stats(pair) for name, pair in self.model_fields.items() if pair.n},
+                "masks": {"n": self.model_masks.n, "mean_iou": _round(self.model_masks.mean())},
             },
         }
 
@@ -315,6 +348,8 @@ class ReportTally:
                 language: {pair: t.to_json() for pair, t in pairs.items()} for language, pairs in self.captions.items()
             },
             "annotators": {user_id: tally.to_json() for user_id, tally in self.annotators.items()},
+            "model_fields": {name: pair.to_json() for name, pair in self.model_fields.items()},
+            "model_masks": self.model_masks.to_json(),
         }
 
     @classmethod
@@ -332,6 +367,11 @@ class ReportTally:
             for language, pairs in data["captions"].items()
         }
         tally.annotators = {user_id: AnnotatorTally.from_json(t) for user_id, t in data["annotators"].items()}
+        # tallies stored by a batch before the report knew of predictions have none
+        for name, pair in data.get("model_fields", {}).items():
+            tally.model_fields[name] = PairTally.from_json(pair)
+        if "model_masks" in data:
+            tally.model_masks = MeanTally.from_json(data["model_masks"])
         return tally
 
 
@@ -385,6 +425,7 @@ def _load(chunk: list[Annotation]) -> list[Rated]:
         }
     wanted.discard(None)
     contents = {revision.pk: content_of(revision) for revision in revisions_with_content().filter(pk__in=wanted)}
+    predictions = _predicted_layers(chunk)
     rated = []
     for annotation in chunk:
         votes = votes_by_annotation[annotation.pk].values()
@@ -396,9 +437,28 @@ def _load(chunk: list[Annotation]) -> list[Rated]:
                 final=contents.get(annotation.final_revision_id),
                 draft=contents.get(drafts.get(annotation.pk)),
                 experts=[contents[v.revision_id] if v.decision != VoteDecision.REJECT else None for v in votes],
+                prediction=predictions.get(annotation.pk),
             )
         )
     return rated
+
+
+def _predicted_layers(chunk: list[Annotation]) -> dict[int, PredictedLayer]:
+    """The newest model prediction of each annotation of the batch that has one."""
+    layers = {}
+    newest_first = ModelPrediction.objects.filter(annotation__in=chunk).prefetch_related("regions").order_by("-id")
+    for prediction in newest_first:
+        if prediction.annotation_id in layers:
+            continue
+        fields = {
+            name: ",".join(str(pk) for pk in sorted(set(ids))) for name, ids in prediction.proposed_fields.items()
+        }
+        if "defect_types" not in fields:  # a prediction of no region proposes "no defect type"
+            fields["defect_types"] = ""
+        layers[prediction.annotation_id] = PredictedLayer(
+            fields=fields, regions=[(region.mask_rle, region.bbox) for region in prediction.regions.all()]
+        )
+    return layers
 
 
 class _MaskCache:
@@ -415,6 +475,19 @@ class _MaskCache:
                 self.regions[key] = region_mask(draft.mask_rle, draft.bbox, width=sample.width, height=sample.height)
             mask = self.regions[key] if mask is None else mask | self.regions[key]
         return mask
+
+    def prediction_iou(self, prediction: PredictedLayer, final: Content, sample) -> float | None:
+        """IoU of the predicted regions' union with the final regions' union; None when neither has one."""
+        if not prediction.regions and not final.regions:
+            return None
+        predicted = None
+        for mask_rle, bbox in prediction.regions:
+            mask = region_mask(mask_rle, bbox, width=sample.width, height=sample.height)
+            predicted = mask if predicted is None else predicted | mask
+        actual = self.foreground(final, sample)
+        if predicted is None or actual is None:
+            return 0.0
+        return agreement_statistics.mask_iou(predicted, actual)
 
     def iou(self, first: Content, second: Content, sample) -> float | None:
         ids_first = {d.existing.pk for d in first.regions}

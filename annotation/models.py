@@ -8,7 +8,8 @@ keep them, which lets a QA pair point at a region and lets us tell whose sample 
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from base.jobs import BatchedJob
@@ -16,6 +17,11 @@ from catalog.models import Sample, Source, SourceRegion
 from vocabulary.models import Term, VocabularyVersion
 
 from .template_fields import TEMPLATE_FIELD_CHOICES
+
+# Where a queue ordered by uncertainty puts the samples no model has seen: after every predicted one
+# (uncertainties are 0..1). As a value in the order and its index rather than NULLS LAST, which
+# SQLite cannot index.
+UNSEEN_UNCERTAINTY = -1.0
 
 
 class AnnotationState(models.TextChoices):
@@ -59,6 +65,9 @@ class Annotation(models.Model):
     version = models.PositiveIntegerField(default=1)
     priority = models.SmallIntegerField(default=0, help_text="Higher is claimed first (after gold samples).")
     is_gold = models.BooleanField(default=False, help_text="Gold samples are claimed first.")
+    # The newest pre-annotation's uncertainty (ModelPrediction), copied here so that a queue ordered
+    # by it walks an index like the age order does. Null: no model has seen the sample.
+    model_uncertainty = models.FloatField(null=True, blank=True)
     # Reserved for one person: a bulk assignment, or the annotator who must address requested changes.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
@@ -125,6 +134,16 @@ class Annotation(models.Model):
                     ("annotation_queue_domain", ["domain"]),
                     ("annotation_queue_language", ["language"]),
                 )
+            ),
+            # the same walk for a queue a data manager ordered by model uncertainty (queue.UNCERTAINTY_ORDER)
+            models.Index(
+                F("queue"),
+                F("is_gold").desc(),
+                F("priority").desc(),
+                Coalesce("model_uncertainty", Value(UNSEEN_UNCERTAINTY)).desc(),
+                F("sample"),
+                name="annotation_uncertainty_queue",
+                condition=Q(assignee__isnull=True) & ~Q(queue=""),
             ),
             # claim next among the items reserved for me.
             models.Index(
@@ -404,3 +423,78 @@ class AgreementReport(BatchedJob):
     def __str__(self):
         what = self.source or self.user or "all sources"
         return f"agreement report #{self.pk} ({self.scope}: {what})"
+
+
+# -- the model in the loop: pre-annotations and the queue's order -------------------------------------
+
+
+class PredictionDecision(models.TextChoices):
+    PENDING = "", "Pending"  # shown to the annotator as a proposal
+    ACCEPTED = "accepted", "Accepted"  # copied into the annotation's regions by a person's save
+    DISCARDED = "discarded", "Discarded"  # a person decided the model was wrong
+
+
+class ModelPrediction(models.Model):
+    """One model's pre-annotation of a sample: a layer beside the annotation, never part of a revision
+    until a person accepts a region. Annotation owns it, and knows the model only by name, so the
+    modeling app (a higher layer) writes it through annotation/predictions.py and nothing here
+    imports modeling."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="predictions")
+    # What identifies the model for idempotency ("checkpoint:12"), and what people read.
+    model_key = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=300)
+    uncertainty = models.FloatField(
+        help_text="Mean normalised entropy of the predicted class probabilities: 0 sure, 1 no idea."
+    )
+    proposed_fields = models.JSONField(default=dict, blank=True, help_text="template field -> [term ids]")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["annotation", "-id"]
+        constraints = [models.UniqueConstraint(fields=["annotation", "model_key"], name="prediction_once_per_model")]
+
+    def __str__(self):
+        return f"prediction of sample {self.annotation_id} by {self.model_version}"
+
+
+class PredictedRegion(models.Model):
+    prediction = models.ForeignKey(ModelPrediction, on_delete=models.CASCADE, related_name="regions")
+    defect_type = models.ForeignKey(Term, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    mask_rle = models.JSONField(help_text="COCO uncompressed RLE in original pixels.")
+    bbox = models.JSONField(help_text="[x, y, width, height]")
+    area = models.PositiveIntegerField()
+    score = models.FloatField()
+    decision = models.CharField(max_length=20, choices=PredictionDecision.choices, blank=True, default="")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The region an accept made (it may have been edited after: a later revision drops or replaces it).
+    accepted_as = models.ForeignKey(Region, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["prediction", "-score", "id"]
+
+    def __str__(self):
+        return f"predicted region {self.pk} ({self.score:.2f})"
+
+
+class QueueOrder(models.TextChoices):
+    AGE = "age", "Oldest sample first"
+    UNCERTAINTY = "uncertainty", "Where the model is least sure first"
+
+
+class QueueSetting(models.Model):
+    """A data manager's choice of order for one stage's queue. Gold samples and priority come first
+    whatever the order; it decides among samples of equal priority."""
+
+    stage = models.CharField(max_length=20, choices=Stage.choices, unique=True)
+    order = models.CharField(max_length=20, choices=QueueOrder.choices, default=QueueOrder.AGE)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.stage} queue: {self.get_order_display()}"

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet
+from django.db.models import CharField, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
@@ -23,7 +24,7 @@ from catalog.selectors import sees_every_source, visible_source_ids
 from .actions import WORKING_STATE, ClaimForAnnotation, ClaimForConsensus, ClaimForReview, ExpireLease, user_has_role
 from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
-from .models import Annotation, ConsensusVote, Stage, StageClaim
+from .models import UNSEEN_UNCERTAINTY, Annotation, ConsensusVote, QueueOrder, QueueSetting, Stage, StageClaim
 from .selectors import names_defect_type
 
 CLAIM_TRANSITION = {
@@ -32,6 +33,15 @@ CLAIM_TRANSITION = {
     Stage.CONSENSUS: ClaimForConsensus,
 }
 QUEUE_ORDER = ("-is_gold", "-priority", "sample_id")
+# Active learning: among samples of equal priority, the ones the model was least sure of first; the
+# samples no model has seen follow, oldest first. Gold samples and priorities keep their place.
+UNCERTAINTY_ORDER = (
+    "-is_gold",
+    "-priority",
+    Coalesce("model_uncertainty", Value(UNSEEN_UNCERTAINTY)).desc(),
+    "sample_id",
+)
+ORDERS = {QueueOrder.AGE: QUEUE_ORDER, QueueOrder.UNCERTAINTY: UNCERTAINTY_ORDER}
 CLAIM_ATTEMPTS = 5
 SWEEP_INTERVAL = 5.0  # seconds
 
@@ -44,11 +54,20 @@ class QueueFilters:
     language: str | None = None  # the language of the sample's source text (web-mined data)
 
 
-def claim_candidates(*, stage: str, filters: QueueFilters, person, sees_everything: bool) -> QuerySet[Annotation]:
+def queue_order(stage: str) -> str:
+    """The order a data manager chose for the stage's queue (QueueSetting), age when none."""
+    chosen = QueueSetting.objects.filter(stage=stage).values_list("order", flat=True).first()
+    return chosen or QueueOrder.AGE
+
+
+def claim_candidates(
+    *, stage: str, filters: QueueFilters, person, sees_everything: bool, order: str = QueueOrder.AGE
+) -> QuerySet[Annotation]:
     """The annotations of `stage`'s queue that `person` may claim, in claim order.
 
     person: a user, or the Param "person" of a compiled query (_open_pool_query), which is why
-    whether they see every source comes separately: the query may not look at who asked."""
+    whether they see every source comes separately: the query may not look at who asked.
+    order: a QueueOrder (queue_order(stage) reads the data manager's choice)."""
     visible = visible_source_ids(sees_everything=sees_everything, person=person)
     candidates = Annotation.objects.filter(queue=stage, source_id__in=visible)
     if filters.source is not None:
@@ -70,11 +89,15 @@ def claim_candidates(*, stage: str, filters: QueueFilters, person, sees_everythi
             .filter(~Exists(mine.filter(revision=OuterRef("current_revision"))))
             .filter(Q(consensus_voters__lt=settings.ANNOTATION_CONSENSUS_PANEL) | Exists(mine))
         )
-    return candidates.order_by(*QUEUE_ORDER)
+    return candidates.order_by(*ORDERS[order])
 
 
-def claim_candidates_for(user: User, *, stage: str, filters: QueueFilters) -> QuerySet[Annotation]:
-    return claim_candidates(stage=stage, filters=filters, person=user, sees_everything=sees_every_source(user))
+def claim_candidates_for(
+    user: User, *, stage: str, filters: QueueFilters, order: str = QueueOrder.AGE
+) -> QuerySet[Annotation]:
+    return claim_candidates(
+        stage=stage, filters=filters, person=user, sees_everything=sees_every_source(user), order=order
+    )
 
 
 def _worked_on(person, *stages: str) -> Exists:
@@ -128,11 +151,12 @@ def _claim_next_once(
         if held:
             return held[0]
         annotation = None
+        order = queue_order(stage)
         if compiled_once(_reserved_query, stage=stage).run(person=user.pk):
-            candidates = claim_candidates_for(user, stage=stage, filters=filters)
+            candidates = claim_candidates_for(user, stage=stage, filters=filters, order=order)
             annotation = candidates.filter(assignee=user).select_for_update(skip_locked=True, of=("self",)).first()
         if annotation is None:
-            annotation = _first_in_open_pool(user=user, stage=stage, filters=filters)
+            annotation = _first_in_open_pool(user=user, stage=stage, filters=filters, order=order)
         if annotation is not None:
             transition(annotation=annotation, user=user, now=now, own_work_excluded=True).run()
         return annotation
@@ -162,7 +186,14 @@ def _open_pool(candidates: QuerySet[Annotation]) -> QuerySet[Annotation]:
 
 
 def _open_pool_query(
-    *, stage: str, sees_everything: bool, by_source: bool, by_domain: bool, by_language: bool, panel: int
+    *,
+    stage: str,
+    sees_everything: bool,
+    by_source: bool,
+    by_domain: bool,
+    by_language: bool,
+    panel: int,
+    order: str = QueueOrder.AGE,
 ) -> QuerySet[Annotation]:
     """The first claimable sample of the open pool, every value a Param. `panel` is the consensus
     panel size claim_candidates writes in from settings: in the shape, a changed setting gets its
@@ -173,15 +204,19 @@ def _open_pool_query(
         language=Param("language", CharField()) if by_language else None,
     )
     person = Param("person", IntegerField())
-    candidates = claim_candidates(stage=stage, filters=slots, person=person, sees_everything=sees_everything)
+    candidates = claim_candidates(
+        stage=stage, filters=slots, person=person, sees_everything=sees_everything, order=order
+    )
     return _open_pool(candidates)[:1]
 
 
-def _first_in_open_pool(*, user: User, stage: str, filters: QueueFilters) -> Annotation | None:
+def _first_in_open_pool(
+    *, user: User, stage: str, filters: QueueFilters, order: str = QueueOrder.AGE
+) -> Annotation | None:
     """The open pool's query is compiled once per shape (compiled_queries.py): Django took ~2.5 ms
     to build and compile it for every claim, the database ~0.5 ms to plan and run it."""
     if filters.defect_type is not None:  # its SQL depends on the term (a category lists its types)
-        return _open_pool(claim_candidates_for(user, stage=stage, filters=filters)).first()
+        return _open_pool(claim_candidates_for(user, stage=stage, filters=filters, order=order)).first()
     query = compiled_once(
         _open_pool_query,
         stage=stage,
@@ -190,6 +225,7 @@ def _first_in_open_pool(*, user: User, stage: str, filters: QueueFilters) -> Ann
         by_domain=bool(filters.domain),
         by_language=bool(filters.language),
         panel=settings.ANNOTATION_CONSENSUS_PANEL,
+        order=order,
     )
     values = {"person": user.pk, "source": filters.source, "domain": filters.domain, "language": filters.language}
     found = query.run(**{name: value for name, value in values.items() if name in query.param_names})

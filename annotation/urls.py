@@ -22,5 +22,6 @@ urlpatterns = [
     path("enqueue/", views.EnqueueView.as_view(), name="annotation-enqueue"),
     path("assign/", views.AssignView.as_view(), name="annotation-assign"),
     path("priority/", views.PriorityView.as_view(), name="annotation-priority"),
+    path("queue-order/", views.QueueOrderView.as_view(), name="annotation-queue-order"),
     path("", include(router.urls)),
 ]

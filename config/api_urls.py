@@ -21,5 +21,6 @@ urlpatterns = [
     path("annotation/", include("annotation.urls")),
     path("captioning/", include("captioning.urls")),
     path("releases/", include("releases.urls")),
+    path("modeling/", include("modeling.urls")),
     path("", include(router.urls)),
 ]

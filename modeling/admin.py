@@ -16,6 +16,8 @@ from django.utils.html import format_html, format_html_join
 
 import base.ids  # noqa: F401  (registers the `id` path converter)
 from base.admin_json import PrettyJSONWidget, json_help
+from base.ids import parse_id
+from base.job_views import resume_jobs
 from base.jobs import JobStatus
 from catalog.admin_access import SourceVisibilityAdmin
 from catalog.selectors import without_hidden
@@ -24,7 +26,8 @@ from releases.selectors import versions_visible_to
 
 from . import services
 from .charts import figure, loss_charts
-from .models import ModelCheckpoint, RunKind, TrainingRun
+from .models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
+from .preannotation_services import PreannotationError, preannotation_request
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
 NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}
@@ -107,7 +110,14 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     )
     list_filter = ("kind", "status")
     list_select_related = ("dataset_version",)
-    actions = ["cancel_runs", "fine_tune_stage_2", "evaluate_runs", "generate_samples", "generate_text_to_image"]
+    actions = [
+        "cancel_runs",
+        "fine_tune_stage_2",
+        "evaluate_runs",
+        "generate_samples",
+        "generate_text_to_image",
+        "preannotate",
+    ]
     inlines = [ModelCheckpointInline]
     change_form_template = "admin/modeling/trainingrun/change_form.html"
     fieldsets = (
@@ -243,6 +253,17 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     )
     def generate_text_to_image(self, request, queryset):
         self._launch_children(request, queryset, RunKind.TEXT_TO_IMAGE)
+
+    @admin.action(description="Pre-annotate a source with the selected Stage 2 run's newest checkpoint")
+    def preannotate(self, request, queryset):
+        """Opens the pre-annotation form with the run's newest checkpoint chosen; the source is picked there."""
+        run = queryset.filter(kind=RunKind.STAGE_2).first()
+        checkpoint = ModelCheckpoint.objects.filter(run=run, stage="2").order_by("-step").first() if run else None
+        if checkpoint is None:
+            self.message_user(request, "select a Stage 2 run that has a checkpoint", messages.ERROR)
+            return None
+        url = reverse("admin:modeling_preannotationjob_add")
+        return HttpResponseRedirect(f"{url}?checkpoint={checkpoint.pk}")
 
     def _launch_children(self, request, queryset, kind: str) -> None:
         """Stage 2 inherits the parent's preset, steps and overrides; for other settings use the launch form."""
@@ -410,3 +431,77 @@ def _metric_figure(value) -> str:
     if isinstance(value, float):
         return figure(value)
     return str(value)
+
+
+class PreannotationStartForm(forms.ModelForm):
+    """The add page of a pre-annotation: a Stage 2 checkpoint and a source the person may see."""
+
+    class Meta:
+        model = PreannotationJob
+        fields = ("checkpoint", "source", "limit", "score_threshold")
+
+
+@admin.register(PreannotationJob)
+class PreannotationJobAdmin(SourceVisibilityAdmin):
+    """Start a pre-annotation (the "add" page, or the action on Stage 2 runs), follow it, resume it."""
+
+    source_path = "source_id"
+    list_display = ("id", "checkpoint", "source", "status", "total", "processed", "predicted", "skipped", "failed")
+    list_filter = ("status",)
+    list_select_related = ("source", "checkpoint")
+    actions = [resume_jobs]
+    form = PreannotationStartForm
+    readonly_fields = (
+        "classes",
+        "status",
+        "error",
+        "total",
+        "processed",
+        "predicted",
+        "skipped",
+        "failed",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("checkpoint", "source", "limit", "score_threshold")
+        return ("checkpoint", "source", "limit", "score_threshold", *self.readonly_fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("checkpoint", "source", "limit", "score_threshold", *self.readonly_fields)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "checkpoint":
+            versions = versions_visible_to(request.user).values("pk")
+            kwargs["queryset"] = ModelCheckpoint.objects.filter(stage="2", run__dataset_version__in=versions)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        if parse_id(request.GET.get("checkpoint", "")) is not None:
+            initial["checkpoint"] = parse_id(request.GET["checkpoint"])
+        return initial
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        try:
+            job = preannotation_request(
+                checkpoint=form.cleaned_data["checkpoint"],
+                source=form.cleaned_data["source"],
+                requester=request.user,
+                limit=form.cleaned_data["limit"],
+                score_threshold=form.cleaned_data["score_threshold"],
+            )
+        except PreannotationError as error:
+            raise PermissionDenied(str(error)) from None
+        obj.pk = job.pk
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its items record what the model did to which sample

@@ -20,3 +20,10 @@ class ModelingConfig(AppConfig):
                 raise ImproperlyConfigured(
                     f"SEGMENT_LEARNED_CHECKPOINT={settings.SEGMENT_LEARNED_CHECKPOINT}: {error}"
                 ) from None
+
+        from base.job_kinds import job_kind_register
+
+        from .models import PreannotationJob
+        from .preannotation_services import preannotation_requeue
+
+        job_kind_register(name="preannotation", model=PreannotationJob, requeue=preannotation_requeue)

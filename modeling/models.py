@@ -6,7 +6,7 @@ supervised by a Celery task on the ``train`` queue; see modeling/runs.py.
 
 from django.db import models
 
-from base.jobs import Job
+from base.jobs import BatchedJob, Job
 
 
 class RunKind(models.TextChoices):
@@ -119,3 +119,52 @@ class ModelCheckpoint(models.Model):
 
     def __str__(self):
         return f"{self.run_id}/step {self.step}"
+
+
+class PreannotationJob(BatchedJob):
+    """A Stage 2 checkpoint's predictions for one source's samples that nobody has started, in
+    batches of PREANNOTATION_BATCH_SIZE annotations in sample-id order (modeling/preannotation.py).
+    The predictions are stored by annotation (annotation.predictions), never over human work."""
+
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="preannotation_jobs")
+    source = models.ForeignKey("catalog.Source", on_delete=models.PROTECT, related_name="+")
+    classes = models.JSONField(
+        default=list, help_text="The defect-type term slugs the model chooses among, fixed when the job is made."
+    )
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many samples; empty: all.")
+    score_threshold = models.FloatField(default=0.3)
+    cursor = models.PositiveBigIntegerField(default=0, help_text="The last sample id of the committed batches.")
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    predicted = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="A person had started them, or the model had done them.")
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta(BatchedJob.Meta):
+        pass
+
+    def __str__(self):
+        return f"pre-annotation #{self.pk} ({self.source}, checkpoint {self.checkpoint_id})"
+
+
+class PreannotationOutcome(models.TextChoices):
+    PREDICTED = "predicted", "Predicted"
+    SKIPPED = "skipped", "Skipped"  # reason says why (a person started it, predicted before)
+    FAILED = "failed", "Failed"  # the image could not be read; reason has the error
+
+
+class PreannotationItem(models.Model):
+    """What the job did with one sample: a batch run twice finds the row and passes the sample over."""
+
+    job = models.ForeignKey(PreannotationJob, on_delete=models.CASCADE, related_name="items")
+    annotation = models.ForeignKey("annotation.Annotation", on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=20, choices=PreannotationOutcome.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    regions = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["job", "annotation"]
+        constraints = [models.UniqueConstraint(fields=["job", "annotation"], name="preannotation_item_once")]
+
+    def __str__(self):
+        return f"{self.outcome} sample {self.annotation_id} in pre-annotation {self.job_id}"

@@ -15,6 +15,10 @@ from ..models import (
     Annotation,
     AnnotationRevision,
     AuditEvent,
+    ModelPrediction,
+    PredictedRegion,
+    QueueOrder,
+    QueueSetting,
     ReportScope,
     Stage,
     VoteDecision,
@@ -349,3 +353,42 @@ class AgreementReportRequestSerializer(serializers.Serializer):
         if data["scope"] == ReportScope.ANNOTATOR and "user" not in data:
             raise serializers.ValidationError({"user": ["the annotator scope needs a user"]})
         return data
+
+
+# -- model pre-annotations and the queue's order -----------------------------------------------------
+
+
+class PredictedRegionSerializer(serializers.ModelSerializer):
+    defect_type = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PredictedRegion
+        fields = ["id", "defect_type", "mask_rle", "bbox", "area", "score", "decision", "accepted_as"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_defect_type(self, region) -> dict | None:
+        return term_ref(region.defect_type)
+
+
+class ModelPredictionSerializer(serializers.ModelSerializer):
+    sample = serializers.IntegerField(source="annotation_id")
+    regions = PredictedRegionSerializer(many=True)
+
+    class Meta:
+        model = ModelPrediction
+        fields = ["id", "sample", "model_version", "uncertainty", "proposed_fields", "created_at", "regions"]
+
+
+class PredictedRegionDecisionSerializer(BasedOnVersionSerializer):
+    region = IdField(help_text="The id of one of the sample's predicted regions.")
+
+
+class QueueSettingSerializer(serializers.ModelSerializer):
+    stage = serializers.ChoiceField(choices=[Stage.ANNOTATION, Stage.REVIEW, Stage.CONSENSUS])
+    order = serializers.ChoiceField(choices=QueueOrder.choices)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never set (age).")
+
+    class Meta:
+        model = QueueSetting
+        fields = ["stage", "order", "updated_at"]
+        read_only_fields = ["updated_at"]

@@ -17,11 +17,11 @@ from base.pagination import KeysetPagination
 from base.permissions import ModelPermissions
 from catalog.selectors import samples_visible_to, sources_visible_to, without_hidden
 
-from .. import services
+from .. import predictions, services
 from ..consensus import consensus_tally
 from ..error_codes import AnnotationErrorCode as Code
 from ..error_codes import WorkflowError
-from ..models import AgreementReport, Annotation, AuditEvent
+from ..models import AgreementReport, Annotation, AuditEvent, QueueSetting, Stage
 from ..queue import QueueFilters, annotation_claim_next
 from ..selectors import (
     access_annotation,
@@ -182,6 +182,35 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
     def renew_lease(self, request, pk=None):
         """Extend the lease (a heartbeat); does not change the version."""
         services.annotation_renew_lease(user=request.user, sample_id=pk)
+        return Response(_detail(request, pk))
+
+    @extend_schema(responses={200: s.ModelPredictionSerializer, 204: None})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def prediction(self, request, pk=None):
+        """The newest model pre-annotation of the sample (a layer beside its content), or 204 when none."""
+        found = predictions.latest_prediction(access_annotation(request.user, pk))
+        if found is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(s.ModelPredictionSerializer(found).data)
+
+    @extend_schema(request=s.PredictedRegionDecisionSerializer, responses=WRITE_RESPONSES)
+    @action(detail=True, methods=["post"], url_path="prediction/accept", permission_classes=[WorkflowPermission])
+    def accept_prediction(self, request, pk=None):
+        """Copy one predicted region into the held sample's regions (a save: new revision, audited)."""
+        data = _parse(s.PredictedRegionDecisionSerializer, request.data)
+        predictions.predicted_region_accept(
+            user=request.user, sample_id=pk, version=data["version"], region_id=data["region"]
+        )
+        return Response(_detail(request, pk))
+
+    @extend_schema(request=s.PredictedRegionDecisionSerializer, responses=WRITE_RESPONSES)
+    @action(detail=True, methods=["post"], url_path="prediction/discard", permission_classes=[WorkflowPermission])
+    def discard_prediction(self, request, pk=None):
+        """Mark one predicted region as wrong (audited; the content and version stay)."""
+        data = _parse(s.PredictedRegionDecisionSerializer, request.data)
+        predictions.predicted_region_discard(
+            user=request.user, sample_id=pk, version=data["version"], region_id=data["region"]
+        )
         return Response(_detail(request, pk))
 
     @extend_schema(request=s.SaveContentSerializer, responses=WRITE_RESPONSES)
@@ -359,6 +388,28 @@ class PriorityView(APIView):
             by=request.user, sample_ids=list(visible), priority=data.get("priority"), is_gold=data.get("is_gold")
         )
         return Response({"changed": changed})
+
+
+class QueueOrderView(APIView):
+    """Data managers: how each stage's queue is ordered among samples of equal priority (gold first
+    always): by age, or by model uncertainty (active learning)."""
+
+    permission_classes = [CanManageAnnotations]
+
+    @extend_schema(responses={200: s.QueueSettingSerializer(many=True)})
+    def get(self, request):
+        chosen = {setting.stage: setting for setting in QueueSetting.objects.all()}
+        rows = [
+            chosen.get(stage) or QueueSetting(stage=stage)
+            for stage in (Stage.ANNOTATION, Stage.REVIEW, Stage.CONSENSUS)
+        ]
+        return Response(s.QueueSettingSerializer(rows, many=True).data)
+
+    @extend_schema(request=s.QueueSettingSerializer, responses={200: s.QueueSettingSerializer})
+    def post(self, request):
+        data = _parse(s.QueueSettingSerializer, request.data)
+        setting = predictions.queue_order_set(user=request.user, stage=data["stage"], order=data["order"])
+        return Response(s.QueueSettingSerializer(setting).data)
 
 
 @extend_schema(parameters=[OpenApiParameter(name, int, required=False) for name in ("sample", "actor")])

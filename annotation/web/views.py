@@ -174,6 +174,9 @@ def work(request, sample_id: int):
             "validate": reverse("api:vocabulary-validate-captions"),
             "drafts": reverse("api:caption-draft-list"),
             "segment": reverse("api:annotation-segment"),
+            "prediction": reverse("api:annotation-prediction", args=[annotation.pk]),
+            "accept": reverse("api:annotation-accept-prediction", args=[annotation.pk]),
+            "discard": reverse("api:annotation-discard-prediction", args=[annotation.pk]),
         },
     }
     context = {

@@ -44,6 +44,7 @@ export class Viewer {
     this.selected = null; // the region uid the tools act on
     this.alsoSelected = new Set(); // Shift+click adds regions (to merge them)
     this.comparison = null; // {label, regions: [{mask, bbox}], visible}
+    this.overlays = []; // layers drawn over the regions: {draw(context, scale)} (the model's proposals)
     this.pan = null;
     this.pointer = null;
     this.spaceHeld = false;
@@ -564,6 +565,7 @@ export class Viewer {
 
   draw() {
     this.painter.draw();
+    for (const overlay of this.overlays) overlay.draw(this.context, this.view.scale);
     this.segmentation.draw(this.context, this.view.scale);
     this.tools.draw(this.context, this.view.scale, this.pointer, this.tool);
     this.minimap.draw();

@@ -12,6 +12,7 @@ import { Comparison, comparisonChoices, defaultChoice } from "./compare.js";
 import { renderFields } from "./fields.js";
 import { renderHistory } from "./history.js";
 import { bindPanels, bindSideColumn } from "./panels.js";
+import { PredictionLayer } from "./predictions.js";
 import { renderQA } from "./qa.js";
 import { renderLegend, renderRegions, renderToolbar } from "./regions.js";
 import { bindShortcuts } from "./shortcuts.js";
@@ -128,6 +129,19 @@ const actions = new Actions({
   onDetail: (current) => showTally(current),
 });
 
+// -- the model's proposals (pre-annotation), a layer of their own -----------------------------------
+
+const predictions = new PredictionLayer({
+  viewer,
+  actions,
+  store,
+  container: byId("predictions"),
+  panel: byId("predictions-panel"),
+  urls: page.urls,
+  decide: editable && ["annotation", "review"].includes(page.mode),
+});
+predictions.load();
+
 // -- comparing with another revision, and the history --------------------------------------------
 
 const comparison = new Comparison({ page, store, viewer, captions, summary: byId("compare-summary"), template: page.template });
@@ -209,4 +223,4 @@ bindShortcuts({
 });
 
 viewer.setTool("select");
-window.imddWork = { store, viewer, actions, comparison }; // for the browser tests and the console
+window.imddWork = { store, viewer, actions, comparison, predictions }; // for the browser tests and the console

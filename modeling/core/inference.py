@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
+from modeling.core.dataset import instance_boxes
 from modeling.core.errors import ConfigError
 from modeling.core.evaluation import load_segmenter
-from modeling.core.segmenter import Segmenter
+from modeling.core.segmenter import Segmentation, Segmenter
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Prediction:
     """Detections at the input image's size (H, W), highest score first.
 
     masks: (N, H, W) bool; boxes: (N, 4) float xyxy pixels; labels: N category names; scores: (N,).
+    uncertainty: the mean over all queries of their normalised class entropy (Segmentation.class_entropy),
+    0 sure .. 1 no idea: what an uncertainty-ordered annotation queue sorts by.
     """
 
     masks: torch.Tensor
@@ -39,6 +43,7 @@ class Prediction:
     latency_s: float
     peak_memory_bytes: int
     peak_memory_kind: str  # "cuda_allocated" or "process_rss"
+    uncertainty: float = 0.0
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +56,7 @@ class Prediction:
                 }
                 for label, score, box, mask in zip(self.labels, self.scores, self.boxes, self.masks, strict=True)
             ],
+            "uncertainty": round(self.uncertainty, 5),
             "latency_s": round(self.latency_s, 5),
             "peak_memory_bytes": self.peak_memory_bytes,
             "peak_memory_kind": self.peak_memory_kind,
@@ -106,11 +112,24 @@ class DefectSegmenter:
         width, height = image.size
         resized = image.convert("RGB").resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
         pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-        # masks are upsampled to the input's own size before thresholding, so boxes come out in its pixels
-        result = self.model.segment(pixels.to(self.device), self._class_embeddings(names), output_size=(height, width))
-        masks, boxes, labels, scores = result.instances(
-            0, score_threshold=score_threshold, max_instances=max_detections
-        )
+        pixels = pixels.to(self.device)
+        generator = torch.Generator(self.device).manual_seed(0)  # as Segmenter.segment, so results repeat
+        output = self.model(pixels, self._class_embeddings(names), generator=generator)[-1]
+        # Scores, labels and uncertainty at the model's input size, as evaluation scores them; only the
+        # kept queries' mask logits are upsampled to the image's own size (upsampling all of them and
+        # the per-class map cost more than the model on CPU), so boxes come out in its pixels.
+        result = Segmentation.from_logits(output.class_logits, output.mask_logits, tuple(pixels.shape[-2:]))
+        on = (result.mask_probabilities[0] > 0.5).flatten(1).any(dim=1)
+        keep = torch.nonzero(on & (result.scores[0] > score_threshold)).flatten()
+        keep = keep[result.scores[0][keep].argsort(descending=True)][:max_detections]
+        logits = output.mask_logits[0, keep].float()[None]
+        if keep.numel():
+            masks = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)[0] > 0
+        else:
+            masks = torch.zeros((0, height, width), dtype=torch.bool, device=logits.device)
+        visible = masks.flatten(1).any(dim=1)  # a speck at the model's size may vanish at the image's
+        masks, keep = masks[visible], keep[visible]
+        boxes, labels, scores = instance_boxes(masks.cpu()), result.labels[0][keep], result.scores[0][keep]
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         latency = time.perf_counter() - started
@@ -126,4 +145,5 @@ class DefectSegmenter:
             latency_s=latency,
             peak_memory_bytes=int(peak),
             peak_memory_kind=kind,
+            uncertainty=float(result.class_entropy[0].mean()),
         )

@@ -40,6 +40,8 @@ class Segmentation:
     labels: (B, Q) best defect class per query; scores: (B, Q) class probability x mask quality.
     is_object: (B, Q) True where a defect class, not "no object", is the query's most likely outcome.
     semantic: (B, C, H, W) per-pixel class scores, sum over queries of p(class) x mask.
+    class_entropy: (B, Q) entropy of each query's class distribution ("no object" included), divided
+    by its maximum log(C + 1): 0 when the query is sure, 1 when every outcome is equally likely.
     """
 
     mask_probabilities: torch.Tensor
@@ -48,6 +50,7 @@ class Segmentation:
     is_object: torch.Tensor
     semantic: torch.Tensor
     embeddings: torch.Tensor | None = None  # (B, Q, E) the queries' normalised text-space embeddings
+    class_entropy: torch.Tensor | None = None
 
     @classmethod
     def from_logits(
@@ -68,6 +71,8 @@ class Segmentation:
         on = (masks > 0.5).float()
         quality = (masks * on).flatten(2).sum(-1) / on.flatten(2).sum(-1).clamp(min=1)
         semantic = torch.einsum("bqc,bqhw->bchw", probabilities, masks)
+        outcomes = all_probabilities.shape[-1]
+        entropy = -(all_probabilities * all_probabilities.clamp(min=1e-12).log()).sum(-1)
         return cls(
             mask_probabilities=masks,
             labels=labels,
@@ -75,6 +80,7 @@ class Segmentation:
             is_object=all_probabilities.argmax(-1) < probabilities.shape[-1],
             semantic=semantic,
             embeddings=embeddings,
+            class_entropy=entropy / math.log(outcomes) if outcomes > 1 else torch.zeros_like(entropy),
         )
 
     def semantic_map(self, background_threshold: float = 0.5) -> torch.Tensor:

@@ -12,14 +12,22 @@ import numpy as np
 from PIL import Image
 
 from accounts.roles import Role
-from annotation.models import AgreementReport, Annotation, AnnotationRevision, AuditEvent, Caption
+from annotation.models import (
+    AgreementReport,
+    Annotation,
+    AnnotationRevision,
+    AuditEvent,
+    Caption,
+    ModelPrediction,
+    PredictedRegion,
+)
 from annotation.services import agreement_report_request, agreement_report_run, annotations_enqueue
 from captioning import services as captioning
 from captioning.models import CaptionDraft, CaptionJob
 from catalog import services as catalog
 from catalog.ingest import import_run
 from catalog.models import ImportJob, ImportRow, Sample, Source, SourceEvent
-from modeling.models import ModelCheckpoint, RunKind, TrainingRun
+from modeling.models import ModelCheckpoint, PreannotationItem, PreannotationJob, RunKind, TrainingRun
 from releases import exports, versions
 from releases.models import DatasetVersion, Export, ExportShard
 from vocabulary.services import vocabulary_version_release
@@ -141,6 +149,36 @@ def build_world(tmp_path: Path, people, vocab, admin) -> World:
                 ExportShard: ExportShard.objects.filter(export=export).first(),
                 TrainingRun: run,
                 ModelCheckpoint: ModelCheckpoint.objects.create(run=run, step=1, stage="stage1", path=f"{title}/ckpt"),
+            }
+        )
+    # A pre-annotation job over each source and a prediction of the sample the matrix names (written
+    # directly: the sample is verified, and the job would rightly refuse to predict it).
+    for source, objects in ((public, world.public_objects), (restricted, world.restricted_objects)):
+        sample = objects[Sample]
+        prediction = ModelPrediction.objects.create(
+            annotation_id=sample.pk,
+            model_key="checkpoint:world",
+            model_version=f"{source.name} model",  # the restricted source's name carries MARK
+            uncertainty=0.5,
+        )
+        job = PreannotationJob.objects.create(
+            checkpoint=objects[ModelCheckpoint], source=source, classes=[vocab.scratch.slug]
+        )
+        objects.update(
+            {
+                PreannotationJob: job,
+                PreannotationItem: PreannotationItem.objects.create(
+                    job=job, annotation_id=sample.pk, outcome="predicted", regions=1
+                ),
+                ModelPrediction: prediction,
+                PredictedRegion: PredictedRegion.objects.create(
+                    prediction=prediction,
+                    defect_type=vocab.scratch,
+                    mask_rle={"size": [sample.height, sample.width], "counts": [sample.height * sample.width]},
+                    bbox=[0, 0, 1, 1],
+                    area=0,
+                    score=0.9,
+                ),
             }
         )
     assert world.restricted_objects[DatasetVersion].sources.filter(pk=restricted.pk).exists()

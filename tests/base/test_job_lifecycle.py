@@ -14,6 +14,8 @@ from base.jobs import JobStatus
 from base.tasks import jobs_requeue_lost_task
 from captioning.models import CaptionJob
 from catalog.models import ImportJob, Source
+from modeling.models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
+from releases.models import DatasetVersion, Export
 
 pytestmark = pytest.mark.django_db
 
@@ -23,11 +25,21 @@ def make_job(kind: str, **fields):
     if model is ImportJob:
         fields.setdefault("source", Source.objects.get_or_create(name="s")[0])
         fields.setdefault("format", "folder")
+    if model is PreannotationJob:
+        fields.setdefault("source", Source.objects.get_or_create(name="s")[0])
+        fields.setdefault("checkpoint", _stage2_checkpoint())
     job = model.objects.create(**{key: value for key, value in fields.items() if key != "created_at"})
     if "created_at" in fields:  # auto_now_add ignores a given value
         model.objects.filter(pk=job.pk).update(created_at=fields["created_at"])
         job.refresh_from_db()
     return job
+
+
+def _stage2_checkpoint() -> ModelCheckpoint:
+    version = DatasetVersion.objects.get_or_create(number=1, defaults={"title": "v1"})[0]
+    export = Export.objects.get_or_create(version=version, defaults={"target": "/nowhere"})[0]
+    run = TrainingRun.objects.get_or_create(kind=RunKind.STAGE_2, dataset_version=version, export=export)[0]
+    return ModelCheckpoint.objects.get_or_create(run=run, step=1, defaults={"stage": "2", "path": "/nowhere"})[0]
 
 
 def ago(seconds: float):
@@ -39,10 +51,11 @@ def test_every_job_kind_is_registered():
         "import": ImportJob,
         "caption": CaptionJob,
         "report": AgreementReport,
+        "preannotation": PreannotationJob,
     }
 
 
-@pytest.mark.parametrize("kind", ["import", "caption", "report"])
+@pytest.mark.parametrize("kind", ["import", "caption", "report", "preannotation"])
 def test_resume_requeues_failed_and_lost_jobs_at_their_batch_and_refuses_live_or_done_ones(
     kind, django_capture_on_commit_callbacks
 ):

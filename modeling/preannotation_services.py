@@ -1,0 +1,113 @@
+"""Pre-annotation jobs: create one, queue it on the `train` queue, run it in this process. The
+batches themselves are in preannotation.py (called by the tasks).
+
+Who may ask: whoever may see the source and the dataset version the checkpoint learned from
+(catalog's visibility rule, through sources_visible_to and versions_visible_to).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import User
+from base.jobs import job_run_here
+from catalog.models import Source
+from catalog.selectors import sources_visible_to
+from releases.selectors import versions_visible_to
+from vocabulary.models import Facet, Term
+
+from .models import ModelCheckpoint, PreannotationJob
+from .preannotation import preannotation_batch, preannotation_finish
+from .tasks import preannotation_batch_task
+
+
+class PreannotationError(ValueError):
+    """A pre-annotation that cannot be made as asked; the message names what is wrong."""
+
+
+def checkpoint_resolve(reference: str | int) -> ModelCheckpoint:
+    """A checkpoint from "12" or "checkpoint:12" (its id), or "run:3" (run 3's newest checkpoint)."""
+    text = str(reference).strip()
+    kind, _, number = text.rpartition(":")
+    if kind not in ("", "checkpoint", "run") or not number.isdigit():
+        raise PreannotationError(f"checkpoint {text!r}: give a checkpoint id (12, checkpoint:12) or a run (run:3)")
+    if kind == "run":
+        checkpoint = ModelCheckpoint.objects.filter(run_id=int(number)).order_by("-step").first()
+        if checkpoint is None:
+            raise PreannotationError(f"run {number} has no checkpoint")
+        return checkpoint
+    checkpoint = ModelCheckpoint.objects.filter(pk=int(number)).first()
+    if checkpoint is None:
+        raise PreannotationError(f"no checkpoint {number}")
+    return checkpoint
+
+
+def checkpoint_classes(checkpoint: ModelCheckpoint) -> list[str]:
+    """The defect-type slugs of the export the checkpoint's run trained on (the manifest's class list)."""
+    return [entry["slug"] for entry in checkpoint.run.export.classes if entry.get("index")]
+
+
+def preannotation_request(
+    *,
+    checkpoint: ModelCheckpoint,
+    source: Source,
+    requester: User | None,
+    limit: int | None = None,
+    score_threshold: float = 0.3,
+    classes: list[str] | None = None,
+    enqueue: bool = True,
+) -> PreannotationJob:
+    """Create the job (and queue its first batch once the caller commits). requester None is the
+    system (the CLI), which sees every source."""
+    if requester is not None:
+        if not sources_visible_to(requester).filter(pk=source.pk).exists():
+            raise PreannotationError(f"no source {source.pk}")
+        if not versions_visible_to(requester).filter(pk=checkpoint.run.dataset_version_id).exists():
+            raise PreannotationError(f"no checkpoint {checkpoint.pk}")
+    if str(checkpoint.stage) != "2":
+        raise PreannotationError(
+            f"checkpoint {checkpoint.pk} is from stage {checkpoint.stage or '?'}; pre-annotation needs a Stage 2 one"
+        )
+    if limit is not None and limit < 1:
+        raise PreannotationError("limit must be at least 1")
+    if not 0.0 <= score_threshold < 1.0:
+        raise PreannotationError("score_threshold must be at least 0 and below 1")
+    classes = list(classes) if classes is not None else checkpoint_classes(checkpoint)
+    if not classes:
+        raise PreannotationError(f"checkpoint {checkpoint.pk}'s export lists no defect classes; name them")
+    known = set(Term.objects.filter(slug__in=classes, facet=Facet.DEFECT_TYPE).values_list("slug", flat=True))
+    unknown = [slug for slug in classes if slug not in known]
+    if unknown:
+        raise PreannotationError(f"not defect types of the vocabulary: {', '.join(unknown)}")
+    with transaction.atomic():
+        job = PreannotationJob.objects.create(
+            checkpoint=checkpoint,
+            source=source,
+            classes=classes,
+            limit=limit,
+            score_threshold=score_threshold,
+            created_by=requester,
+        )
+        if enqueue:
+            preannotation_enqueue(job=job)
+    return job
+
+
+def preannotation_enqueue(*, job: PreannotationJob) -> None:
+    job_id, batch = job.pk, job.next_batch
+    transaction.on_commit(lambda: preannotation_batch_task.delay(job_id, batch))
+
+
+def preannotation_requeue(job_id: int) -> None:
+    """The job registry's requeue (base/job_kinds.py)."""
+    preannotation_enqueue(job=PreannotationJob.objects.get(pk=job_id))
+
+
+def preannotation_run(*, job: PreannotationJob, predictor=None, on_progress=None) -> PreannotationJob:
+    """Run the job's remaining batches in this process (the CLI without --enqueue, tests, benchmarks)."""
+    return job_run_here(
+        job,
+        run_batch=lambda job_id, batch: preannotation_batch(job_id=job_id, batch=batch, predictor=predictor),
+        finish=preannotation_finish,
+        on_progress=on_progress,
+    )
