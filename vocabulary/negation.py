@@ -95,45 +95,57 @@ def _has_kana(text: str) -> bool:
     return _KANA.search(text) is not None
 
 
-# Every English trigger holds one of these; most captions hold none, and looking for them with an
-# Aho-Corasick automaton costs a microsecond where the trigger expression costs a hundred.
-_EN_TRIGGER_PARTS = ahocorasick_rs.AhoCorasick(
+# Every English trigger holds one of these in the text's "trigger view": the folded text as ASCII
+# bytes, lower-cased, with every byte that is not a letter or digit made a space, between two
+# spaces. A trigger's \b and \s neighbours are spaces there, so " not " is in the view of every text the
+# trigger "not" matches, while "notch" or "another" hold no " not ". Most captions hold none of
+# these; looking for them costs a microsecond where the trigger expression costs a hundred.
+_EN_TRIGGER_PARTS = ahocorasick_rs.BytesAhoCorasick(
     [
-        " no ",
-        " no,",
-        "not",
-        "n't",
-        "without",
-        "free",
-        "absen",
-        "lack",
-        "never",
-        "neither",
-        " nor ",
-        "none",
-        "devoid",
-        "rule",
-        "exclud",
-        "negative",
-        "cannot",
-        "zero",
+        b" no ",
+        b" not ",
+        b"n t ",  # n't, as in isn't, can't
+        b" without ",
+        b" free ",
+        b" absen",
+        b" lack",
+        b" never ",
+        b" neither ",
+        b" nor ",
+        b" none ",
+        b" devoid ",
+        b" rule",
+        b" exclud",
+        b" negative ",
+        b" cannot ",
+        b" zero ",
     ]  # fmt: skip
+)
+_TRIGGER_VIEW = bytes(
+    ord(chr(code).lower()) if chr(code).lower() in "0123456789abcdefghijklmnopqrstuvwxyz" else ord(" ")
+    for code in range(256)
 )
 _ZH_TRIGGER_CHARS = frozenset("未没并毫不看无")
 _JA_TRIGGER_CHARS = frozenset("なず無ん")
 
 
+def _may_hold_english_trigger(text: bytes) -> bool:
+    """False when the text (ASCII bytes, a '?' for each other character) holds no English trigger."""
+    return bool(_EN_TRIGGER_PARTS.find_matches_as_indexes(b" " + text.translate(_TRIGGER_VIEW) + b" "))
+
+
 def negated_scopes(text: str) -> list[tuple[int, int]]:
     """(start, end) spans of text that its negation triggers cover; a mention inside one is negated."""
+    if text.isascii():  # an English caption: folded only where it may hold a trigger
+        return _english_scopes(fold(text)) if _may_hold_english_trigger(text.encode("ascii")) else []
     scopes: list[tuple[int, int]] = []
-    if not text.isascii():
-        if _has_kana(text):
-            if not _JA_TRIGGER_CHARS.isdisjoint(text):
-                scopes += _japanese_scopes(text)
-        elif not _ZH_TRIGGER_CHARS.isdisjoint(text) and _has_cjk(text):
-            scopes += _chinese_scopes(text)
-    folded = fold(text)
-    if _EN_TRIGGER_PARTS.find_matches_as_indexes(f" {folded} ") and _EN_TRIGGER.search(folded):
+    if _has_kana(text):
+        if not _JA_TRIGGER_CHARS.isdisjoint(text):
+            scopes += _japanese_scopes(text)
+    elif not _ZH_TRIGGER_CHARS.isdisjoint(text) and _has_cjk(text):
+        scopes += _chinese_scopes(text)
+    folded = fold(text)  # fullwidth letters read as ASCII ones
+    if _may_hold_english_trigger(folded.encode("ascii", "replace")):
         scopes += _english_scopes(folded)
     return scopes
 
@@ -144,11 +156,12 @@ def is_negated(scopes: list[tuple[int, int]], start: int, end: int) -> bool:
 
 def _english_scopes(text: str) -> list[tuple[int, int]]:
     """Scopes in a folded text (positions are the original's)."""
+    triggers = [match for match in _EN_TRIGGER.finditer(text) if not match["pseudo"]]
+    if not triggers:
+        return []
     boundaries = [(m.start(), m.end()) for m in _EN_BOUNDARY.finditer(text)]
     scopes = []
-    for match in _EN_TRIGGER.finditer(text):
-        if match["pseudo"]:
-            continue
+    for match in triggers:
         if match["pre"]:
             start = match.end()
             end = next((b_start for b_start, _ in boundaries if b_start >= start), len(text))
