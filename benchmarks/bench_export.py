@@ -251,7 +251,11 @@ def _v1_export(workers: Workers, version, out: Path) -> dict:
     if export.samples_written != version.sample_count:
         raise RuntimeError(f"schema-1 export {export.pk}: {export.samples_written} samples written")
     shutil.rmtree(out / "v1")
-    return {"v1_rate": written["samples"] / (written["wall_s"] + finish_s), "v1_finish_s": finish_s}
+    return {
+        "v1_rate": written["samples"] / (written["wall_s"] + finish_s),
+        "v1_cpu_us": (written["workers"][0]["cpu_s"] + finish_s) / written["samples"] * 1e6,
+        "v1_finish_s": finish_s,
+    }
 
 
 def _round(workers: Workers, version, out: Path, number: int) -> dict:
@@ -287,6 +291,7 @@ def _round(workers: Workers, version, out: Path, number: int) -> dict:
         "one_cores": one_worker["cpu_s"] / one["wall_s"],
         "one_peak_rss": one_worker["peak_rss"],
         "v2_rate": one["samples"] / (one["wall_s"] + finish_s),
+        "v2_cpu_us": (one_worker["cpu_s"] + finish_s) / one["samples"] * 1e6,
         "v2_finish_s": finish_s,
         **v1,
         "two_rate": two["samples"] / two["wall_s"],
@@ -421,13 +426,15 @@ def run() -> None:
     v2, v1 = max(rounds, key=lambda r: r["v2_rate"]), max(rounds, key=lambda r: r["v1_rate"])
     print(
         f"   schema 2 with Parquet index and card, one worker, finisher included   {v2['v2_rate']:8,.0f} samples/s   "
-        f"{v2['v2_rate'] / v1['v1_rate']:.2f}x schema 1   (target >= 0.95; the card, croissant.json and manifest "
-        f"took {v2['v2_finish_s']:.2f} s; {_each(rounds, 'v2_rate')})"
+        f"{v2['v2_rate'] / v1['v1_rate']:.2f}x schema 1   (target >= 0.95; {v2['v2_cpu_us']:.0f} µs CPU a sample; "
+        f"the card, croissant.json and manifest took {v2['v2_finish_s']:.2f} s; {_each(rounds, 'v2_rate')})"
     )
     print(
         f"   schema 1 as 445053e^ wrote it (benchmarks/export_v1.py)             {v1['v1_rate']:8,.0f} samples/s   "
-        f"(its manifest: {v1['v1_finish_s']:.2f} s; {_each(rounds, 'v1_rate')})"
+        f"({v1['v1_cpu_us']:.0f} µs CPU a sample; its manifest: {v1['v1_finish_s']:.2f} s; {_each(rounds, 'v1_rate')})"
     )
+    cpu_ratios = ", ".join(f"{r['v2_cpu_us'] / r['v1_cpu_us']:.2f}" for r in rounds)
+    print(f"   CPU a sample, schema 2 / schema 1 (the steadier figure on a loaded machine), per round: {cpu_ratios}")
     print(
         f"   export, two workers          {two['two_rate']:8,.0f} samples/s   {two['two_rate'] / one['one_rate']:.2f}x"
         f" one worker   (target >= 1.8; they had {two['two_cores']:.2f} of {os.cpu_count()} cores; "
