@@ -63,7 +63,9 @@ _ZH_TRIGGER_WORDS = (
 _ZH_TRIGGER_PREFIXES = "均|都|皆|也|亦|并"
 # The characters a pseudo trigger or a trigger can start with, looked at first: without it, Python's
 # matcher tries the whole alternation at every character of the text (four times slower).
-_ZH_FIRST_CHARS = "".join(sorted({word[0] for word in f"{_ZH_PSEUDO}|{_ZH_TRIGGER_WORDS}|{_ZH_TRIGGER_PREFIXES}".split("|")}))
+_ZH_FIRST_CHARS = "".join(
+    sorted({word[0] for word in f"{_ZH_PSEUDO}|{_ZH_TRIGGER_WORDS}|{_ZH_TRIGGER_PREFIXES}".split("|")})
+)
 _ZH_TRIGGER = re.compile(
     rf"(?=[{_ZH_FIRST_CHARS}])"
     rf"(?:(?P<pseudo>{_ZH_PSEUDO})|(?P<trigger>(?:{_ZH_TRIGGER_PREFIXES})?(?:{_ZH_TRIGGER_WORDS})))"
@@ -80,7 +82,9 @@ _JA_PSEUDO = (
 # なし / 無し / 無い, or a verb of seeing or being in the negative (見られない, 認められず, 見当たらない,
 # ありません). A negated action ("接触していない", not touching) says nothing is absent; bare ず is
 # inside ずれ, まず, わずか.
-_JA_SEEING = "見られ|認められ|確認され|確認でき|検出され|観察され|発見され|見当たら|存在し|ありませ|見え|生じてい|出てい"
+_JA_SEEING = (
+    "見られ|認められ|確認され|確認でき|検出され|観察され|発見され|見当たら|存在し|ありませ|見え|生じてい|出てい"
+)
 # As in Chinese, the characters a match can start with are looked at first.
 _JA_FIRST_CHARS = "".join(sorted({word[0] for word in f"{_JA_PSEUDO}|{_JA_SEEING}".split("|")} | set("な無")))
 _JA_TRIGGER = re.compile(
