@@ -26,6 +26,7 @@ import io
 import json
 import multiprocessing
 import os
+import queue
 import shutil
 import tarfile
 import tempfile
@@ -182,7 +183,7 @@ class Workers:
         for process in processes:
             process.start()
         started.wait(timeout=120)
-        figures = [results.get(timeout=1800) for _ in processes]
+        figures = [_result(results, processes, job) for _ in processes]
         for process in processes:
             process.join()
             if process.exitcode:
@@ -198,6 +199,22 @@ class Workers:
         for _ in range(count):
             shards.put(None)
         return self.run(job, [{"export_id": export.pk, "shards": shards}] * count)
+
+
+def _result(results, processes, job: str) -> dict:
+    """The next worker's figures; a worker that died (its traceback is on stderr) ends the run at
+    once instead of leaving the others waiting for figures that never come."""
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        try:
+            return results.get(timeout=5)
+        except queue.Empty:
+            failed = [process.exitcode for process in processes if process.exitcode]
+            if failed:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(f"a {job} worker exited with status {failed[0]}") from None
+    raise RuntimeError(f"no figures from a {job} worker within 30 minutes")
 
 
 def _version(title: str):
