@@ -351,6 +351,7 @@ def _hf_rows(files: dict[str, list[str]], cache: str, streaming: bool):
     loading (for the Arrow dataset: reading the tars and writing its cache) runs on the first row."""
     import datasets
 
+    datasets.disable_progress_bars()  # a bar per split per read: pages of output, and webdataset draws none
     loaded = datasets.load_dataset("webdataset", data_files=files, cache_dir=cache, streaming=streaming)
     for split in files:
         yield from loaded[split]
