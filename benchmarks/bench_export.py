@@ -13,18 +13,30 @@ pair), a 10,000-sample version and a full version are cut through dataset_versio
    building the json and masks, hashing, fsync and the atomic rename included);
 3. two workers: two such processes take shards from one queue, as two Celery workers would;
 4. peak RSS of a process that runs one shard task of BENCH_EXPORT_SHARD_SAMPLES samples, at the
-   10,000-sample version and at the full one.
+   10,000-sample version and at the full one;
+5. schema 2 against schema 1: the one-worker export above with its finisher (README.md and
+   croissant.json, manifest.json) against one worker writing the same version as schema 1 wrote it
+   (export_v1.py: the writer of 445053e's parent on today's primitives, no Parquet index, its
+   finisher writing manifest.json alone), in samples/s and CPU a sample; target >= 0.95x;
+6. reading the 10,000-sample version's export (schema 2) back, every row decoded (image and mask
+   to PIL images, json, captions): Hugging Face `datasets.load_dataset("webdataset",
+   data_files=...)`, as an Arrow dataset (its cache written first) and streaming, beside
+   `webdataset.WebDataset(tars).decode("pil")`: seconds to the first row and rows/s.
 
-Worker processes are started and set up (Django, a connection) before the clock starts.
+Worker processes are started and set up (Django, a connection, pyarrow's first table) before the
+clock starts.
 Files go to BENCH_EXPORT_DIR (default /dev/shm where there is one: creating 100,000 files on a
 shared virtual disk can take minutes, and the figure is the export's work, not the disk's; the
 baseline writes to the same place). Targets: one worker >= 1.0x the bare tar rate, two workers
->= 1.8x one, shard-task peak RSS flat from 10k to the full version.
+>= 1.8x one, shard-task peak RSS flat from 10k to the full version, schema 2 >= 0.95x schema 1.
+On a loaded machine the rates swing from round to round: the CPU a sample is the steadier figure.
 """
 
 import io
+import json
 import multiprocessing
 import os
+import queue
 import shutil
 import tarfile
 import tempfile
@@ -51,6 +63,11 @@ def _child(environment: dict, job: str, arguments: dict, started, results) -> No
     from django.db import connection
 
     connection.ensure_connection()
+    # pyarrow imports pandas on its first table (326 modules, 0.35 s of CPU on a quiet machine):
+    # a Celery worker pays that once, on its first shard, not on each. Paid here, off the clock.
+    from releases.shard_index import ShardIndex
+
+    ShardIndex("warm-up").parquet_bytes()
     rss_before = _current_rss_bytes()
     cpu_before = time.process_time()
     started.wait()
@@ -76,6 +93,18 @@ def _shards_from_queue(export_id: int, shards) -> dict:
     samples = 0
     while (index := shards.get()) is not None:
         samples += exports.shard_write(export=export, index=index).samples
+    return {"samples": samples}
+
+
+def _v1_shards_from_queue(export_id: int, shards) -> dict:
+    """The same, writing schema 1 (export_v1.py): the baseline of schema 2's card and index."""
+    from benchmarks.export_v1 import v1_shard_write
+    from releases.models import Export
+
+    export = Export.objects.select_related("version").get(pk=export_id)
+    samples = 0
+    while (index := shards.get()) is not None:
+        samples += v1_shard_write(export=export, index=index).samples
     return {"samples": samples}
 
 
@@ -110,7 +139,12 @@ def _bare_tar(shard_paths: list[str], out: str) -> dict:
     return {"samples": samples, "writing_s": writing, "writing_cpu_s": writing_cpu}
 
 
-JOBS = {"shards": _shards_from_queue, "one_shard": _one_shard, "bare_tar": _bare_tar}
+JOBS = {
+    "shards": _shards_from_queue,
+    "v1_shards": _v1_shards_from_queue,
+    "one_shard": _one_shard,
+    "bare_tar": _bare_tar,
+}
 
 
 def _current_rss_bytes() -> int:
@@ -164,7 +198,7 @@ class Workers:
         for process in processes:
             process.start()
         started.wait(timeout=120)
-        figures = [results.get(timeout=1800) for _ in processes]
+        figures = [_result(results, processes, job) for _ in processes]
         for process in processes:
             process.join()
             if process.exitcode:
@@ -172,14 +206,30 @@ class Workers:
         wall = max(f["ended"] for f in figures) - min(f["began"] for f in figures)
         return {"wall_s": wall, "workers": figures, "samples": sum(f["samples"] for f in figures)}
 
-    def export(self, export, count: int) -> dict:
+    def export(self, export, count: int, job: str = "shards") -> dict:
         """Every shard of `export` by `count` workers sharing one queue of shard indexes."""
         shards = self.context.Queue()
         for index in export.shards.order_by("index").values_list("index", flat=True):
             shards.put(index)
         for _ in range(count):
             shards.put(None)
-        return self.run("shards", [{"export_id": export.pk, "shards": shards}] * count)
+        return self.run(job, [{"export_id": export.pk, "shards": shards}] * count)
+
+
+def _result(results, processes, job: str) -> dict:
+    """The next worker's figures; a worker that died (its traceback is on stderr) ends the run at
+    once instead of leaving the others waiting for figures that never come."""
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        try:
+            return results.get(timeout=5)
+        except queue.Empty:
+            failed = [process.exitcode for process in processes if process.exitcode]
+            if failed:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(f"a {job} worker exited with status {failed[0]}") from None
+    raise RuntimeError(f"no figures from a {job} worker within 30 minutes")
 
 
 def _version(title: str):
@@ -221,16 +271,42 @@ def _shard_task_rss(workers: Workers, version, out: Path) -> tuple[int, int]:
     return figures["rss_before"], figures["peak_rss"]
 
 
-def _round(workers: Workers, version, out: Path) -> dict:
-    """One worker exports the version, bare tarfile writes its shards again, two workers export it."""
+def _v1_export(workers: Workers, version, out: Path) -> dict:
+    """Schema 1 (export_v1.py) by one worker: its shards, then its finisher (manifest.json alone)."""
+    from benchmarks.export_v1 import v1_finalize
+
+    export = _export(version, out / "v1")
+    written = workers.export(export, 1, job="v1_shards")
+    started = time.perf_counter()
+    export = v1_finalize(export=export)
+    finish_s = time.perf_counter() - started
+    if export.samples_written != version.sample_count:
+        raise RuntimeError(f"schema-1 export {export.pk}: {export.samples_written} samples written")
+    shutil.rmtree(out / "v1")
+    return {
+        "v1_rate": written["samples"] / (written["wall_s"] + finish_s),
+        "v1_cpu_us": (written["workers"][0]["cpu_s"] + finish_s) / written["samples"] * 1e6,
+        "v1_finish_s": finish_s,
+    }
+
+
+def _round(workers: Workers, version, out: Path, number: int) -> dict:
+    """One worker exports the version (schema 2, then its card and manifest), bare tarfile writes
+    its shards again, one worker writes it as schema 1 (first in every other round, so that a
+    drift in the machine's speed favours neither), two workers export it."""
+    v1 = _v1_export(workers, version, out) if number % 2 else None
     one_export = _export(version, out / "one")
     one = workers.export(one_export, 1)
+    started = time.perf_counter()
     sha256s = _finish(one_export)
+    finish_s = time.perf_counter() - started
     shard_paths = sorted(str(p) for p in (out / "one" / version.name).glob("*.tar"))
     (out / "bare").mkdir()
     bare = workers.run("bare_tar", [{"shard_paths": shard_paths, "out": str(out / "bare")}])
     shutil.rmtree(out / "bare")
     shutil.rmtree(out / "one")
+    if v1 is None:
+        v1 = _v1_export(workers, version, out)
     two_export = _export(version, out / "two")
     two = workers.export(two_export, 2)
     if _finish(two_export) != sha256s:
@@ -246,9 +322,81 @@ def _round(workers: Workers, version, out: Path) -> dict:
         "one_cpu_us": one_worker["cpu_s"] / one["samples"] * 1e6,
         "one_cores": one_worker["cpu_s"] / one["wall_s"],
         "one_peak_rss": one_worker["peak_rss"],
+        "v2_rate": one["samples"] / (one["wall_s"] + finish_s),
+        "v2_cpu_us": (one_worker["cpu_s"] + finish_s) / one["samples"] * 1e6,
+        "v2_finish_s": finish_s,
+        **v1,
         "two_rate": two["samples"] / two["wall_s"],
         "two_cores": sum(w["cpu_s"] for w in two["workers"]) / two["wall_s"],
     }
+
+
+# -- reading an export: Hugging Face datasets beside webdataset --------------------------------------
+
+
+def _export_files(workers: Workers, version, out: Path) -> dict[str, list[str]]:
+    """A finished export of `version` (one worker): its tars, split by split, as the manifest lists them."""
+    export = _export(version, out)
+    workers.export(export, 1)
+    _finish(export)
+    folder = out / version.name
+    files: dict[str, list[str]] = {}
+    for shard in json.loads((folder / "manifest.json").read_bytes())["shards"]:
+        files.setdefault(shard["split"], []).append(str(folder / shard["name"]))
+    return files
+
+
+def _hf_rows(files: dict[str, list[str]], cache: str, streaming: bool):
+    """Every row of `load_dataset("webdataset", data_files=...)`, split after split. A generator: the
+    loading (for the Arrow dataset: reading the tars and writing its cache) runs on the first row."""
+    import datasets
+
+    datasets.disable_progress_bars()  # a bar per split per read: pages of output, and webdataset draws none
+    loaded = datasets.load_dataset("webdataset", data_files=files, cache_dir=cache, streaming=streaming)
+    for split in files:
+        yield from loaded[split]
+
+
+def _wds_rows(files: dict[str, list[str]]):
+    import webdataset
+
+    yield from webdataset.WebDataset([path for paths in files.values() for path in paths], shardshuffle=False).decode(
+        "pil"
+    )
+
+
+def _read(rows) -> dict:
+    """Seconds to the first row, rows per second over the whole read (the first row's wait included).
+    Every reader decodes the image and the mask to PIL images, the json to a dict, the captions to text."""
+    started = time.perf_counter()
+    first, count = None, 0
+    for row in rows:
+        if first is None:
+            first = time.perf_counter() - started
+            if not hasattr(row["mask.png"], "size"):
+                raise RuntimeError(f"a reader gave mask.png undecoded: {type(row['mask.png'])}")
+        count += 1
+    return {"first_s": first, "rate": count / (time.perf_counter() - started), "rows": count}
+
+
+def _readers(files: dict[str, list[str]], out: Path, samples: int) -> dict[str, dict]:
+    """Each reader twice, in turns; the better of its two reads."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # nothing is downloaded: the builder is in the package
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    best: dict[str, dict] = {}
+    for attempt in range(2):
+        readers = {  # generators: nothing runs before the first row is asked for
+            "webdataset": _wds_rows(files),
+            "hf streaming": _hf_rows(files, str(out / f"hf-cache-s{attempt}"), True),
+            "hf": _hf_rows(files, str(out / f"hf-cache-{attempt}"), False),  # a fresh cache each time
+        }
+        for name, rows in readers.items():
+            figures = _read(rows)
+            if figures["rows"] != samples:
+                raise RuntimeError(f"{name} read {figures['rows']} rows of {samples}")
+            if name not in best or figures["rate"] > best[name]["rate"]:
+                best[name] = figures
+    return best
 
 
 def _each(rounds: list[dict], figure: str) -> str:
@@ -283,8 +431,11 @@ def run() -> None:
         rss_full = _shard_task_rss(workers, full, out)
 
         load_before = os.getloadavg()[0]
-        rounds = [_round(workers, full, out / f"round-{number}") for number in range(ROUNDS)]
+        rounds = [_round(workers, full, out / f"round-{number}", number) for number in range(ROUNDS)]
         load_after = os.getloadavg()[0]
+        started = time.perf_counter()
+        readers = _readers(_export_files(workers, small, out / "hf"), out, small.sample_count)
+        readers_s = time.perf_counter() - started
         if len({tuple(r["sha256s"]) for r in rounds}) != 1:
             raise RuntimeError("exports of the same version wrote other bytes: the shards are not reproducible")
 
@@ -305,6 +456,18 @@ def run() -> None:
         f" bare tar   (target >= 1.0; {one['one_cpu_us']:.0f} µs CPU a sample, {one['one_cores']:.2f} cores; "
         f"{_each(rounds, 'one_rate')})"
     )
+    v2, v1 = max(rounds, key=lambda r: r["v2_rate"]), max(rounds, key=lambda r: r["v1_rate"])
+    print(
+        f"   schema 2 with Parquet index and card, one worker, finisher included   {v2['v2_rate']:8,.0f} samples/s   "
+        f"{v2['v2_rate'] / v1['v1_rate']:.2f}x schema 1   (target >= 0.95; {v2['v2_cpu_us']:.0f} µs CPU a sample; "
+        f"the card, croissant.json and manifest took {v2['v2_finish_s']:.2f} s; {_each(rounds, 'v2_rate')})"
+    )
+    print(
+        f"   schema 1 as 445053e^ wrote it (benchmarks/export_v1.py)             {v1['v1_rate']:8,.0f} samples/s   "
+        f"({v1['v1_cpu_us']:.0f} µs CPU a sample; its manifest: {v1['v1_finish_s']:.2f} s; {_each(rounds, 'v1_rate')})"
+    )
+    cpu_ratios = ", ".join(f"{r['v2_cpu_us'] / r['v1_cpu_us']:.2f}" for r in rounds)
+    print(f"   CPU a sample, schema 2 / schema 1 (the steadier figure on a loaded machine), per round: {cpu_ratios}")
     print(
         f"   export, two workers          {two['two_rate']:8,.0f} samples/s   {two['two_rate'] / one['one_rate']:.2f}x"
         f" one worker   (target >= 1.8; they had {two['two_cores']:.2f} of {os.cpu_count()} cores; "
@@ -316,3 +479,18 @@ def run() -> None:
         f"{rss_small[0] / 2**20:.0f} / {rss_full[0] / 2**20:.0f} MiB before the task); "
         f"one worker after all {one['shards']} shards: {one['one_peak_rss'] / 2**20:.0f} MiB"
     )
+    print(
+        f"   reading a {small.sample_count:,}-sample export (schema 2), every row decoded, better of two reads "
+        f"({readers_s:.0f} s in all):"
+    )
+    base = readers["webdataset"]["rate"]
+    for name, label in (
+        ("webdataset", "webdataset.WebDataset(tars).decode('pil')"),
+        ("hf streaming", 'load_dataset("webdataset", data_files=..., streaming=True)'),
+        ("hf", 'load_dataset("webdataset", data_files=...) (Arrow cache written first)'),
+    ):
+        figures = readers[name]
+        print(
+            f"   {label:72s} first row after {figures['first_s']:6.2f} s, {figures['rate']:7,.0f} rows/s"
+            f"   ({figures['rate'] / base:.2f}x webdataset)"
+        )

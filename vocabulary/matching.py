@@ -37,6 +37,7 @@ workers share this module.
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 import ahocorasick_rs
@@ -61,6 +62,8 @@ LATIN_WORD_CHARS = "a-z0-9" + re.escape(_LATIN_LETTERS)
 # punctuation, which the view otherwise never holds.
 _INNER_DIGIT = {str(digit): chr(ord("!") + digit) for digit in range(10)}
 LEFTMOST_LONGEST = ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST
+_FIRST = itemgetter(0)  # a match's name index; a mention's term
+_AMBIGUOUS = attrgetter("ambiguous")
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,7 @@ class TermMatcher:
         found, owners, trim = self._found(text)
         if not found:
             return []
-        mentions, pending = _mentions(text, found, owners, trim, facets, languages)
+        mentions, pending = _mentions(text, found, owners, trim, facets, languages, self._has_ambiguous)
         if pending:
             mentions = self._supported(mentions, pending, set(context), facet_hint)
         if not mentions:
@@ -305,10 +308,11 @@ class TermMatcher:
 
 
 def _mentions(
-    text: str, found: list[tuple[int, int, int]], owners: list, trim: int, facets, languages
+    text: str, found: list[tuple[int, int, int]], owners: list, trim: int, facets, languages, has_ambiguous: bool
 ) -> tuple[list[Mention], list[tuple[int, frozenset]]]:
     """One mention per term that each (owner index, start, end + trim) names, keeping only `facets`
-    and names in `languages`; and (position in the list, support) of each ambiguous one."""
+    and names in `languages`; and (position in the list, support) of each ambiguous one
+    (`has_ambiguous`: whether any name is ambiguous at all)."""
     make = tuple.__new__  # builds the NamedTuple without its Python-level __new__: millions are made
     pending: list[tuple[int, frozenset]] = []
     if facets is None and languages is None:  # the hot path
@@ -317,7 +321,7 @@ def _mentions(
             for index, start, end in found
             for term, facet, language, _languages, _support in owners[index]
         ]
-        if any(owners[index].ambiguous for index, _, _ in found):
+        if has_ambiguous and any(map(_AMBIGUOUS, map(owners.__getitem__, map(_FIRST, found)))):  # in C
             rows = [row for index, _, _ in found for row in owners[index]]
             pending = [(position, row[4]) for position, row in enumerate(rows) if row[4] is not None]
         return mentions, pending
@@ -402,7 +406,7 @@ def _support_closure(owners: dict[str, dict[str, list]], parents: dict[str, str 
 def _without_contradicted_defect_free(mentions: list[Mention]) -> list[Mention]:
     """'Normal' or 'good' in a text that names a defect describes the rest of the part, not the
     sample: the defect-free mention is dropped when an affirmed defect type stands beside it."""
-    if not any(m.term == DEFECT_FREE for m in mentions):
+    if DEFECT_FREE not in map(_FIRST, mentions):  # the terms, compared in C
         return mentions
     if not any(m.facet == "defect_type" and m.term != DEFECT_FREE and not m.negated for m in mentions):
         return mentions

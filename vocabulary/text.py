@@ -14,6 +14,7 @@ import re
 _FULLWIDTH_TO_ASCII = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 _HAS_FULLWIDTH_LETTER_OR_DIGIT = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _SEPARATORS = {"_": " ", "-": " ", "\u3000": " ", "\t": " ", "\n": " ", "\r": " "}
+_ASCII_SEPARATORS = str.maketrans({separator: space for separator, space in _SEPARATORS.items() if separator.isascii()})
 
 
 def fold_char(char: str) -> str:
@@ -26,6 +27,11 @@ def fold_char(char: str) -> str:
 def fold(text: str) -> str:
     """Lower-case, read fullwidth ASCII as ASCII, and treat '_' and '-' as spaces (raw class
     names such as 'rolled-in_scale')."""
+    if text.isascii():  # an English caption: no fullwidth form, and lower() keeps the length
+        folded = text.lower()
+        if "_" in folded or "-" in folded or "\t" in folded or "\n" in folded or "\r" in folded:
+            folded = folded.translate(_ASCII_SEPARATORS)
+        return folded
     if _HAS_FULLWIDTH_LETTER_OR_DIGIT.search(text):
         text = text.translate(_FULLWIDTH_TO_ASCII)
     folded = text.lower()

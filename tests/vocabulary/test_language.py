@@ -137,6 +137,9 @@ NEGATIONS = [
     ("The surface is scratch-free but a dent is present.", {"def-scratch"}, {"def-dent"}),
     ("A dent near the rim; no cracks, a scratch on the cap.", {"def-crack"}, {"def-dent", "def-scratch"}),
     ("Not only scratches but also dents.", set(), {"def-scratch", "def-dent"}),
+    # A trigger right after punctuation: the substring prefilter once looked for " no " only.
+    ("Surface OK (no cracks), a dent near the rim.", {"def-crack"}, {"def-dent"}),
+    ("Checked:no cracks.", {"def-crack"}, set()),
     ("表面无划痕，但有一处凹坑。", {"def-scratch"}, {"def-pit"}),
     ("裂纹、划痕均未发现。", {"def-crack", "def-scratch"}, set()),
     ("无规则的划痕。", set(), {"def-scratch"}),  # 无规则 is "irregular", not a negation
