@@ -255,6 +255,7 @@ TRAINING_HEARTBEAT_STALE_SECONDS = env.int("TRAINING_HEARTBEAT_STALE_SECONDS", d
 CURATION_CLIP_MODEL = env.str("CURATION_CLIP_MODEL", default="ViT-B-16")
 CURATION_CLIP_WEIGHTS = env.str("CURATION_CLIP_WEIGHTS", default="")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=64)  # samples per embedding task
+EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=2)  # per worker process
 EMBEDDING_INDEX_ROOT = env.str("EMBEDDING_INDEX_ROOT", default="") or str(VAR_DIR / "embedding-index")
 EMBEDDING_INDEX_KIND = env.str("EMBEDDING_INDEX_KIND", default="hnsw")
 # Two samples are near-duplicates when their embeddings' cosine distance or their pHashes' Hamming

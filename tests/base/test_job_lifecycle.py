@@ -14,6 +14,7 @@ from base.jobs import JobStatus
 from base.tasks import jobs_requeue_lost_task
 from captioning.models import CaptionJob
 from catalog.models import ImportJob, Source
+from modeling.models import EmbeddingJob
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +40,11 @@ def test_every_job_kind_is_registered():
         "import": ImportJob,
         "caption": CaptionJob,
         "report": AgreementReport,
+        "embedding": EmbeddingJob,
     }
 
 
-@pytest.mark.parametrize("kind", ["import", "caption", "report"])
+@pytest.mark.parametrize("kind", ["import", "caption", "report", "embedding"])
 def test_resume_requeues_failed_and_lost_jobs_at_their_batch_and_refuses_live_or_done_ones(
     kind, django_capture_on_commit_callbacks
 ):
