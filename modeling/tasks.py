@@ -8,6 +8,8 @@ from django.conf import settings
 
 from base.jobs import JobStatus, job_finish
 
+from .embedding_batches import embedding_batch, embedding_finish
+from .models import EmbeddingJob
 from .runner import HeldElsewhere, training_run_execute
 
 logger = logging.getLogger(__name__)
@@ -35,9 +37,6 @@ def training_run_task(self, run_id: int) -> None:
 
 @shared_task(name="modeling.embedding_batch", acks_late=True, reject_on_worker_lost=True)
 def embedding_batch_task(job_id: int, batch: int) -> None:
-    from .embeddings import embedding_batch
-    from .models import EmbeddingJob
-
     try:
         more = embedding_batch(job_id=job_id, batch=batch)
     except Exception as error:  # not one sample's fault (the tower, the database): the job says so, resumable
@@ -54,6 +53,4 @@ def embedding_batch_task(job_id: int, batch: int) -> None:
 
 @shared_task(name="modeling.embedding_finish", acks_late=True)
 def embedding_finish_task(job_id: int) -> None:
-    from .embeddings import embedding_finish
-
     embedding_finish(job_id)

@@ -19,7 +19,6 @@ from modeling.core.clip_towers import ImageTower
 from modeling.core.config import tiny
 from modeling.core.image_embeddings import ImageEmbedder
 from modeling.embeddings import EmbeddingJobError, embedding_batch, embedding_job_create, embedding_job_run_here
-from modeling.models import EmbeddingJob
 from modeling.tasks import embedding_batch_task, embedding_finish_task
 from tests.catalog.helpers import run_import
 
