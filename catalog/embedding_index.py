@@ -76,8 +76,10 @@ def embedding_vectors(space: EmbeddingSpace, sample_ids=None) -> tuple[np.ndarra
     in sample id order; samples without a vector are simply absent."""
     rows = SampleEmbedding.objects.filter(space=space).order_by("sample_id")
     if sample_ids is not None:
-        rows = rows.filter(sample_id__in=sample_ids) if not isinstance(sample_ids, QuerySet) else rows.filter(
-            sample_id__in=sample_ids.values("pk")
+        rows = (
+            rows.filter(sample_id__in=sample_ids)
+            if not isinstance(sample_ids, QuerySet)
+            else rows.filter(sample_id__in=sample_ids.values("pk"))
         )
     ids: list[int] = []
     chunks: list[np.ndarray] = []

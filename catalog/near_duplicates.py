@@ -241,7 +241,9 @@ def sample_neighbours(*, sample: Sample, samples: QuerySet[Sample], k: int = 10,
     ask = k + 1
     while True:
         found, distances = index.search(vectors, ask)
-        candidates = [(int(i), float(d)) for i, d in zip(found[0], distances[0], strict=True) if i >= 0 and i != sample.pk]
+        candidates = [
+            (int(i), float(d)) for i, d in zip(found[0], distances[0], strict=True) if i >= 0 and i != sample.pk
+        ]
         visible = set(samples.filter(pk__in=[i for i, _ in candidates]).values_list("pk", flat=True))
         neighbours = [{"sample": i, "cosine_distance": round(d, 6)} for i, d in candidates if i in visible][:k]
         if len(neighbours) == k or ask >= min(len(index), MAX_NEIGHBOURS) or (found[0] < 0).any():

@@ -218,8 +218,13 @@ class HnswIndex:
         os.replace(deleted, folder / "deleted.npy")
         _write_meta(
             folder,
-            {"kind": self.kind, "dim": self.dim, "m": self.m, "ef_construction": self.ef_construction,
-             "ef_search": self.ef_search},
+            {
+                "kind": self.kind,
+                "dim": self.dim,
+                "m": self.m,
+                "ef_construction": self.ef_construction,
+                "ef_search": self.ef_search,
+            },
         )
 
     @classmethod

@@ -53,6 +53,18 @@ def selected_annotations(selection: dict, *, requested_by: User | None):
     return annotations.distinct()
 
 
+def check_selection(selection: dict, *, requested_by: User | None) -> None:
+    """Refuse unknown keys and sources that do not exist or that the requester may not see."""
+    unknown = set(selection) - SELECTION_KEYS
+    if unknown:
+        raise VersionError(f"unknown selection key(s): {', '.join(sorted(unknown))}")
+    source_ids = selection.get("sources") or []
+    if not isinstance(source_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in source_ids):
+        raise VersionError("selection.sources is a list of source ids")
+    if requested_by is not None and (hidden := hidden_sources(requested_by, source_ids)):
+        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
+
+
 def dataset_version_create(
     *,
     title: str,
@@ -66,11 +78,7 @@ def dataset_version_create(
     unknown = (set(selection) - SELECTION_KEYS) | (set(split_plan) - SPLIT_KEYS)
     if unknown:
         raise VersionError(f"unknown selection or split key(s): {', '.join(sorted(unknown))}")
-    source_ids = selection.get("sources") or []
-    if not isinstance(source_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in source_ids):
-        raise VersionError("selection.sources is a list of source ids")
-    if created_by is not None and (hidden := hidden_sources(created_by, source_ids)):
-        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
+    check_selection(selection, requested_by=created_by)
     try:
         plan = SplitPlan(
             train=float(split_plan.get("train", 0.8)),
