@@ -229,7 +229,9 @@ def test_near_duplicate_groups_join_embedding_and_phash_evidence_and_hide_restri
 
 
 def test_random_init_embeddings_are_flagged_in_every_answer(db):
-    space = embedding_space_get_or_create(model_name="tiny", weights="random-init", fingerprint="seed=0", random_init=True)
+    space = embedding_space_get_or_create(
+        model_name="tiny", weights="random-init", fingerprint="seed=0", random_init=True
+    )
     ids = make_samples(make_source("public"), 3)
     embed(space, ids, random_unit(np.random.default_rng(10), 3))
 
