@@ -20,6 +20,7 @@ BENCHMARKS = {
     "pages": "benchmarks.bench_pages",
     "hostile": "benchmarks.bench_hostile",
     "grounding": "benchmarks.bench_grounding",
+    "curation": "benchmarks.bench_curation",
     "gpu": "benchmarks.gpu",
 }
 

@@ -152,10 +152,13 @@ class HnswIndex:
 
     kind = "hnsw"
 
-    def __init__(self, dim: int, *, m: int = 16, ef_construction: int = 100, ef_search: int = 64, capacity=1024):
+    def __init__(
+        self, dim: int, *, m: int = 16, ef_construction: int = 100, ef_search: int = 64, capacity=1024, threads=1
+    ):
         import hnswlib
 
         self.dim, self.m, self.ef_construction, self.ef_search = dim, m, ef_construction, ef_search
+        self.threads = threads
         self._graph = hnswlib.Index(space="cosine", dim=dim)
         self._graph.init_index(max_elements=capacity, M=m, ef_construction=ef_construction)
         self._deleted: set[int] = set()
@@ -168,8 +171,8 @@ class HnswIndex:
         needed = self._graph.element_count + len(ids)
         if needed > self._graph.get_max_elements():
             self._graph.resize_index(max(needed, 2 * self._graph.get_max_elements()))
-        # One thread: the workers are Celery processes already, and tests must not fight for cores.
-        self._graph.add_items(vectors, ids, num_threads=1)
+        # One thread by default: the workers are Celery processes already; a rebuild may use more.
+        self._graph.add_items(vectors, ids, num_threads=self.threads)
         self._deleted.difference_update(ids.tolist())
 
     def remove(self, ids) -> None:
@@ -234,6 +237,7 @@ class HnswIndex:
         index = cls.__new__(cls)
         index.dim, index.m = meta["dim"], meta["m"]
         index.ef_construction, index.ef_search = meta["ef_construction"], meta["ef_search"]
+        index.threads = 1
         index._graph = hnswlib.Index(space="cosine", dim=index.dim)
         index._graph.load_index(str(folder / "graph.bin"))
         index._deleted = set(np.load(folder / "deleted.npy").tolist())
