@@ -61,6 +61,13 @@ def check_selection(selection: dict, *, requested_by: User | None) -> None:
     source_ids = selection.get("sources") or []
     if not isinstance(source_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in source_ids):
         raise VersionError("selection.sources is a list of source ids")
+    for key in ("domains", "defect_types", "licenses"):
+        values = selection.get(key) or []
+        if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+            raise VersionError(f"selection.{key} is a list of strings")
+    for key in ("include_restricted", "include_synthetic"):
+        if key in selection and not isinstance(selection[key], bool):
+            raise VersionError(f"selection.{key} is true or false")
     if requested_by is not None and (hidden := hidden_sources(requested_by, source_ids)):
         raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
 

@@ -138,3 +138,14 @@ def test_diverse_enqueue_without_any_embedding_is_refused_with_the_reason(client
         "/api/annotation/enqueue/", {"source": source.pk, "limit": 1, "diverse": True}, format="json"
     )
     assert response.status_code == 400 and "no sample has an embedding yet" in response.json()["detail"]
+
+
+def test_a_selection_of_the_wrong_shape_is_refused_naming_the_key(client_for):
+    api = client_for(Role.DATA_MANAGER)
+    for selection, message in [
+        ({"domains": 5}, "selection.domains is a list of strings"),
+        ({"include_restricted": "yes"}, "selection.include_restricted is true or false"),
+        ({"colour": ["red"]}, "unknown selection key(s): colour"),
+    ]:
+        response = api.post("/api/releases/versions/near-duplicates/", {"selection": selection}, format="json")
+        assert response.status_code == 400 and response.json()["errors"]["selection"] == [message]
