@@ -12,6 +12,7 @@ This module holds no torch: the vectors arrive as float32 arrays from the modeli
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from .models import EmbeddingSpace, SampleEmbedding
-from .vector_index import VectorIndex, index_load, index_locked, index_new
+from .vector_index import VectorIndex, index_load, index_locked, index_new, index_stamp
 
 READ_BATCH = 5000
 
@@ -75,12 +76,10 @@ def embedding_vectors(space: EmbeddingSpace, sample_ids=None) -> tuple[np.ndarra
     """(ids (N,) int64, vectors (N, dim) float32) of these samples (all of the space's when None),
     in sample id order; samples without a vector are simply absent."""
     rows = SampleEmbedding.objects.filter(space=space).order_by("sample_id")
-    if sample_ids is not None:
-        rows = (
-            rows.filter(sample_id__in=sample_ids)
-            if not isinstance(sample_ids, QuerySet)
-            else rows.filter(sample_id__in=sample_ids.values("pk"))
-        )
+    if isinstance(sample_ids, QuerySet):
+        rows = rows.filter(sample_id__in=sample_ids.values("pk"))
+    elif sample_ids is not None:
+        rows = rows.filter(sample_id__in=list(sample_ids))
     ids: list[int] = []
     chunks: list[np.ndarray] = []
     last = -1
@@ -99,43 +98,66 @@ def embedding_vectors(space: EmbeddingSpace, sample_ids=None) -> tuple[np.ndarra
 # -- the index -------------------------------------------------------------------------------
 
 _cache_lock = threading.Lock()
-_cache: dict[Path, tuple[float, VectorIndex]] = {}
 
 
-def _saved_at(folder: Path) -> float | None:
-    meta = folder / "index.json"
-    return meta.stat().st_mtime_ns if meta.is_file() else None
+@dataclass
+class _Cached:
+    based_on: str | None  # the saved file's stamp this index was loaded from or last saved as
+    index: VectorIndex
+    saved_monotonic: float  # when this process last saved it (time.monotonic)
+    unsaved: bool  # holds additions the file does not have yet
+
+
+_cache: dict[Path, _Cached] = {}
+
+
+def _saved_at(folder: Path) -> str | None:
+    return index_stamp(folder)
 
 
 def embedding_index_open(space: EmbeddingSpace) -> VectorIndex | None:
-    """The space's index as last saved, or None when it has none yet. Kept in memory per process and
-    read again only when a writer has saved a newer one (a million 512-d vectors take ~2 GB)."""
+    """The space's index, or None when it has none yet. Kept in memory per process (a million 512-d
+    vectors take ~2 GB) and read again only when another process has saved a newer one."""
     folder = embedding_index_folder(space)
     saved_at = _saved_at(folder)
-    if saved_at is None:
-        return None
     with _cache_lock:
         cached = _cache.get(folder)
-        if cached is not None and cached[0] == saved_at:
-            return cached[1]
-        index = index_load(folder)
-        _cache[folder] = (saved_at, index)
-        return index
+        if cached is not None and cached.based_on == saved_at:
+            return cached.index
+        if saved_at is None:
+            return None
+        _cache[folder] = _Cached(saved_at, index_load(folder), time.monotonic(), unsaved=False)
+        return _cache[folder].index
 
 
-def _update(space: EmbeddingSpace, change) -> dict:
-    """Load (or start) the space's index under its lock, apply `change(index) -> report`, save."""
+def _update(space: EmbeddingSpace, change, *, save: bool = False, fresh: bool = False) -> dict:
+    """Apply `change(index) -> report` to the space's index under its lock, and save it when asked
+    or when EMBEDDING_INDEX_SAVE_SECONDS have passed since this process last saved it.
+
+    Saving writes the whole index (2 GB at a million vectors), so embedding batches save at most
+    that often; meanwhile this process searches its in-memory index. Another process's save makes
+    this one reload and drop its unsaved additions: those vectors are stored rows, and the job's
+    finishing step (embedding_index_sync, which always saves) puts every row in the index."""
     folder = embedding_index_folder(space)
     with index_locked(folder):
-        index = index_load(folder) if _saved_at(folder) is not None else None
-        if index is None:
-            if not space.dim:
-                space.refresh_from_db(fields=["dim"])
-            index = index_new(settings.EMBEDDING_INDEX_KIND, space.dim)
-        report = change(index)
-        index.save(folder)
+        saved_at = _saved_at(folder)
         with _cache_lock:
-            _cache[folder] = (_saved_at(folder), index)
+            cached = _cache.get(folder)
+        if fresh or cached is None or cached.based_on != saved_at:
+            if saved_at is not None and not fresh:
+                index = index_load(folder)
+            else:
+                if not space.dim:
+                    space.refresh_from_db(fields=["dim"])
+                index = index_new(settings.EMBEDDING_INDEX_KIND, space.dim)
+            cached = _Cached(saved_at, index, time.monotonic() - settings.EMBEDDING_INDEX_SAVE_SECONDS, False)
+        report = change(cached.index)
+        cached.unsaved = True
+        if save or time.monotonic() - cached.saved_monotonic >= settings.EMBEDDING_INDEX_SAVE_SECONDS:
+            cached.index.save(folder)
+            cached.based_on, cached.saved_monotonic, cached.unsaved = _saved_at(folder), time.monotonic(), False
+        with _cache_lock:
+            _cache[folder] = cached
     return report
 
 
@@ -160,9 +182,6 @@ def embedding_index_sync(*, space: EmbeddingSpace, rebuild: bool = False) -> dic
         SampleEmbedding.objects.filter(space=space).values_list("sample_id", flat=True), dtype=np.int64
     )
     folder = embedding_index_folder(space)
-    if rebuild:
-        for name in ("index.json", "graph.bin", "deleted.npy", "vectors.npz"):
-            (folder / name).unlink(missing_ok=True)
 
     def reconcile(index):
         held = index.ids()
@@ -176,7 +195,7 @@ def embedding_index_sync(*, space: EmbeddingSpace, rebuild: bool = False) -> dic
 
     if not len(stored_ids) and _saved_at(folder) is None:
         return {"added": 0, "removed": 0, "total": 0}
-    return _update(space, reconcile)
+    return _update(space, reconcile, save=True, fresh=rebuild)
 
 
 # -- which space answers -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -248,9 +249,20 @@ INDEX_KINDS: dict[str, type] = {ExactIndex.kind: ExactIndex, HnswIndex.kind: Hns
 
 
 def _write_meta(folder: Path, meta: dict) -> None:
+    """Written last, so its presence means a complete save; its stamp changes with every save (a file
+    time may not: two saves within the file system's clock tick share one)."""
     temporary = folder / (META_NAME + ".tmp")
-    temporary.write_text(json.dumps(meta, indent=2))
+    temporary.write_text(json.dumps({**meta, "stamp": uuid.uuid4().hex}, indent=2))
     os.replace(temporary, folder / META_NAME)
+
+
+def index_stamp(folder: Path) -> str | None:
+    """What changes with every save of the index in `folder`; None when none was saved there."""
+    meta_path = Path(folder) / META_NAME
+    try:
+        return json.loads(meta_path.read_text()).get("stamp")
+    except FileNotFoundError:
+        return None
 
 
 def index_load(folder: Path) -> VectorIndex | None:

@@ -258,6 +258,8 @@ EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=64)  # samples pe
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=2)  # per worker process
 EMBEDDING_INDEX_ROOT = env.str("EMBEDDING_INDEX_ROOT", default="") or str(VAR_DIR / "embedding-index")
 EMBEDDING_INDEX_KIND = env.str("EMBEDDING_INDEX_KIND", default="hnsw")
+# A batch saves the index (the whole file) at most this often; the job's last step always saves.
+EMBEDDING_INDEX_SAVE_SECONDS = env.float("EMBEDDING_INDEX_SAVE_SECONDS", default=60.0)
 # Two samples are near-duplicates when their embeddings' cosine distance or their pHashes' Hamming
 # distance is at most this (a resized or re-encoded copy: distance ~0.01 and <= 4 bits).
 NEAR_DUPLICATE_MAX_COSINE_DISTANCE = env.float("NEAR_DUPLICATE_MAX_COSINE_DISTANCE", default=0.05)
