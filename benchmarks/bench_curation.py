@@ -57,8 +57,10 @@ def timed_queries(index, queries: np.ndarray, originals: np.ndarray) -> tuple[np
 def run() -> None:
     rng = np.random.default_rng(0)
     print(f"   {DIM}-d clustered vectors, k={K}, one query per call; build with {THREADS} thread(s)")
-    print(f"   {'n':>9} {'build s':>8} {'hnsw p50 ms':>12} {'p99 ms':>8} {'recall':>7}"
-          f" {'numpy p50 ms':>13} {'p99 ms':>8} {'p50 speed-up':>13}")
+    print(
+        f"   {'n':>9} {'build s':>8} {'hnsw p50 ms':>12} {'p99 ms':>8} {'recall':>7}"
+        f" {'numpy p50 ms':>13} {'p99 ms':>8} {'p50 speed-up':>13}"
+    )
     for n in SIZES:
         vectors = clustered(n, rng)
         ids = np.arange(n, dtype=np.int64)
