@@ -3,12 +3,14 @@ the enqueue API — each only with the samples its caller may see."""
 
 import numpy as np
 import pytest
+from django.test import Client
 
 from accounts.roles import Role
 from annotation.models import Annotation, AnnotationState
 from annotation.services import annotations_enqueue
 from catalog.embedding_index import embedding_index_add, embedding_space_get_or_create, sample_embeddings_store
 from catalog.models import Sample
+from releases.models import DatasetVersion
 from tests.annotation.factories import make_sample, make_source
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +79,11 @@ def test_the_data_manager_sees_near_duplicate_groups_of_a_selection_before_and_w
     version = created.json()["number"]
     listed = client_for(user=outsider).get(f"/api/releases/versions/{version}/near-duplicates/", {"limit": 1})
     assert (listed.json()["groups_listed"], listed.json()["group_count"]) == (1, 2)
+    browser = Client()
+    browser.force_login(make_user(Role.ADMIN, is_staff=True, is_superuser=True))
+    version_pk = DatasetVersion.objects.get(number=version).pk
+    page = browser.get(f"/admin/releases/datasetversion/{version_pk}/change/").content.decode()
+    assert "2 group(s) among 50 samples" in page and f"{public[0].pk}, {public[1].pk}" in page
 
 
 def test_a_preview_with_a_hidden_source_is_refused_as_if_the_source_did_not_exist(client_for):
