@@ -8,8 +8,11 @@ call as the API asks (k = 10). For each size: build time (in batches of 10,000, 
 add them; threads as BENCH_CURATION_THREADS), query p50/p99, recall of the planted original at k=10,
 and the same for brute force; then the ratio. Target: p99 <= 50 ms at 1,000,000 vectors.
 
-python -m benchmarks curation                                   # 10k, 100k, 1M
-BENCH_CURATION_SIZES=10000,100000 python -m benchmarks curation  # a quicker run
+OPENBLAS_NUM_THREADS=1 python -m benchmarks curation                                   # 10k, 100k, 1M
+OPENBLAS_NUM_THREADS=1 BENCH_CURATION_SIZES=10000,100000 python -m benchmarks curation  # a quicker run
+
+OPENBLAS_NUM_THREADS=1 keeps the brute-force baseline on one core, as an HNSW query is; without it
+the baseline's BLAS threads fight the machine's other work for the cores.
 """
 
 import os
