@@ -105,7 +105,6 @@ class _Cached:
     based_on: str | None  # the saved file's stamp this index was loaded from or last saved as
     index: VectorIndex
     saved_monotonic: float  # when this process last saved it (time.monotonic)
-    unsaved: bool  # holds additions the file does not have yet
 
 
 _cache: dict[Path, _Cached] = {}
@@ -126,7 +125,7 @@ def embedding_index_open(space: EmbeddingSpace) -> VectorIndex | None:
             return cached.index
         if saved_at is None:
             return None
-        _cache[folder] = _Cached(saved_at, index_load(folder), time.monotonic(), unsaved=False)
+        _cache[folder] = _Cached(saved_at, index_load(folder), time.monotonic())
         return _cache[folder].index
 
 
@@ -150,12 +149,11 @@ def _update(space: EmbeddingSpace, change, *, save: bool = False, fresh: bool = 
                 if not space.dim:
                     space.refresh_from_db(fields=["dim"])
                 index = index_new(settings.EMBEDDING_INDEX_KIND, space.dim)
-            cached = _Cached(saved_at, index, time.monotonic() - settings.EMBEDDING_INDEX_SAVE_SECONDS, False)
+            cached = _Cached(saved_at, index, time.monotonic() - settings.EMBEDDING_INDEX_SAVE_SECONDS)
         report = change(cached.index)
-        cached.unsaved = True
         if save or time.monotonic() - cached.saved_monotonic >= settings.EMBEDDING_INDEX_SAVE_SECONDS:
             cached.index.save(folder)
-            cached.based_on, cached.saved_monotonic, cached.unsaved = _saved_at(folder), time.monotonic(), False
+            cached.based_on, cached.saved_monotonic = _saved_at(folder), time.monotonic()
         with _cache_lock:
             _cache[folder] = cached
     return report
