@@ -15,6 +15,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from accounts.models import User
 from accounts.roles import Role
 from base.jobs import job_run_here
+from catalog.diversity import DiversePick, diverse_sample_ids
+from catalog.embedding_index import EmbeddingError
 from catalog.models import Sample, Source
 from catalog.selectors import samples_visible_to, sources_visible_to
 from vocabulary.selectors import vocabulary_current_version
@@ -189,6 +191,30 @@ def annotations_enqueue(
             _drafts_bulk_write(batch, contents, by=by, priority=priority, is_gold=is_gold, vocabulary_version=version)
         created += len(batch)
     return created
+
+
+def annotations_enqueue_diverse(
+    *,
+    samples: QuerySet[Sample],
+    by: User | None,
+    count: int,
+    priority: int = 0,
+    is_gold: bool = False,
+    seed: int = 0,
+) -> tuple[int, DiversePick]:
+    """Enqueue `count` of the samples that have no annotation yet, chosen to cover the embedding
+    space (k-center greedy, catalog/diversity.py) instead of in id order. `samples` is already
+    visibility-filtered. Returns how many were created and what the sampler reports (samples
+    without an embedding, a random-init space)."""
+    pending = samples.filter(~Exists(Annotation.objects.filter(pk=OuterRef("pk"))))
+    try:
+        pick = diverse_sample_ids(samples=pending, count=count, seed=seed)
+    except EmbeddingError as error:
+        raise WorkflowError(Code.INVALID, str(error), errors={"diverse": [str(error)]}) from None
+    created = annotations_enqueue(
+        samples=Sample.objects.filter(pk__in=pick.sample_ids), by=by, priority=priority, is_gold=is_gold
+    )
+    return created, pick
 
 
 def _drafts_bulk_write(samples: list[Sample], contents: list[Content], *, by, priority, is_gold, vocabulary_version):

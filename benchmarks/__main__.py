@@ -21,6 +21,7 @@ BENCHMARKS = {
     "hostile": "benchmarks.bench_hostile",
     "grounding": "benchmarks.bench_grounding",
     "preannotate": "benchmarks.bench_preannotate",
+    "curation": "benchmarks.bench_curation",
     "gpu": "benchmarks.gpu",
 }
 

@@ -16,12 +16,14 @@ from . import selectors, services
 from .importers import IMPORTERS
 from .importers.base import ImportOptions
 from .models import ImportJob, Sample, Source, SourceKind, Visibility
+from .near_duplicates import sample_neighbours
 from .serializers import (
     ImportJobCreateSerializer,
     ImportJobSerializer,
     ImportRowSerializer,
     SampleDetailSerializer,
     SampleListSerializer,
+    SampleNeighboursSerializer,
     SourceSerializer,
 )
 
@@ -83,6 +85,20 @@ class SampleViewSet(viewsets.ReadOnlyModelViewSet):
                 raise ValidationError({parameter: "a source id (integer)"})
             samples = samples.filter(**{lookup: value})
         return samples
+
+    @extend_schema(
+        parameters=[OpenApiParameter("k", int, required=False, description="How many neighbours (1-100, default 10).")],
+        responses={200: SampleNeighboursSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path="near-duplicates")
+    def near_duplicates(self, request, pk=None):
+        """The samples nearest to this one in the embedding space, among those you may see, with their
+        cosine distances (0: the same direction). `space.random_init` true means a random image tower."""
+        k = parse_id(request.query_params.get("k", "10"))
+        if k is None or not 1 <= k <= 100:
+            raise ValidationError({"k": "an integer from 1 to 100"})
+        sample = selectors.access_sample(request.user, pk)
+        return Response(sample_neighbours(sample=sample, samples=selectors.samples_visible_to(request.user), k=k))
 
 
 class SampleFileView(APIView):

@@ -208,3 +208,41 @@ class ImportRow(models.Model):
 
     def __str__(self):
         return f"{self.item}: {self.outcome}"
+
+
+class EmbeddingSpace(models.Model):
+    """One image-embedding model: the vectors of two spaces are not comparable. Its identity is
+    what computed the vectors (model name, weights file or training checkpoint, fingerprint), and
+    `random_init` says when that was a randomly initialised tower: such vectors group only near-exact
+    copies and carry no meaning, and every answer built on them says so."""
+
+    key = models.CharField(max_length=500, unique=True, help_text="model|weights|fingerprint: the identity.")
+    model_name = models.CharField(max_length=200, help_text="The open_clip model whose image tower embeds.")
+    weights = models.CharField(max_length=1000, help_text="The weights file or checkpoint folder, or random-init.")
+    random_init = models.BooleanField(default=False)
+    dim = models.PositiveIntegerField(default=0, help_text="Vector length; 0 until the first vectors arrive.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        flag = " (random init)" if self.random_init else ""
+        return f"{self.model_name} from {self.weights}{flag}"
+
+
+class SampleEmbedding(models.Model):
+    """One sample's image embedding in one space, as float32 bytes (little-endian, `space.dim` of them).
+    The platform's nearest-neighbour index (catalog/embedding_index.py) is built from these rows."""
+
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="embeddings")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="embeddings")
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["space", "sample"], name="one_embedding_per_space")]
+
+    def __str__(self):
+        return f"sample {self.sample_id} in space {self.space_id}"

@@ -114,3 +114,23 @@ class ImportRowSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportRow
         fields = ["id", "item", "outcome", "reason", "warnings", "sample"]
+
+
+class NeighbourSerializer(serializers.Serializer):
+    sample = serializers.IntegerField()
+    cosine_distance = serializers.FloatField()
+
+
+class EmbeddingSpaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    weights = serializers.CharField()
+    random_init = serializers.BooleanField(
+        help_text="True: a random image tower; only near-exact copies mean anything."
+    )
+
+
+class SampleNeighboursSerializer(serializers.Serializer):
+    space = EmbeddingSpaceSerializer(allow_null=True, help_text="The embedding space searched; null: none yet.")
+    warnings = serializers.ListField(child=serializers.CharField())
+    neighbours = NeighbourSerializer(many=True, help_text="Nearest first.")

@@ -27,3 +27,7 @@ class ModelingConfig(AppConfig):
         from .preannotation_services import preannotation_requeue
 
         job_kind_register(name="preannotation", model=PreannotationJob, requeue=preannotation_requeue)
+        from .embeddings import embedding_job_requeue
+        from .models import EmbeddingJob
+
+        job_kind_register(name="embedding", model=EmbeddingJob, requeue=embedding_job_requeue)

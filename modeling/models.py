@@ -168,3 +168,35 @@ class PreannotationItem(models.Model):
 
     def __str__(self):
         return f"{self.outcome} sample {self.annotation_id} in pre-annotation {self.job_id}"
+
+
+class EmbeddingJob(BatchedJob):
+    """Image embeddings for curation, in batches of EMBEDDING_BATCH_SIZE samples in id order: the
+    samples of `source_ids` (all sources when empty) that have no vector in the job's space yet.
+    The space is fixed by the first batch from the tower it loads (weights file, checkpoint, or a
+    seeded random tower when `allow_random_init`); a later batch that loads another tower fails."""
+
+    source_ids = models.JSONField(default=list, blank=True, help_text="Only these sources' samples; empty: all.")
+    model_name = models.CharField(max_length=200, help_text="The open_clip model (ignored with a checkpoint).")
+    weights = models.CharField(max_length=1000, blank=True, help_text="A local open_clip weights file.")
+    checkpoint = models.CharField(max_length=1000, blank=True, help_text="A training checkpoint or run folder.")
+    allow_random_init = models.BooleanField(
+        default=False, help_text="Without weights or checkpoint: embed with a seeded random tower (flagged)."
+    )
+    space = models.ForeignKey(
+        "catalog.EmbeddingSpace", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    last_sample_id = models.PositiveBigIntegerField(default=0, help_text="The cursor: samples up to it are done.")
+    processed = models.PositiveIntegerField(default=0)
+    embedded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(
+        default=list, blank=True, help_text='The first failures: [{"sample": id, "error": "..."}].'
+    )
+    index_report = models.JSONField(default=dict, blank=True, help_text="The finishing step's index reconciliation.")
+
+    class Meta(BatchedJob.Meta):
+        pass
+
+    def __str__(self):
+        return f"embedding job #{self.pk} ({self.checkpoint or self.weights or 'random init'})"

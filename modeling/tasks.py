@@ -1,5 +1,5 @@
-"""The `train` queue's tasks: a training run (safe to deliver twice: runner._claim decides) and the
-batches of a pre-annotation job (ids only; a redelivered batch changes nothing, base/jobs.py)."""
+"""The `train` queue's tasks: a training run (safe to deliver twice: runner._claim decides), and the
+batches of pre-annotation and embedding jobs (ids only; a redelivered batch changes nothing, base/jobs.py)."""
 
 import logging
 
@@ -8,7 +8,8 @@ from django.conf import settings
 
 from base.jobs import JobStatus, job_finish
 
-from .models import PreannotationJob
+from .embedding_batches import embedding_batch, embedding_finish
+from .models import EmbeddingJob, PreannotationJob
 from .preannotation import preannotation_batch, preannotation_finish
 from .runner import HeldElsewhere, training_run_execute
 
@@ -55,3 +56,24 @@ def preannotation_batch_task(job_id: int, batch: int) -> None:
 @shared_task(name="modeling.preannotation_finish", acks_late=True)
 def preannotation_finish_task(job_id: int) -> None:
     preannotation_finish(job_id)
+
+
+@shared_task(name="modeling.embedding_batch", acks_late=True, reject_on_worker_lost=True)
+def embedding_batch_task(job_id: int, batch: int) -> None:
+    try:
+        more = embedding_batch(job_id=job_id, batch=batch)
+    except Exception as error:  # not one sample's fault (the tower, the database): the job says so, resumable
+        logger.exception("embedding job %s: batch %s failed", job_id, batch)
+        job = EmbeddingJob.objects.filter(pk=job_id).first()
+        if job is not None:
+            job_finish(job, status=JobStatus.FAILED, error=f"batch {batch}: {type(error).__name__}: {error}")
+        return
+    if more is True:
+        embedding_batch_task.delay(job_id, batch + 1)
+    elif more is False:
+        embedding_finish_task.delay(job_id)
+
+
+@shared_task(name="modeling.embedding_finish", acks_late=True)
+def embedding_finish_task(job_id: int) -> None:
+    embedding_finish(job_id)

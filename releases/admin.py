@@ -2,12 +2,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from base.admin_json import PrettyJSONWidget, json_help
 from catalog.admin_access import SourceVisibilityAdmin
 
 from . import exports, versions
 from .models import DatasetVersion, Export, ExportFormat, ExportShard
+from .near_duplicates import version_near_duplicates
+
+NEAR_DUPLICATE_GROUPS_SHOWN = 50
 
 
 def _bars(counts: dict, colour: str = "#417690") -> str:
@@ -111,6 +115,7 @@ class DatasetVersionAdmin(SourceVisibilityAdmin):
         "caption_length_chart",
         "region_chart",
         "synthetic_share",
+        "near_duplicate_groups",
     )
     fields = ("title", "description", "selection", "split_plan") + readonly_fields
     actions = [
@@ -154,6 +159,41 @@ class DatasetVersionAdmin(SourceVisibilityAdmin):
         )
         obj.pk, obj.number = version.pk, version.number
         self.message_user(request, f"{version.name} frozen with {version.sample_count} samples")
+        report = version_near_duplicates(version=version, requested_by=request.user)
+        if report.groups:
+            self.message_user(
+                request,
+                f"{len(report.groups)} near-duplicate group(s) inside it: see its page before publishing",
+                level=messages.WARNING,
+            )
+
+    @admin.display(description="Near-duplicate groups")
+    def near_duplicate_groups(self, version):
+        """Computed when the page is shown, largest groups first. Every sample of the version is the
+        viewer's to see: the admin shows a version only to those who see all its sources (without_hidden)."""
+        if version.pk is None:
+            return "-"
+        report = version_near_duplicates(version=version, requested_by=None)
+        lines = [
+            format_html(
+                "{} samples: {} (embedding distance {}, pHash bits {})",
+                len(group.sample_ids),
+                ", ".join(map(str, group.sample_ids[:20])) + (" ..." if len(group.sample_ids) > 20 else ""),
+                "-" if group.min_cosine_distance is None else f"{group.min_cosine_distance:.4f}",
+                "-" if group.min_hamming is None else group.min_hamming,
+            )
+            for group in report.groups[:NEAR_DUPLICATE_GROUPS_SHOWN]
+        ]
+        head = f"{len(report.groups)} group(s) among {report.samples} samples"
+        notes = [*report.warnings]
+        if len(report.groups) > NEAR_DUPLICATE_GROUPS_SHOWN:
+            notes.append(f"the largest {NEAR_DUPLICATE_GROUPS_SHOWN} are shown; the API lists them all")
+        return format_html(
+            "{}<br>{}{}",
+            head,
+            format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)),
+            format_html_join("", "<br><em>{}</em>", ((note,) for note in notes)),
+        )
 
     @admin.action(description="Publish (make immutable and exportable)")
     def publish(self, request, queryset):

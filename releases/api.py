@@ -6,9 +6,14 @@ from rest_framework.response import Response
 
 from base.ids import ID_PATTERN, parse_id
 from base.permissions import ModelPermissions
+from catalog.embedding_index import EmbeddingError
+from catalog.serializers import EmbeddingSpaceSerializer
 
 from . import exports, selectors, versions
 from .models import DatasetVersion, Export, ExportFormat
+from .near_duplicates import selection_near_duplicates, version_near_duplicates
+
+NEAR_DUPLICATE_GROUPS_LISTED = 100
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
@@ -31,6 +36,40 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
             "published_at",
         ]
         read_only_fields = fields
+
+
+class NearDuplicateGroupSerializer(serializers.Serializer):
+    sample_ids = serializers.ListField(child=serializers.IntegerField())
+    min_cosine_distance = serializers.FloatField(allow_null=True, help_text="Closest embedding pair; null: none.")
+    min_hamming = serializers.IntegerField(allow_null=True, help_text="Closest pHash pair in bits; null: none.")
+
+
+class NearDuplicateReportSerializer(serializers.Serializer):
+    """Near-duplicate groups among the samples of a selection or version that the requester may see."""
+
+    group_count = serializers.IntegerField()
+    samples_in_groups = serializers.IntegerField()
+    groups = NearDuplicateGroupSerializer(many=True, help_text="The largest groups first, at most `limit`.")
+    groups_listed = serializers.IntegerField()
+    samples = serializers.IntegerField(help_text="Samples looked at.")
+    without_embedding = serializers.IntegerField(help_text="Of those, without an embedding: compared by pHash only.")
+    space = EmbeddingSpaceSerializer(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+    max_cosine_distance = serializers.FloatField()
+    max_hamming = serializers.IntegerField()
+
+
+class DatasetVersionCreatedSerializer(DatasetVersionSerializer):
+    near_duplicates = NearDuplicateReportSerializer(read_only=True)
+
+    class Meta(DatasetVersionSerializer.Meta):
+        fields = DatasetVersionSerializer.Meta.fields + ["near_duplicates"]
+        read_only_fields = fields
+
+
+class NearDuplicatePreviewSerializer(serializers.Serializer):
+    selection = serializers.DictField(default=dict, help_text="The selection of a version, as when creating one.")
+    limit = serializers.IntegerField(min_value=1, max_value=10_000, default=NEAR_DUPLICATE_GROUPS_LISTED)
 
 
 class DatasetVersionCreateSerializer(serializers.Serializer):
@@ -93,8 +132,10 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     def get_queryset(self):
         return selectors.versions_visible_to(self.request.user)
 
-    @extend_schema(request=DatasetVersionCreateSerializer, responses={201: DatasetVersionSerializer})
+    @extend_schema(request=DatasetVersionCreateSerializer, responses={201: DatasetVersionCreatedSerializer})
     def create(self, request):
+        """Freeze a selection into a draft version; the response lists the near-duplicate groups inside
+        it (the largest 100), so the data manager sees them before publishing."""
         params = DatasetVersionCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
@@ -110,7 +151,35 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                 versions.dataset_version_publish(version=version)
         except versions.VersionError as error:
             raise ValidationError({"detail": str(error)}) from None
-        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+        body = DatasetVersionSerializer(version).data
+        report = version_near_duplicates(version=version, requested_by=request.user)
+        body["near_duplicates"] = report.to_json(limit=NEAR_DUPLICATE_GROUPS_LISTED)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=NearDuplicatePreviewSerializer, responses={200: NearDuplicateReportSerializer})
+    @action(detail=False, methods=["post"], url_path="near-duplicates")
+    def near_duplicates_preview(self, request):
+        """Before cutting a version: the near-duplicate groups (similar embeddings, close pHashes) among
+        the samples that `selection` would freeze, as far as you may see them."""
+        params = NearDuplicatePreviewSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            report = selection_near_duplicates(selection=params.validated_data["selection"], requested_by=request.user)
+        except (versions.VersionError, EmbeddingError) as error:
+            raise ValidationError({"selection": str(error)}) from None
+        return Response(report.to_json(limit=params.validated_data["limit"]))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, required=False)], responses={200: NearDuplicateReportSerializer}
+    )
+    @action(detail=True, methods=["get"], url_path="near-duplicates")
+    def near_duplicates(self, request, number=None):
+        """The near-duplicate groups among a version's samples."""
+        limit = parse_id(request.query_params.get("limit", str(NEAR_DUPLICATE_GROUPS_LISTED)))
+        if limit is None or not 1 <= limit <= 10_000:
+            raise ValidationError({"limit": "an integer from 1 to 10000"})
+        report = version_near_duplicates(version=self.get_object(), requested_by=request.user)
+        return Response(report.to_json(limit=limit))
 
     @extend_schema(request=None, responses=DatasetVersionSerializer)
     @action(detail=True, methods=["post"])

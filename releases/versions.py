@@ -72,6 +72,13 @@ def selection_check(selection, *, requested_by: User | None) -> dict:
     source_ids = selection.get("sources") or []
     if not isinstance(source_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in source_ids):
         raise VersionError("selection.sources is a list of source ids", field="selection")
+    for key in ("domains", "defect_types", "licenses"):
+        values = selection.get(key) or []
+        if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+            raise VersionError(f"selection.{key} is a list of strings", field="selection")
+    for key in ("include_restricted", "include_synthetic"):
+        if key in selection and not isinstance(selection[key], bool):
+            raise VersionError(f"selection.{key} is true or false", field="selection")
     if requested_by is not None and (hidden := hidden_sources(requested_by, source_ids)):
         raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}", field="selection")
     return selection

@@ -319,6 +319,12 @@ class EnqueueSerializer(serializers.Serializer):
     priority = serializers.IntegerField(required=False, default=0, min_value=-32768, max_value=32767)
     is_gold = serializers.BooleanField(required=False, default=False)
     limit = serializers.IntegerField(required=False, default=10_000, min_value=1, max_value=10_000)
+    diverse = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Pick `limit` samples that cover the embedding space (k-center greedy) instead of the oldest.",
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
 
     def validate(self, data):
         if not any(key in data for key in ("sample_ids", "source", "domain")):

@@ -329,7 +329,9 @@ class ClaimNextView(APIView):
 
 class EnqueueView(APIView):
     """Data managers: create the annotations of samples (by ids, source or domain), each with
-    its first draft from the imported regions. At most `limit` per call; call again while `more`."""
+    its first draft from the imported regions. At most `limit` per call; call again while `more`.
+    With `diverse`, the `limit` samples are those that cover the embedding space best (the
+    response's `diversity` says how many candidates had no embedding, and flags random weights)."""
 
     permission_classes = [CanManageAnnotations]
 
@@ -343,6 +345,17 @@ class EnqueueView(APIView):
             samples = samples.filter(source_id=data["source"])
         if "domain" in data:
             samples = samples.filter(domain=data["domain"])
+        if data["diverse"]:
+            created, pick = services.annotations_enqueue_diverse(
+                samples=samples,
+                by=request.user,
+                count=data["limit"],
+                priority=data["priority"],
+                is_gold=data["is_gold"],
+                seed=data["seed"],
+            )
+            more = pick.sampled_from > len(pick.sample_ids) or pick.without_embedding > 0
+            return Response({"created": created, "more": more, "diversity": pick.to_json()})
         created = services.annotations_enqueue(
             samples=samples, by=request.user, priority=data["priority"], is_gold=data["is_gold"], limit=data["limit"]
         )

@@ -249,6 +249,24 @@ TRAINING_ROOT = env.str("TRAINING_ROOT", default=str(VAR_DIR / "training"))
 TRAINING_POLL_SECONDS = env.float("TRAINING_POLL_SECONDS", default=2.0)
 TRAINING_HEARTBEAT_STALE_SECONDS = env.int("TRAINING_HEARTBEAT_STALE_SECONDS", default=120)
 
+# Curation (catalog/embedding_index.py, catalog/near_duplicates.py): image embeddings from the CLIP
+# image tower of CURATION_CLIP_MODEL (open_clip name) with the local weights file CURATION_CLIP_WEIGHTS
+# (nothing is downloaded; empty means random init, which `embed_samples` refuses unless asked and
+# every answer then flags). The nearest-neighbour index lives beside the database, one folder per
+# embedding space; "hnsw" (hnswlib) or "exact" (numpy brute force, small catalogs and tests).
+CURATION_CLIP_MODEL = env.str("CURATION_CLIP_MODEL", default="ViT-B-16")
+CURATION_CLIP_WEIGHTS = env.str("CURATION_CLIP_WEIGHTS", default="")
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=64)  # samples per embedding task
+EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=2)  # per worker process
+EMBEDDING_INDEX_ROOT = env.str("EMBEDDING_INDEX_ROOT", default="") or str(VAR_DIR / "embedding-index")
+EMBEDDING_INDEX_KIND = env.str("EMBEDDING_INDEX_KIND", default="hnsw")
+# A batch saves the index (the whole file) at most this often; the job's last step always saves.
+EMBEDDING_INDEX_SAVE_SECONDS = env.float("EMBEDDING_INDEX_SAVE_SECONDS", default=60.0)
+# Two samples are near-duplicates when their embeddings' cosine distance or their pHashes' Hamming
+# distance is at most this (a resized or re-encoded copy: distance ~0.01 and <= 4 bits).
+NEAR_DUPLICATE_MAX_COSINE_DISTANCE = env.float("NEAR_DUPLICATE_MAX_COSINE_DISTANCE", default=0.05)
+NEAR_DUPLICATE_MAX_HAMMING = env.int("NEAR_DUPLICATE_MAX_HAMMING", default=4)
+
 # Vocabulary: the caption validator's English length target (IMDD-1M averages about 42 words).
 # Click segmentation backends beyond GrabCut, each registered only when its local weights are named:
 # a folder written by transformers' SamModel/SamProcessor.save_pretrained, and a checkpoint (or run

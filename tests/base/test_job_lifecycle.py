@@ -14,7 +14,7 @@ from base.jobs import JobStatus
 from base.tasks import jobs_requeue_lost_task
 from captioning.models import CaptionJob
 from catalog.models import ImportJob, Source
-from modeling.models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
+from modeling.models import EmbeddingJob, ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
 from releases.models import DatasetVersion, Export
 
 pytestmark = pytest.mark.django_db
@@ -52,10 +52,11 @@ def test_every_job_kind_is_registered():
         "caption": CaptionJob,
         "report": AgreementReport,
         "preannotation": PreannotationJob,
+        "embedding": EmbeddingJob,
     }
 
 
-@pytest.mark.parametrize("kind", ["import", "caption", "report", "preannotation"])
+@pytest.mark.parametrize("kind", ["import", "caption", "report", "preannotation", "embedding"])
 def test_resume_requeues_failed_and_lost_jobs_at_their_batch_and_refuses_live_or_done_ones(
     kind, django_capture_on_commit_callbacks
 ):

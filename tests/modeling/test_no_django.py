@@ -10,6 +10,7 @@ MODULES = [
     "modeling.core.shards",
     "modeling.core.dataset",
     "modeling.core.clip_towers",
+    "modeling.core.image_embeddings",
     "modeling.core.latent_diffusion",
     "modeling.core.segmenter",
     "modeling.core.trainer",

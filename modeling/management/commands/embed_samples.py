@@ -1,0 +1,63 @@
+"""Embed samples with the CLIP image tower, for near-duplicate groups and the diversity sampler.
+
+python manage.py embed_samples                                  # every source, CURATION_CLIP_WEIGHTS
+python manage.py embed_samples --source 3 --weights /models/ViT-B-16.pt --enqueue
+python manage.py embed_samples --checkpoint var/training/run-12  # the tower a training run saved
+python manage.py embed_samples --model imdd-tiny-clip --allow-random-init   # flagged as random everywhere
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.models import Source
+from modeling.embeddings import (
+    EmbeddingJobError,
+    embedding_job_create,
+    embedding_job_enqueue,
+    embedding_job_run_here,
+)
+
+
+class Command(BaseCommand):
+    help = "Compute image embeddings of the samples that have none in the model's space (batches; resumable)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--source", type=int, action="append", help="only this source id (repeatable)")
+        parser.add_argument("--model", help="open_clip model name (default CURATION_CLIP_MODEL)")
+        parser.add_argument("--weights", help="a local open_clip weights file (default CURATION_CLIP_WEIGHTS)")
+        parser.add_argument("--checkpoint", help="a training checkpoint or run folder whose image tower embeds")
+        parser.add_argument("--allow-random-init", action="store_true", help="no weights: a seeded random tower")
+        parser.add_argument("--enqueue", action="store_true", help="run on the Celery 'train' queue")
+
+    def handle(self, *args, source=None, model=None, weights=None, checkpoint=None, **options):
+        if source:
+            missing = set(source) - set(Source.objects.filter(pk__in=source).values_list("pk", flat=True))
+            if missing:
+                raise CommandError(f"no source with id {', '.join(map(str, sorted(missing)))}")
+        try:
+            job = embedding_job_create(
+                created_by=None,
+                source_ids=source,
+                model_name=model,
+                weights=weights,
+                checkpoint=checkpoint,
+                allow_random_init=options["allow_random_init"],
+            )
+        except EmbeddingJobError as error:
+            raise CommandError(str(error)) from None
+        if options["enqueue"]:
+            embedding_job_enqueue(job=job)
+            self.stdout.write(f"embedding job {job.pk} queued")
+            return
+        job = embedding_job_run_here(
+            job, on_progress=lambda j: self.stdout.write(f"  {j.processed} processed, {j.embedded} embedded")
+        )
+        self.stdout.write(
+            f"embedding job {job.pk} {job.status}: {job.embedded} embedded, {job.failed} failed"
+            + (f" — {job.error}" if job.error else "")
+        )
+        if job.space is not None and job.space.random_init:
+            self.stdout.write(self.style.WARNING("these embeddings come from a RANDOMLY INITIALISED image tower"))
+        if job.failed:
+            self.stdout.write(self.style.WARNING(f"first failures: {job.failures[:5]}"))
+        if job.status != "succeeded":
+            raise CommandError(f"embedding job {job.pk} {job.status}")
