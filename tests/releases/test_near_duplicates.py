@@ -155,4 +155,6 @@ def test_a_selection_of_the_wrong_shape_is_refused_naming_the_key(client_for):
         ({"colour": ["red"]}, "unknown selection key(s): colour"),
     ]:
         response = api.post("/api/releases/versions/near-duplicates/", {"selection": selection}, format="json")
-        assert response.status_code == 400 and response.json()["errors"]["selection"] == [message]
+        assert response.status_code == 400
+        [error] = response.json()["errors"]["selection"]
+        assert error.startswith(message), error
