@@ -69,40 +69,52 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
     """The command line of the torch core for this run; torchrun spreads training over the GPUs."""
     shards = export_manifest_url(run.export)
     if run.kind == RunKind.EVALUATE:
-        return [
-            sys.executable,
-            *("-m", "modeling.evaluate", "--checkpoint", run.parent.checkpoint_path),
-            *("--shards", shards, "--out", str(out_dir), "--split", run.split or "test"),
-        ]
+        return _evaluate_command(run, shards=shards, out_dir=out_dir)
     if run.kind == RunKind.TEXT_TO_IMAGE:
-        options = run.options
-        command = [
-            sys.executable,
-            "-m",
-            "modeling.generate",
-            "--stage",
-            "1",
-            "--checkpoint",
-            run.parent.checkpoint_path,
-        ]
-        command += ["--from-shards", shards, "--split", run.split or "test", "--out", str(generated_folder(out_dir))]
-        for option, flag in (("limit", "--limit"), ("per_prompt", "--per-prompt"), ("guidance", "--guidance")):
-            command += [flag, str(options[option])]
-        command += ["--steps", str(options["steps"]), "--sampler", options["sampler"]]
-        if "seed" in options:
-            command += ["--seed", str(options["seed"])]
-        return command
+        return _text_to_image_command(run, shards=shards, out_dir=out_dir)
     if run.kind == RunKind.GENERATE:
-        command = [sys.executable, "-m", "modeling.generate", "--checkpoint", run.parent.checkpoint_path]
-        command += ["--out", str(generated_folder(out_dir)), "--per-class", str(run.options["per_class"])]
-        for option, flag in (("seed", "--seed"), ("switch_at", "--switch-at")):
-            if option in run.options:
-                command += [flag, str(run.options[option])]
-        return command
-    stage = {RunKind.STAGE_1: "1", RunKind.STAGE_2: "2", RunKind.DEFECT_GEN: "defect-gen", RunKind.CLICK: "click"}[
-        run.kind
+        return _generate_command(run, out_dir=out_dir)
+    args = _train_args(run, shards=shards, out_dir=out_dir, resume=resume)
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}", *args]
+    return [sys.executable, *args]
+
+
+def _evaluate_command(run: TrainingRun, *, shards: str, out_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        *("-m", "modeling.evaluate", "--checkpoint", run.parent.checkpoint_path),
+        *("--shards", shards, "--out", str(out_dir), "--split", run.split or "test"),
     ]
-    args = ["-m", "modeling.train", "--stage", stage]
+
+
+def _text_to_image_command(run: TrainingRun, *, shards: str, out_dir: Path) -> list[str]:
+    options = run.options
+    command = [sys.executable, "-m", "modeling.generate", "--stage", "1", "--checkpoint", run.parent.checkpoint_path]
+    command += ["--from-shards", shards, "--split", run.split or "test", "--out", str(generated_folder(out_dir))]
+    for option, flag in (("limit", "--limit"), ("per_prompt", "--per-prompt"), ("guidance", "--guidance")):
+        command += [flag, str(options[option])]
+    command += ["--steps", str(options["steps"]), "--sampler", options["sampler"]]
+    if "seed" in options:
+        command += ["--seed", str(options["seed"])]
+    return command
+
+
+def _generate_command(run: TrainingRun, *, out_dir: Path) -> list[str]:
+    command = [sys.executable, "-m", "modeling.generate", "--checkpoint", run.parent.checkpoint_path]
+    command += ["--out", str(generated_folder(out_dir)), "--per-class", str(run.options["per_class"])]
+    for option, flag in (("seed", "--seed"), ("switch_at", "--switch-at")):
+        if option in run.options:
+            command += [flag, str(run.options[option])]
+    return command
+
+
+TRAIN_STAGES = {RunKind.STAGE_1: "1", RunKind.STAGE_2: "2", RunKind.DEFECT_GEN: "defect-gen", RunKind.CLICK: "click"}
+
+
+def _train_args(run: TrainingRun, *, shards: str, out_dir: Path, resume: bool) -> list[str]:
+    """`-m modeling.train ...` for a training kind (without the interpreter: torchrun may go first)."""
+    args = ["-m", "modeling.train", "--stage", TRAIN_STAGES[run.kind]]
     args += ["--config", run.config_preset, "--shards", shards, "--out", str(out_dir)]
     args += ["--split", run.split or "train"]
     if run.steps:
@@ -123,9 +135,7 @@ def trainer_command(run: TrainingRun, *, out_dir: Path, gpus: int, resume: bool)
         args += ["--set", f"data.caption_terms={out_dir / CAPTION_TERMS_NAME}"]
     if resume:
         args.append("--resume")
-    if gpus > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}", *args]
-    return [sys.executable, *args]
+    return args
 
 
 class MetricsFollower:
