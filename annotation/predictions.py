@@ -192,7 +192,7 @@ def latest_prediction(annotation: Annotation) -> ModelPrediction | None:
 
 def _pending_region(annotation: Annotation, region_id) -> PredictedRegion:
     region = (
-        PredictedRegion.objects.select_for_update()
+        PredictedRegion.objects.select_for_update(of=("self",))  # defect_type is an outer join
         .select_related("prediction", "defect_type")
         .filter(pk=region_id, prediction__annotation=annotation)
         .first()
