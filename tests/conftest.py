@@ -65,8 +65,15 @@ def celery_worker(transactional_db):
 
     from config.celery_app import app
 
-    with contextlib.suppress(Exception):
-        app.control.purge()
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        # The tests own their broker database (CI gives them one). Flushing it also drops what a worker
+        # killed by an earlier test left unacknowledged, which Redis would otherwise hand to this worker.
+        import redis
+
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    else:
+        with contextlib.suppress(Exception):
+            app.control.purge()
     with start_worker(
         app,
         pool="solo",
