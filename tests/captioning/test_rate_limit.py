@@ -23,18 +23,23 @@ from .test_llm_captioner import GOOD_REPLY
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-def redis_or_skip() -> str:
+def redis_is_up() -> bool:
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
     except redis.exceptions.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    return REDIS_URL
+        return False
 
 
-@pytest.fixture(params=["database", "redis"])
+@pytest.fixture(
+    params=[
+        "database",
+        # CI runs Redis on 127.0.0.1:6379; a laptop without it still runs the database variant.
+        pytest.param("redis", marks=pytest.mark.skipif(not redis_is_up(), reason="no Redis at 127.0.0.1:6379")),
+    ]
+)
 def shared_state(request) -> str:
     """The rate limiter's shared state: '' for the database, or a Redis URL."""
-    return "" if request.param == "database" else redis_or_skip()
+    return "" if request.param == "database" else REDIS_URL
 
 
 def test_the_endpoint_key_leaves_credentials_out():
