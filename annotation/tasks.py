@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 
-from base.jobs import JobStatus, job_finish
+from base.jobs import batch_task_step
 
 from .agreement_reports import agreement_report_batch, agreement_report_finish
 from .models import AgreementReport
@@ -16,18 +16,14 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="annotation.agreement_report_batch", acks_late=True, reject_on_worker_lost=True)
 def agreement_report_batch_task(report_id: int, batch: int) -> None:
-    try:
-        more = agreement_report_batch(report_id=report_id, batch=batch)
-    except Exception as error:  # a report that cannot be computed says why instead of staying pending
-        logger.exception("agreement report %s: batch %s failed", report_id, batch)
-        report = AgreementReport.objects.filter(pk=report_id).first()
-        if report is not None:
-            job_finish(report, status=JobStatus.FAILED, error=f"batch {batch}: {type(error).__name__}: {error}")
-        return
-    if more is True:
-        agreement_report_batch_task.delay(report_id, batch + 1)
-    elif more is False:
-        agreement_report_finish_task.delay(report_id)
+    batch_task_step(
+        AgreementReport,
+        report_id,
+        batch,
+        run_batch=lambda job, number: agreement_report_batch(report_id=job, batch=number),
+        next_batch=agreement_report_batch_task,
+        finish=agreement_report_finish_task,
+    )
 
 
 @shared_task(name="annotation.agreement_report_finish", acks_late=True)

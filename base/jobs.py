@@ -15,6 +15,7 @@ queues its current batch again. Work already done is never redone or counted twi
 - only the worker whose `job_batch_done` advances `next_batch` queues what comes next.
 """
 
+import logging
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -181,3 +182,21 @@ def job_run_here(job: BatchedJob, *, run_batch, finish, on_progress=None) -> Bat
             break
     job.refresh_from_db()
     return job
+
+
+def batch_task_step(model, job_id: int, batch: int, *, run_batch, next_batch, finish) -> None:
+    """The body of every job's batch task: run batch `batch` of job `job_id`, then queue the next
+    batch (`next_batch.delay`) or the finishing step (`finish.delay`). A failure that is no single
+    item's fault (a database error, a bug) fails the job with the batch named; resume continues it."""
+    try:
+        more = run_batch(job_id, batch)
+    except Exception as error:
+        logging.getLogger(model.__module__).exception("%s %s: batch %s failed", model.__name__, job_id, batch)
+        job = model.objects.filter(pk=job_id).first()
+        if job is not None:
+            job_finish(job, status=JobStatus.FAILED, error=f"batch {batch}: {type(error).__name__}: {error}")
+        return
+    if more is True:
+        next_batch.delay(job_id, batch + 1)
+    elif more is False:
+        finish.delay(job_id)

@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 
-from base.jobs import JobStatus, job_finish
+from base.jobs import batch_task_step
 
 from .ingest import import_batch, import_finish
 from .models import ImportJob
@@ -15,18 +15,14 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="catalog.import_batch", acks_late=True, reject_on_worker_lost=True)
 def import_batch_task(job_id: int, batch: int) -> None:
-    try:
-        more = import_batch(job_id=job_id, batch=batch)
-    except Exception as error:  # not one row's fault (a database error, a bug): the job says so, resumable
-        logger.exception("import %s: batch %s failed", job_id, batch)
-        job = ImportJob.objects.filter(pk=job_id).first()
-        if job is not None:
-            job_finish(job, status=JobStatus.FAILED, error=f"batch {batch}: {type(error).__name__}: {error}")
-        return
-    if more is True:
-        import_batch_task.delay(job_id, batch + 1)
-    elif more is False:
-        import_finish_task.delay(job_id)
+    batch_task_step(
+        ImportJob,
+        job_id,
+        batch,
+        run_batch=lambda job, number: import_batch(job_id=job, batch=number),
+        next_batch=import_batch_task,
+        finish=import_finish_task,
+    )
 
 
 @shared_task(name="catalog.import_finish", acks_late=True)

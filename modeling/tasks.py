@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from base.jobs import JobStatus, job_finish
+from base.jobs import batch_task_step
 
 from .embedding_batches import embedding_batch, embedding_finish
 from .models import EmbeddingJob, PreannotationJob
@@ -39,18 +39,14 @@ def training_run_task(self, run_id: int) -> None:
 @shared_task(name="modeling.preannotation_batch", acks_late=True, reject_on_worker_lost=True)
 def preannotation_batch_task(job_id: int, batch: int) -> None:
     """One batch of a pre-annotation job; a redelivered message finds the batch committed (base/jobs.py)."""
-    try:
-        more = preannotation_batch(job_id=job_id, batch=batch)
-    except Exception as error:  # not one sample's fault (a database error, a bug): the job says so, resumable
-        logger.exception("pre-annotation job %s: batch %s failed", job_id, batch)
-        job = PreannotationJob.objects.filter(pk=job_id).first()
-        if job is not None:
-            job_finish(job, status=JobStatus.FAILED, error=f"batch {batch}: {type(error).__name__}: {error}")
-        return
-    if more is True:
-        preannotation_batch_task.delay(job_id, batch + 1)
-    elif more is False:
-        preannotation_finish_task.delay(job_id)
+    batch_task_step(
+        PreannotationJob,
+        job_id,
+        batch,
+        run_batch=lambda job, number: preannotation_batch(job_id=job, batch=number),
+        next_batch=preannotation_batch_task,
+        finish=preannotation_finish_task,
+    )
 
 
 @shared_task(name="modeling.preannotation_finish", acks_late=True)
@@ -60,18 +56,14 @@ def preannotation_finish_task(job_id: int) -> None:
 
 @shared_task(name="modeling.embedding_batch", acks_late=True, reject_on_worker_lost=True)
 def embedding_batch_task(job_id: int, batch: int) -> None:
-    try:
-        more = embedding_batch(job_id=job_id, batch=batch)
-    except Exception as error:  # not one sample's fault (the tower, the database): the job says so, resumable
-        logger.exception("embedding job %s: batch %s failed", job_id, batch)
-        job = EmbeddingJob.objects.filter(pk=job_id).first()
-        if job is not None:
-            job_finish(job, status=JobStatus.FAILED, error=f"batch {batch}: {type(error).__name__}: {error}")
-        return
-    if more is True:
-        embedding_batch_task.delay(job_id, batch + 1)
-    elif more is False:
-        embedding_finish_task.delay(job_id)
+    batch_task_step(
+        EmbeddingJob,
+        job_id,
+        batch,
+        run_batch=lambda job, number: embedding_batch(job_id=job, batch=number),
+        next_batch=embedding_batch_task,
+        finish=embedding_finish_task,
+    )
 
 
 @shared_task(name="modeling.embedding_finish", acks_late=True)

@@ -59,6 +59,8 @@ def test_a_second_delivery_of_a_finished_job_changes_nothing(celery_worker, real
         )
         first = import_dataset.delay(job.pk)
         wait_for(lambda: first.id in finished_task_ids, what="the first delivery")
+        # That task only starts the batches: the job is done when its finishing step has run.
+        wait_for(lambda: type(job).objects.get(pk=job.pk).status == JobStatus.SUCCEEDED, what="the job's last batch")
         second = import_dataset.delay(job.pk)
         wait_for(lambda: second.id in finished_task_ids, what="the second delivery")
     finally:
