@@ -70,6 +70,59 @@ class VocabularyFileError(ValueError):
         super().__init__(f"{len(problems)} problem(s):\n" + "\n".join(f"- {p}" for p in problems))
 
 
+class _EntryReader:
+    """Reads one term entry's values, collecting every malformed one instead of stopping at the first."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.problems: list[str] = []
+
+    def text(self, value, name: str, limit: str) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            self.problems.append(f"{self.where}: {name} must be a string, not {type(value).__name__}")
+            return ""
+        value = str(value).strip()
+        if "\x00" in value:
+            self.problems.append(f"{self.where}: {name} contains a NUL byte")
+        if len(value) > MAX_LENGTHS[limit]:
+            self.problems.append(f"{self.where}: {name} is {len(value)} characters long (at most {MAX_LENGTHS[limit]})")
+        return value
+
+    def aliases(self, aliases: dict) -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]:
+        """language -> aliases, and language -> ambiguous alias -> its context slugs."""
+        record_aliases: dict[str, list[str]] = {}
+        contexts: dict[str, dict[str, list[str]]] = {}
+        for language in LANGUAGES:
+            entries = aliases.get(language) or []
+            if not isinstance(entries, list):
+                # A string here would otherwise be read letter by letter ("abc" -> a, b, c).
+                self.problems.append(
+                    f"{self.where}: aliases.{language} must be a list of strings, not {type(entries).__name__}"
+                )
+                entries = []
+            record_aliases[language] = []
+            for index, entry in enumerate(entries):
+                name = f"aliases.{language}[{index}]"
+                context = None
+                if isinstance(entry, dict):
+                    context = self.context(entry.get("context", []), name)
+                    entry = entry.get("text")
+                alias = self.text(entry, name, "alias")
+                if alias:
+                    record_aliases[language].append(alias)
+                    if context is not None:
+                        contexts.setdefault(language, {})[alias] = context
+        return record_aliases, contexts
+
+    def context(self, context, name: str) -> list[str]:
+        if not isinstance(context, list) or not all(isinstance(slug, str) for slug in context):
+            self.problems.append(f"{self.where}: {name}.context must be a list of term slugs")
+            return []
+        return [slug.strip() for slug in context if slug.strip()]
+
+
 def record_from_dict(data: dict, where: str) -> TermRecord:
     """Build a record from the JSON shape; raises VocabularyFileError listing every malformed
     value of the entry (a string where a list belongs, a NUL byte, an over-long value)."""
@@ -77,48 +130,13 @@ def record_from_dict(data: dict, where: str) -> TermRecord:
         raise VocabularyFileError([f"{where}: a term must be an object"])
     if data.get("slug") and isinstance(data["slug"], str):
         where = f"{where} ({data['slug'][:60]})"
-    problems: list[str] = []
     labels = data.get("labels") or {}
     aliases = data.get("aliases") or {}
     if not isinstance(labels, dict) or not isinstance(aliases, dict):
         raise VocabularyFileError([f"{where}: 'labels' and 'aliases' must be objects keyed by language"])
-
-    def text(value, name: str, limit: str) -> str:
-        if value is None:
-            return ""
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            problems.append(f"{where}: {name} must be a string, not {type(value).__name__}")
-            return ""
-        value = str(value).strip()
-        if "\x00" in value:
-            problems.append(f"{where}: {name} contains a NUL byte")
-        if len(value) > MAX_LENGTHS[limit]:
-            problems.append(f"{where}: {name} is {len(value)} characters long (at most {MAX_LENGTHS[limit]})")
-        return value
-
-    record_aliases: dict[str, list[str]] = {}
-    contexts: dict[str, dict[str, list[str]]] = {}
-    for language in LANGUAGES:
-        entries = aliases.get(language) or []
-        if not isinstance(entries, list):
-            # A string here would otherwise be read letter by letter ("abc" -> a, b, c).
-            problems.append(f"{where}: aliases.{language} must be a list of strings, not {type(entries).__name__}")
-            entries = []
-        record_aliases[language] = []
-        for index, entry in enumerate(entries):
-            name = f"aliases.{language}[{index}]"
-            context = None
-            if isinstance(entry, dict):
-                context = entry.get("context", [])
-                if not isinstance(context, list) or not all(isinstance(slug, str) for slug in context):
-                    problems.append(f"{where}: {name}.context must be a list of term slugs")
-                    context = []
-                entry = entry.get("text")
-            alias = text(entry, name, "alias")
-            if alias:
-                record_aliases[language].append(alias)
-                if context is not None:
-                    contexts.setdefault(language, {})[alias] = [slug.strip() for slug in context if slug.strip()]
+    reader = _EntryReader(where)
+    text = reader.text
+    record_aliases, contexts = reader.aliases(aliases)
     record = TermRecord(
         slug=text(data.get("slug"), "slug", "slug"),
         facet=text(data.get("facet"), "facet", "slug"),
@@ -130,8 +148,8 @@ def record_from_dict(data: dict, where: str) -> TermRecord:
         status=text(data.get("status"), "status", "slug") or TermStatus.APPROVED,
         replaced_by=text(data.get("replaced_by"), "replaced_by", "slug") or None,
     )
-    if problems:
-        raise VocabularyFileError(problems)
+    if reader.problems:
+        raise VocabularyFileError(reader.problems)
     return record
 
 
@@ -139,60 +157,81 @@ def validation_problems(records: list[TermRecord], existing: dict[str, TermRecor
     """Every problem of a set of records that is to be loaded on top of `existing` (slug -> record)."""
     from .text import fold
 
-    existing = existing or {}
     problems: list[str] = []
     by_slug: dict[str, TermRecord] = {}
     for record in records:
-        name = record.slug or "(no slug)"
-        if not SLUG_PATTERN.match(record.slug):
-            problems.append(f"{name}: slug must be lower-case letters, digits and single hyphens")
         if record.slug in by_slug:
-            problems.append(f"{name}: duplicate slug")
+            problems.append(f"{record.slug or '(no slug)'}: duplicate slug")
         by_slug[record.slug] = record
-        if record.facet not in Facet.values:
-            problems.append(f"{name}: unknown facet {record.facet!r} (known: {', '.join(Facet.values)})")
-        if record.status not in TermStatus.values:
-            problems.append(f"{name}: unknown status {record.status!r} (known: {', '.join(TermStatus.values)})")
-        for language in LANGUAGES:
-            if not record.labels.get(language):
-                problems.append(f"{name}: missing {language} label")
-            for alias in record.aliases.get(language, []):
-                if "|" in alias:
-                    problems.append(f"{name}: {language} alias {alias!r} contains '|'")
-        if not record.definition:
-            problems.append(f"{name}: missing definition")
+        problems += _shape_problems(record)
 
     # The state after loading: existing terms overlaid with the file's.
-    merged = {**existing, **by_slug}
+    merged = {**(existing or {}), **by_slug}
     for record in by_slug.values():
-        name = record.slug
-        if record.parent:
-            parent = merged.get(record.parent)
-            expected_facet = PARENT_FACET.get(record.facet, record.facet)
-            if parent is None:
-                problems.append(f"{name}: parent {record.parent!r} does not exist")
-            elif parent.facet != expected_facet:
-                problems.append(f"{name}: parent {record.parent!r} is a {parent.facet}, expected a {expected_facet}")
-        if record.status == TermStatus.DEPRECATED:
-            replacement = merged.get(record.replaced_by) if record.replaced_by else None
-            if not record.replaced_by:
-                problems.append(f"{name}: deprecated without a replacement (replaced_by)")
-            elif replacement is None:
-                problems.append(f"{name}: replacement {record.replaced_by!r} does not exist")
-            elif replacement.status == TermStatus.DEPRECATED:
-                problems.append(f"{name}: replacement {record.replaced_by!r} is itself deprecated")
-            elif replacement.facet != record.facet:
-                problems.append(f"{name}: replacement {record.replaced_by!r} is in another facet")
-        elif record.replaced_by:
-            problems.append(f"{name}: only a deprecated term has a replacement")
-        for language, by_alias in record.contexts.items():
-            for alias, slugs in by_alias.items():
-                missing = [slug for slug in slugs if slug not in merged]
-                if missing:
-                    problems.append(f"{name}: {language} alias {alias!r} names unknown context term(s) {missing}")
-
+        problems += _parent_problems(record, merged)
+        problems += _replacement_problems(record, merged)
+        problems += _context_problems(record, merged)
     problems += _cycle_problems(merged, by_slug)
     problems += _ambiguity_problems(merged, fold)
+    return problems
+
+
+def _shape_problems(record: TermRecord) -> list[str]:
+    """What one record gets wrong on its own, before any other term is looked at."""
+    name = record.slug or "(no slug)"
+    problems = []
+    if not SLUG_PATTERN.match(record.slug):
+        problems.append(f"{name}: slug must be lower-case letters, digits and single hyphens")
+    if record.facet not in Facet.values:
+        problems.append(f"{name}: unknown facet {record.facet!r} (known: {', '.join(Facet.values)})")
+    if record.status not in TermStatus.values:
+        problems.append(f"{name}: unknown status {record.status!r} (known: {', '.join(TermStatus.values)})")
+    for language in LANGUAGES:
+        if not record.labels.get(language):
+            problems.append(f"{name}: missing {language} label")
+        for alias in record.aliases.get(language, []):
+            if "|" in alias:
+                problems.append(f"{name}: {language} alias {alias!r} contains '|'")
+    if not record.definition:
+        problems.append(f"{name}: missing definition")
+    return problems
+
+
+def _parent_problems(record: TermRecord, merged: dict[str, TermRecord]) -> list[str]:
+    if not record.parent:
+        return []
+    parent = merged.get(record.parent)
+    expected_facet = PARENT_FACET.get(record.facet, record.facet)
+    if parent is None:
+        return [f"{record.slug}: parent {record.parent!r} does not exist"]
+    if parent.facet != expected_facet:
+        return [f"{record.slug}: parent {record.parent!r} is a {parent.facet}, expected a {expected_facet}"]
+    return []
+
+
+def _replacement_problems(record: TermRecord, merged: dict[str, TermRecord]) -> list[str]:
+    name = record.slug
+    if record.status != TermStatus.DEPRECATED:
+        return [f"{name}: only a deprecated term has a replacement"] if record.replaced_by else []
+    if not record.replaced_by:
+        return [f"{name}: deprecated without a replacement (replaced_by)"]
+    replacement = merged.get(record.replaced_by)
+    if replacement is None:
+        return [f"{name}: replacement {record.replaced_by!r} does not exist"]
+    if replacement.status == TermStatus.DEPRECATED:
+        return [f"{name}: replacement {record.replaced_by!r} is itself deprecated"]
+    if replacement.facet != record.facet:
+        return [f"{name}: replacement {record.replaced_by!r} is in another facet"]
+    return []
+
+
+def _context_problems(record: TermRecord, merged: dict[str, TermRecord]) -> list[str]:
+    problems = []
+    for language, by_alias in record.contexts.items():
+        for alias, slugs in by_alias.items():
+            missing = [slug for slug in slugs if slug not in merged]
+            if missing:
+                problems.append(f"{record.slug}: {language} alias {alias!r} names unknown context term(s) {missing}")
     return problems
 
 
