@@ -217,9 +217,9 @@ def run() -> None:
     backends["learned"] = LearnedClickBackend(learned_checkpoint(train_cases))
     sam_path = os.environ.get("SEGMENT_SAM_PATH")
     if sam_path and "sam" not in backends:
-        from segmentation.sam import SamBackend
+        from segmentation.sam import sam_backend_from_folder
 
-        backends["sam"] = SamBackend(sam_path)
+        backends["sam"] = sam_backend_from_folder(sam_path)
     baseline = noc_figures(f"brush r{BRUSH_RADIUS}", brush, held)
     results = {name: noc_figures(name, backend.segment, held) for name, backend in sorted(backends.items())}
     for name, figures in results.items():

@@ -8,12 +8,12 @@ class SegmentationConfig(AppConfig):
     verbose_name = "Click segmentation"
 
     def ready(self):
-        # SAM from local weights, only where a folder is configured (nothing is ever downloaded).
+        # SAM or SAM 2 from local weights, only where a folder is configured (nothing is ever downloaded).
         if settings.SEGMENT_SAM_PATH:
             from .backends import register
-            from .sam import SamBackend, SamBackendError
+            from .sam import SamBackendError, sam_backend_from_folder
 
             try:
-                register(SamBackend(settings.SEGMENT_SAM_PATH))
+                register(sam_backend_from_folder(settings.SEGMENT_SAM_PATH))
             except SamBackendError as error:
                 raise ImproperlyConfigured(str(error)) from None

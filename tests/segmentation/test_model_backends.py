@@ -88,19 +88,72 @@ def api(client_for):
     return client_for(Role.ANNOTATOR)
 
 
-def test_sam_backend_takes_clicks_and_boxes_and_caches_the_image_embedding(tiny_sam):
-    from segmentation.sam import SamBackend
+@pytest.fixture(scope="module")
+def tiny_sam2(tmp_path_factory):
+    """A randomly initialised Sam2Model (Hiera image encoder, a few hundred thousand weights) and its
+    processor, saved as a user's folder would be."""
+    from transformers import Sam2Config, Sam2ImageProcessor, Sam2Model, Sam2Processor
 
-    backend = SamBackend(tiny_sam)
-    image = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    config = Sam2Config(
+        vision_config={
+            "backbone_config": {
+                "model_type": "sam2_hiera_det_model",
+                "hidden_size": 16,
+                "image_size": [128, 128],
+                "blocks_per_stage": [1, 1, 2, 1],
+                "embed_dim_per_stage": [16, 32, 64, 128],
+                "num_attention_heads_per_stage": [1, 1, 2, 2],
+                "window_size_per_stage": [4, 4, 4, 2],
+                "global_attention_blocks": [3],  # not a stage's first block, which pools its queries
+                "window_positional_embedding_background_size": [2, 2],
+            },
+            "backbone_channel_list": [128, 64, 32, 16],
+            "backbone_feature_sizes": [[32, 32], [16, 16], [8, 8]],
+            "fpn_hidden_size": 32,
+        },
+        prompt_encoder_config={"hidden_size": 32, "image_size": 128, "patch_size": 16, "mask_input_channels": 4},
+        mask_decoder_config={"hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2, "iou_head_hidden_dim": 32},
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("sam2-tiny")
+    Sam2Model(config).save_pretrained(folder)
+    processor = Sam2ImageProcessor(size={"height": 128, "width": 128}, mask_size={"height": 32, "width": 32})
+    Sam2Processor(image_processor=processor).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(("folder", "backend_class"), [("tiny_sam", "SamBackend"), ("tiny_sam2", "Sam2Backend")])
+def test_sam_backends_take_clicks_and_boxes_and_cache_the_image_embedding(folder, backend_class, request):
+    from segmentation.sam import sam_backend_from_folder
+
+    backend = sam_backend_from_folder(request.getfixturevalue(folder))
+    assert type(backend).__name__ == backend_class  # chosen by the folder's config.json
+    image = np.random.default_rng(0).integers(0, 256, (512, 400, 3), dtype=np.uint8)
     clicked = backend.segment(image, [Click(200, 220, True), Click(40, 40, False)], None)
     boxed = backend.segment(image, [], None, box=Box(100, 100, 200, 150))
     both = backend.segment(image, [Click(200, 220, True)], clicked, box=Box(100, 100, 200, 150))
     for mask in (clicked, boxed, both):
-        assert mask.shape == (512, 512) and mask.dtype == bool
+        assert mask.shape == (512, 400) and mask.dtype == bool
     assert backend.encoder_runs == 1  # three prompts, one image embedding
     with pytest.raises(ValueError, match="at least one click or a box"):
         backend.segment(image, [], None)
+
+
+def test_a_sam2_folder_is_registered_under_sam_and_served_by_the_endpoint(tiny_sam2, registered, api, sample):
+    with override_settings(SEGMENT_SAM_PATH=str(tiny_sam2)):
+        apps.get_app_config("segmentation").ready()
+    listed = {b["name"]: b for b in api.get(URL + "backends/").json()}
+    assert listed["sam"]["accepts_box"] is True and "SAM 2" in listed["sam"]["description"]
+    body = {"sample": sample.pk, "backend": "sam", "clicks": [{"x": 200, "y": 200, "positive": True}]}
+    response = api.post(URL, body | {"box": [150, 150, 120, 100]}, format="json")
+    assert response.status_code == 200, response.json()
+    assert rle_to_mask(response.json()["mask"]).shape == (512, 512)
+
+
+def test_a_folder_of_another_model_type_is_named_in_the_error(tmp_path, registered):
+    (tmp_path / "config.json").write_text('{"model_type": "sam_hq"}')
+    with override_settings(SEGMENT_SAM_PATH=str(tmp_path)), pytest.raises(ImproperlyConfigured, match="'sam_hq'"):
+        apps.get_app_config("segmentation").ready()
 
 
 def test_sam_is_registered_from_its_setting_and_served_by_the_endpoint(tiny_sam, registered, api, sample):
