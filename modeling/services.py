@@ -77,15 +77,46 @@ def _check_options(kind: str, options: dict) -> dict:
         if options["per_class"] < 1:
             raise RunError("per_class must be at least 1")
     if kind == RunKind.TEXT_TO_IMAGE:
-        options = {**TEXT_TO_IMAGE_DEFAULTS, **options}
-        for name in ("limit", "per_prompt", "steps"):
-            if options[name] < 1:
-                raise RunError(f"{name} must be at least 1")
-        if options["guidance"] < 1:
-            raise RunError("guidance must be at least 1 (1 = no guidance)")
-        if options["sampler"] not in SAMPLERS:
-            raise RunError(f"sampler must be one of {', '.join(SAMPLERS)}")
+        options = _text_to_image_options(options)
     return options
+
+
+def _text_to_image_options(options: dict) -> dict:
+    options = {**TEXT_TO_IMAGE_DEFAULTS, **options}
+    for name in ("limit", "per_prompt", "steps"):
+        if options[name] < 1:
+            raise RunError(f"{name} must be at least 1")
+    if options["guidance"] < 1:
+        raise RunError("guidance must be at least 1 (1 = no guidance)")
+    if options["sampler"] not in SAMPLERS:
+        raise RunError(f"sampler must be one of {', '.join(SAMPLERS)}")
+    return options
+
+
+def _check_parent(kind: str, parent: TrainingRun | None) -> None:
+    """A fine-tuning kind starts from a finished run of the kind before it; the others from nothing."""
+    needed_parent = PARENT_KIND.get(kind)
+    if kind in PARENT_REQUIRED and parent is None:
+        raise RunError(f"a {RunKind(kind).label} needs the {RunKind(needed_parent).label} run it starts from")
+    if parent is not None:
+        if needed_parent is None or parent.kind != needed_parent:
+            raise RunError(f"a {RunKind(kind).label} cannot start from run {parent.pk} ({parent.get_kind_display()})")
+        if parent.status != JobStatus.SUCCEEDED or not parent.checkpoint_path:
+            raise RunError(f"run {parent.pk} has no finished checkpoint (status {parent.status})")
+
+
+def _shards_to_train_on(dataset_version: DatasetVersion, export: Export | None) -> Export:
+    """The export named, if it is a WebDataset export of the version; else the version's newest finished one."""
+    if export is None:
+        export = newest_shard_export(dataset_version)
+        if export is None:
+            raise RunError(
+                f"{dataset_version.name} has no finished WebDataset export: export it first "
+                f"(admin Exports, or `manage.py export_version {dataset_version.number} --format webdataset --to DIR`)"
+            )
+    elif export.version_id != dataset_version.pk or export.format != ExportFormat.WEBDATASET:
+        raise RunError(f"export {export.pk} is not a WebDataset export of {dataset_version.name}")
+    return export
 
 
 def training_run_launch(
@@ -108,23 +139,8 @@ def training_run_launch(
         raise RunError(f"unknown run kind {kind!r}; one of {', '.join(RunKind.values)}")
     if created_by is not None and not versions_visible_to(created_by).filter(pk=dataset_version.pk).exists():
         raise RunError(f"{dataset_version.name} holds samples of sources you may not see")
-    needed_parent = PARENT_KIND.get(kind)
-    if kind in PARENT_REQUIRED and parent is None:
-        raise RunError(f"a {RunKind(kind).label} needs the {RunKind(needed_parent).label} run it starts from")
-    if parent is not None:
-        if needed_parent is None or parent.kind != needed_parent:
-            raise RunError(f"a {RunKind(kind).label} cannot start from run {parent.pk} ({parent.get_kind_display()})")
-        if parent.status != JobStatus.SUCCEEDED or not parent.checkpoint_path:
-            raise RunError(f"run {parent.pk} has no finished checkpoint (status {parent.status})")
-    if export is None:
-        export = newest_shard_export(dataset_version)
-        if export is None:
-            raise RunError(
-                f"{dataset_version.name} has no finished WebDataset export: export it first "
-                f"(admin Exports, or `manage.py export_version {dataset_version.number} --format webdataset --to DIR`)"
-            )
-    elif export.version_id != dataset_version.pk or export.format != ExportFormat.WEBDATASET:
-        raise RunError(f"export {export.pk} is not a WebDataset export of {dataset_version.name}")
+    _check_parent(kind, parent)
+    export = _shards_to_train_on(dataset_version, export)
     if not (config_preset or "").strip():
         raise RunError("a config preset (tiny, sd15) or config file path is required")
     if kind == RunKind.CLICK and few_shot_per_class:
