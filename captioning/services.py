@@ -29,19 +29,7 @@ class CaptionJobError(ValueError):
 FILTER_KEYS = ("sources", "states", "samples", "limit")
 
 
-def caption_job_check(
-    *,
-    captioner: str,
-    languages: tuple[str, ...] = LANGUAGES,
-    filters: dict | None = None,
-    retry_failed_of: CaptionJob | None = None,
-    created_by: User | None = None,
-):
-    """The sources a job asked for this way may caption, or CaptionJobError naming what is wrong."""
-    if captioner not in CaptionerKind.values:
-        raise CaptionJobError(
-            f"unknown captioner {captioner!r}; one of {', '.join(CaptionerKind.values)}", field="captioner"
-        )
+def _check_languages(languages: tuple[str, ...]) -> None:
     unknown = [code for code in languages if code not in LANGUAGES]
     if unknown or not languages:
         raise CaptionJobError(
@@ -51,11 +39,10 @@ def caption_job_check(
     repeated = sorted({code for code in languages if languages.count(code) > 1})
     if repeated:
         raise CaptionJobError(f"languages lists {', '.join(repeated)} more than once", field="languages")
-    if captioner == CaptionerKind.LLM and not settings.CAPTION_MODEL:
-        raise CaptionJobError(
-            "the LLM captioner needs CAPTION_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY)", field="captioner"
-        )
-    filters = filters or {}
+
+
+def _check_filters(filters) -> None:
+    """The filters' shape; which sources they may name is the visibility rule's, in caption_job_check."""
     if not isinstance(filters, dict):
         raise CaptionJobError('the filters are a JSON object, e.g. {"sources": [1], "limit": 100}', field="filters")
     unknown_filters = set(filters) - set(FILTER_KEYS)
@@ -69,6 +56,28 @@ def caption_job_check(
     bad_states = set(map(str, states)) - set(AnnotationState.values)
     if bad_states:
         raise CaptionJobError(f"unknown state(s) {', '.join(sorted(bad_states))}", field="filters")
+
+
+def caption_job_check(
+    *,
+    captioner: str,
+    languages: tuple[str, ...] = LANGUAGES,
+    filters: dict | None = None,
+    retry_failed_of: CaptionJob | None = None,
+    created_by: User | None = None,
+):
+    """The sources a job asked for this way may caption, or CaptionJobError naming what is wrong."""
+    if captioner not in CaptionerKind.values:
+        raise CaptionJobError(
+            f"unknown captioner {captioner!r}; one of {', '.join(CaptionerKind.values)}", field="captioner"
+        )
+    _check_languages(languages)
+    if captioner == CaptionerKind.LLM and not settings.CAPTION_MODEL:
+        raise CaptionJobError(
+            "the LLM captioner needs CAPTION_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY)", field="captioner"
+        )
+    filters = filters or {}
+    _check_filters(filters)
     # The job may caption (and, with CAPTION_VISION, send to the endpoint) only what its creator may see.
     sources = Source.objects.all() if created_by is None else sources_visible_to(created_by)
     if retry_failed_of is not None:

@@ -93,6 +93,29 @@ def _primary_class(annotation: dict[str, Any], indices: set[int], classes: list[
     return max(area, key=area.get) if area else min(indices)
 
 
+def _left_out_because(
+    raw: dict[str, Any],
+    annotation: dict[str, Any],
+    indices: set[int],
+    selection: SelectionConfig,
+    wanted: set[int] | None,
+) -> str | None:
+    """Why a sample is not a Defect-Gen candidate (a key of select_samples' tally), or None."""
+    if selection.product and selection.product not in sample_products(annotation):
+        return "other_product"
+    if selection.domain:
+        domain = sample_domain(annotation)
+        if domain is None:
+            return "no_domain"
+        if domain != selection.domain:
+            return "other_domain"
+    if not indices or "mask.png" not in raw:
+        return "no_mask_region"
+    if wanted is not None and not indices <= wanted:
+        return "other_classes"  # a defect of a class outside the set would be generated with a background mask
+    return None
+
+
 def select_samples(
     source: ShardSource,
     selection: SelectionConfig,
@@ -114,26 +137,12 @@ def select_samples(
     left_out = {"other_product": 0, "other_domain": 0, "no_domain": 0, "no_mask_region": 0, "other_classes": 0}
     for raw in iterate_raw_samples(source.urls):
         annotation = json.loads(raw["json"]) if "json" in raw else {}
-        if selection.product and selection.product not in sample_products(annotation):
-            left_out["other_product"] += 1
-            continue
-        if selection.domain:
-            domain = sample_domain(annotation)
-            if domain is None:
-                left_out["no_domain"] += 1
-                continue
-            if domain != selection.domain:
-                left_out["other_domain"] += 1
-                continue
         indices = mask_class_indices(annotation)
-        if not indices or "mask.png" not in raw:
-            left_out["no_mask_region"] += 1
-            continue
-        if wanted is not None and not indices <= wanted:
-            # a defect of a class outside the set would be generated with a background mask
-            left_out["other_classes"] += 1
-            continue
-        candidates.append((raw["__key__"], annotation, indices))
+        reason = _left_out_because(raw, annotation, indices, selection, wanted)
+        if reason:
+            left_out[reason] += 1
+        else:
+            candidates.append((raw["__key__"], annotation, indices))
 
     if not candidates:
         what = [
