@@ -43,7 +43,7 @@ from typing import NamedTuple
 import ahocorasick_rs
 
 from .inflection import inflected_names
-from .negation import is_negated, negated_scopes
+from .negation import ENGLISH_TRIGGER_WORDS, english_scopes, is_negated, negated_scopes
 from .segmentation import stands_alone, text_language
 from .text import fold
 
@@ -171,6 +171,19 @@ class TermMatcher:
                     row[2] = None if row[2] is None or context is None else row[2] | context
             else:
                 cjk[key] = by_term
+        # English negation triggers are names too, of no term: an ASCII text holds a trigger word exactly
+        # where a match's name holds one, so the automaton's one pass also says whether negation.py needs
+        # to look (most captions: no). Names holding a trigger word go last, so that the highest name index
+        # among the matches tells.
+        trigger_views = [f" {match_view(word)} " for word in ENGLISH_TRIGGER_WORDS]
+        for view in trigger_views:
+            latin.setdefault(view[1:], {})
+
+        def holds_trigger(key: str) -> bool:
+            return any(view in f" {key}" for view in trigger_views)
+
+        latin = dict(sorted(latin.items(), key=lambda item: holds_trigger(item[0])))
+        self._first_trigger_name = sum(1 for key in latin if not holds_trigger(key))
 
         # Which CJK names need a look at their neighbourhood: a one-character name (or a short
         # hiragana one) must be a word of its own (segmentation.py); a name that starts with a Latin letter must start a word.
@@ -228,7 +241,12 @@ class TermMatcher:
             mentions = self._supported(mentions, pending, set(context), facet_hint)
         if not mentions:
             return mentions
-        scopes = negated_scopes(text)
+        if not text.isascii():
+            scopes = negated_scopes(text)
+        elif max(found)[0] >= self._first_trigger_name:  # a name holding a trigger word matched
+            scopes = english_scopes(text)
+        else:
+            scopes = []
         if scopes:
             mentions = [
                 m._replace(negated=True) if m.facet in NEGATABLE_FACETS and is_negated(scopes, m.start, m.end) else m
@@ -257,7 +275,8 @@ class TermMatcher:
             found = self._latin.find_matches_as_indexes(match_view(word_view(folded)))
         else:  # every other character is no Latin letter: as a '?', which the view makes a space
             found = self._latin_bytes.find_matches_as_indexes(_ascii_match_view(folded.encode("ascii", "replace")))
-        latin = [(index, start, end - 1) for index, start, end in found]
+        # Matches of a trigger word alone name no term: left out here, so that they never win an overlap.
+        latin = [(index, start, end - 1) for index, start, end in found if self._latin_owners[index]]
         if cjk:
             shift = len(self._latin_owners)
             latin = _merge(latin, [(index + shift, start, end) for index, start, end in cjk])

@@ -109,32 +109,20 @@ def _has_kana(text: str) -> bool:
     return _KANA.search(text) is not None
 
 
-# Every English trigger holds one of these in the text's "trigger view": the folded text as ASCII
-# bytes, lower-cased, with every byte that is not a letter or digit made a space, between two
-# spaces. A trigger's \b and \s neighbours are spaces there, so " not " is in the view of every text the
-# trigger "not" matches, while "notch" or "another" hold no " not ". Most captions hold none of
-# these; looking for them costs a microsecond where the trigger expression costs a hundred.
-_EN_TRIGGER_PARTS = ahocorasick_rs.BytesAhoCorasick(
-    [
-        b" no ",
-        b" not ",
-        b"n t ",  # n't, as in isn't, can't
-        b" without ",
-        b" free ",
-        b" absen",
-        b" lack",
-        b" never ",
-        b" neither ",
-        b" nor ",
-        b" none ",
-        b" devoid ",
-        b" rule",
-        b" exclud",
-        b" negative ",
-        b" cannot ",
-        b" zero ",
-    ]  # fmt: skip
-)
+# Every English trigger (pre or post, pseudo ones aside) holds one of these words, whole: the
+# alternations above, word by word ("n't" is read as its own word "t", as the views below make it).
+# Most captions hold none, and looking for them costs a microsecond where the trigger expression costs
+# a hundred: the normalizer finds them with its own names (matching.py), other callers in the
+# "trigger view" below.
+ENGLISH_TRIGGER_WORDS = (
+    "no", "not", "without", "none", "never", "neither", "nor", "free", "absence", "absent",
+    "lack", "lacks", "lacking", "devoid", "rule", "rules", "ruled", "excluding", "excluded",
+    "negative", "cannot", "can t", "isn t", "aren t", "wasn t", "weren t", "zero",
+)  # fmt: skip
+# The trigger view: the folded text as ASCII bytes, lower-cased, with every byte that is not a letter
+# or digit made a space, between two spaces. A trigger's \b and \s neighbours are spaces there, so
+# " not " is in the view of every text the trigger "not" matches, while "notch" or "another" hold none.
+_EN_TRIGGER_PARTS = ahocorasick_rs.BytesAhoCorasick([f" {word} ".encode("ascii") for word in ENGLISH_TRIGGER_WORDS])
 _TRIGGER_VIEW = bytes(
     ord(chr(code).lower()) if chr(code).lower() in "0123456789abcdefghijklmnopqrstuvwxyz" else ord(" ")
     for code in range(256)
@@ -151,7 +139,7 @@ def _may_hold_english_trigger(text: bytes) -> bool:
 def negated_scopes(text: str) -> list[tuple[int, int]]:
     """(start, end) spans of text that its negation triggers cover; a mention inside one is negated."""
     if text.isascii():  # an English caption: folded only where it may hold a trigger
-        return _english_scopes(fold(text)) if _may_hold_english_trigger(text.encode("ascii")) else []
+        return english_scopes(text) if _may_hold_english_trigger(text.encode("ascii")) else []
     scopes: list[tuple[int, int]] = []
     if _has_kana(text):
         if not _JA_TRIGGER_CHARS.isdisjoint(text):
@@ -166,6 +154,11 @@ def negated_scopes(text: str) -> list[tuple[int, int]]:
 
 def is_negated(scopes: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(scope_start <= start and end <= scope_end for scope_start, scope_end in scopes)
+
+
+def english_scopes(text: str) -> list[tuple[int, int]]:
+    """negated_scopes of an ASCII text, for a caller that knows it holds a trigger word."""
+    return _english_scopes(fold(text))
 
 
 def _english_scopes(text: str) -> list[tuple[int, int]]:

@@ -4,7 +4,7 @@ negation, ambiguous aliases and word boundaries, on the bundled vocabulary."""
 import pytest
 
 from benchmarks.bench_vocabulary import bundled_matcher
-from vocabulary.matching import Name, TermMatcher
+from vocabulary.matching import NEGATABLE_FACETS, Name, TermMatcher
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +156,56 @@ def test_negated_mentions_are_flagged_and_never_findings(matcher, text, absent, 
     assert absent <= negated(matcher, text)
     assert not (findings(matcher, text) & absent)
     assert present <= findings(matcher, text)
+
+
+# One sentence per English trigger of negation.py, in both cases: the matcher finds whether a text
+# holds a trigger word with its own automaton, and must then flag exactly what negation.py's scopes say.
+ENGLISH_TRIGGER_SENTENCES = [
+    "No cracks near the rim.",
+    "There are not any scratches on the cap.",
+    "A housing without dents or scratches.",
+    "None of the welds shows porosity.",
+    "Never a crack on this face.",
+    "Neither cracks nor dents on the rim.",
+    "The surface is free of scratches.",
+    "Free from porosity, the weld is sound.",
+    "Absence of cracks on the flange.",
+    "Cracks are absent; a dent near the rim.",
+    "Lack of scratches on the cover.",
+    "The plate lacks cracks.",
+    "The panel is lacking scratches, with a dent.",
+    "Devoid of porosity.",
+    "Inspection rules out cracks.",
+    "We rule out scratches on the cap.",
+    "Cracks were ruled out.",
+    "Porosity was excluded.",
+    "Excluding cracks, the part is sound.",
+    "Negative for porosity.",
+    "I cannot see a crack.",
+    "I can't see a crack on the rim.",
+    "The crack isn't visible.",
+    "Scratches aren't seen on the lid.",
+    "The dent wasn't observed.",
+    "Cracks weren't found.",
+    "Zero scratches on the cap.",
+    "Scratches: none.",
+    "The coating is scratch-free.",
+    "The scratch is not visible under diffuse light.",
+    "A notch, another crack and a nothing-like dent.",  # words that hold a trigger's letters, no trigger
+]
+
+
+@pytest.mark.parametrize("text", ENGLISH_TRIGGER_SENTENCES + [t.upper() for t in ENGLISH_TRIGGER_SENTENCES])
+def test_english_negation_found_by_the_automaton_is_negation_py_s(matcher, text):
+    from vocabulary.negation import english_scopes, is_negated
+
+    scopes = english_scopes(text)  # the trigger expression itself, with no prefilter
+    expected = [
+        (m.term, m.start, m.facet in NEGATABLE_FACETS and is_negated(scopes, m.start, m.end))
+        for m in matcher.find(text)
+    ]
+    assert [(m.term, m.start, m.negated) for m in matcher.find(text)] == expected
+    assert bool(scopes) != text.lower().startswith("a notch"), text
 
 
 def test_products_are_never_negated(matcher):
