@@ -43,7 +43,7 @@ from typing import NamedTuple
 import ahocorasick_rs
 
 from .inflection import inflected_names
-from .negation import ENGLISH_TRIGGER_WORDS, english_scopes, is_negated, negated_scopes
+from .negation import ENGLISH_TRIGGER_WORDS, cjk_scopes, english_scopes, is_negated
 from .segmentation import stands_alone, text_language
 from .text import fold
 
@@ -233,7 +233,7 @@ class TermMatcher:
         with negated=True; findings() leaves them out."""
         if not text:
             return []
-        found, owners, trim = self._found(text)
+        found, owners, trim, english_trigger = self._found(text)
         if not found:
             return []
         mentions, pending = _mentions(text, found, owners, trim, facets, languages, self._has_ambiguous)
@@ -241,12 +241,9 @@ class TermMatcher:
             mentions = self._supported(mentions, pending, set(context), facet_hint)
         if not mentions:
             return mentions
-        if not text.isascii():
-            scopes = negated_scopes(text)
-        elif max(found)[0] >= self._first_trigger_name:  # a name holding a trigger word matched
-            scopes = english_scopes(text)
-        else:
-            scopes = []
+        scopes = [] if text.isascii() else cjk_scopes(text)
+        if english_trigger:
+            scopes += english_scopes(text)
         if scopes:
             mentions = [
                 m._replace(negated=True) if m.facet in NEGATABLE_FACETS and is_negated(scopes, m.start, m.end) else m
@@ -258,29 +255,32 @@ class TermMatcher:
         """The mentions that are findings: not negated."""
         return [mention for mention in self.find(text, **options) if not mention.negated]
 
-    def _found(self, text: str) -> tuple[list[tuple[int, int, int]], list, int]:
-        """(name index, start, end) of every name in the text, the owner table they index, and
-        how many characters each end overshoots (the Latin view's trailing space)."""
+    def _found(self, text: str) -> tuple[list[tuple[int, int, int]], list, int, bool]:
+        """(name index, start, end) of every name in the text, the owner table they index, how
+        many characters each end overshoots (the Latin view's trailing space), and whether the text
+        holds an English negation trigger word."""
         if text.isascii():  # the hot path: an English caption
             if self._latin is None:
-                return [], self._latin_owners, 1
+                return [], self._latin_owners, 1, False
             found = self._latin_bytes.find_matches_as_indexes(_ascii_match_view(text.encode("ascii")))
-            return found, self._latin_owners, 1  # 1: not the trailing space
+            # 1: not the trailing space. The names holding a trigger word come last (see __init__).
+            return found, self._latin_owners, 1, bool(found) and max(found)[0] >= self._first_trigger_name
 
         folded = fold(text)
         cjk = self._cjk_matches(folded) if self._cjk is not None else []
         if self._latin is None or not _LATIN_WORD.search(folded):
-            return cjk, self._cjk_owners, 0
+            return cjk, self._cjk_owners, 0, False
         if _LATIN_BEYOND_ASCII.search(folded):  # é, ß, ø...: the view is built in Python
             found = self._latin.find_matches_as_indexes(match_view(word_view(folded)))
         else:  # every other character is no Latin letter: as a '?', which the view makes a space
             found = self._latin_bytes.find_matches_as_indexes(_ascii_match_view(folded.encode("ascii", "replace")))
+        english_trigger = any(index >= self._first_trigger_name for index, _, _ in found)
         # Matches of a trigger word alone name no term: left out here, so that they never win an overlap.
         latin = [(index, start, end - 1) for index, start, end in found if self._latin_owners[index]]
         if cjk:
             shift = len(self._latin_owners)
             latin = _merge(latin, [(index + shift, start, end) for index, start, end in cjk])
-        return latin, self._owners, 0
+        return latin, self._owners, 0, english_trigger
 
     def _supported(
         self, mentions: list[Mention], pending: list[tuple[int, frozenset]], context: set[str], facet_hint

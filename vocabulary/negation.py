@@ -14,8 +14,6 @@ trigger itself (so 无缺陷 and 欠陥なし, names that contain their negation
 
 import re
 
-import ahocorasick_rs
-
 from .text import fold
 
 # English ----------------------------------------------------------------------------------------
@@ -110,55 +108,37 @@ def _has_kana(text: str) -> bool:
 
 
 # Every English trigger (pre or post, pseudo ones aside) holds one of these words, whole: the
-# alternations above, word by word ("n't" is read as its own word "t", as the views below make it).
-# Most captions hold none, and looking for them costs a microsecond where the trigger expression costs
-# a hundred: the normalizer finds them with its own names (matching.py), other callers in the
-# "trigger view" below.
+# alternations above, word by word ("n't" is read as its own word "t", as the normalizer's match view
+# makes it). Most captions hold none, and looking for them costs nothing where the trigger expression
+# costs a hundred microseconds: the normalizer has them as names of its automaton (matching.py), so
+# its one pass over the text also says whether english_scopes needs to run.
 ENGLISH_TRIGGER_WORDS = (
     "no", "not", "without", "none", "never", "neither", "nor", "free", "absence", "absent",
     "lack", "lacks", "lacking", "devoid", "rule", "rules", "ruled", "excluding", "excluded",
     "negative", "cannot", "can t", "isn t", "aren t", "wasn t", "weren t", "zero",
 )  # fmt: skip
-# The trigger view: the folded text as ASCII bytes, lower-cased, with every byte that is not a letter
-# or digit made a space, between two spaces. A trigger's \b and \s neighbours are spaces there, so
-# " not " is in the view of every text the trigger "not" matches, while "notch" or "another" hold none.
-_EN_TRIGGER_PARTS = ahocorasick_rs.BytesAhoCorasick([f" {word} ".encode("ascii") for word in ENGLISH_TRIGGER_WORDS])
-_TRIGGER_VIEW = bytes(
-    ord(chr(code).lower()) if chr(code).lower() in "0123456789abcdefghijklmnopqrstuvwxyz" else ord(" ")
-    for code in range(256)
-)
-_ZH_TRIGGER_CHARS = frozenset("未没并毫不看无")
-_JA_TRIGGER_CHARS = frozenset("なず無ん")
+# Every Chinese and Japanese trigger holds one of these characters.
+_ZH_TRIGGER_CHAR = re.compile("[未没并毫不看无]")
+_JA_TRIGGER_CHAR = re.compile("[なず無ん]")
 
 
-def _may_hold_english_trigger(text: bytes) -> bool:
-    """False when the text (ASCII bytes, a '?' for each other character) holds no English trigger."""
-    return bool(_EN_TRIGGER_PARTS.find_matches_as_indexes(b" " + text.translate(_TRIGGER_VIEW) + b" "))
-
-
-def negated_scopes(text: str) -> list[tuple[int, int]]:
-    """(start, end) spans of text that its negation triggers cover; a mention inside one is negated."""
-    if text.isascii():  # an English caption: folded only where it may hold a trigger
-        return english_scopes(text) if _may_hold_english_trigger(text.encode("ascii")) else []
-    scopes: list[tuple[int, int]] = []
+def cjk_scopes(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of text that its Chinese or Japanese negation triggers cover (Japanese
+    where the text has kana)."""
     if _has_kana(text):
-        if not _JA_TRIGGER_CHARS.isdisjoint(text):
-            scopes += _japanese_scopes(text)
-    elif not _ZH_TRIGGER_CHARS.isdisjoint(text) and _has_cjk(text):
-        scopes += _chinese_scopes(text)
-    folded = fold(text)  # fullwidth letters read as ASCII ones
-    if _may_hold_english_trigger(folded.encode("ascii", "replace")):
-        scopes += _english_scopes(folded)
-    return scopes
+        return _japanese_scopes(text) if _JA_TRIGGER_CHAR.search(text) else []
+    if _ZH_TRIGGER_CHAR.search(text) and _has_cjk(text):
+        return _chinese_scopes(text)
+    return []
+
+
+def english_scopes(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of text that its English negation triggers cover."""
+    return _english_scopes(fold(text))
 
 
 def is_negated(scopes: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(scope_start <= start and end <= scope_end for scope_start, scope_end in scopes)
-
-
-def english_scopes(text: str) -> list[tuple[int, int]]:
-    """negated_scopes of an ASCII text, for a caller that knows it holds a trigger word."""
-    return _english_scopes(fold(text))
 
 
 def _english_scopes(text: str) -> list[tuple[int, int]]:
