@@ -75,10 +75,16 @@ def sample_with_image(source=None):
 
 
 class StubPredictor:
-    """Counts the images it is shown; what DefectSegmenter.predict returns, one detection each."""
+    """Counts the images it is shown and the batches they came in; what DefectSegmenter.predict_batch
+    returns, one detection each."""
 
     def __init__(self):
         self.calls = 0
+        self.batches: list[int] = []
+
+    def predict_batch(self, images, categories, *, score_threshold=0.3, max_detections=20):
+        self.batches.append(len(images))
+        return [self.predict(image, categories) for image in images]
 
     def predict(self, image, categories, *, score_threshold=0.3, max_detections=20):
         from modeling.core.inference import Prediction
@@ -141,6 +147,26 @@ def test_batches_cover_the_limit_and_a_redelivered_batch_does_nothing(checkpoint
     assert predictor.calls == 3
     region = ModelPrediction.objects.first().regions.get()
     assert (region.score, region.bbox, region.defect_type.slug) == (0.75, [10, 20, 40, 4], CLASSES[0].slug)
+
+
+def test_the_model_sees_a_task_in_forward_batches_and_an_unreadable_original_fails_alone(checkpoint, settings):
+    settings.PREANNOTATION_MODEL_BATCH_SIZE = 2
+    source = make_source("bench")
+    samples = [sample_with_image(source) for _ in range(5)]
+    samples[1].original.name = default_storage.save("originals/broken.png", ContentFile(b"not a png"))
+    samples[1].save(update_fields=["original"])
+    enqueue(*samples)
+    predictor = StubPredictor()
+
+    job = preannotation_run(
+        job=preannotation_request(checkpoint=checkpoint, source=source, requester=None, enqueue=False),
+        predictor=predictor,
+    )
+
+    assert predictor.batches == [1, 2, 1]  # chunks of two, less the unreadable one
+    assert (job.predicted, job.failed) == (4, 1)
+    failed = job.items.get(outcome="failed")
+    assert failed.annotation.sample_id == samples[1].pk and "cannot read the original image" in failed.reason
 
 
 def test_a_second_job_with_the_same_checkpoint_skips_what_it_predicted(checkpoint):
