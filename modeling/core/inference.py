@@ -35,6 +35,8 @@ class Prediction:
     masks: (N, H, W) bool; boxes: (N, 4) float xyxy pixels; labels: N category names; scores: (N,).
     uncertainty: the mean over all queries of their normalised class entropy (Segmentation.class_entropy),
     0 sure .. 1 no idea: what an uncertainty-ordered annotation queue sorts by.
+    latency_s: preprocessing, model and post-processing; for an image of a batch (predict_batch),
+    the batch's time divided by its images.
     """
 
     masks: torch.Tensor
