@@ -27,7 +27,7 @@ from releases.selectors import versions_visible_to
 from . import services
 from .charts import figure, loss_charts
 from .models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
-from .preannotation_services import PreannotationError, preannotation_request
+from .preannotation_services import PreannotationError, preannotation_check, preannotation_request
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
 NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}
@@ -434,11 +434,30 @@ def _metric_figure(value) -> str:
 
 
 class PreannotationStartForm(forms.ModelForm):
-    """The add page of a pre-annotation: a Stage 2 checkpoint and a source the person may see."""
+    """The add page of a pre-annotation: a Stage 2 checkpoint and a source the person may see.
+    What preannotation_check refuses shows on the field it names (PreannotationJobAdmin.get_form
+    sets `requester`)."""
+
+    requester = None
 
     class Meta:
         model = PreannotationJob
         fields = ("checkpoint", "source", "limit", "score_threshold")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None and not self.errors:
+            try:
+                preannotation_check(
+                    checkpoint=cleaned["checkpoint"],
+                    source=cleaned["source"],
+                    requester=self.requester,
+                    limit=cleaned.get("limit"),
+                    score_threshold=cleaned["score_threshold"],
+                )
+            except PreannotationError as error:
+                self.add_error(error.field if error.field in self.fields else None, str(error))
+        return cleaned
 
 
 @admin.register(PreannotationJob)
@@ -481,6 +500,11 @@ class PreannotationJobAdmin(SourceVisibilityAdmin):
             versions = versions_visible_to(request.user).values("pk")
             kwargs["queryset"] = ModelCheckpoint.objects.filter(stage="2", run__dataset_version__in=versions)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.requester = request.user  # a class made for this request (modelform_factory)
+        return form
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

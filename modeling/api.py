@@ -88,7 +88,7 @@ class PreannotationJobViewSet(
                 score_threshold=data["score_threshold"],
             )
         except PreannotationError as error:
-            raise ValidationError({"detail": str(error)}) from None
+            raise ValidationError({error.field: [str(error)]}) from None
         return Response(PreannotationJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=PreannotationJobSerializer)

@@ -13,6 +13,7 @@ from accounts.models import User
 from base.jobs import job_run_here
 from catalog.models import Source
 from catalog.selectors import sources_visible_to
+from modeling.core.checkpoint_files import checkpoint_missing
 from releases.selectors import versions_visible_to
 from vocabulary.models import Facet, Term
 
@@ -22,7 +23,13 @@ from .tasks import preannotation_batch_task
 
 
 class PreannotationError(ValueError):
-    """A pre-annotation that cannot be made as asked; the message names what is wrong."""
+    """A pre-annotation that cannot be made as asked; the message names what is wrong, and `field`
+    the request's field to blame ("checkpoint", "source", "limit", "score_threshold", "classes"), so
+    that the API and the admin form show the message on that field."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 def checkpoint_resolve(reference: str | int) -> ModelCheckpoint:
@@ -30,15 +37,17 @@ def checkpoint_resolve(reference: str | int) -> ModelCheckpoint:
     text = str(reference).strip()
     kind, _, number = text.rpartition(":")
     if kind not in ("", "checkpoint", "run") or not number.isdigit():
-        raise PreannotationError(f"checkpoint {text!r}: give a checkpoint id (12, checkpoint:12) or a run (run:3)")
+        raise PreannotationError(
+            f"checkpoint {text!r}: give a checkpoint id (12, checkpoint:12) or a run (run:3)", field="checkpoint"
+        )
     if kind == "run":
         checkpoint = ModelCheckpoint.objects.filter(run_id=int(number)).order_by("-step").first()
         if checkpoint is None:
-            raise PreannotationError(f"run {number} has no checkpoint")
+            raise PreannotationError(f"run {number} has no checkpoint", field="checkpoint")
         return checkpoint
     checkpoint = ModelCheckpoint.objects.filter(pk=int(number)).first()
     if checkpoint is None:
-        raise PreannotationError(f"no checkpoint {number}")
+        raise PreannotationError(f"no checkpoint {number}", field="checkpoint")
     return checkpoint
 
 
@@ -59,26 +68,14 @@ def preannotation_request(
 ) -> PreannotationJob:
     """Create the job (and queue its first batch once the caller commits). requester None is the
     system (the CLI), which sees every source."""
-    if requester is not None:
-        if not sources_visible_to(requester).filter(pk=source.pk).exists():
-            raise PreannotationError(f"no source {source.pk}")
-        if not versions_visible_to(requester).filter(pk=checkpoint.run.dataset_version_id).exists():
-            raise PreannotationError(f"no checkpoint {checkpoint.pk}")
-    if str(checkpoint.stage) != "2":
-        raise PreannotationError(
-            f"checkpoint {checkpoint.pk} is from stage {checkpoint.stage or '?'}; pre-annotation needs a Stage 2 one"
-        )
-    if limit is not None and limit < 1:
-        raise PreannotationError("limit must be at least 1")
-    if not 0.0 <= score_threshold < 1.0:
-        raise PreannotationError("score_threshold must be at least 0 and below 1")
-    classes = list(classes) if classes is not None else checkpoint_classes(checkpoint)
-    if not classes:
-        raise PreannotationError(f"checkpoint {checkpoint.pk}'s export lists no defect classes; name them")
-    known = set(Term.objects.filter(slug__in=classes, facet=Facet.DEFECT_TYPE).values_list("slug", flat=True))
-    unknown = [slug for slug in classes if slug not in known]
-    if unknown:
-        raise PreannotationError(f"not defect types of the vocabulary: {', '.join(unknown)}")
+    classes = preannotation_check(
+        checkpoint=checkpoint,
+        source=source,
+        requester=requester,
+        limit=limit,
+        score_threshold=score_threshold,
+        classes=classes,
+    )
     with transaction.atomic():
         job = PreannotationJob.objects.create(
             checkpoint=checkpoint,
@@ -91,6 +88,47 @@ def preannotation_request(
         if enqueue:
             preannotation_enqueue(job=job)
     return job
+
+
+def preannotation_check(
+    *,
+    checkpoint: ModelCheckpoint,
+    source: Source,
+    requester: User | None,
+    limit: int | None = None,
+    score_threshold: float = 0.3,
+    classes: list[str] | None = None,
+) -> list[str]:
+    """Raise PreannotationError (naming the field) unless the job can be made as asked; return the
+    defect-type slugs it will choose among. The admin's form calls it to show errors on its fields."""
+    if requester is not None:
+        if not sources_visible_to(requester).filter(pk=source.pk).exists():
+            raise PreannotationError(f"no source {source.pk}", field="source")
+        if not versions_visible_to(requester).filter(pk=checkpoint.run.dataset_version_id).exists():
+            raise PreannotationError(f"no checkpoint {checkpoint.pk}", field="checkpoint")
+    if str(checkpoint.stage) != "2":
+        raise PreannotationError(
+            f"checkpoint {checkpoint.pk} is from stage {checkpoint.stage or '?'}; pre-annotation needs a Stage 2 one",
+            field="checkpoint",
+        )
+    missing = checkpoint_missing(checkpoint.path)
+    if missing is not None:
+        # Said now, not as the job's failure after it was queued: the file was moved or deleted.
+        raise PreannotationError(f"checkpoint {checkpoint.pk}'s files are gone: {missing}", field="checkpoint")
+    if limit is not None and limit < 1:
+        raise PreannotationError("limit must be at least 1", field="limit")
+    if not 0.0 <= score_threshold < 1.0:
+        raise PreannotationError("score_threshold must be at least 0 and below 1", field="score_threshold")
+    # Classes the caller did not name are the checkpoint's: then the checkpoint is to blame.
+    field = "checkpoint" if classes is None else "classes"
+    classes = list(classes) if classes is not None else checkpoint_classes(checkpoint)
+    if not classes:
+        raise PreannotationError(f"checkpoint {checkpoint.pk}'s export lists no defect classes; name them", field=field)
+    known = set(Term.objects.filter(slug__in=classes, facet=Facet.DEFECT_TYPE).values_list("slug", flat=True))
+    unknown = [slug for slug in classes if slug not in known]
+    if unknown:
+        raise PreannotationError(f"not defect types of the vocabulary: {', '.join(unknown)}", field=field)
+    return classes
 
 
 def preannotation_enqueue(*, job: PreannotationJob) -> None:

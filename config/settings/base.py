@@ -190,6 +190,8 @@ JOB_SWEEP_SECONDS = env.float("JOB_SWEEP_SECONDS", default=60.0)
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=256)  # items per import task
 CAPTION_JOB_BATCH_SIZE = env.int("CAPTION_JOB_BATCH_SIZE", default=20)  # samples per caption task
 PREANNOTATION_BATCH_SIZE = env.int("PREANNOTATION_BATCH_SIZE", default=64)  # samples per pre-annotation task
+# images per forward pass of the model within a task (modeling.preannotation._predict_all)
+PREANNOTATION_MODEL_BATCH_SIZE = env.int("PREANNOTATION_MODEL_BATCH_SIZE", default=8)
 AGREEMENT_REPORT_BATCH_SIZE = env.int("AGREEMENT_REPORT_BATCH_SIZE", default=500)  # annotations per report task
 CELERY_BEAT_SCHEDULE = {
     "requeue-lost-jobs": {"task": "base.jobs_requeue_lost", "schedule": JOB_SWEEP_SECONDS},

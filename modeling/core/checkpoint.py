@@ -21,12 +21,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from modeling.core.checkpoint_files import (  # noqa: F401 (find_checkpoint: imported from here too)
+    META_NAME,
+    TRAINER_STATE_NAME,
+    WEIGHTS_NAME,
+    checkpoint_missing,
+    find_checkpoint,
+)
 from modeling.core.config import ModelConfig, config_from_dict
 from modeling.core.errors import CheckpointError
-
-WEIGHTS_NAME = "model.safetensors"
-META_NAME = "checkpoint.json"
-TRAINER_STATE_NAME = "optimizer.pt"
 
 
 @dataclass
@@ -77,26 +80,11 @@ def save_checkpoint(
     return folder
 
 
-def find_checkpoint(path: str | Path) -> Path | None:
-    """A checkpoint folder from itself, a run's out dir, or its checkpoints/ folder; None if there is none."""
-    path = Path(path)
-    if (path / META_NAME).is_file():
-        return path
-    for root in (path / "checkpoints", path):
-        pointer = root / "latest"
-        if pointer.is_file():
-            folder = root / pointer.read_text().strip()
-            if (folder / META_NAME).is_file():
-                return folder
-    return None
-
-
 def load_checkpoint(path: str | Path, *, stage: int | str | None = None) -> Checkpoint:
+    missing = checkpoint_missing(path)
+    if missing is not None:
+        raise CheckpointError(missing)
     folder = find_checkpoint(path)
-    if folder is None:
-        raise CheckpointError(f"no checkpoint at {path}")
-    if not (folder / WEIGHTS_NAME).is_file():
-        raise CheckpointError(f"checkpoint {folder} has no {WEIGHTS_NAME}")
     checkpoint = Checkpoint(path=folder, meta=json.loads((folder / META_NAME).read_text()))
     if stage is not None and str(checkpoint.stage) != str(stage):
         raise CheckpointError(f"checkpoint {folder} is from stage {checkpoint.stage}, expected stage {stage}")

@@ -145,7 +145,12 @@ class LatentDiffusion(nn.Module):
 
     @torch.no_grad()
     def pyramid_features(
-        self, pixel_values: torch.Tensor, *, timestep: int, generator: torch.Generator | None = None
+        self,
+        pixel_values: torch.Tensor,
+        *,
+        timestep: int,
+        generator: torch.Generator | None = None,
+        shared_noise: bool = False,
     ) -> list[torch.Tensor]:
         """The U-Net decoder's block outputs, coarse to fine, for the implicit caption at a small timestep,
         followed by the clean VAE latents: they keep the plain appearance (colour, texture) that the
@@ -153,13 +158,17 @@ class LatentDiffusion(nn.Module):
 
         Args:
             pixel_values: (B, 3, H, W) in [-1, 1].
+            shared_noise: every image gets the noise that a batch of one would draw from
+                ``generator``, so that an image's features do not depend on the batch it is in
+                (inference in batches gives what it gives one image at a time).
         Returns:
             one (B, C_i, H_i, W_i) tensor per up block (the last at latent resolution H/f), then the
             latents (B, latent_channels, H/f, W/f).
         """
         latents = self.encode_latents(pixel_values)
         condition = self.captioner(pixel_values)
-        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        shape = (1, *latents.shape[1:]) if shared_noise else latents.shape
+        noise = torch.randn(shape, generator=generator, device=latents.device, dtype=latents.dtype).expand_as(latents)
         timesteps = torch.full((latents.shape[0],), timestep, device=latents.device, dtype=torch.long)
         noisy = self.scheduler.add_noise(latents, noise, timesteps)
         features: list[torch.Tensor] = []

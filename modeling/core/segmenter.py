@@ -151,13 +151,22 @@ class Segmenter(nn.Module):
         return self.backbone.text_tower.embed_prompts(names, self.config.clip.prompt_template)
 
     def forward(
-        self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        pixel_values: torch.Tensor,
+        class_embeddings: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        shared_noise: bool = False,
     ) -> list[SegmenterOutput]:
-        """pixel_values: (B, 3, H, W) in [-1, 1]; class_embeddings: (C, E) normalised.
+        """pixel_values: (B, 3, H, W) in [-1, 1]; class_embeddings: (C, E) normalised; shared_noise:
+        as LatentDiffusion.pyramid_features (each image's result independent of its batch).
 
         Returns one output per decoder layer (the last is the final prediction)."""
         features = self.backbone.pyramid_features(
-            pixel_values, timestep=self.config.mask_generator.feature_timestep, generator=generator
+            pixel_values,
+            timestep=self.config.mask_generator.feature_timestep,
+            generator=generator,
+            shared_noise=shared_noise,
         )
         text = torch.cat([class_embeddings, F.normalize(self.void_embedding, dim=-1)[None]]).to(features[-1].dtype)
         outputs = []

@@ -75,10 +75,16 @@ def sample_with_image(source=None):
 
 
 class StubPredictor:
-    """Counts the images it is shown; what DefectSegmenter.predict returns, one detection each."""
+    """Counts the images it is shown and the batches they came in; what DefectSegmenter.predict_batch
+    returns, one detection each."""
 
     def __init__(self):
         self.calls = 0
+        self.batches: list[int] = []
+
+    def predict_batch(self, images, categories, *, score_threshold=0.3, max_detections=20):
+        self.batches.append(len(images))
+        return [self.predict(image, categories) for image in images]
 
     def predict(self, image, categories, *, score_threshold=0.3, max_detections=20):
         from modeling.core.inference import Prediction
@@ -141,6 +147,26 @@ def test_batches_cover_the_limit_and_a_redelivered_batch_does_nothing(checkpoint
     assert predictor.calls == 3
     region = ModelPrediction.objects.first().regions.get()
     assert (region.score, region.bbox, region.defect_type.slug) == (0.75, [10, 20, 40, 4], CLASSES[0].slug)
+
+
+def test_the_model_sees_a_task_in_forward_batches_and_an_unreadable_original_fails_alone(checkpoint, settings):
+    settings.PREANNOTATION_MODEL_BATCH_SIZE = 2
+    source = make_source("bench")
+    samples = [sample_with_image(source) for _ in range(5)]
+    samples[1].original.name = default_storage.save("originals/broken.png", ContentFile(b"not a png"))
+    samples[1].save(update_fields=["original"])
+    enqueue(*samples)
+    predictor = StubPredictor()
+
+    job = preannotation_run(
+        job=preannotation_request(checkpoint=checkpoint, source=source, requester=None, enqueue=False),
+        predictor=predictor,
+    )
+
+    assert predictor.batches == [1, 2, 1]  # chunks of two, less the unreadable one
+    assert (job.predicted, job.failed) == (4, 1)
+    failed = job.items.get(outcome="failed")
+    assert failed.annotation.sample_id == samples[1].pk and "cannot read the original image" in failed.reason
 
 
 def test_a_second_job_with_the_same_checkpoint_skips_what_it_predicted(checkpoint):
@@ -270,3 +296,95 @@ def test_the_run_action_opens_the_form_with_the_runs_newest_checkpoint(checkpoin
 
     assert response.status_code == 302
     assert response["Location"] == f"/admin/modeling/preannotationjob/add/?checkpoint={checkpoint.pk}"
+
+
+def bad_inputs(checkpoint) -> dict[str, tuple[dict, str, str]]:
+    """Each bad input of a pre-annotation request: the request's fields, the field to blame, and a
+    piece of its message. The fields are the API's; the admin form takes a checkpoint id."""
+    partner = make_source("partner", restricted=True)
+    source = make_source("bench")
+    stage1 = ModelCheckpoint.objects.create(run=checkpoint.run, step=1, stage="2", path=str(checkpoint.path))
+    stage1.stage = "1"
+    stage1.save(update_fields=["stage"])
+    gone = ModelCheckpoint.objects.create(run=checkpoint.run, step=9, stage="2", path="/nowhere/stage2")
+    good = {"checkpoint": str(checkpoint.pk), "source": source.pk}
+    return {
+        "stage 1 checkpoint": ({**good, "checkpoint": str(stage1.pk)}, "checkpoint", "Stage 2"),
+        "checkpoint without files": ({**good, "checkpoint": str(gone.pk)}, "checkpoint", "no checkpoint at /nowhere"),
+        "unknown checkpoint": ({**good, "checkpoint": "999999"}, "checkpoint", "no checkpoint 999999"),
+        "non-integer checkpoint": ({**good, "checkpoint": "latest"}, "checkpoint", "give a checkpoint id"),
+        "no checkpoint": ({**good, "checkpoint": ""}, "checkpoint", ""),
+        "hidden source": ({**good, "source": partner.pk}, "source", ""),
+        "non-integer source": ({**good, "source": "bench"}, "source", ""),
+        "no source": ({"checkpoint": good["checkpoint"]}, "source", ""),
+        "non-integer limit": ({**good, "limit": "many"}, "limit", ""),
+        "limit 0": ({**good, "limit": 0}, "limit", ""),
+        "score threshold 1.5": ({**good, "score_threshold": 1.5}, "score_threshold", ""),
+    }
+
+
+BAD_INPUTS = [
+    "stage 1 checkpoint",
+    "checkpoint without files",
+    "unknown checkpoint",
+    "non-integer checkpoint",
+    "no checkpoint",
+    "hidden source",
+    "non-integer source",
+    "no source",
+    "non-integer limit",
+    "limit 0",
+    "score threshold 1.5",
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_the_api_names_the_field_of_a_bad_request(case, checkpoint, client_for):
+    data, field, message = bad_inputs(checkpoint)[case]
+
+    response = client_for(Role.DATA_MANAGER).post("/api/modeling/preannotation-jobs/", data, format="json")
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid" and list(body["errors"]) == [field], body
+    assert message in " ".join(body["errors"][field])
+    assert not PreannotationJob.objects.exists()
+
+
+@pytest.mark.parametrize("case", [c for c in BAD_INPUTS if c not in ("unknown checkpoint", "non-integer checkpoint")])
+def test_the_admin_form_names_the_field_of_a_bad_request(case, checkpoint, make_user):
+    from django.test import Client
+
+    data, field, message = bad_inputs(checkpoint)[case]
+    if case == "stage 1 checkpoint":  # the form offers Stage 2 checkpoints only
+        message = "Select a valid choice"
+    browser = Client()
+    browser.force_login(make_user(Role.DATA_MANAGER))
+    form = {"checkpoint": "", "source": "", "limit": "", "score_threshold": "0.3"}
+    form.update({key: str(value) for key, value in data.items()})
+
+    response = browser.post("/admin/modeling/preannotationjob/add/", form)
+
+    assert response.status_code == 200  # the form again, with the error on its field
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field], errors
+    assert message in " ".join(errors[field])
+    assert not PreannotationJob.objects.exists()
+
+
+def test_the_run_action_without_a_stage_2_run_says_so(checkpoint, make_user):
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(make_user(Role.ML_ENGINEER))
+    run = checkpoint.run
+    stage1 = TrainingRun.objects.create(kind=RunKind.STAGE_1, dataset_version=run.dataset_version, export=run.export)
+
+    response = browser.post(
+        "/admin/modeling/trainingrun/",
+        {"action": "preannotate", "_selected_action": [stage1.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200 and response.redirect_chain[-1][0] == "/admin/modeling/trainingrun/"
+    assert "select a Stage 2 run that has a checkpoint" in [str(m) for m in response.context["messages"]]
