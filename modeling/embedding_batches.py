@@ -28,7 +28,12 @@ FAILURES_KEPT = 100
 
 
 class EmbeddingJobError(ValueError):
-    """An embedding job that cannot be made as asked; the message says what is wrong."""
+    """An embedding job that cannot be made as asked; the message says what is wrong, and `field`
+    the input it is about ("sources", "weights", "checkpoint") when it is about one."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @lru_cache(maxsize=2)
@@ -69,9 +74,7 @@ def _space(job: EmbeddingJob, embedder) -> EmbeddingSpace:
 
 
 def _pending(job: EmbeddingJob, space: EmbeddingSpace):
-    samples = Sample.objects.filter(pk__gt=job.last_sample_id)
-    if job.source_ids:
-        samples = samples.filter(source_id__in=job.source_ids)
+    samples = Sample.objects.filter(pk__gt=job.last_sample_id, source_id__in=job.sources.values("pk"))
     embedded = SampleEmbedding.objects.filter(space=space, sample_id=OuterRef("pk"))
     return samples.filter(~Exists(embedded)).order_by("pk")
 
