@@ -44,31 +44,31 @@ def _pairs_among(ids: np.ndarray, vectors: np.ndarray, *, max_distance: float):
 
 def _store(space: EmbeddingSpace, found: dict[tuple[int, int], float]) -> int:
     """Insert these pairs whose both samples still have a vector in the space (the index may still
-    hold a deleted sample's id until the next sync). Returns how many pairs were offered."""
+    hold a deleted sample's id until the next sync). Returns how many were stored or already there."""
     if not found:
         return 0
-    for attempt in range(2):
-        partners = sorted({sample_id for pair in found for sample_id in pair})
-        present: set[int] = set()
-        for start in range(0, len(partners), READ_BATCH):
-            present.update(
-                SampleEmbedding.objects.filter(
-                    space=space, sample_id__in=partners[start : start + READ_BATCH]
-                ).values_list("sample_id", flat=True)
-            )
-        rows = [
-            NearDuplicatePair(space=space, sample_a_id=a, sample_b_id=b, cosine_distance=distance)
-            for (a, b), distance in found.items()
-            if a in present and b in present
-        ]
-        try:
-            with transaction.atomic():
-                NearDuplicatePair.objects.bulk_create(rows, batch_size=INSERT_BATCH, ignore_conflicts=True)
-            return len(rows)
-        except IntegrityError:
-            if attempt:  # a sample deleted twice in a row while we looked: not worth a third look
-                raise
-    return 0
+    try:
+        return _insert(space, found)
+    except IntegrityError:  # a sample deleted between the look and the insert: look once more
+        return _insert(space, found)
+
+
+def _insert(space: EmbeddingSpace, found: dict[tuple[int, int], float]) -> int:
+    partners = sorted({sample_id for pair in found for sample_id in pair})
+    present: set[int] = set()
+    for start in range(0, len(partners), READ_BATCH):
+        chunk = partners[start : start + READ_BATCH]
+        present.update(
+            SampleEmbedding.objects.filter(space=space, sample_id__in=chunk).values_list("sample_id", flat=True)
+        )
+    rows = [
+        NearDuplicatePair(space=space, sample_a_id=a, sample_b_id=b, cosine_distance=distance)
+        for (a, b), distance in found.items()
+        if a in present and b in present
+    ]
+    with transaction.atomic():  # a savepoint: a failed insert leaves the caller's transaction usable
+        NearDuplicatePair.objects.bulk_create(rows, batch_size=INSERT_BATCH, ignore_conflicts=True)
+    return len(rows)
 
 
 def _keep_closest(found: dict[tuple[int, int], float], pairs) -> None:

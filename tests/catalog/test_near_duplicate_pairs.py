@@ -174,3 +174,17 @@ def test_finding_pairs_since_a_moment_asks_only_for_the_vectors_stored_since(spa
 
     assert report == {"queried": 20, "pairs_found": 1, "pairs": 1}
     assert list(NearDuplicatePair.objects.values_list("sample_a_id", "sample_b_id")) == [(ids[50], ids[51])]
+
+
+def test_a_deleted_sample_still_in_the_index_is_no_ones_pair(space):
+    rng = np.random.default_rng(7)
+    ids = make_samples(make_source("public"), 40)
+    vectors = planted(rng, 40, clusters={})
+    vectors[30] = copy_of(rng, vectors[2])
+    vectors[31] = copy_of(rng, vectors[2])
+    batch(space, ids[:30], vectors[:30])
+    Sample.objects.filter(pk=ids[2]).delete()  # its id stays in the index until the next sync
+
+    batch(space, ids[30:], vectors[30:])
+
+    assert set(NearDuplicatePair.objects.values_list("sample_a_id", "sample_b_id")) == {(ids[30], ids[31])}
