@@ -1,9 +1,11 @@
 """Embedding jobs started from the API and the admin: queued, run, visible only to those who may see
 every source they read."""
 
+import io
 import json
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from accounts.roles import Role
@@ -218,3 +220,14 @@ def test_the_admin_hides_a_job_over_a_restricted_source_from_a_non_member(source
 
     assert f"/admin/modeling/embeddingjob/{job.pk}/change/" not in listing
     assert page.status_code in (302, 404)
+
+
+def test_the_command_line_embeds_every_source_and_its_job_names_them_all(sources):
+    bench, partner = sources
+    out = io.StringIO()
+
+    call_command("embed_samples", "--model", TINY, "--allow-random-init", stdout=out)
+
+    job = EmbeddingJob.objects.get()
+    assert set(job.sources.all()) == {bench, partner} and job.created_by is None
+    assert (job.status, job.embedded) == (JobStatus.SUCCEEDED, 6) and "6 embedded" in out.getvalue()
