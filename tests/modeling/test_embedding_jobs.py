@@ -12,7 +12,8 @@ from accounts.roles import Role
 from base.jobs import JobStatus
 from catalog.models import Sample, SampleEmbedding, Source
 from modeling.embeddings import EmbeddingJobError, embedding_job_check, embedding_job_run_here
-from modeling.models import EmbeddingJob
+from modeling.models import EmbeddingJob, ModelCheckpoint, RunKind, TrainingRun
+from releases.models import DatasetVersion, Export
 from tests.catalog.helpers import run_import
 
 from .test_image_embeddings import TINY, pictures
@@ -231,3 +232,31 @@ def test_the_command_line_embeds_every_source_and_its_job_names_them_all(sources
     job = EmbeddingJob.objects.get()
     assert set(job.sources.all()) == {bench, partner} and job.created_by is None
     assert (job.status, job.embedded) == (JobStatus.SUCCEEDED, 6) and "6 embedded" in out.getvalue()
+
+
+def test_a_checkpoint_is_named_by_id_or_run_and_one_trained_on_hidden_data_does_not_exist(
+    sources, client_for, make_user, tmp_path
+):
+    bench, partner = sources
+    version = DatasetVersion.objects.create(number=1, title="partner release")
+    version.sources.set([partner])
+    export = Export.objects.create(version=version, target="/nowhere")
+    run = TrainingRun.objects.create(kind=RunKind.STAGE_1, dataset_version=version, export=export)
+    checkpoint = ModelCheckpoint.objects.create(run=run, step=4, stage="1", path=str(tmp_path / "run" / "step-4"))
+    member = make_user(Role.DATA_MANAGER)
+    partner.members.add(member)
+    weights = tmp_path / "clip.pt"
+    weights.write_bytes(b"read by the worker")
+
+    hidden = client_for(Role.DATA_MANAGER).post(
+        API, {"sources": [bench.pk], "checkpoint": str(checkpoint.pk)}, format="json"
+    )
+    both = client_for(user=member).post(
+        API, {"sources": [bench.pk], "checkpoint": f"run:{run.pk}", "weights": str(weights)}, format="json"
+    )
+    started = client_for(user=member).post(API, {"sources": [bench.pk], "checkpoint": f"run:{run.pk}"}, format="json")
+
+    assert hidden.status_code == 400 and hidden.json()["errors"]["checkpoint"] == [f"no checkpoint {checkpoint.pk}"]
+    assert both.status_code == 400 and "not both" in both.json()["errors"]["weights"][0]
+    assert started.status_code == 201, started.content
+    assert (started.json()["checkpoint"], started.json()["weights"]) == (checkpoint.path, "")
