@@ -73,6 +73,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "modeling.view_preannotationjob",
         "modeling.add_preannotationjob",
         "modeling.change_preannotationjob",
+        # image embeddings for near-duplicates and the diversity sampler (curation)
+        "modeling.view_embeddingjob",
+        "modeling.add_embeddingjob",
+        "modeling.change_embeddingjob",
         "annotation.view_queuesetting",
         "annotation.change_queuesetting",
     ],
@@ -81,7 +85,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + ["annotation.view_agreementreport", "releases.view_datasetversion", "releases.view_export"]
     + ["modeling.view_trainingrun", "modeling.add_trainingrun", "modeling.change_trainingrun"]
     + ["modeling.view_modelcheckpoint", "modeling.view_runmetric"]
-    + ["modeling.view_preannotationjob", "modeling.add_preannotationjob", "modeling.change_preannotationjob"],
+    + ["modeling.view_preannotationjob", "modeling.add_preannotationjob", "modeling.change_preannotationjob"]
+    + ["modeling.view_embeddingjob", "modeling.add_embeddingjob", "modeling.change_embeddingjob"],
     Role.ADMIN: ["*"],  # every permission, including catalog.view_all_restricted
 }
 

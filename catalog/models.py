@@ -246,3 +246,27 @@ class SampleEmbedding(models.Model):
 
     def __str__(self):
         return f"sample {self.sample_id} in space {self.space_id}"
+
+
+class NearDuplicatePair(models.Model):
+    """Two samples whose embeddings in one space are at most NEAR_DUPLICATE_MAX_COSINE_DISTANCE apart
+    (as that setting was when the pair was found), stored once with sample_a < sample_b. The embedding
+    batches add the pairs of their new vectors, the job's last step and `manage.py embedding_index
+    --pairs` re-find what they missed (catalog/near_duplicate_pairs.py); near-duplicate groups read
+    these rows instead of searching the index per request. A deleted sample takes its pairs along."""
+
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="near_duplicate_pairs")
+    sample_a = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="+")
+    sample_b = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="+")
+    cosine_distance = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "sample_a", "sample_b"], name="one_near_duplicate_pair"),
+            models.CheckConstraint(condition=models.Q(sample_a__lt=models.F("sample_b")), name="pair_ordered"),
+        ]
+        # (space, sample_a) is the unique constraint's prefix; this one serves the other side.
+        indexes = [models.Index(fields=["space", "sample_b"], name="pair_space_sample_b")]
+
+    def __str__(self):
+        return f"samples {self.sample_a_id} and {self.sample_b_id} in space {self.space_id}"

@@ -1,5 +1,6 @@
-"""Near-duplicate samples: pairs whose embeddings are close (the nearest-neighbour index) or whose
-perceptual hashes differ in few bits, joined into groups.
+"""Near-duplicate samples: pairs whose embeddings are close (stored as the embedding batches find
+them with the nearest-neighbour index, catalog/near_duplicate_pairs.py) or whose perceptual hashes
+differ in few bits, joined into groups.
 
 Callers hand in the samples to look among as a queryset that already went through the visibility
 rule (catalog/selectors.py: `samples_visible_to`, or a version's selection made for its requester):
@@ -16,11 +17,12 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from .embedding_index import embedding_index_open, embedding_space_choose, embedding_vectors
-from .models import EmbeddingSpace, Sample
+from .models import EmbeddingSpace, NearDuplicatePair, Sample, SampleEmbedding
 
 QUERY_BATCH = 1000
 MAX_NEIGHBOURS = 1024
 PAIRWISE_CELLS = 1 << 21  # hash comparisons held in memory at once
+PAIR_READ_BATCH = 10_000  # stored pairs read per round trip
 
 
 @dataclass
@@ -106,13 +108,19 @@ class _Pairs:
 
 
 def embedding_pairs(
-    index, ids: np.ndarray, vectors: np.ndarray, *, among: np.ndarray, max_distance: float, neighbours: int = 16
+    index,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    among: np.ndarray | None,
+    max_distance: float,
+    neighbours: int = 16,
 ):
-    """Yield (a, b, distance) with a < b, both in `among`, for every pair within `max_distance` that
-    the index finds from the query rows (ids, vectors). When all k neighbours of a row are within the
-    distance (a cluster of copies larger than k), that row is asked again with 4k, up to
-    MAX_NEIGHBOURS, so a big group is not cut at k."""
-    among = np.unique(among)
+    """Yield (a, b, distance) with a < b, the found sample in `among` (any id the index holds when
+    None), for every pair within `max_distance` that the index finds from the query rows (ids,
+    vectors). When all k neighbours of a row are within the distance (a cluster of copies larger
+    than k), that row is asked again with 4k, up to MAX_NEIGHBOURS, so a big group is not cut at k."""
+    among = None if among is None else np.unique(among)
     pending = np.arange(len(ids))
     k = neighbours
     while len(pending) and k <= MAX_NEIGHBOURS:
@@ -122,7 +130,7 @@ def embedding_pairs(
             found, distances = index.search(vectors[rows], k + 1)  # +1: the query itself
             close = (distances <= max_distance) & (found >= 0)
             saturated.extend(rows[close.all(axis=1)].tolist())
-            wanted = close & np.isin(found, among)
+            wanted = close if among is None else close & np.isin(found, among)
             for row, column in zip(*np.nonzero(wanted), strict=True):
                 a, b = int(ids[rows[row]]), int(found[row, column])
                 if a != b:
@@ -183,11 +191,16 @@ def near_duplicate_groups(
     space_id: int | None = None,
     max_cosine_distance: float | None = None,
     max_hamming: int | None = None,
+    search_index: bool = False,
 ) -> NearDuplicateReport:
-    """The near-duplicate groups among `samples` (a visibility-filtered queryset, see the module)."""
-    max_cosine_distance = (
-        settings.NEAR_DUPLICATE_MAX_COSINE_DISTANCE if max_cosine_distance is None else max_cosine_distance
-    )
+    """The near-duplicate groups among `samples` (a visibility-filtered queryset, see the module).
+
+    The embedding evidence is the stored pairs (NearDuplicatePair, catalog/near_duplicate_pairs.py)
+    whose two samples are both in `samples`. A distance above NEAR_DUPLICATE_MAX_COSINE_DISTANCE,
+    which the stored pairs do not reach, or `search_index`, asks the index for the neighbours of
+    every sample instead (the cost grows with the selection: what `embedding_index --pairs` does)."""
+    stored_limit = settings.NEAR_DUPLICATE_MAX_COSINE_DISTANCE
+    max_cosine_distance = stored_limit if max_cosine_distance is None else max_cosine_distance
     max_hamming = settings.NEAR_DUPLICATE_MAX_HAMMING if max_hamming is None else max_hamming
     rows = list(samples.order_by("pk").values_list("pk", "phash"))
     sample_ids = np.asarray([pk for pk, _ in rows], dtype=np.int64)
@@ -198,7 +211,7 @@ def near_duplicate_groups(
     choice = embedding_space_choose(space_id)
     warnings = [choice.warning] if choice.warning else []
     embedded = 0
-    if choice.space is not None:
+    if choice.space is not None and (search_index or max_cosine_distance > stored_limit):
         index = embedding_index_open(choice.space)
         ids, vectors = embedding_vectors(choice.space, samples)
         embedded = len(ids)
@@ -211,6 +224,18 @@ def near_duplicate_groups(
                 index, ids, vectors, among=sample_ids, max_distance=max_cosine_distance
             ):
                 pairs.join(a, b, cosine=distance)
+    elif choice.space is not None:
+        embedded = SampleEmbedding.objects.filter(space=choice.space, sample_id__in=samples.values("pk")).count()
+        stored = NearDuplicatePair.objects.filter(
+            space=choice.space,
+            sample_a__in=samples.values("pk"),
+            sample_b__in=samples.values("pk"),
+            cosine_distance__lte=max_cosine_distance,
+        )
+        for a, b, distance in stored.values_list("sample_a_id", "sample_b_id", "cosine_distance").iterator(
+            chunk_size=PAIR_READ_BATCH
+        ):
+            pairs.join(a, b, cosine=distance)
     without_embedding = len(sample_ids) - embedded
     if without_embedding and choice.space is not None:
         warnings.append(f"{without_embedding} sample(s) have no embedding in space {choice.space.pk}: pHash only")

@@ -529,3 +529,6 @@ class PreannotationJobAdmin(SourceVisibilityAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # its items record what the model did to which sample
+
+
+from . import admin_embeddings  # noqa: E402, F401  (registers EmbeddingJobAdmin)

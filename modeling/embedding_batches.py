@@ -5,6 +5,7 @@ neighbour index, incrementally). Tasks call this module; it queues nothing (see 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -19,16 +20,23 @@ from catalog.embedding_index import (
     sample_embeddings_store,
 )
 from catalog.models import EmbeddingSpace, Sample, SampleEmbedding
+from catalog.near_duplicate_pairs import near_duplicate_pairs_add, near_duplicate_pairs_find
 
 from .models import EmbeddingJob
 
 logger = logging.getLogger(__name__)
 
 FAILURES_KEPT = 100
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 class EmbeddingJobError(ValueError):
-    """An embedding job that cannot be made as asked; the message says what is wrong."""
+    """An embedding job that cannot be made as asked; the message says what is wrong, and `field`
+    the input it is about ("sources", "weights", "checkpoint") when it is about one."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @lru_cache(maxsize=2)
@@ -69,9 +77,7 @@ def _space(job: EmbeddingJob, embedder) -> EmbeddingSpace:
 
 
 def _pending(job: EmbeddingJob, space: EmbeddingSpace):
-    samples = Sample.objects.filter(pk__gt=job.last_sample_id)
-    if job.source_ids:
-        samples = samples.filter(source_id__in=job.source_ids)
+    samples = Sample.objects.filter(pk__gt=job.last_sample_id, source_id__in=job.sources.values("pk"))
     embedded = SampleEmbedding.objects.filter(space=space, sample_id=OuterRef("pk"))
     return samples.filter(~Exists(embedded)).order_by("pk")
 
@@ -120,17 +126,24 @@ def embedding_batch(*, job_id: int, batch: int) -> bool | None:
         cursor = samples[-1].pk if samples else job.last_sample_id
         if not job_batch_done(EmbeddingJob, job_id, batch, last_sample_id=cursor):
             return None
-    # After the commit: a worker killed here leaves rows the index lacks; the finishing step adds them.
+    # After the commit: a worker killed here leaves rows the index lacks, and pairs unfound; the
+    # finishing step adds both.
     embedding_index_add(space=space, sample_ids=stored)
+    near_duplicate_pairs_add(space=space, sample_ids=stored)
     return len(samples) == size
 
 
 def embedding_finish(job_id: int) -> None:
-    """Reconcile the index with the stored vectors, then end the job."""
+    """Reconcile the index with the stored vectors, find again the near-duplicate pairs of every vector
+    stored since the job started (what its batches missed: see catalog/near_duplicate_pairs.py),
+    then end the job."""
     job = EmbeddingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).select_related("space").first()
     if job is None:
         return
     if job.space is not None:
         report = embedding_index_sync(space=job.space)
+        # A margin for the clocks of the workers that stamped the vectors: more is only asked twice.
+        since = job.started_at - CLOCK_MARGIN
+        report["pairs"] = near_duplicate_pairs_find(space=job.space, since=since)
         EmbeddingJob.objects.filter(pk=job_id).update(index_report=report)
     job_finish(job, status=JobStatus.SUCCEEDED)

@@ -3,18 +3,78 @@ here. The batches themselves are in embedding_batches.py; see base/jobs.py for t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 
 from accounts.models import User
 from base.jobs import job_run_here
+from catalog.models import Source
 from catalog.selectors import hidden_sources
 
 from .embedding_batches import EmbeddingJobError, embedding_batch, embedding_finish
 from .models import EmbeddingJob
 from .tasks import embedding_batch_task
 
-__all__ = ["EmbeddingJobError", "embedding_job_create", "embedding_job_enqueue", "embedding_job_run_here"]
+__all__ = [
+    "EmbeddingJobError",
+    "EmbeddingJobRequest",
+    "embedding_job_check",
+    "embedding_job_create",
+    "embedding_job_enqueue",
+    "embedding_job_run_here",
+]
+
+
+@dataclass(frozen=True)
+class EmbeddingJobRequest:
+    """What embedding_job_check made of a request: the sources and the tower to embed with."""
+
+    sources: QuerySet[Source]
+    weights: str
+    checkpoint: str
+    allow_random_init: bool
+
+
+def embedding_job_check(
+    *,
+    created_by: User | None,
+    source_ids: list[int] | None = None,
+    weights: str | None = None,
+    checkpoint: str | None = None,
+    allow_random_init: bool = False,
+) -> EmbeddingJobRequest:
+    """The job as asked, or EmbeddingJobError naming what is wrong (`field`: the input at fault).
+    The sources must exist and the requester may see them (None: an operator on the command line,
+    who may also name none: every source there is now). Weights default to CURATION_CLIP_WEIGHTS
+    unless a checkpoint is given; with neither weights nor a checkpoint the job is refused unless
+    random init is explicitly allowed."""
+    source_ids = sorted({int(source_id) for source_id in source_ids or []})
+    if created_by is not None and (hidden := hidden_sources(created_by, source_ids)):
+        raise EmbeddingJobError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}", field="sources")
+    if created_by is not None and not source_ids:
+        raise EmbeddingJobError("name the sources to embed; only the command line embeds every source", field="sources")
+    sources = Source.objects.filter(pk__in=source_ids) if source_ids else Source.objects.all()
+    if source_ids and (missing := set(source_ids) - set(sources.values_list("pk", flat=True))):
+        raise EmbeddingJobError(f"no source with id(s) {', '.join(map(str, sorted(missing)))}", field="sources")
+    if weights is None and not checkpoint:
+        weights = settings.CURATION_CLIP_WEIGHTS
+    if weights and checkpoint:
+        raise EmbeddingJobError("give weights or a checkpoint, not both", field="weights")
+    if not weights and not checkpoint and not allow_random_init:
+        raise EmbeddingJobError(
+            "no CLIP weights: set CURATION_CLIP_WEIGHTS, give weights or a checkpoint, or allow random init "
+            "(whose embeddings find only near-exact copies, and are flagged as random everywhere)",
+            field="weights",
+        )
+    return EmbeddingJobRequest(
+        sources=sources,
+        weights=weights or "",
+        checkpoint=checkpoint or "",
+        allow_random_init=allow_random_init and not weights and not checkpoint,
+    )
 
 
 def embedding_job_create(
@@ -26,30 +86,24 @@ def embedding_job_create(
     checkpoint: str | None = None,
     allow_random_init: bool = False,
 ) -> EmbeddingJob:
-    """A job over the samples of these sources (all when empty) that the requester may see (None:
-    an operator on the command line). Weights default to CURATION_CLIP_WEIGHTS; with neither weights
-    nor a checkpoint the job is refused unless random init is explicitly allowed."""
-    source_ids = list(source_ids or [])
-    if created_by is not None and (hidden := hidden_sources(created_by, source_ids)):
-        raise EmbeddingJobError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}")
-    if created_by is not None and not source_ids:
-        raise EmbeddingJobError("name the sources to embed; only the command line embeds every source")
-    weights = weights if weights is not None else settings.CURATION_CLIP_WEIGHTS
-    if weights and checkpoint:
-        raise EmbeddingJobError("give weights or a checkpoint, not both")
-    if not weights and not checkpoint and not allow_random_init:
-        raise EmbeddingJobError(
-            "no CLIP weights: set CURATION_CLIP_WEIGHTS, give weights or a checkpoint, or allow random init "
-            "(whose embeddings find only near-exact copies, and are flagged as random everywhere)"
-        )
-    return EmbeddingJob.objects.create(
+    """A job made as embedding_job_check allows (EmbeddingJobError otherwise); it is not queued."""
+    request = embedding_job_check(
         created_by=created_by,
         source_ids=source_ids,
-        model_name=model_name or settings.CURATION_CLIP_MODEL,
-        weights=weights or "",
-        checkpoint=checkpoint or "",
-        allow_random_init=allow_random_init and not weights and not checkpoint,
+        weights=weights,
+        checkpoint=checkpoint,
+        allow_random_init=allow_random_init,
     )
+    with transaction.atomic():
+        job = EmbeddingJob.objects.create(
+            created_by=created_by,
+            model_name=model_name or settings.CURATION_CLIP_MODEL,
+            weights=request.weights,
+            checkpoint=request.checkpoint,
+            allow_random_init=request.allow_random_init,
+        )
+        job.sources.set(request.sources)
+    return job
 
 
 def embedding_job_enqueue(*, job: EmbeddingJob) -> None:

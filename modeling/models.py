@@ -172,11 +172,15 @@ class PreannotationItem(models.Model):
 
 class EmbeddingJob(BatchedJob):
     """Image embeddings for curation, in batches of EMBEDDING_BATCH_SIZE samples in id order: the
-    samples of `source_ids` (all sources when empty) that have no vector in the job's space yet.
+    samples of `sources` that have no vector in the job's space yet. `sources` is fixed when the job
+    is made (a job "of every source" names every source of that moment), so that the job is visible
+    exactly to those who may see all of its sources (catalog's visibility rule, `without_hidden`).
     The space is fixed by the first batch from the tower it loads (weights file, checkpoint, or a
     seeded random tower when `allow_random_init`); a later batch that loads another tower fails."""
 
-    source_ids = models.JSONField(default=list, blank=True, help_text="Only these sources' samples; empty: all.")
+    sources = models.ManyToManyField(
+        "catalog.Source", blank=True, related_name="+", help_text="The sources whose samples the job embeds."
+    )
     model_name = models.CharField(max_length=200, help_text="The open_clip model (ignored with a checkpoint).")
     weights = models.CharField(max_length=1000, blank=True, help_text="A local open_clip weights file.")
     checkpoint = models.CharField(max_length=1000, blank=True, help_text="A training checkpoint or run folder.")

@@ -4,9 +4,10 @@ from django.urls import include, path
 
 from base.routers import Router
 
-from . import api
+from . import api, api_embeddings
 
 router = Router()
 router.register("preannotation-jobs", api.PreannotationJobViewSet, basename="preannotation-job")
+router.register("embedding-jobs", api_embeddings.EmbeddingJobViewSet, basename="embedding-job")
 
 urlpatterns = [path("", include(router.urls))]

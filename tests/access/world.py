@@ -27,7 +27,14 @@ from captioning.models import CaptionDraft, CaptionJob
 from catalog import services as catalog
 from catalog.ingest import import_run
 from catalog.models import ImportJob, ImportRow, Sample, Source, SourceEvent
-from modeling.models import ModelCheckpoint, PreannotationItem, PreannotationJob, RunKind, TrainingRun
+from modeling.models import (
+    EmbeddingJob,
+    ModelCheckpoint,
+    PreannotationItem,
+    PreannotationJob,
+    RunKind,
+    TrainingRun,
+)
 from releases import exports, versions
 from releases.models import DatasetVersion, Export, ExportShard
 from vocabulary.services import vocabulary_version_release
@@ -181,5 +188,10 @@ def build_world(tmp_path: Path, people, vocab, admin) -> World:
                 ),
             }
         )
+    # An embedding job over each source (never run: its row is what the routes show).
+    for source, objects in ((public, world.public_objects), (restricted, world.restricted_objects)):
+        job = EmbeddingJob.objects.create(model_name="tiny", weights=f"/models/{source.name}.pt")
+        job.sources.set([source])
+        objects[EmbeddingJob] = job
     assert world.restricted_objects[DatasetVersion].sources.filter(pk=restricted.pk).exists()
     return world

@@ -17,6 +17,7 @@ from catalog.embedding_index import (
     sample_embeddings_store,
 )
 from catalog.models import Sample
+from catalog.near_duplicate_pairs import near_duplicate_pairs_add
 from catalog.near_duplicates import near_duplicate_groups, phash_pairs
 from catalog.selectors import samples_visible_to
 from catalog.vector_index import ExactIndex, HnswIndex, VectorIndexError, index_load
@@ -154,6 +155,7 @@ def make_samples(source, count, *, phashes=None):
 def embed(space, sample_ids, vectors):
     stored = sample_embeddings_store(space=space, sample_ids=sample_ids, vectors=vectors)
     embedding_index_add(space=space, sample_ids=stored)
+    near_duplicate_pairs_add(space=space, sample_ids=stored)  # as an embedding batch does
     return stored
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from base.jobs import JobStatus
 from catalog.embedding_index import embedding_index_open
-from catalog.models import Sample, SampleEmbedding
+from catalog.models import NearDuplicatePair, Sample, SampleEmbedding
 from catalog.near_duplicates import near_duplicate_groups
 from modeling.core.checkpoint import save_checkpoint
 from modeling.core.clip_towers import ImageTower
@@ -113,12 +113,27 @@ def test_an_embedding_job_embeds_every_sample_in_batches_and_keeps_the_index_up_
 
     assert (job.status, job.processed, job.embedded, job.failed, job.next_batch) == (JobStatus.SUCCEEDED, 7, 7, 0, 3)
     assert job.space.random_init and job.space.dim == 64
-    assert job.index_report == {"added": 0, "removed": 0, "total": 7}  # the batches had indexed everything
+    assert job.index_report["total"] == 7 and job.index_report["added"] == 0  # the batches had indexed everything
+    assert job.index_report["pairs"]["queried"] == 7  # and the last step asked for their pairs again
     assert len(embedding_index_open(job.space)) == 7
     report = near_duplicate_groups(samples=Sample.objects.all(), max_hamming=0, max_cosine_distance=0.02)
     # a random tower puts other pictures close too (that is what the flag warns of); the copy is there
     assert any({imported[0], imported[6]} <= set(group.sample_ids) for group in report.groups)
     assert report.space["random_init"] is True and report.warnings
+    assert NearDuplicatePair.objects.filter(sample_a=imported[0], sample_b=imported[6]).exists()  # stored
+
+
+def test_the_jobs_last_step_finds_the_pairs_its_batches_missed(imported, settings, monkeypatch):
+    """Batches in other workers may search an index that lacks the previous batch's vectors (saved
+    at most every EMBEDDING_INDEX_SAVE_SECONDS), or a concurrent job's: here they find no pair at all."""
+    settings.EMBEDDING_BATCH_SIZE = 3
+    monkeypatch.setattr("modeling.embedding_batches.near_duplicate_pairs_add", lambda **kwargs: 0)
+    job = embedding_job_create(created_by=None, model_name=TINY, weights="", allow_random_init=True)
+
+    job = embedding_job_run_here(job)
+
+    assert job.status == JobStatus.SUCCEEDED and job.index_report["pairs"]["queried"] == 7
+    assert NearDuplicatePair.objects.filter(sample_a=imported[0], sample_b=imported[6]).exists()
 
 
 def test_a_redelivered_batch_changes_nothing_and_a_second_job_embeds_only_new_samples(imported, settings):
@@ -135,7 +150,11 @@ def test_a_redelivered_batch_changes_nothing_and_a_second_job_embeds_only_new_sa
 
     assert job.embedded == 7 and SampleEmbedding.objects.count() == 6
     assert (again.status, again.processed, again.embedded, again.space_id) == (JobStatus.SUCCEEDED, 0, 0, job.space_id)
-    assert again.index_report == {"added": 0, "removed": 1, "total": 6}
+    assert {key: again.index_report[key] for key in ("added", "removed", "total")} == {
+        "added": 0,
+        "removed": 1,
+        "total": 6,
+    }
 
 
 def test_an_unreadable_asset_is_a_recorded_failure_not_a_silent_drop(imported, settings):

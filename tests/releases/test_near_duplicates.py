@@ -10,6 +10,7 @@ from annotation.models import Annotation, AnnotationState
 from annotation.services import annotations_enqueue
 from catalog.embedding_index import embedding_index_add, embedding_space_get_or_create, sample_embeddings_store
 from catalog.models import Sample
+from catalog.near_duplicate_pairs import near_duplicate_pairs_add
 from releases.models import DatasetVersion
 from tests.annotation.factories import make_sample, make_source
 
@@ -26,6 +27,7 @@ def embed(sample_ids, vectors):
     space = embedding_space_get_or_create(model_name="clip", weights="/w.pt", fingerprint="1", random_init=False)
     stored = sample_embeddings_store(space=space, sample_ids=list(sample_ids), vectors=np.asarray(vectors))
     embedding_index_add(space=space, sample_ids=stored)
+    near_duplicate_pairs_add(space=space, sample_ids=stored)  # as an embedding batch does
     return space
 
 

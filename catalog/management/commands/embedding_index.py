@@ -3,6 +3,7 @@
 python manage.py embedding_index                      # the spaces, their vectors and index sizes
 python manage.py embedding_index --sync --space 2     # add what the index lacks, drop deleted samples
 python manage.py embedding_index --rebuild --space 2  # from the stored vectors (a lost folder, many removals)
+python manage.py embedding_index --pairs --space 2    # sync, then find every vector's near-duplicate pairs again
 python manage.py embedding_index --near-duplicates --source 3
 """
 
@@ -12,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.embedding_index import EmbeddingError, embedding_index_open, embedding_index_sync
 from catalog.models import EmbeddingSpace, Sample
+from catalog.near_duplicate_pairs import near_duplicate_pairs_find
 from catalog.near_duplicates import near_duplicate_groups
 
 
@@ -22,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--space", type=int, help="the embedding space id (default: every space / the newest)")
         parser.add_argument("--sync", action="store_true")
         parser.add_argument("--rebuild", action="store_true")
+        parser.add_argument(
+            "--pairs", action="store_true", help="sync, then store the near-duplicate pairs the batches missed"
+        )
         parser.add_argument("--near-duplicates", action="store_true")
         parser.add_argument("--source", type=int, action="append", help="near-duplicates among these sources")
 
@@ -40,9 +45,11 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.to_json(), indent=2))
             return
         for row in spaces:
-            if options["sync"] or options["rebuild"]:
+            if options["sync"] or options["rebuild"] or options["pairs"]:
                 result = embedding_index_sync(space=row, rebuild=options["rebuild"])
                 self.stdout.write(f"space {row.pk}: {result}")
+            if options["pairs"]:
+                self.stdout.write(f"space {row.pk} pairs: {near_duplicate_pairs_find(space=row)}")
             index = embedding_index_open(row)
             flag = "  RANDOM INIT" if row.random_init else ""
             self.stdout.write(
