@@ -39,7 +39,9 @@ class EmbeddingJobStartForm(forms.ModelForm):
         self.fields["sources"].required = True
         self.fields["sources"].queryset = sources_visible_to(self.user) if self.user else Source.objects.none()
         self.fields["model_name"].initial = settings.CURATION_CLIP_MODEL
-        self.fields["weights"].help_text = "A local open_clip weights file; empty: CURATION_CLIP_WEIGHTS."
+        self.fields[
+            "weights"
+        ].help_text = "An open_clip weights file under MODEL_WEIGHTS_ROOTS; empty: CURATION_CLIP_WEIGHTS."
         if self.user is not None:
             versions = versions_visible_to(self.user).values("pk")
             self.fields["training_checkpoint"].queryset = ModelCheckpoint.objects.filter(

@@ -2,8 +2,6 @@
 they may see, follows its progress, cancels or resumes it. A job that reads a source the user may not
 see does not exist for them (catalog's visibility rule, as for pre-annotation jobs)."""
 
-from pathlib import Path
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -64,7 +62,7 @@ class EmbeddingJobCreateSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=1000,
-        help_text="A local open_clip weights file (default CURATION_CLIP_WEIGHTS).",
+        help_text="An open_clip weights file under MODEL_WEIGHTS_ROOTS (default CURATION_CLIP_WEIGHTS).",
     )
     checkpoint = serializers.RegexField(
         CHECKPOINT_REFERENCE,
@@ -76,11 +74,6 @@ class EmbeddingJobCreateSerializer(serializers.Serializer):
         required=False, max_length=200, help_text="The open_clip model (default CURATION_CLIP_MODEL)."
     )
     allow_random_init = serializers.BooleanField(required=False, default=False)
-
-    def validate_weights(self, value: str) -> str:
-        if value and not Path(value).is_file():
-            raise serializers.ValidationError(f"no weights file {value}")
-        return value
 
 
 def _checkpoint_path(reference: str, user) -> str:

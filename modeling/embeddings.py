@@ -4,6 +4,7 @@ here. The batches themselves are in embedding_batches.py; see base/jobs.py for t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -38,6 +39,17 @@ class EmbeddingJobRequest:
     allow_random_init: bool
 
 
+def _check_weights_file(weights: str) -> None:
+    """A weights file a person names (API, admin) lies under MODEL_WEIGHTS_ROOTS: a worker loads it, and
+    its existence elsewhere on the server is nobody's business."""
+    resolved = Path(weights).resolve()
+    if not any(resolved.is_relative_to(root.resolve()) for root in settings.MODEL_WEIGHTS_ROOTS):
+        roots = ", ".join(str(root) for root in settings.MODEL_WEIGHTS_ROOTS) or "none configured"
+        raise EmbeddingJobError(f"weights must lie under MODEL_WEIGHTS_ROOTS ({roots})", field="weights")
+    if not resolved.is_file():
+        raise EmbeddingJobError(f"no weights file {weights}", field="weights")
+
+
 def embedding_job_check(
     *,
     created_by: User | None,
@@ -59,6 +71,8 @@ def embedding_job_check(
     sources = Source.objects.filter(pk__in=source_ids) if source_ids else Source.objects.all()
     if source_ids and (missing := set(source_ids) - set(sources.values_list("pk", flat=True))):
         raise EmbeddingJobError(f"no source with id(s) {', '.join(map(str, sorted(missing)))}", field="sources")
+    if weights and created_by is not None:
+        _check_weights_file(weights)
     if weights is None and not checkpoint:
         weights = settings.CURATION_CLIP_WEIGHTS
     if weights and checkpoint:

@@ -258,6 +258,9 @@ TRAINING_HEARTBEAT_STALE_SECONDS = env.int("TRAINING_HEARTBEAT_STALE_SECONDS", d
 # embedding space; "hnsw" (hnswlib) or "exact" (numpy brute force, small catalogs and tests).
 CURATION_CLIP_MODEL = env.str("CURATION_CLIP_MODEL", default="ViT-B-16")
 CURATION_CLIP_WEIGHTS = env.str("CURATION_CLIP_WEIGHTS", default="")
+# A weights file named in the API or the admin must lie under one of these folders (a worker unpickles
+# what it loads); the command line may name any path, as for imports.
+MODEL_WEIGHTS_ROOTS = [Path(p) for p in env.list("MODEL_WEIGHTS_ROOTS", default=[str(VAR_DIR / "models")])]
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=64)  # samples per embedding task
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=2)  # per worker process
 EMBEDDING_INDEX_ROOT = env.str("EMBEDDING_INDEX_ROOT", default="") or str(VAR_DIR / "embedding-index")

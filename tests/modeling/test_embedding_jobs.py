@@ -79,7 +79,7 @@ def test_a_data_manager_starts_a_job_that_is_queued_and_whose_batches_store_vect
         ({"sources": ["one"]}, "sources[0]", "valid integer"),
         ({"allow_random_init": True}, "sources", ""),
         ({"sources": ["BENCH"]}, "weights", "no CLIP weights"),
-        ({"sources": ["BENCH"], "weights": "/nowhere/clip.pt"}, "weights", "no weights file /nowhere/clip.pt"),
+        ({"sources": ["BENCH"], "weights": "/nowhere/clip.pt"}, "weights", "must lie under MODEL_WEIGHTS_ROOTS"),
         ({"sources": ["BENCH"], "checkpoint": "run:999999"}, "checkpoint", "run 999999 has no checkpoint"),
         ({"sources": ["BENCH"], "checkpoint": "last"}, "checkpoint", "give a checkpoint id"),
         ({"sources": ["BENCH"], "checkpoint": "run:1234567890123456789012"}, "checkpoint", "give a checkpoint id"),
@@ -100,8 +100,11 @@ def test_bad_input_is_refused_with_the_field_at_fault(sources, client_for, paylo
     assert not EmbeddingJob.objects.exists()
 
 
-def test_a_weights_file_is_taken_as_given_and_weights_with_a_checkpoint_are_refused(sources, client_for, tmp_path):
+def test_a_weights_file_is_taken_as_given_and_weights_with_a_checkpoint_are_refused(
+    sources, client_for, tmp_path, settings
+):
     bench, _partner = sources
+    settings.MODEL_WEIGHTS_ROOTS = [tmp_path]
     weights = tmp_path / "clip.pt"
     weights.write_bytes(b"read by the worker")
 
@@ -115,6 +118,33 @@ def test_a_weights_file_is_taken_as_given_and_weights_with_a_checkpoint_are_refu
     with pytest.raises(EmbeddingJobError, match="not both") as refused:
         embedding_job_check(created_by=None, weights=str(weights), checkpoint="/runs/3")
     assert refused.value.field == "weights"
+
+
+def test_a_person_names_weights_only_under_the_model_roots_and_never_learns_what_lies_elsewhere(
+    sources, client_for, tmp_path, settings
+):
+    """A worker unpickles the weights it loads: the API and the admin take a file only under
+    MODEL_WEIGHTS_ROOTS, and say the same of an existing file elsewhere as of a missing one."""
+    bench, _partner = sources
+    settings.MODEL_WEIGHTS_ROOTS = [tmp_path / "models"]
+    (tmp_path / "models").mkdir()
+    outside = tmp_path / "elsewhere.pt"
+    outside.write_bytes(b"anything")
+    api = client_for(Role.DATA_MANAGER)
+
+    answers = [
+        api.post(API, {"sources": [bench.pk], "weights": path}, format="json")
+        for path in (str(outside), str(tmp_path / "missing.pt"), str(tmp_path / "models" / ".." / "elsewhere.pt"))
+    ]
+    missing_inside = api.post(API, {"sources": [bench.pk], "weights": str(tmp_path / "models" / "x.pt")}, format="json")
+
+    for answer in answers:
+        assert answer.status_code == 400
+        assert "must lie under MODEL_WEIGHTS_ROOTS" in answer.json()["errors"]["weights"][0]
+    assert missing_inside.status_code == 400 and "no weights file" in missing_inside.json()["errors"]["weights"][0]
+    assert not EmbeddingJob.objects.exists()
+    # The command line (no requester) may name any file, as for imports.
+    assert embedding_job_check(created_by=None, source_ids=[bench.pk], weights=str(outside)).weights == str(outside)
 
 
 @pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.REVIEWER, Role.EXPERT, None])
@@ -235,7 +265,7 @@ def test_the_command_line_embeds_every_source_and_its_job_names_them_all(sources
 
 
 def test_a_checkpoint_is_named_by_id_or_run_and_one_trained_on_hidden_data_does_not_exist(
-    sources, client_for, make_user, tmp_path
+    sources, client_for, make_user, tmp_path, settings
 ):
     bench, partner = sources
     version = DatasetVersion.objects.create(number=1, title="partner release")
@@ -245,6 +275,7 @@ def test_a_checkpoint_is_named_by_id_or_run_and_one_trained_on_hidden_data_does_
     checkpoint = ModelCheckpoint.objects.create(run=run, step=4, stage="1", path=str(tmp_path / "run" / "step-4"))
     member = make_user(Role.DATA_MANAGER)
     partner.members.add(member)
+    settings.MODEL_WEIGHTS_ROOTS = [tmp_path]
     weights = tmp_path / "clip.pt"
     weights.write_bytes(b"read by the worker")
 
