@@ -32,11 +32,15 @@ _EN_POST = (
     r"\b(?:(?:is|are|was|were|be|been)\s+)?not\s+(?:seen|visible|present|observed|found|detected|evident|apparent|noted)\b"
     r"|\b(?:is|are|was|were)n't\s+(?:seen|visible|present|observed|found|detected|evident|apparent|noted)\b"
     r"|\b(?:is|are|was|were)\s+absent\b|\b(?:was|were|is|are|been)\s+(?:ruled out|excluded)\b|:\s*none\b"
-    r"|\s+free\b(?!\s+(?:of|from))"
 )
+# "scratch-free" (folded to "scratch free") negates the words it is built on, never the whole clause
+# before it: in "a crack in the lead-free solder" only the lead is absent.
+_EN_FREE = r"\s+free\b(?!\s+(?:of|from))"
 # Read on the folded text (lower-case, '-' as a space, positions kept): no IGNORECASE, which makes
 # Python's matcher several times slower on an alternation this long.
-_EN_TRIGGER = re.compile(rf"\b(?P<pseudo>{_EN_PSEUDO})\b|\b(?P<pre>{_EN_PRE})\b|(?P<post>{_EN_POST})")
+_EN_TRIGGER = re.compile(
+    rf"\b(?P<pseudo>{_EN_PSEUDO})\b|\b(?P<pre>{_EN_PRE})\b|(?P<post>{_EN_POST})|(?P<free>{_EN_FREE})"
+)
 # Where a scope ends: sentence punctuation (not a decimal point), a contrast word, or a comma / "and"
 # that opens a new clause with a determiner or pronoun.
 _EN_CLAUSE_START = r"(?:a|an|the|there|it|its|this|these|those|one|two|three|some|several|which|with|but)"
@@ -46,6 +50,13 @@ _EN_BOUNDARY = re.compile(
 )
 # NegEx's window: a scope never runs further than this many words from its trigger.
 _EN_MAX_WORDS = 12
+# A "-free" compound reaches back over its nouns ("scratch and dent free") and stops at the first
+# word that cannot be part of one, or after this many words.
+_EN_FREE_MAX_WORDS = 4
+_EN_FREE_STOP = frozenset(
+    "a an the this that these those its their his her our your in on at of to by for from with into onto "
+    "over under near is are was were be been being has have had appears appear looks look remains seems".split()
+)
 _WORD = re.compile(r"\S+")
 
 # Chinese ----------------------------------------------------------------------------------------
@@ -156,8 +167,23 @@ def _english_scopes(text: str) -> list[tuple[int, int]]:
         else:
             end = match.start()
             start = max((b_end for _, b_end in boundaries if b_end <= end), default=0)
-            scopes.append((_limit_backward(text, start, end), end))
+            if match["free"]:
+                scopes.append((_free_compound_start(text, start, end), end))
+            else:
+                scopes.append((_limit_backward(text, start, end), end))
     return scopes
+
+
+def _free_compound_start(text: str, start: int, end: int) -> int:
+    """Where the words a "-free" compound is built on begin: back from the trigger over at most
+    _EN_FREE_MAX_WORDS words, stopping at an article, a preposition or a verb."""
+    words = list(_WORD.finditer(text, start, end))[-_EN_FREE_MAX_WORDS:]
+    begin = end
+    for word in reversed(words):
+        if word.group().strip(",()") in _EN_FREE_STOP:
+            break
+        begin = word.start()
+    return begin
 
 
 def _limit_forward(text: str, start: int, end: int) -> int:

@@ -135,6 +135,10 @@ NEGATIONS = [
     ("The weld is free of undercut and porosity.", {"def-undercut"}, set()),
     ("The scratch is not visible under diffuse light.", {"def-scratch"}, set()),
     ("The surface is scratch-free but a dent is present.", {"def-scratch"}, {"def-dent"}),
+    # A "-free" compound negates the words it is built on, not the clause before it.
+    ("A crack in the lead-free solder joint.", set(), {"def-crack"}),
+    ("Scratches on a burr-free edge.", {"def-burr"}, {"def-scratch"}),
+    ("The cover is scratch and dent free.", {"def-scratch", "def-dent"}, set()),
     ("A dent near the rim; no cracks, a scratch on the cap.", {"def-crack"}, {"def-dent", "def-scratch"}),
     ("Not only scratches but also dents.", set(), {"def-scratch", "def-dent"}),
     # A trigger right after punctuation: the substring prefilter once looked for " no " only.
