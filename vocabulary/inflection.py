@@ -14,7 +14,7 @@ matter ("chipping", "pitting", "peeling") are aliases of their own.
 
 from functools import cache
 
-from lemminflect import getAllInflections, getAllInflectionsOOV
+from lemminflect import getAllInflections, getAllInflectionsOOV, getAllLemmas
 
 # Penn tags kept per kind of facet.
 NOUN_TAGS = ("NNS",)
@@ -25,7 +25,7 @@ VERB_FACETS = frozenset({"defect_type", "defect_category"})
 
 @cache
 def _word_forms(word: str, with_verbs: bool) -> frozenset[str]:
-    if not word.isalpha() or len(word) < 2:
+    if not word.isalpha() or len(word) < 2 or _is_inflected(word):
         return frozenset()
     known = getAllInflections(word)
     tags = NOUN_TAGS + (DEFECT_VERB_TAGS if with_verbs else ())
@@ -34,6 +34,15 @@ def _word_forms(word: str, with_verbs: bool) -> frozenset[str]:
         forms.update(getAllInflectionsOOV(word, "NOUN").get("NNS", ()))
     forms.discard(word)
     return frozenset(form.lower() for form in forms)
+
+
+def _is_inflected(word: str) -> bool:
+    """A name that already ends in an inflected form ("can ends", "scale not removed", "PCBs") gets
+    no further forms: inflecting it again makes words no one writes ("endses", "removeds")."""
+    lemmas = getAllLemmas(word)
+    if lemmas:
+        return all(word not in forms for forms in lemmas.values())
+    return word.endswith("s") and not word.endswith(("ss", "us", "is"))  # unknown: "pcbs", "mlccs"
 
 
 def inflected_names(name: str, facets: set[str]) -> set[str]:

@@ -267,3 +267,23 @@ def test_inflected_forms_keep_an_ambiguous_alias_ambiguous():
     matcher = TermMatcher([Name("print", "def-print", "defect_type", "en", is_label=False, context=())])
     assert matcher.findings("the printed side") == []
     assert [m.term for m in matcher.findings("the printed side", facet_hint="defect_type")] == ["def-print"]
+
+
+@pytest.mark.parametrize(
+    "name, facets, expected",
+    [
+        ("crack", {"defect_type"}, {"cracks", "cracked"}),
+        ("metal nut", {"product"}, {"metal nuts"}),
+        ("pcb", {"product"}, {"pcbs"}),  # a word lemminflect does not know: regular plural
+        # A name whose last word is already inflected is not inflected again ("endses", "removeds").
+        ("can ends", {"defect_type"}, set()),
+        ("scale not removed", {"defect_type"}, set()),
+        ("burrs", {"defect_type"}, set()),
+        ("pcbs", {"product"}, set()),
+    ],
+)
+def test_inflected_names_are_words_people_write(name, facets, expected):
+    from vocabulary.inflection import inflected_names
+
+    forms = inflected_names(name, facets)
+    assert expected <= forms if expected else forms == set()
