@@ -20,9 +20,9 @@ import json
 import sys
 
 from modeling.core.errors import ConfigError, ModelingError
+from modeling.core.stopping import STOPPED_EXIT_STATUS
 
 STAGES = ("1", "2", "defect-gen", "click")
-STOPPED_EXIT_STATUS = 128 + 15  # what a process killed by SIGTERM reports; here it saved first
 DEFECT_GEN_ONLY = ("classes", "product", "domain")
 
 
