@@ -169,9 +169,9 @@ def train_click(args: argparse.Namespace) -> dict:
     overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
     config = load_click_config(args.config, overrides)
     if args.pairs is not None:
-        examples, counts = examples_from_pairs(args.pairs, size=config.image_size), {}
+        examples, counts = examples_from_pairs(args.pairs, size=config.source_size), {}
     else:
-        examples, counts = examples_from_shards(args.shards, split=args.split or None, size=config.image_size)
+        examples, counts = examples_from_shards(args.shards, split=args.split or None, size=config.source_size)
     counts["instances"] = len(examples)
     print(json.dumps({"data": counts}), file=sys.stderr)
     return train_click_model(
