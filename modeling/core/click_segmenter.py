@@ -44,6 +44,7 @@ class ClickModelConfig:
     click_radius: int = 5  # click disks, in working-resolution pixels (RITM uses 5)
     # zoom-in (click_zoom.py): after the first click, predict again in a box around the mask and clicks
     zoom_in: bool = True
+    zoom_first_click: bool = False  # the first click too: predict on the whole image, then again zoomed on that
     zoom_margin: float = 0.4  # the box grows by this share of its side on each side
     zoom_min_fraction: float = 0.2  # the box is at least this share of the image's side
     # training
@@ -298,9 +299,23 @@ class ClickPredictor:
         self, image: np.ndarray, clicks: Sequence[ClickTuple], previous_mask: np.ndarray | None
     ) -> np.ndarray:
         """(H, W) float32 foreground probability at the image's own size. With a zoom box, pixels
-        outside it keep the previous mask."""
+        outside it keep the previous mask. With zoom_first_click, the first click's whole-image
+        prediction is the previous mask of a second, zoomed one (twice the first click's cost)."""
         if not clicks:
             raise ValueError("at least one click is needed")
+        whole = self.single_pass(image, clicks, previous_mask)
+        config = self.model.config
+        if previous_mask is None and config.zoom_in and config.zoom_first_click:
+            first = whole >= 0.5
+            for x, y, positive in clicks:
+                first[y, x] = positive
+            if first.any():
+                return self.single_pass(image, clicks, first)
+        return whole
+
+    def single_pass(
+        self, image: np.ndarray, clicks: Sequence[ClickTuple], previous_mask: np.ndarray | None
+    ) -> np.ndarray:
         box = self.zoom_box(image, clicks, previous_mask)
         features = self.features(image, box)
         if box is None:

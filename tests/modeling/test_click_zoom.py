@@ -115,3 +115,14 @@ def test_with_zoom_in_off_every_click_sees_the_whole_image():
 def test_bad_zoom_settings_are_refused_by_name(override, message):
     with pytest.raises(ConfigError, match=message):
         load_click_config("tiny", [override])
+
+
+def test_a_zoomed_first_click_predicts_again_in_the_box_around_its_first_answer():
+    image = np.random.default_rng(2).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    zoomed = predictor(zoom_first_click="true")
+    whole = predictor(zoom_first_click="false").predict(image, [(220, 220, True)], None)
+    first = zoomed.predict(image, [(220, 220, True)], None)
+    box = zoomed.zoom_box(image, [(220, 220, True)], whole)
+    assert zoomed.encoder_runs == (1 if box is None else 2)
+    assert np.array_equal(first, predictor(zoom_first_click="true").predict(image, [(220, 220, True)], None))
+    assert first[220, 220]
