@@ -10,7 +10,9 @@ The network is split in two so that an annotator's later clicks are cheap:
   upsamples back (a U-Net decoder), giving logits at half the working resolution, then bilinear to full.
 
 The image is resized to ``image_size`` (the working resolution) for both parts; the mask comes back
-at the caller's size. Clicks are plain ``(x, y, positive)`` tuples in the caller's pixels: this
+at the caller's size. After the first click ``ClickPredictor`` zooms in (click_zoom.py): it predicts
+in a box around the previous mask and the clicks, resized to the working resolution, and pastes the
+result back; the encoding is cached per (image, box). Clicks are plain ``(x, y, positive)`` tuples in the caller's pixels: this
 module imports nothing of the platform. Pure torch + numpy + OpenCV.
 """
 
