@@ -14,7 +14,8 @@ backend.
 Split by image (a hash of its path, so it never changes): 40% of the images are held out and every
 backend is scored on their instances only. The learned backend is trained here, on the CPU with one
 thread, on the other 60% (`BENCH_CLICKS_STEPS`, default the tiny preset's), or loaded from
-`BENCH_CLICKS_CHECKPOINT` (a checkpoint trained on that same split). A SAM backend joins when
+`BENCH_CLICKS_CHECKPOINT` (a checkpoint trained on that same split); `BENCH_CLICKS_MINUTES` caps its
+training time (default the preset's), `BENCH_CLICKS_SET="key=value ..."` overrides other config keys. A SAM backend joins when
 `SEGMENT_SAM_PATH` names a local folder. The held-out images are never trained on.
 """
 
@@ -123,11 +124,13 @@ def learned_checkpoint(train_cases) -> str:
     from segmentation.evaluation import ProtocolClicks
 
     torch.set_num_threads(1)
-    steps = os.environ.get("BENCH_CLICKS_STEPS")
-    config = load_click_config("tiny", [f"steps={steps}"] if steps else [])
+    steps, minutes = os.environ.get("BENCH_CLICKS_STEPS"), os.environ.get("BENCH_CLICKS_MINUTES")
+    overrides = ([f"steps={steps}"] if steps else []) + ([f"minutes={minutes}"] if minutes else [])
+    overrides += [o for o in os.environ.get("BENCH_CLICKS_SET", "").split() if o]  # e.g. "zoom_margin=0.5"
+    config = load_click_config("tiny", overrides)
     examples = []
     for index, (asset, truths) in enumerate(train_cases):
-        examples += examples_from_arrays(f"train-{index}", asset, np.logical_or.reduce(truths), config.image_size)
+        examples += examples_from_arrays(f"train-{index}", asset, np.logical_or.reduce(truths), config.source_size)
     out_dir = Path(tempfile.mkdtemp(prefix="bench-clicks-"))
     begun = time.perf_counter()
     result = train_click_model(
@@ -135,7 +138,8 @@ def learned_checkpoint(train_cases) -> str:
     )
     print(
         f"   learned: trained {result['step']} steps on {len(examples)} instances of {len(train_cases)} images, "
-        f"1 CPU thread, {(time.perf_counter() - begun) / 60:.1f} min (train IoU {result['metrics'].get('train_iou')}); "
+        f"1 CPU thread, {(time.perf_counter() - begun) / 60:.1f} min"
+        f"{' (time budget reached)' if result.get('out_of_time') else ''} (train IoU {result['metrics'].get('train_iou')}); "
         f"checkpoint {result['checkpoint']}",
         flush=True,
     )

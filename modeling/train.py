@@ -20,9 +20,9 @@ import json
 import sys
 
 from modeling.core.errors import ConfigError, ModelingError
+from modeling.core.stopping import STOPPED_EXIT_STATUS
 
 STAGES = ("1", "2", "defect-gen", "click")
-STOPPED_EXIT_STATUS = 128 + 15  # what a process killed by SIGTERM reports; here it saved first
 DEFECT_GEN_ONLY = ("classes", "product", "domain")
 
 
@@ -169,9 +169,9 @@ def train_click(args: argparse.Namespace) -> dict:
     overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
     config = load_click_config(args.config, overrides)
     if args.pairs is not None:
-        examples, counts = examples_from_pairs(args.pairs, size=config.image_size), {}
+        examples, counts = examples_from_pairs(args.pairs, size=config.source_size), {}
     else:
-        examples, counts = examples_from_shards(args.shards, split=args.split or None, size=config.image_size)
+        examples, counts = examples_from_shards(args.shards, split=args.split or None, size=config.source_size)
     counts["instances"] = len(examples)
     print(json.dumps({"data": counts}), file=sys.stderr)
     return train_click_model(

@@ -10,7 +10,9 @@ The network is split in two so that an annotator's later clicks are cheap:
   upsamples back (a U-Net decoder), giving logits at half the working resolution, then bilinear to full.
 
 The image is resized to ``image_size`` (the working resolution) for both parts; the mask comes back
-at the caller's size. Clicks are plain ``(x, y, positive)`` tuples in the caller's pixels: this
+at the caller's size. After the first click ``ClickPredictor`` zooms in (click_zoom.py): it predicts
+in a box around the previous mask and the clicks, resized to the working resolution, and pastes the
+result back; the encoding is cached per (image, box). Clicks are plain ``(x, y, positive)`` tuples in the caller's pixels: this
 module imports nothing of the platform. Pure torch + numpy + OpenCV.
 """
 
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from modeling.core.click_zoom import Box, crop_clicks, paste_back, zoom_box
 from modeling.core.errors import ConfigError
 
 ClickTuple = tuple[int, int, bool]  # (x column, y row, positive)
@@ -41,6 +44,11 @@ class ClickModelConfig:
     widths: tuple[int, ...] = (16, 32, 64, 96)  # encoder channels at strides 2, 4, 8, 16
     head_dilations: tuple[int, ...] = (1, 2, 4)  # one residual block per entry at the deepest stride
     click_radius: int = 5  # click disks, in working-resolution pixels (RITM uses 5)
+    # zoom-in (click_zoom.py): after the first click, predict again in a box around the mask and clicks
+    zoom_in: bool = True
+    zoom_first_click: bool = False  # the first click too: predict on the whole image, then again zoomed on that
+    zoom_margin: float = 0.4  # the box grows by this share of its side on each side
+    zoom_min_fraction: float = 0.2  # the box is at least this share of the image's side
     # training
     steps: int = 2000
     batch_size: int = 8
@@ -53,6 +61,9 @@ class ClickModelConfig:
     log_every: int = 25
     checkpoint_every: int = 500
     threads: int = 1  # CPU threads when training on the CPU
+    minutes: float = 30.0  # training time budget: stop with a checkpoint after this long (0: no limit)
+    source_size: int = 512  # examples are kept at this size; zoomed training crops are cut from it
+    zoom_share: float = 0.5  # share of training examples that are zoomed crops around the instance
 
 
 PRESETS: dict[str, ClickModelConfig] = {
@@ -72,6 +83,7 @@ PRESETS: dict[str, ClickModelConfig] = {
         checkpoint_every=2000,
         log_every=100,
         threads=0,
+        minutes=0.0,
     ),
 }
 
@@ -113,6 +125,16 @@ def check_config(config: ClickModelConfig) -> ClickModelConfig:
         raise ConfigError(f"image_size and crop_size must be multiples of {stride} (the encoder's stride)")
     if config.crop_size > config.image_size:
         raise ConfigError("crop_size cannot exceed image_size")
+    if config.source_size < config.image_size:
+        raise ConfigError(f"source_size ({config.source_size}) cannot be below image_size ({config.image_size})")
+    if not 0 <= config.zoom_share <= 1:
+        raise ConfigError(f"zoom_share must lie in [0, 1], got {config.zoom_share}")
+    if config.zoom_margin < 0:
+        raise ConfigError(f"zoom_margin cannot be negative, got {config.zoom_margin}")
+    if not 0 < config.zoom_min_fraction <= 1:
+        raise ConfigError(f"zoom_min_fraction must lie in (0, 1], got {config.zoom_min_fraction}")
+    if config.minutes < 0:
+        raise ConfigError(f"minutes cannot be negative (0 means no limit), got {config.minutes}")
     return config
 
 
@@ -246,15 +268,17 @@ class ClickPredictor:
         self.encoder_runs = 0  # how many images were encoded (tests and benchmarks read it)
         self.lock = threading.Lock()
 
-    def features(self, image: np.ndarray) -> list[torch.Tensor]:
-        key = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + str(image.shape)
+    def features(self, image: np.ndarray, box: Box | None = None) -> list[torch.Tensor]:
+        """The encoding of the image, or of its crop ``box`` resized to the working resolution; cached."""
+        key = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + str(image.shape) + str(box)
         with self.lock:
             cached = self.cache.get(key)
             if cached is not None:
                 self.cache.move_to_end(key)
                 return cached
+        view = image if box is None else image[box[1] : box[3], box[0] : box[2]]
         with torch.inference_mode():
-            features = self.model.encode(image_tensor(image, self.size).to(self.device))
+            features = self.model.encode(image_tensor(np.ascontiguousarray(view), self.size).to(self.device))
         with self.lock:
             self.encoder_runs += 1
             self.cache[key] = features
@@ -262,19 +286,56 @@ class ClickPredictor:
                 self.cache.popitem(last=False)
         return features
 
+    def zoom_box(self, image: np.ndarray, clicks: Sequence[ClickTuple], previous_mask: np.ndarray | None) -> Box | None:
+        """The crop the next prediction is made in, or None for the whole image: the first click (no
+        previous mask yet) and a model with zoom_in off see the whole image."""
+        config = self.model.config
+        if not config.zoom_in or previous_mask is None:
+            return None
+        box = zoom_box(
+            previous_mask, clicks, image.shape[:2], margin=config.zoom_margin, min_fraction=config.zoom_min_fraction
+        )
+        return None if box == (0, 0, image.shape[1], image.shape[0]) else box
+
     def probabilities(
         self, image: np.ndarray, clicks: Sequence[ClickTuple], previous_mask: np.ndarray | None
     ) -> np.ndarray:
-        """(H, W) float32 foreground probability at the image's own size."""
+        """(H, W) float32 foreground probability at the image's own size. With a zoom box, pixels
+        outside it keep the previous mask. With zoom_first_click, the first click's whole-image
+        prediction is the previous mask of a second, zoomed one (twice the first click's cost)."""
         if not clicks:
             raise ValueError("at least one click is needed")
-        features = self.features(image)
+        whole = self.single_pass(image, clicks, previous_mask)
+        config = self.model.config
+        if previous_mask is None and config.zoom_in and config.zoom_first_click:
+            first = whole >= 0.5
+            for x, y, positive in clicks:
+                first[y, x] = positive
+            if first.any():
+                return self.single_pass(image, clicks, first)
+        return whole
+
+    def single_pass(
+        self, image: np.ndarray, clicks: Sequence[ClickTuple], previous_mask: np.ndarray | None
+    ) -> np.ndarray:
+        box = self.zoom_box(image, clicks, previous_mask)
+        features = self.features(image, box)
+        if box is None:
+            view_clicks, view_previous, view_shape = list(clicks), previous_mask, image.shape[:2]
+        else:
+            x0, y0, x1, y1 = box
+            view_clicks = crop_clicks(clicks, box)
+            view_previous = previous_mask[y0:y1, x0:x1] if previous_mask is not None else None
+            view_shape = (y1 - y0, x1 - x0)
         maps = click_maps(
-            clicks, previous_mask, size=self.size, source_shape=image.shape[:2], radius=self.model.config.click_radius
+            view_clicks, view_previous, size=self.size, source_shape=view_shape, radius=self.model.config.click_radius
         )
         with torch.inference_mode():
             logits = self.model.decode(features, torch.from_numpy(maps).unsqueeze(0).to(self.device))
         probability = torch.sigmoid(logits[0, 0]).float().cpu().numpy()
+        if box is not None:
+            assert previous_mask is not None
+            return paste_back(probability, box, previous_mask.astype(np.float32))
         if probability.shape != image.shape[:2]:
             probability = cv2.resize(probability, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
         return probability

@@ -39,7 +39,9 @@ from modeling.core.click_segmenter import (
     config_from_dict,
     config_to_dict,
 )
+from modeling.core.click_zoom import zoom_box
 from modeling.core.errors import CheckpointError, ConfigError, ShardError
+from modeling.core.stopping import stop_on_sigterm
 
 STAGE = "click"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -137,10 +139,42 @@ def loss_function(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return bce + dice.mean()
 
 
-def augmented_crop(example: ClickExample, crop: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def example_view(
+    example: ClickExample, config: ClickModelConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The example at the working resolution: the whole image, or (a share ``zoom_share``, and always
+    when the instance vanishes at the working resolution) a zoomed crop around the instance as the
+    predictor's zoom-in makes one, its margin and position jittered because at annotation time the box
+    frames an imperfect prediction."""
+    size = config.image_size
+    if rng.random() >= config.zoom_share:
+        image, mask = resize_pair(example.image, example.mask, size)
+        if mask.any():
+            return image, mask
+    margin = config.zoom_margin * rng.uniform(0.5, 2.0)
+    x0, y0, x1, y1 = zoom_box(
+        example.mask, [], example.mask.shape, margin=margin, min_fraction=config.zoom_min_fraction, grid=1
+    )
+    side_x, side_y = x1 - x0, y1 - y0
+    height, width = example.mask.shape
+    for _ in range(4):  # a shifted box, unless the shift pushes the instance out of it
+        left = int(np.clip(x0 + rng.integers(-side_x // 8, side_x // 8 + 1), 0, width - side_x))
+        top = int(np.clip(y0 + rng.integers(-side_y // 8, side_y // 8 + 1), 0, height - side_y))
+        if example.mask[top : top + side_y, left : left + side_x].any():
+            x0, y0 = left, top
+            break
+    crop_mask = example.mask[y0 : y0 + side_y, x0 : x0 + side_x]
+    image, mask = resize_pair(example.image[y0 : y0 + side_y, x0 : x0 + side_x], crop_mask, size)
+    if not mask.any():  # thinner than a pixel even zoomed: keep its pixels
+        mask = cv2.resize(crop_mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+    return image, mask
+
+
+def augmented_crop(
+    image: np.ndarray, mask: np.ndarray, crop: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A random rotation by 90 degrees, flip, mild brightness/contrast change, and a crop holding the
     instance's centre (surfaces have no up or left)."""
-    image, mask = example.image, example.mask
     turns = int(rng.integers(4))
     image, mask = np.rot90(image, turns), np.rot90(mask, turns)
     if rng.random() < 0.5:
@@ -205,9 +239,10 @@ def train_click_model(
     if not examples:
         raise ShardError("no mask instances to train the click segmenter on")
     for example in examples:
-        if example.image.shape[:2] != (config.image_size, config.image_size):
+        if example.image.shape[:2] != (config.source_size, config.source_size):
             raise ConfigError(
-                f"example {example.key} is {example.image.shape[:2]}, the model works at {config.image_size}"
+                f"example {example.key} is {example.image.shape[:2]}; examples must be at source_size "
+                f"{config.source_size} (the model works at {config.image_size}, zoomed crops are cut from source_size)"
             )
     out_dir = Path(out_dir)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -218,10 +253,21 @@ def train_click_model(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(1, config.steps // 20)
 
+    budget_s = config.minutes * 60
+    clock = {"before": 0.0, "started": time.perf_counter()}  # seconds trained by earlier runs; this run's start
+
+    def elapsed() -> float:
+        return clock["before"] + time.perf_counter() - clock["started"]
+
     def learning_rate_factor(step: int) -> float:
+        # The cosine follows whichever ends first, the steps or the time budget, so a run cut by its
+        # budget still ends annealed instead of at a high learning rate.
         if step < warmup:
             return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, config.steps - warmup))))
+        progress = (step - warmup) / max(1, config.steps - warmup)
+        if budget_s > 0:
+            progress = max(progress, elapsed() / budget_s)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor)
     step = 0
@@ -229,7 +275,7 @@ def train_click_model(
     if resume and find_checkpoint(out_dir / "checkpoints") is not None:
         checkpoint = load_checkpoint(out_dir / "checkpoints", stage=STAGE)
         saved = config_from_dict(checkpoint.meta["config"])
-        if config_to_dict(saved) | {"steps": 0} != config_to_dict(config) | {"steps": 0}:
+        if config_to_dict(saved) | {"steps": 0, "minutes": 0} != config_to_dict(config) | {"steps": 0, "minutes": 0}:
             raise ConfigError(f"{checkpoint.path} was trained with another config; resume with the same one")
         load_weights(model, checkpoint.state_dict(device), source=str(checkpoint.path))
         state = checkpoint.trainer_state()
@@ -239,6 +285,7 @@ def train_click_model(
         schedule.load_state_dict(state["schedule"])
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
+        clock["before"] = float(state.get("elapsed_s", 0.0))
         step = checkpoint.step
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(
@@ -247,7 +294,8 @@ def train_click_model(
     metrics_file = (out_dir / "metrics.jsonl").open("a")
     running: dict[str, list[float]] = {"loss": [], "iou": [], "clicks": []}
     last: dict[str, Any] = {}
-    started = time.perf_counter()
+    clock["started"] = time.perf_counter()
+    stop = {"requested": False}  # set by SIGTERM (stop_on_sigterm) while the loop runs
 
     def save(step: int) -> Path:
         meta = {
@@ -263,67 +311,77 @@ def train_click_model(
             "schedule": schedule.state_dict(),
             "numpy_rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            "elapsed_s": elapsed(),
         }
         return save_checkpoint(out_dir, model=model, meta=meta, trainer_state=trainer_state)
 
     model.train()
-    while step < config.steps:
-        batch = [examples[int(i)] for i in rng.integers(len(examples), size=config.batch_size)]
-        crops = [augmented_crop(example, config.crop_size, rng) for example in batch]
-        images = torch.from_numpy(np.stack([c[0] for c in crops]) / 127.5 - 1.0).permute(0, 3, 1, 2).float().to(device)
-        truths = [c[1] for c in crops]
-        clicks: list[list[ClickTuple]] = []
-        for truth in truths:
-            if rng.random() < config.random_first_click:
-                rows, cols = np.nonzero(truth)
-                pick = int(rng.integers(len(rows)))
-                clicks.append([(int(cols[pick]), int(rows[pick]), True)])
-            else:
-                clicks.append([(*simulator.first_click(truth), True)])
-        previous: list[np.ndarray | None] = [None] * len(truths)
-        for _ in range(int(rng.integers(config.max_iterative_clicks + 1))):
-            previous = simulate_round(model, images, truths, clicks, previous, simulator, config.click_radius)
-        size = config.crop_size
-        maps = np.stack(
-            [
-                click_maps(c, p, size=size, source_shape=(size, size), radius=config.click_radius)
-                for c, p in zip(clicks, previous, strict=True)
-            ]
-        )
-        truth_tensor = torch.from_numpy(np.stack(truths)).float().unsqueeze(1).to(device)
-        logits = model(images, torch.from_numpy(maps).to(device))
-        loss = loss_function(logits, truth_tensor)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        step += 1
-        with torch.no_grad():
-            predicted = logits > 0
-            union = (predicted | (truth_tensor > 0)).sum(dim=(1, 2, 3)).clamp(min=1)
-            ious = ((predicted & (truth_tensor > 0)).sum(dim=(1, 2, 3)) / union).cpu().numpy()
-        running["loss"].append(float(loss.detach()))
-        running["iou"].append(float(ious.mean()))
-        running["clicks"].append(float(np.mean([len(c) for c in clicks])))
-        if step % config.log_every == 0 or step == config.steps:
-            last = {
-                "step": step,
-                "loss": round(float(np.mean(running["loss"])), 5),
-                "train_iou": round(float(np.mean(running["iou"])), 4),
-                "clicks": round(float(np.mean(running["clicks"])), 2),
-                "lr": schedule.get_last_lr()[0],
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-            running = {key: [] for key in running}
-            metrics_file.write(json.dumps(last) + "\n")
-            metrics_file.flush()
-            if log is not None:
-                log(json.dumps(last))
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save(step)
+    stopped = out_of_time = False
+    with stop_on_sigterm(lambda: stop.update(requested=True)):
+        while step < config.steps and not (stopped or out_of_time):
+            batch = [examples[int(i)] for i in rng.integers(len(examples), size=config.batch_size)]
+            crops = [augmented_crop(*example_view(example, config, rng), config.crop_size, rng) for example in batch]
+            images = (
+                torch.from_numpy(np.stack([c[0] for c in crops]) / 127.5 - 1.0).permute(0, 3, 1, 2).float().to(device)
+            )
+            truths = [c[1] for c in crops]
+            clicks: list[list[ClickTuple]] = []
+            for truth in truths:
+                if rng.random() < config.random_first_click:
+                    rows, cols = np.nonzero(truth)
+                    pick = int(rng.integers(len(rows)))
+                    clicks.append([(int(cols[pick]), int(rows[pick]), True)])
+                else:
+                    clicks.append([(*simulator.first_click(truth), True)])
+            previous: list[np.ndarray | None] = [None] * len(truths)
+            for _ in range(int(rng.integers(config.max_iterative_clicks + 1))):
+                previous = simulate_round(model, images, truths, clicks, previous, simulator, config.click_radius)
+            size = config.crop_size
+            maps = np.stack(
+                [
+                    click_maps(c, p, size=size, source_shape=(size, size), radius=config.click_radius)
+                    for c, p in zip(clicks, previous, strict=True)
+                ]
+            )
+            truth_tensor = torch.from_numpy(np.stack(truths)).float().unsqueeze(1).to(device)
+            logits = model(images, torch.from_numpy(maps).to(device))
+            loss = loss_function(logits, truth_tensor)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            stopped = stop["requested"]
+            out_of_time = budget_s > 0 and elapsed() >= budget_s
+            with torch.no_grad():
+                predicted = logits > 0
+                union = (predicted | (truth_tensor > 0)).sum(dim=(1, 2, 3)).clamp(min=1)
+                ious = ((predicted & (truth_tensor > 0)).sum(dim=(1, 2, 3)) / union).cpu().numpy()
+            running["loss"].append(float(loss.detach()))
+            running["iou"].append(float(ious.mean()))
+            running["clicks"].append(float(np.mean([len(c) for c in clicks])))
+            if step % config.log_every == 0 or step == config.steps or stopped or out_of_time:
+                last = {
+                    "step": step,
+                    "loss": round(float(np.mean(running["loss"])), 5),
+                    "train_iou": round(float(np.mean(running["iou"])), 4),
+                    "clicks": round(float(np.mean(running["clicks"])), 2),
+                    "lr": schedule.get_last_lr()[0],
+                    "seconds": round(elapsed(), 1),
+                }
+                running = {key: [] for key in running}
+                metrics_file.write(json.dumps(last) + "\n")
+                metrics_file.flush()
+                if log is not None:
+                    log(json.dumps(last))
+            if step % config.checkpoint_every == 0 or step == config.steps or stopped or out_of_time:
+                save(step)
     metrics_file.close()
     folder = find_checkpoint(out_dir / "checkpoints")
-    return {"step": step, "checkpoint": str(folder) if folder else None, "metrics": last}
+    result = {"step": step, "checkpoint": str(folder) if folder else None, "metrics": last, "stopped": stopped}
+    if out_of_time and not stopped:
+        result["out_of_time"] = True  # the time budget (config.minutes) ended it, with a checkpoint
+    return result
 
 
 def load_click_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[ClickSegmenter, dict[str, Any]]:

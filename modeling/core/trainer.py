@@ -17,11 +17,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +36,7 @@ from modeling.core.latent_diffusion import LatentDiffusion
 from modeling.core.pretrained import load_stable_diffusion
 from modeling.core.segmenter import Segmenter
 from modeling.core.shards import ClassInfo, ShardSource, check_reachable
+from modeling.core.stopping import stop_on_sigterm
 
 
 @dataclass
@@ -288,7 +286,7 @@ class Trainer:
         count, samples, data_wait = 0, 0, 0.0
         window_start = started = time.perf_counter()
         last: dict[str, Any] = {}
-        with stop_on_sigterm(self):
+        with stop_on_sigterm(self.request_stop):
             while self.step < total_steps:
                 fetch_start = time.perf_counter()
                 batch = next(batches)
@@ -323,21 +321,6 @@ class Trainer:
                     self.stopped = True
                     break
         return last
-
-
-@contextmanager
-def stop_on_sigterm(trainer: Trainer):
-    """While training, SIGTERM asks the trainer to stop after the step in progress (the platform's
-    cancel, torchrun's shutdown) instead of killing it between checkpoints. Signal handlers can only
-    be set from the main thread; elsewhere (a test's thread) request_stop() is the way."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: trainer.request_stop())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def check_shards(source: ShardSource) -> None:

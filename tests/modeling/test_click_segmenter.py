@@ -76,7 +76,8 @@ def test_the_segmenter_learns_real_masks_and_improves_with_clicks(pairs, tmp_pat
 
 def test_later_clicks_reuse_the_cached_image_encoding(real_data):
     torch.manual_seed(0)
-    model = ClickSegmenter(load_click_config("tiny", ["image_size=128", "crop_size=128"]))
+    # Without zoom-in every click sees the whole image (zoomed crops: tests/modeling/test_click_zoom.py).
+    model = ClickSegmenter(load_click_config("tiny", ["image_size=128", "crop_size=128", "zoom_in=false"]))
     predictor = ClickPredictor(model)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
