@@ -3,18 +3,38 @@ import os
 import time
 from pathlib import Path
 
-import pytest
+# One torch thread: the suite runs on small (2-core) machines, where two torch threads fighting other
+# work for the cores ran the training tests about 25 times slower than one. Set before torch loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 from rest_framework.test import APIClient
 
-from accounts.models import User
-from accounts.roles import Role
-from accounts.services import user_assign_role
+from accounts.models import User  # noqa: E402
+from accounts.roles import Role  # noqa: E402
+from accounts.services import user_assign_role  # noqa: E402
+
+with contextlib.suppress(ImportError):  # `make install EXTRAS=dev` has no torch
+    import torch
+
+    torch.set_num_threads(1)
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 if not REAL_DATA.is_dir():  # CI clones the repo beside shared/, as the developers' checkout is
     REAL_DATA = Path(os.environ.get("IMDD_REAL_DATA", "/work/shared/data/real"))
 
 USING_POSTGRES = "postgres" in os.environ.get("DATABASE_URL", "")
+
+# A test using one of these starts a browser, a live server, a real worker or builds the real export:
+# it is slow whether or not it says so, and `make test-fast` never runs it.
+SLOW_FIXTURES = frozenset({"chromium", "open_as", "live_server", "celery_worker", "worker", "real_export"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ import pytest
 from vocabulary import services
 from vocabulary.formats import records_from_json
 
+from ..prebuilt import snapshot_restore
+
 BUNDLED = Path(__file__).resolve().parents[2] / "vocabulary" / "data"
 
 
@@ -25,6 +27,11 @@ def bundled_records():
 
 @pytest.fixture
 def vocabulary(db):
-    """The bundled vocabulary, loaded and released as version 1."""
+    """The bundled vocabulary, loaded and released as version 1; built once per session and restored
+    per test (tests/prebuilt.py)."""
+    return snapshot_restore("vocabulary", build_vocabulary)
+
+
+def build_vocabulary():
     services.vocabulary_load(records=bundled_records())
     return services.vocabulary_version_release(note="test")
