@@ -8,6 +8,7 @@ from base.job_views import resume_jobs
 from . import services
 from .admin_access import SourceVisibilityAdmin, SourceVisibilityInline, VisibleSourceFilter, source_filter
 from .models import ImportJob, ImportRow, Sample, Source, SourceEvent, SourceRegion
+from .selectors import with_visible_sample
 
 
 class SourceEventInline(SourceVisibilityInline):
@@ -164,12 +165,23 @@ class HasWarningsFilter(admin.SimpleListFilter):
 @admin.register(ImportRow)
 class ImportRowAdmin(SourceVisibilityAdmin):
     source_path = "job__source_id"
-    list_display = ("job", "item", "outcome", "reason", "warning_list", "sample")
+    list_display = ("job", "item", "outcome", "reason", "warning_list", "visible_sample")
     list_filter = ("outcome", HasWarningsFilter, source_filter("job__source_id"))
     search_fields = ("item", "reason")
-    readonly_fields = ("job", "item", "outcome", "reason", "warning_list", "sample")
-    exclude = ("warnings",)
+    readonly_fields = ("job", "item", "outcome", "reason", "warning_list", "visible_sample")
+    exclude = ("warnings", "sample")
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        return with_visible_sample(super().get_queryset(request), request.user)
+
+    @admin.display(description="sample")
+    def visible_sample(self, row):
+        """A duplicate's sample only for those who may see it (it may be a partner's)."""
+        if row.visible_sample_id is None:
+            return "-"
+        url = reverse("admin:catalog_sample_change", args=[row.visible_sample_id])
+        return format_html('<a href="{}">sample {}</a>', url, row.visible_sample_id)
 
     def has_add_permission(self, request):
         return False  # rows are what an import did; nobody writes them by hand

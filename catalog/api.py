@@ -168,7 +168,7 @@ class ImportJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveMod
     def rows(self, request, pk=None):
         """The per-row report: imported, duplicate or rejected, with the reason and any warnings."""
         job = self.get_object()
-        rows = job.rows.all()
+        rows = selectors.with_visible_sample(job.rows.all(), request.user)
         outcome = request.query_params.get("outcome")
         if outcome:
             rows = rows.filter(outcome=outcome)

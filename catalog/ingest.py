@@ -193,6 +193,15 @@ def import_finish(job_id: int) -> None:
         job_finish(job, status=JobStatus.SUCCEEDED)
 
 
+DUPLICATE_OF_A_SAMPLE = "same bytes as a sample already in the catalog"
+
+
+def _not_attached(item: ImportItem) -> str:
+    """What a duplicate row carried that is not imported: said on the row, never dropped silently."""
+    carried = [what for what, present in (("regions", item.regions), ("text", item.source_text)) if present]
+    return f"; its {' and '.join(carried)} were not imported (one sample per image)" if carried else ""
+
+
 def _discover(job: ImportJob) -> Iterator[ImportItem]:
     """The job's items in the importer's stable order, with the job's options applied."""
     importer = get_importer(job.format)(Path(job.path), options=ImportOptions.from_dict(job.options))
@@ -211,12 +220,14 @@ def _import_rows(job: ImportJob, batch: int, items: list[ImportItem], pool: Thre
         if problem:
             rows.append(ImportRow(job=job, item=item.relpath, outcome=RowOutcome.REJECTED, reason=problem))
         elif read.sha256 in existing:
+            # No id in the text: the sample may be a partner's, which the reader of this row may not
+            # see (the row's `sample` is shown only to those who may: selectors.with_visible_sample).
             rows.append(
                 ImportRow(
                     job=job,
                     item=item.relpath,
                     outcome=RowOutcome.DUPLICATE,
-                    reason=f"same bytes as sample {existing[read.sha256]}",
+                    reason=DUPLICATE_OF_A_SAMPLE + _not_attached(item),
                     sample_id=existing[read.sha256],
                 )
             )
@@ -226,7 +237,7 @@ def _import_rows(job: ImportJob, batch: int, items: list[ImportItem], pool: Thre
                     job=job,
                     item=item.relpath,
                     outcome=RowOutcome.DUPLICATE,
-                    reason=f"same bytes as {first_seen[read.sha256]} in this import",
+                    reason=f"same bytes as {first_seen[read.sha256]} in this import" + _not_attached(item),
                 )
             )
         else:
@@ -316,7 +327,7 @@ def _create_samples_one_by_one(job: ImportJob, processed: list[ProcessedItem]) -
                     job=job,
                     item=relpath,
                     outcome=RowOutcome.DUPLICATE,
-                    reason=f"same bytes as sample {existing_id}",
+                    reason=DUPLICATE_OF_A_SAMPLE + _not_attached(done.read.item),
                     sample_id=existing_id,
                 )
             )

@@ -11,7 +11,7 @@ permission-aware fetchers `access_sample` / `access_source`.
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, When
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
@@ -75,6 +75,16 @@ def hidden_sources(user: User, source_ids: Iterable[int]) -> set[int]:
         return set()
     visible = set(sources_visible_to(user).filter(pk__in=wanted).values_list("pk", flat=True))
     return wanted - visible
+
+
+def with_visible_sample(rows: QuerySet, user: User) -> QuerySet:
+    """Import rows with `visible_sample_id`: the row's sample when `user` may see it, else None.
+    A duplicate row of a public import may point at a partner's sample (the catalog keeps one
+    sample per image); for a non-member that sample does not exist, so neither does its id."""
+    if sees_every_source(user):
+        return rows.annotate(visible_sample_id=F("sample_id"))
+    visible = When(sample__source_id__in=visible_source_ids(sees_everything=False, person=user), then=F("sample_id"))
+    return rows.annotate(visible_sample_id=Case(visible, default=None, output_field=IntegerField()))
 
 
 def samples_visible_to(user: User) -> QuerySet[Sample]:

@@ -109,7 +109,10 @@ class ImportJobCreateSerializer(serializers.Serializer):
 
 
 class ImportRowSerializer(serializers.ModelSerializer):
+    """Reads rows annotated by selectors.with_visible_sample: a sample the reader may not see is null."""
+
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+    sample = serializers.IntegerField(source="visible_sample_id", allow_null=True, read_only=True)
 
     class Meta:
         model = ImportRow
