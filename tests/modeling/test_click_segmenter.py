@@ -57,6 +57,7 @@ def ious_by_click(predictor: ClickPredictor, image: np.ndarray, truth: np.ndarra
     return run.ious + [run.ious[-1]] * (clicks - len(run.ious))  # a run that reached 100% stops early
 
 
+@pytest.mark.slow  # trains on the real masks: the slowest test of the fast set (23 s in CI)
 def test_the_segmenter_learns_real_masks_and_improves_with_clicks(pairs, tmp_path):
     out = tmp_path / "run"
     assert main(["--stage", "click", "--pairs", str(pairs), "--out", str(out), "--steps", str(STEPS)]
