@@ -18,20 +18,20 @@ from django.db import connection
 from accounts.models import User
 from annotation.agreement_reports import agreement_report_compute
 from annotation.models import AgreementReport, Annotation, AnnotationState
-from annotation.services import agreement_report_enqueue, annotations_enqueue
+from annotation.services import agreement_report_enqueue
 from base.jobs import JobStatus
 from captioning import services as captioning
 from captioning.models import CaptionDraft, CaptionJob
 from catalog import services as catalog
 from catalog.models import ImportJob, ImportRow, Sample, Source
 from config.celery_app import app
-from vocabulary import services as vocabulary_services
 
+from ..captioning.conftest import build_annotated_mvtec
 from ..captioning.fake_openai import FakeChatServer
 from ..captioning.test_llm_captioner import GOOD_REPLY
 from ..catalog.helpers import run_import
 from ..conftest import wait_for
-from ..vocabulary.conftest import bundled_records
+from ..prebuilt import snapshot_restore
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -164,10 +164,8 @@ def import_report(job: ImportJob) -> dict:
 
 @pytest.fixture
 def annotated_bottles(transactional_db, real_data):
-    vocabulary_services.vocabulary_load(records=bundled_records())
-    vocabulary_services.vocabulary_version_release(note="test")
-    run_import("mvtec", real_data / "mvtec_ad", source="MVTec AD")
-    annotations_enqueue(samples=Sample.objects.all(), by=None)
+    """The annotated MVTec subset, committed (restored from the session's snapshot, tests/prebuilt.py)."""
+    snapshot_restore("annotated_mvtec", lambda: build_annotated_mvtec(real_data))
     return Annotation.objects.count()
 
 

@@ -9,14 +9,11 @@ import redis
 from django.db import connection
 
 from annotation.models import Annotation
-from annotation.services import annotations_enqueue
 from captioning import services
 from captioning.rate_limit import EndpointRateLimiter, endpoint_key
-from catalog.models import Sample
-from vocabulary import services as vocabulary_services
 
-from ..catalog.helpers import run_import
-from ..vocabulary.conftest import bundled_records
+from ..prebuilt import snapshot_restore
+from .conftest import build_annotated_mvtec
 from .fake_openai import FakeChatServer
 from .test_llm_captioner import GOOD_REPLY
 
@@ -64,11 +61,9 @@ def test_limiters_of_different_workers_hand_out_evenly_spaced_slots(shared_state
 
 @pytest.fixture
 def committed_annotations(transactional_db, real_data, settings):
-    """Annotated real samples, committed, so that other threads see them."""
-    vocabulary_services.vocabulary_load(records=bundled_records())
-    vocabulary_services.vocabulary_version_release(note="test")
-    run_import("mvtec", real_data / "mvtec_ad", source="MVTec AD")
-    annotations_enqueue(samples=Sample.objects.all(), by=None)
+    """Annotated real samples, committed, so that other threads see them (restored from the session's
+    snapshot of `annotated_mvtec`, tests/prebuilt.py)."""
+    snapshot_restore("annotated_mvtec", lambda: build_annotated_mvtec(real_data))
     return list(Annotation.objects.order_by("pk").values_list("pk", flat=True))
 
 
@@ -76,7 +71,9 @@ def committed_annotations(transactional_db, real_data, settings):
 def test_two_caption_jobs_together_stay_within_the_endpoints_limit(committed_annotations, settings, shared_state):
     # One request a second for both jobs together: slow enough that drafting itself (a few requests a
     # second per job here) is never what holds a job back.
-    per_minute, window, per_job = 60, 5.0, 8
+    # Five samples a job: a limit per job would let the two send all ten inside the window, above the
+    # bound of seven below, while the shared limit spreads them over ten seconds.
+    per_minute, window, per_job = 60, 5.0, 5
     settings.CAPTION_MODEL, settings.CAPTION_MAX_RETRIES = "fake-model", 0
     settings.CAPTION_RATE_LIMIT_PER_MINUTE = per_minute
     settings.CAPTION_RATE_LIMIT_REDIS_URL = shared_state

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 from accounts.roles import Role
 from catalog.models import Sample, Source
 
+from ..prebuilt import snapshot_restore
 from .helpers import run_import
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,8 @@ def test_token_authentication_works(make_user):
 
 @pytest.fixture
 def mvtec(real_data):
-    run_import("mvtec", real_data / "mvtec_ad", source="MVTec AD")
+    """The real MVTec subset imported; built once per session and restored per test (tests/prebuilt.py)."""
+    snapshot_restore("catalog_mvtec", lambda: run_import("mvtec", real_data / "mvtec_ad", source="MVTec AD"))
 
 
 def test_keyset_pages_walk_every_sample_once(client_for, mvtec):

@@ -19,8 +19,11 @@ from modeling.train import main
 from segmentation.clicks import Click
 from segmentation.evaluation import ProtocolClicks, iou, next_click, simulate_clicks
 
-# Small enough to overfit three masks in seconds on one thread.
+# Small enough to overfit three masks in seconds on one thread. STEPS is the least that still learns
+# with a margin (the training is seeded): at 128 px, 100 steps reach ~0.85 IoU after five clicks
+# against the 0.75 asserted; 200 steps doubled the slowest fast test for no extra assertion.
 SMALL = ["image_size=128", "crop_size=128", "batch_size=4", "log_every=20", "checkpoint_every=1000"]
+STEPS = 100
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +57,13 @@ def ious_by_click(predictor: ClickPredictor, image: np.ndarray, truth: np.ndarra
     return run.ious + [run.ious[-1]] * (clicks - len(run.ious))  # a run that reached 100% stops early
 
 
+@pytest.mark.slow  # trains on the real masks: the slowest test of the fast set (23 s in CI)
 def test_the_segmenter_learns_real_masks_and_improves_with_clicks(pairs, tmp_path):
     out = tmp_path / "run"
-    assert main(["--stage", "click", "--pairs", str(pairs), "--out", str(out), "--steps", "200"]
+    assert main(["--stage", "click", "--pairs", str(pairs), "--out", str(out), "--steps", str(STEPS)]
                 + [arg for item in SMALL for arg in ("--set", item)]) == 0  # fmt: skip
     model, meta = load_click_model(out)
-    assert meta["stage"] == "click" and meta["step"] == 200 and meta["examples"] >= 3
+    assert meta["stage"] == "click" and meta["step"] == STEPS and meta["examples"] >= 3
     trained = ClickPredictor(model)
     untrained = ClickPredictor(ClickSegmenter(model.config))
     examples = examples_from_pairs(pairs, size=128)
@@ -71,7 +75,7 @@ def test_the_segmenter_learns_real_masks_and_improves_with_clicks(pairs, tmp_pat
     assert fifth > np.mean([r[4] for r in untrained_runs]) + 0.2, (trained_runs, untrained_runs)
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines[-1]["train_iou"] > lines[0]["train_iou"]
-    assert json.loads((out / "config.json").read_text())["train"]["steps"] == 200
+    assert json.loads((out / "config.json").read_text())["train"]["steps"] == STEPS
 
 
 def test_later_clicks_reuse_the_cached_image_encoding(real_data):
