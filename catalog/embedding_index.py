@@ -206,8 +206,9 @@ class SpaceChoice:
 
 
 RANDOM_INIT_WARNING = (
-    "these embeddings come from a randomly initialised image tower: only near-exact copies are close; "
-    "similarity and diversity mean nothing beyond that. Embed with real weights (CURATION_CLIP_WEIGHTS)."
+    "these embeddings come from a randomly initialised image tower, which puts distinct images close together: "
+    "near-duplicates are found by pHash only, and similarity and diversity built on these vectors mean nothing. "
+    "Embed with real weights (CURATION_CLIP_WEIGHTS)."
 )
 
 

@@ -213,8 +213,8 @@ class ImportRow(models.Model):
 class EmbeddingSpace(models.Model):
     """One image-embedding model: the vectors of two spaces are not comparable. Its identity is
     what computed the vectors (model name, weights file or training checkpoint, fingerprint), and
-    `random_init` says when that was a randomly initialised tower: such vectors group only near-exact
-    copies and carry no meaning, and every answer built on them says so."""
+    `random_init` says when that was a randomly initialised tower: its distances carry no meaning, are
+    never used to find near-duplicates (pHash only), and every answer built on them says so."""
 
     key = models.CharField(max_length=500, unique=True, help_text="model|weights|fingerprint: the identity.")
     model_name = models.CharField(max_length=200, help_text="The open_clip model whose image tower embeds.")

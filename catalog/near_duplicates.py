@@ -211,7 +211,9 @@ def near_duplicate_groups(
     choice = embedding_space_choose(space_id)
     warnings = [choice.warning] if choice.warning else []
     embedded = 0
-    if choice.space is not None and (search_index or max_cosine_distance > stored_limit):
+    if choice.space is not None and choice.space.random_init:  # pHash only (RANDOM_INIT_WARNING says so)
+        embedded = SampleEmbedding.objects.filter(space=choice.space, sample_id__in=samples.values("pk")).count()
+    elif choice.space is not None and (search_index or max_cosine_distance > stored_limit):
         index = embedding_index_open(choice.space)
         ids, vectors = embedding_vectors(choice.space, samples)
         embedded = len(ids)

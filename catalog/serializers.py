@@ -129,7 +129,7 @@ class EmbeddingSpaceSerializer(serializers.Serializer):
     model = serializers.CharField()
     weights = serializers.CharField()
     random_init = serializers.BooleanField(
-        help_text="True: a random image tower; only near-exact copies mean anything."
+        help_text="True: a random image tower; its distances are not used for near-duplicates (pHash only)."
     )
 
 

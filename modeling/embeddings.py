@@ -80,7 +80,7 @@ def embedding_job_check(
     if not weights and not checkpoint and not allow_random_init:
         raise EmbeddingJobError(
             "no CLIP weights: set CURATION_CLIP_WEIGHTS, give weights or a checkpoint, or allow random init "
-            "(whose embeddings find only near-exact copies, and are flagged as random everywhere)",
+            "(whose embeddings are flagged as random everywhere and never used to find near-duplicates)",
             field="weights",
         )
     return EmbeddingJobRequest(

@@ -3,7 +3,8 @@
 The tower comes from a local open_clip weights file, from a trained checkpoint (whose frozen image
 tower is saved inside model.safetensors), or — only when asked — from a seeded random
 initialisation. `EmbedderIdentity` says which, and every stored vector carries it: vectors of a
-random tower group only near-exact copies, and the platform says so wherever it shows them.
+random tower put distinct images close together, so the platform never uses them to find
+near-duplicates (pHash only) and says so wherever it shows them.
 """
 
 from __future__ import annotations

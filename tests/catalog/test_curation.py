@@ -266,6 +266,25 @@ def test_random_init_embeddings_are_flagged_in_every_answer(db):
     assert RANDOM_INIT_WARNING in pick.warnings
 
 
+def test_a_random_tower_s_distances_are_no_near_duplicate_evidence(db):
+    """Two different images a random tower embeds 0.0 apart are not grouped; their pHash decides."""
+    space = embedding_space_get_or_create(
+        model_name="tiny", weights="random-init", fingerprint="seed=1", random_init=True
+    )
+    ids = make_samples(make_source("public"), 2)
+    Sample.objects.filter(pk=ids[0]).update(phash="0" * 16)
+    Sample.objects.filter(pk=ids[1]).update(phash="f" * 16)
+    same = random_unit(np.random.default_rng(12), 1)
+    embed(space, ids, np.concatenate([same, same]))
+
+    assert near_duplicate_pairs_add(space=space, sample_ids=ids) == 0
+    for search_index in (False, True):
+        assert near_duplicate_groups(samples=Sample.objects.all(), search_index=search_index).groups == []
+    Sample.objects.filter(pk=ids[1]).update(phash="0" * 16)
+    [group] = near_duplicate_groups(samples=Sample.objects.all()).groups
+    assert (sorted(group.sample_ids), group.min_cosine_distance, group.min_hamming) == (sorted(ids), None, 0)
+
+
 def test_k_center_greedy_covers_every_cluster_before_repeating_one():
     rng = np.random.default_rng(11)
     centres = random_unit(rng, 6) * 10
@@ -291,3 +310,23 @@ def test_the_diversity_sampler_picks_among_the_offered_samples_and_counts_those_
     assert len(pick.sample_ids) == 4 and set(pick.sample_ids) <= set(ids[:30])
     assert sorted(ids.index(i) % 4 for i in pick.sample_ids) == [0, 1, 2, 3]
     assert pick.without_embedding == 10 and "10 candidate sample(s) have no embedding" in pick.warnings[0]
+
+
+def test_pairs_stored_for_random_spaces_before_go_with_the_migration(db):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from catalog.models import NearDuplicatePair
+
+    random_space = embedding_space_get_or_create(
+        model_name="tiny", weights="random-init", fingerprint="2", random_init=True
+    )
+    real_space = embedding_space_get_or_create(model_name="clip", weights="/w.pt", fingerprint="2", random_init=False)
+    a, b = make_samples(make_source("public"), 2)
+    for space in (random_space, real_space):
+        NearDuplicatePair.objects.create(space=space, sample_a_id=a, sample_b_id=b, cosine_distance=0.01)
+
+    import_module("catalog.migrations.0011_no_pairs_from_random_towers").drop(apps, None)
+
+    assert list(NearDuplicatePair.objects.values_list("space", flat=True)) == [real_space.pk]
