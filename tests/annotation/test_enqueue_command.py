@@ -50,3 +50,27 @@ def test_enqueue_samples_diverse_picks_across_clusters_and_says_when_weights_wer
     assert "randomly initialised image tower" in out.getvalue() and "queued 3 sample(s)" in out.getvalue()
     with pytest.raises(CommandError, match="--diverse needs --limit"):
         call_command("enqueue_samples", "--diverse")
+
+
+def test_every_command_s_source_option_takes_a_name_or_an_id(vocab):
+    """One reading of --source everywhere (catalog/management/source_arguments.py)."""
+    from catalog.management.source_arguments import source_id, source_name
+
+    steel = make_source("NEU-DET")
+    numbered = make_source(str(steel.pk + 100))  # a source whose name is digits stays reachable by name
+    make_sample(source=steel)
+    out = StringIO()
+    call_command("enqueue_samples", "--source", "NEU-DET", stdout=out)
+    assert "queued 1 sample(s)" in out.getvalue()
+
+    assert source_id("NEU-DET") == source_id(str(steel.pk)) == steel.pk
+    assert source_id(numbered.name) == numbered.pk
+    assert source_name(str(steel.pk)) == "NEU-DET" and source_name("NEU-DET") == "NEU-DET"
+    assert source_name(numbered.name) == numbered.name
+    with pytest.raises(CommandError, match="no source named 'Partner X'"):
+        call_command("enqueue_samples", "--source", "Partner X")
+    with pytest.raises(CommandError, match="unknown source"):
+        call_command("caption_samples", "--source", "Partner X")
+    for command in ("embed_samples", "embedding_index"):
+        with pytest.raises(CommandError, match="no source named 'Partner X'"):
+            call_command(command, "--source", "Partner X")

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.error_codes import WorkflowError
 from annotation.services import annotations_enqueue, annotations_enqueue_diverse
+from catalog.management.source_arguments import source_id
 from catalog.models import Sample, Source
 
 
@@ -16,7 +17,9 @@ class Command(BaseCommand):
     help = "Create the annotations (drafts from imported regions) of samples that have none, queued for stage 1."
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", type=int, action="append", help="only samples of this source id (repeatable)")
+        parser.add_argument(
+            "--source", type=source_id, action="append", help="only samples of this source, by name or id (repeatable)"
+        )
         parser.add_argument("--limit", type=int, help="at most this many")
         parser.add_argument("--priority", type=int, default=0, help="higher is claimed first")
         parser.add_argument(

@@ -6,6 +6,7 @@ from base.jobs import JobStatus
 from captioning import services
 from captioning.inputs import LANGUAGES
 from captioning.models import CaptionerKind, CaptionJob
+from catalog.management.source_arguments import source_name
 from catalog.models import Source
 
 
@@ -15,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--captioner", choices=CaptionerKind.values, default=CaptionerKind.TEMPLATE)
         parser.add_argument("--languages", default=",".join(LANGUAGES), help="comma-separated, e.g. en,zh")
-        parser.add_argument("--source", action="append", default=[], help="source name (repeatable)")
+        parser.add_argument(
+            "--source", type=source_name, action="append", default=[], help="source name or id (repeatable)"
+        )
         parser.add_argument("--state", action="append", default=[], choices=AnnotationState.values)
         parser.add_argument("--sample", action="append", type=int, default=[], help="sample id (repeatable)")
         parser.add_argument("--limit", type=int)

@@ -12,6 +12,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.embedding_index import EmbeddingError, embedding_index_open, embedding_index_sync
+from catalog.management.source_arguments import source_id
 from catalog.models import EmbeddingSpace, Sample
 from catalog.near_duplicate_pairs import near_duplicate_pairs_find
 from catalog.near_duplicates import near_duplicate_groups
@@ -28,7 +29,9 @@ class Command(BaseCommand):
             "--pairs", action="store_true", help="sync, then store the near-duplicate pairs the batches missed"
         )
         parser.add_argument("--near-duplicates", action="store_true")
-        parser.add_argument("--source", type=int, action="append", help="near-duplicates among these sources")
+        parser.add_argument(
+            "--source", type=source_id, action="append", help="near-duplicates among these sources (name or id)"
+        )
 
     def handle(self, *args, space=None, source=None, **options):
         spaces = EmbeddingSpace.objects.all()

@@ -8,6 +8,7 @@ python manage.py embed_samples --model imdd-tiny-clip --allow-random-init   # fl
 
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.management.source_arguments import source_id
 from catalog.models import Source
 from modeling.embeddings import (
     EmbeddingJobError,
@@ -21,7 +22,9 @@ class Command(BaseCommand):
     help = "Compute image embeddings of the samples that have none in the model's space (batches; resumable)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", type=int, action="append", help="only this source id (repeatable)")
+        parser.add_argument(
+            "--source", type=source_id, action="append", help="only this source, by name or id (repeatable)"
+        )
         parser.add_argument("--model", help="open_clip model name (default CURATION_CLIP_MODEL)")
         parser.add_argument("--weights", help="a local open_clip weights file (default CURATION_CLIP_WEIGHTS)")
         parser.add_argument("--checkpoint", help="a training checkpoint or run folder whose image tower embeds")

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from base.jobs import JobStatus
+from catalog.management.source_arguments import source_name
 from catalog.models import Source
 from modeling.models import PreannotationOutcome
 from modeling.preannotation_services import (
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--checkpoint", required=True, help="a checkpoint id (12 or checkpoint:12), or run:N for run N's newest"
         )
-        parser.add_argument("--source", required=True, help="the source's name")
+        parser.add_argument("--source", type=source_name, required=True, help="the source's name or id")
         parser.add_argument("--limit", type=int, help="at most this many samples")
         parser.add_argument("--score-threshold", type=float, default=0.3)
         parser.add_argument("--classes", help="comma-separated defect-type slugs; default: the checkpoint's export's")
