@@ -329,3 +329,26 @@ def test_the_command_line_embeds_with_a_random_tower_checkpoint_when_allowed_and
     assert job.allow_random_init and job.checkpoint == str(checkpoint)
     assert (job.status, job.embedded) == (JobStatus.SUCCEEDED, 6), job.error
     assert "RANDOMLY INITIALISED" in out.getvalue()
+
+
+def test_the_command_line_takes_a_checkpoint_id_or_run_and_refuses_one_that_is_not_there(sources, tmp_path):
+    version = DatasetVersion.objects.create(number=1, title="release")
+    export = Export.objects.create(version=version, target="/nowhere")
+    run = TrainingRun.objects.create(kind=RunKind.STAGE_1, dataset_version=version, export=export)
+    folder = _random_tower_checkpoint(tmp_path / "run")
+    checkpoint = ModelCheckpoint.objects.create(run=run, step=2, stage="1", path=str(folder))
+    empty = TrainingRun.objects.create(kind=RunKind.STAGE_1, dataset_version=version, export=export)
+
+    for reference, message in (
+        (f"run:{empty.pk}", f"run {empty.pk} has no checkpoint"),
+        ("999999", "no checkpoint 999999"),
+        (str(tmp_path / "nowhere"), "no checkpoint at"),
+    ):
+        with pytest.raises(CommandError, match=message):
+            call_command("embed_samples", "--checkpoint", reference, "--allow-random-init", stdout=io.StringIO())
+    assert not EmbeddingJob.objects.exists()
+    for reference in (f"run:{run.pk}", str(checkpoint.pk)):
+        call_command(
+            "embed_samples", "--checkpoint", reference, "--allow-random-init", "--enqueue", stdout=io.StringIO()
+        )
+    assert list(EmbeddingJob.objects.values_list("checkpoint", flat=True)) == [str(folder)] * 2
