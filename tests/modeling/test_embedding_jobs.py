@@ -81,7 +81,7 @@ def test_a_data_manager_starts_a_job_that_is_queued_and_whose_batches_store_vect
         ({"allow_random_init": True}, "sources", ""),
         ({"sources": ["BENCH"]}, "weights", "no CLIP weights"),
         ({"sources": ["BENCH"], "weights": "/nowhere/clip.pt"}, "weights", "must lie under MODEL_WEIGHTS_ROOTS"),
-        ({"sources": ["BENCH"], "checkpoint": "run:999999"}, "checkpoint", "run 999999 has no checkpoint"),
+        ({"sources": ["BENCH"], "checkpoint": "run:999999"}, "checkpoint", "no run 999999"),
         ({"sources": ["BENCH"], "checkpoint": "last"}, "checkpoint", "give a checkpoint id"),
         ({"sources": ["BENCH"], "checkpoint": "run:1234567890123456789012"}, "checkpoint", "give a checkpoint id"),
         ({"sources": [2**70], "allow_random_init": True}, "sources[0]", ""),
@@ -340,6 +340,7 @@ def test_the_command_line_takes_a_checkpoint_id_or_run_and_refuses_one_that_is_n
     empty = TrainingRun.objects.create(kind=RunKind.STAGE_1, dataset_version=version, export=export)
 
     for reference, message in (
+        ("run:999999", "no run 999999"),
         (f"run:{empty.pk}", f"run {empty.pk} has no checkpoint"),
         ("999999", "no checkpoint 999999"),
         (str(tmp_path / "nowhere"), "no checkpoint at"),
