@@ -1,10 +1,14 @@
+import io
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from annotation.models import Annotation
 from annotation.revision_content import content_of, revisions_with_content
 from catalog.models import Source, Visibility
+from releases.models import DatasetVersion
 from releases.splits import SplitItem, SplitPlan, assign_splits
 from releases.versions import (
     VersionError,
@@ -116,3 +120,16 @@ def test_version_statistics_agree_with_each_samples_content(verified_dataset):
     stats = version.statistics
     assert stats["per_domain"] == dict(domains) and stats["per_defect_type"] == dict(defect_types)
     assert stats["regions_per_sample"] == dict(regions) and stats["captions_per_language"] == dict(captions)
+
+
+def test_create_version_with_a_publish_that_fails_leaves_no_draft_and_no_number_taken(verified_dataset):
+    Source.objects.update(visibility=Visibility.RESTRICTED)  # the default selection then holds no sample
+
+    with pytest.raises(CommandError, match="nothing to publish"):
+        call_command("create_version", "--title", "empty", "--publish", stdout=io.StringIO())
+
+    assert not DatasetVersion.objects.exists()
+    call_command(
+        "create_version", "--title", "next", "--selection", '{"include_restricted": true}', stdout=io.StringIO()
+    )
+    assert DatasetVersion.objects.get().number == 1
