@@ -39,4 +39,6 @@ class Command(BaseCommand):
         except VersionError as error:
             raise CommandError(str(error)) from None
         splits = ", ".join(f"{k} {v}" for k, v in sorted(version.statistics.get("per_split", {}).items()))
-        self.stdout.write(f"{version.name} ({version.status}): {version.sample_count} samples; {splits}")
+        self.stdout.write(
+            f"{version.name} ({version.status}): {version.sample_count} samples" + (f"; {splits}" if splits else "")
+        )
