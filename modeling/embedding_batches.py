@@ -57,7 +57,8 @@ def _space(job: EmbeddingJob, embedder) -> EmbeddingSpace:
     if identity.random_init and not job.allow_random_init:
         raise EmbeddingJobError(
             f"{job.checkpoint or job.weights} holds a randomly initialised image tower; "
-            "create the job with random init allowed to embed with it anyway"
+            "create the job with random init allowed (--allow-random-init, or allow_random_init in the API) "
+            "to embed with it anyway"
         )
     space = embedding_space_get_or_create(
         model_name=identity.model_name,
@@ -98,6 +99,10 @@ def embedding_batch(*, job_id: int, batch: int) -> bool | None:
     try:
         embedder = _embedder(job.model_name, job.weights, job.checkpoint)
         space = _space(job, embedder)
+    except EmbeddingJobError as error:  # an expected refusal (a random tower not allowed): one line
+        logger.warning("embedding job %s: %s", job_id, error)
+        job_finish(job, status=JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        return None
     except Exception as error:  # missing weights, a checkpoint of another shape: the job says so
         logger.exception("embedding job %s: cannot load the image tower", job_id)
         job_finish(job, status=JobStatus.FAILED, error=f"{type(error).__name__}: {error}")

@@ -87,7 +87,8 @@ def embedding_job_check(
         sources=sources,
         weights=weights or "",
         checkpoint=checkpoint or "",
-        allow_random_init=allow_random_init and not weights and not checkpoint,
+        # with a checkpoint the flag stands: the tower it saved may be a random one (every tiny preset's is)
+        allow_random_init=allow_random_init and not weights,
     )
 
 

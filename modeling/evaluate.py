@@ -16,11 +16,15 @@ from modeling.core.errors import ModelingError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m modeling.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m modeling.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="stage 2 checkpoint folder or run folder")
     parser.add_argument("--shards", required=True, help="manifest.json, export folder, or shard URLs")
     parser.add_argument("--out", required=True, help="folder for report.json and report.png")
-    parser.add_argument("--split", default="test", help="manifest split (default: test; 'open' for held-out)")
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="manifest split (default: test); held-out classes are the report's open_vocabulary",
+    )
     parser.add_argument(
         "--held-out", help="comma-separated class slugs to report as open-vocabulary (default: untrained classes)"
     )

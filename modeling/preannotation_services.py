@@ -17,7 +17,7 @@ from modeling.core.checkpoint_files import checkpoint_missing
 from releases.selectors import versions_visible_to
 from vocabulary.models import Facet, Term
 
-from .models import ModelCheckpoint, PreannotationJob
+from .models import ModelCheckpoint, PreannotationJob, TrainingRun
 from .preannotation import preannotation_batch, preannotation_finish
 from .tasks import preannotation_batch_task
 
@@ -42,6 +42,8 @@ def checkpoint_resolve(reference: str | int) -> ModelCheckpoint:
         )
     if kind == "run":
         checkpoint = ModelCheckpoint.objects.filter(run_id=int(number)).order_by("-step").first()
+        if checkpoint is None and not TrainingRun.objects.filter(pk=int(number)).exists():
+            raise PreannotationError(f"no run {number}", field="checkpoint")
         if checkpoint is None:
             raise PreannotationError(f"run {number} has no checkpoint", field="checkpoint")
         return checkpoint

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 
+from modeling.core.config import PRESETS
 from modeling.core.errors import ConfigError, ModelingError
 from modeling.core.stopping import STOPPED_EXIT_STATUS
 
@@ -32,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--config",
         default="tiny",
-        help="preset (stages 1, 2: tiny, sd15; defect-gen, click: tiny, paper) or a config JSON file",
+        help=f"preset (stages 1, 2: {', '.join(PRESETS)}; defect-gen, click: tiny, paper) or a config JSON file",
     )
     parser.add_argument("--shards", help="manifest.json, export folder, or shard URLs (comma-separated)")
     parser.add_argument(

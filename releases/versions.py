@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from annotation.models import Annotation, AnnotationRevision, AnnotationState, Caption, RevisionTerm
-from catalog.models import Sample, Visibility
+from catalog.models import Sample, Source, Visibility
 from catalog.selectors import hidden_sources, visible_to
+from vocabulary.models import Facet, Term
 from vocabulary.selectors import vocabulary_current_version
 
 from .models import DatasetVersion, DatasetVersionItem, VersionStatus
@@ -81,6 +82,24 @@ def selection_check(selection, *, requested_by: User | None) -> dict:
             raise VersionError(f"selection.{key} is true or false", field="selection")
     if requested_by is not None and (hidden := hidden_sources(requested_by, source_ids)):
         raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}", field="selection")
+    if missing := set(source_ids) - set(Source.objects.filter(pk__in=source_ids).values_list("pk", flat=True)):
+        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(missing)))}", field="selection")
+    # A value that matches nothing is a mistake (a label for a slug, a typo), not an empty selection.
+    defect_types = set(selection.get("defect_types") or [])
+    known = set(Term.objects.filter(facet=Facet.DEFECT_TYPE, slug__in=defect_types).values_list("slug", flat=True))
+    if unknown := defect_types - known:
+        raise VersionError(
+            f"selection.defect_types: no defect type {', '.join(sorted(unknown))} (give term slugs, e.g. def-scratch)",
+            field="selection",
+        )
+    domains = set(selection.get("domains") or [])
+    known = set(Term.objects.filter(facet=Facet.DOMAIN, slug__in=domains).values_list("slug", flat=True))
+    known |= set(Sample.objects.filter(domain__in=domains).values_list("domain", flat=True).distinct())
+    if unknown := domains - known:
+        raise VersionError(
+            f"selection.domains: no domain {', '.join(sorted(unknown))} (give a domain term's slug or a samples' domain)",
+            field="selection",
+        )
     return selection
 
 

@@ -57,6 +57,19 @@ class TermRecord:
             "definition": self.definition,
         }
 
+    def comparable(self) -> dict:
+        """as_dict with every language's aliases in one canonical order: alias order means nothing
+        (SKOS keeps none), so a re-load of one's own export changes nothing."""
+        data = self.as_dict()
+        data["aliases"] = {
+            language: sorted(
+                entries,
+                key=lambda entry: (entry, ()) if isinstance(entry, str) else (entry["text"], tuple(entry["context"])),
+            )
+            for language, entries in data["aliases"].items()
+        }
+        return data
+
     def _alias_entry(self, language: str, alias: str) -> str | dict:
         context = self.alias_context(language, alias)
         return alias if context is None else {"text": alias, "context": list(context)}

@@ -57,7 +57,7 @@ def vocabulary_load(*, records: list[TermRecord]) -> dict[str, int]:
 
         terms = {term.slug: term for term in Term.objects.select_for_update()}
         # A re-load of an unchanged file writes nothing.
-        touched = [r for r in records if r.slug not in existing or existing[r.slug].as_dict() != r.as_dict()]
+        touched = [r for r in records if r.slug not in existing or existing[r.slug].comparable() != r.comparable()]
         new_terms, changed_terms = [], []
         for record in touched:
             term = terms.get(record.slug) or Term(slug=record.slug)

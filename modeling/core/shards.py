@@ -174,7 +174,7 @@ def resolve_shards(spec: str | list[str], split: str | None = None) -> ShardSour
 
     Args:
         spec: manifest URL, export folder, or shard URLs (a comma-separated string or a list).
-        split: keep the shards of this split ("train", "val", "test", "open"); None keeps all.
+        split: keep the shards of this split ("train", "val", "test"); None keeps all.
     """
     items = spec if isinstance(spec, list) else [part.strip() for part in spec.split(",") if part.strip()]
     if not items:

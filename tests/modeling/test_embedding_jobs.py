@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 
 from accounts.roles import Role
@@ -80,7 +81,7 @@ def test_a_data_manager_starts_a_job_that_is_queued_and_whose_batches_store_vect
         ({"allow_random_init": True}, "sources", ""),
         ({"sources": ["BENCH"]}, "weights", "no CLIP weights"),
         ({"sources": ["BENCH"], "weights": "/nowhere/clip.pt"}, "weights", "must lie under MODEL_WEIGHTS_ROOTS"),
-        ({"sources": ["BENCH"], "checkpoint": "run:999999"}, "checkpoint", "run 999999 has no checkpoint"),
+        ({"sources": ["BENCH"], "checkpoint": "run:999999"}, "checkpoint", "no run 999999"),
         ({"sources": ["BENCH"], "checkpoint": "last"}, "checkpoint", "give a checkpoint id"),
         ({"sources": ["BENCH"], "checkpoint": "run:1234567890123456789012"}, "checkpoint", "give a checkpoint id"),
         ({"sources": [2**70], "allow_random_init": True}, "sources[0]", ""),
@@ -291,3 +292,64 @@ def test_a_checkpoint_is_named_by_id_or_run_and_one_trained_on_hidden_data_does_
     assert both.status_code == 400 and "not both" in both.json()["errors"]["weights"][0]
     assert started.status_code == 201, started.content
     assert (started.json()["checkpoint"], started.json()["weights"]) == (checkpoint.path, "")
+
+
+def _random_tower_checkpoint(folder):
+    """A checkpoint whose image tower was never trained from weights (every tiny preset's is)."""
+    from dataclasses import asdict
+
+    from torch import nn
+
+    from modeling.core.checkpoint import save_checkpoint
+    from modeling.core.clip_towers import ImageTower
+    from modeling.core.config import tiny
+
+    model = nn.Module()
+    model.captioner = nn.Module()
+    model.captioner.image_tower = ImageTower(TINY, None)
+    save_checkpoint(folder, model=model, meta={"stage": 1, "step": 2, "config": asdict(tiny())})
+    return folder
+
+
+def test_the_command_line_embeds_with_a_random_tower_checkpoint_when_allowed_and_refuses_in_one_line(
+    sources, tmp_path, caplog
+):
+    checkpoint = _random_tower_checkpoint(tmp_path / "run")
+
+    with pytest.raises(CommandError):
+        call_command("embed_samples", "--checkpoint", str(checkpoint), stdout=io.StringIO())
+    refused = EmbeddingJob.objects.get()
+    out = io.StringIO()
+    call_command("embed_samples", "--checkpoint", str(checkpoint), "--allow-random-init", stdout=out)
+
+    assert EmbeddingJob.objects.get(pk=refused.pk).status == JobStatus.FAILED
+    assert "--allow-random-init" in EmbeddingJob.objects.get(pk=refused.pk).error
+    assert not [record for record in caplog.records if record.exc_info]  # an expected refusal: no traceback
+    job = EmbeddingJob.objects.exclude(pk=refused.pk).get()
+    assert job.allow_random_init and job.checkpoint == str(checkpoint)
+    assert (job.status, job.embedded) == (JobStatus.SUCCEEDED, 6), job.error
+    assert "RANDOMLY INITIALISED" in out.getvalue()
+
+
+def test_the_command_line_takes_a_checkpoint_id_or_run_and_refuses_one_that_is_not_there(sources, tmp_path):
+    version = DatasetVersion.objects.create(number=1, title="release")
+    export = Export.objects.create(version=version, target="/nowhere")
+    run = TrainingRun.objects.create(kind=RunKind.STAGE_1, dataset_version=version, export=export)
+    folder = _random_tower_checkpoint(tmp_path / "run")
+    checkpoint = ModelCheckpoint.objects.create(run=run, step=2, stage="1", path=str(folder))
+    empty = TrainingRun.objects.create(kind=RunKind.STAGE_1, dataset_version=version, export=export)
+
+    for reference, message in (
+        ("run:999999", "no run 999999"),
+        (f"run:{empty.pk}", f"run {empty.pk} has no checkpoint"),
+        ("999999", "no checkpoint 999999"),
+        (str(tmp_path / "nowhere"), "no checkpoint at"),
+    ):
+        with pytest.raises(CommandError, match=message):
+            call_command("embed_samples", "--checkpoint", reference, "--allow-random-init", stdout=io.StringIO())
+    assert not EmbeddingJob.objects.exists()
+    for reference in (f"run:{run.pk}", str(checkpoint.pk)):
+        call_command(
+            "embed_samples", "--checkpoint", reference, "--allow-random-init", "--enqueue", stdout=io.StringIO()
+        )
+    assert list(EmbeddingJob.objects.values_list("checkpoint", flat=True)) == [str(folder)] * 2

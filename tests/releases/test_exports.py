@@ -238,3 +238,30 @@ def test_each_sample_json_names_its_domain_from_the_product_term(published, tmp_
         products = document["terms"]["product"]
         if products:
             assert document["domain"] == Term.objects.get(slug=products[0]["slug"]).parent.slug
+
+
+def test_export_version_reports_shards_not_a_file_count_it_does_not_know(published, tmp_path):
+    from django.core.management import call_command
+
+    outputs = {}
+    for format_name in ("coco", "webdataset"):
+        out = io.StringIO()
+        call_command(
+            "export_version",
+            published.name,
+            "--format",
+            format_name,
+            "--to",
+            str(tmp_path / format_name),
+            "--shard-samples",
+            "20",
+            "--verbosity",
+            "0",
+            stdout=out,
+        )
+        outputs[format_name] = out.getvalue()
+
+    assert len(list((tmp_path / "coco" / published.name).glob("coco-*.json"))) > 1  # a file per split
+    assert "file(s)" not in outputs["coco"] and outputs["coco"].strip().endswith("50 samples")
+    shards = len(list((tmp_path / "webdataset").rglob("*.tar")))
+    assert shards > 1 and outputs["webdataset"].strip().endswith(f"50 samples in {shards} shard(s)")

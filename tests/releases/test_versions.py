@@ -1,10 +1,15 @@
+import io
+import json
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from annotation.models import Annotation
 from annotation.revision_content import content_of, revisions_with_content
 from catalog.models import Source, Visibility
+from releases.models import DatasetVersion
 from releases.splits import SplitItem, SplitPlan, assign_splits
 from releases.versions import (
     VersionError,
@@ -116,3 +121,53 @@ def test_version_statistics_agree_with_each_samples_content(verified_dataset):
     stats = version.statistics
     assert stats["per_domain"] == dict(domains) and stats["per_defect_type"] == dict(defect_types)
     assert stats["regions_per_sample"] == dict(regions) and stats["captions_per_language"] == dict(captions)
+
+
+def test_create_version_with_a_publish_that_fails_leaves_no_draft_and_no_number_taken(verified_dataset):
+    Source.objects.update(visibility=Visibility.RESTRICTED)  # the default selection then holds no sample
+
+    with pytest.raises(CommandError, match="nothing to publish"):
+        call_command("create_version", "--title", "empty", "--publish", stdout=io.StringIO())
+
+    assert not DatasetVersion.objects.exists()
+    call_command(
+        "create_version", "--title", "next", "--selection", '{"include_restricted": true}', stdout=io.StringIO()
+    )
+    assert DatasetVersion.objects.get().number == 1
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"defect_types": ["scratch", "def-large-breakage"]}, "no defect type scratch"),
+        ({"domains": ["nowhere"]}, "no domain nowhere"),
+        ({"sources": [999999]}, r"no source with id\(s\) 999999"),
+    ],
+)
+def test_selection_values_that_match_nothing_are_refused_by_name(verified_dataset, selection, message):
+    with pytest.raises(VersionError, match=message):
+        dataset_version_create(title="x", selection=selection)
+    with pytest.raises(CommandError, match=message):
+        call_command("create_version", "--title", "x", "--selection", json.dumps(selection), stdout=io.StringIO())
+
+    assert not DatasetVersion.objects.exists()
+
+
+def test_a_version_of_no_sample_is_reported_without_a_dangling_separator(verified_dataset):
+    Source.objects.update(visibility=Visibility.RESTRICTED)
+    out = io.StringIO()
+
+    call_command("create_version", "--title", "none", stdout=out)
+
+    assert out.getvalue().strip() == "v1 (draft): 0 samples"
+
+
+def test_a_domain_is_a_domain_terms_slug_or_a_samples_domain(verified_dataset):
+    from catalog.models import Sample
+    from vocabulary.models import Facet, Term
+
+    term = Term.objects.filter(facet=Facet.DOMAIN).first()
+    Sample.objects.filter(pk=Sample.objects.first().pk).update(domain="glassware")
+
+    assert dataset_version_create(title="term", selection={"domains": [term.slug]}).pk
+    assert dataset_version_create(title="free", selection={"domains": ["glassware"]}).sample_count == 1

@@ -1,6 +1,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from releases.versions import VersionError, dataset_version_create, dataset_version_publish
 
@@ -26,12 +27,18 @@ class Command(BaseCommand):
         except json.JSONDecodeError as error:
             raise CommandError(f"--selection and --splits take JSON objects ({error})") from None
         try:
-            version = dataset_version_create(
-                title=options["title"], description=options["description"], selection=selection, split_plan=split_plan
-            )
-            if options["publish"]:
-                dataset_version_publish(version=version)
+            with transaction.atomic():  # a publish that fails leaves no draft behind (nor a number taken)
+                version = dataset_version_create(
+                    title=options["title"],
+                    description=options["description"],
+                    selection=selection,
+                    split_plan=split_plan,
+                )
+                if options["publish"]:
+                    dataset_version_publish(version=version)
         except VersionError as error:
             raise CommandError(str(error)) from None
         splits = ", ".join(f"{k} {v}" for k, v in sorted(version.statistics.get("per_split", {}).items()))
-        self.stdout.write(f"{version.name} ({version.status}): {version.sample_count} samples; {splits}")
+        self.stdout.write(
+            f"{version.name} ({version.status}): {version.sample_count} samples" + (f"; {splits}" if splits else "")
+        )

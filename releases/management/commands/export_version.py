@@ -55,7 +55,7 @@ class Command(BaseCommand):
         version = export.version
         if options["enqueue"]:
             exports.export_start(export=export)
-            self.stdout.write(f"export #{export.pk}: {export.shards_total} file(s) queued on 'export'")
+            self.stdout.write(f"export #{export.pk}: {_work(export)} queued on 'export'")
             return
         progress = tqdm(
             total=export.shards_total, unit="shard", desc=f"export #{export.pk}", disable=options["verbosity"] == 0
@@ -71,5 +71,14 @@ class Command(BaseCommand):
             raise CommandError(f"export #{export.pk} failed: {export.error} (resume it: --resume {export.pk})")
         self.stdout.write(
             f"export #{export.pk}: {version.name} as {export.format} to {export.target}: "
-            f"{export.samples_written} samples in {export.shards_total} file(s)"
+            f"{export.samples_written} samples"
+            + (f" in {_work(export)}" if export.format == ExportFormat.WEBDATASET else "")
         )
+
+
+def _work(export) -> str:
+    """What the export's tasks are: a WebDataset export's shards (each a tar with its index entries),
+    else one task that writes the format's files (a COCO file per split, YOLO labels, ...)."""
+    if export.format == ExportFormat.WEBDATASET:
+        return f"{export.shards_total} shard(s)"
+    return f"one {export.format} task"
