@@ -177,6 +177,9 @@ def test_the_cli_lists_rows_with_warnings(tmp_path):
 
     call_command("import_dataset", "--format", "folder", str(tmp_path), "--source", "s", stdout=out, verbosity=0)
 
+    from catalog.models import Source
+
+    assert f"into source 's' (id {Source.objects.get(name='s').pk}): 1 imported" in out.getvalue()
     assert "1 imported row(s) with warnings:" in out.getvalue()
     assert "warning a.png: a_mask.png holds value(s) 2 (3,690 pixels)" in out.getvalue()
 

@@ -67,7 +67,7 @@ class Command(BaseCommand):
             raise CommandError(f"import #{job.pk} failed: {job.error}")
 
         self.stdout.write(
-            f"import #{job.pk} into source '{source.name}': {job.imported} imported, "
+            f"import #{job.pk} into source '{source.name}' (id {source.pk}): {job.imported} imported, "
             f"{job.duplicates} skipped as duplicate, {job.rejected} rejected (of {job.total})"
         )
         rejected = job.rows.filter(outcome=RowOutcome.REJECTED)[: options["show_rejected"]]
