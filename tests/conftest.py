@@ -31,6 +31,15 @@ USING_POSTGRES = "postgres" in os.environ.get("DATABASE_URL", "")
 SLOW_FIXTURES = frozenset({"chromium", "open_as", "live_server", "celery_worker", "worker", "real_export"})
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Code under test may set torch's threads (the trainer chooses its own): the next test starts
+    with one again."""
+    yield
+    if "torch" in globals() and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):

@@ -26,14 +26,6 @@ SMALL = ["image_size=128", "crop_size=128", "batch_size=4", "log_every=20", "che
 STEPS = 100
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def pairs(real_data, tmp_path) -> Path:
     """Three real MVTec AD bottle defects, as image + <stem>_mask.png pairs."""

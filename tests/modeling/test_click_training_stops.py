@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from modeling import train
@@ -23,14 +22,6 @@ from modeling.core.checkpoint import load_checkpoint
 ROOT = Path(__file__).resolve().parents[2]
 # Tiny and fast; log every step, never save on schedule: any checkpoint is the one the stop wrote.
 TINY = ["image_size=64", "crop_size=64", "source_size=64", "batch_size=2", "log_every=1", "checkpoint_every=100000"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -12,14 +12,6 @@ from modeling.core.click_zoom import crop_clicks, paste_back, zoom_box
 from modeling.core.errors import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def square(top: int, left: int, side: int, shape=(512, 512)) -> np.ndarray:
     mask = np.zeros(shape, dtype=bool)
     mask[top : top + side, left : left + side] = True

@@ -35,14 +35,6 @@ from vocabulary.models import Facet
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def synthetic_terms(db):
     return {cls.slug: make_term(Facet.DEFECT_TYPE, cls.slug, label=cls.en) for cls in CLASSES}

@@ -21,14 +21,6 @@ pytest.importorskip("transformers")
 URL = "/api/annotation/segment/"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_sam(tmp_path_factory):
     """A randomly initialised SamModel of a few thousand weights and its processor, saved as a user's folder would be."""
