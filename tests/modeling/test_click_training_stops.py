@@ -5,11 +5,6 @@ with a checkpoint too."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +14,8 @@ from PIL import Image
 from modeling import train
 from modeling.core.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
+from .sigterm import logged_steps, train_then_sigterm
+
 # Tiny and fast; log every step, never save on schedule: any checkpoint is the one the stop wrote.
 TINY = ["image_size=64", "crop_size=64", "source_size=64", "batch_size=2", "log_every=1", "checkpoint_every=100000"]
 
@@ -40,11 +36,6 @@ def pairs(tmp_path) -> Path:
     return folder
 
 
-def metrics(run: Path) -> list[dict]:
-    path = run / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-
 def arguments(pairs: Path, run: Path, *extra: str) -> list[str]:
     args = ["--stage", "click", "--config", "tiny", "--pairs", str(pairs), "--out", str(run), *extra]
     return args + [a for item in TINY for a in ("--set", item)]
@@ -53,35 +44,17 @@ def arguments(pairs: Path, run: Path, *extra: str) -> list[str]:
 @pytest.mark.slow  # a real subprocess: importing torch there takes most of its ~10 s
 def test_sigterm_saves_a_resumable_checkpoint_and_exits_143(pairs, tmp_path):
     run = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {"OMP_NUM_THREADS": "1"}
-    trainer = subprocess.Popen(
-        [sys.executable, "-m", "modeling.train", *arguments(pairs, run, "--steps", "100000")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while len(metrics(run)) < 2 and time.monotonic() < deadline and trainer.poll() is None:
-            time.sleep(0.1)
-        assert len(metrics(run)) >= 2, trainer.stderr.read() if trainer.poll() is not None else "no steps in 120 s"
-        trainer.send_signal(signal.SIGTERM)
-        _, stderr = trainer.communicate(timeout=60)
-    finally:
-        if trainer.poll() is None:
-            trainer.kill()
+    returncode, stderr = train_then_sigterm(arguments(pairs, run, "--steps", "100000"), run, wait_s=120)
 
-    assert trainer.returncode == train.STOPPED_EXIT_STATUS == 143, stderr[-2000:]
+    assert returncode == train.STOPPED_EXIT_STATUS == 143, stderr[-2000:]
     assert "stopped on request at step" in stderr
-    stopped_at = metrics(run)[-1]["step"]
+    stopped_at = logged_steps(run)[-1]["step"]
     saved = load_checkpoint(run, stage="click")
     assert saved.step == stopped_at >= 2
     assert saved.trainer_state() is not None  # optimizer, schedule and RNG: resumable, not just weights
 
     assert train.main([*arguments(pairs, run, "--steps", str(stopped_at + 1)), "--resume"]) == 0
-    assert [line["step"] for line in metrics(run)][-2:] == [stopped_at, stopped_at + 1]
+    assert [line["step"] for line in logged_steps(run)][-2:] == [stopped_at, stopped_at + 1]
 
 
 def test_the_time_budget_ends_training_with_a_checkpoint(pairs, tmp_path, capsys):
@@ -90,4 +63,4 @@ def test_the_time_budget_ends_training_with_a_checkpoint(pairs, tmp_path, capsys
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["out_of_time"] is True and not result["stopped"]
     assert 1 <= result["step"] < 100000
-    assert load_checkpoint(run, stage="click").step == result["step"] == metrics(run)[-1]["step"]
+    assert load_checkpoint(run, stage="click").step == result["step"] == logged_steps(run)[-1]["step"]
