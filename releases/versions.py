@@ -80,10 +80,13 @@ def selection_check(selection, *, requested_by: User | None) -> dict:
     for key in ("include_restricted", "include_synthetic"):
         if key in selection and not isinstance(selection[key], bool):
             raise VersionError(f"selection.{key} is true or false", field="selection")
-    if requested_by is not None and (hidden := hidden_sources(requested_by, source_ids)):
-        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(hidden)))}", field="selection")
-    if missing := set(source_ids) - set(Source.objects.filter(pk__in=source_ids).values_list("pk", flat=True)):
-        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(missing)))}", field="selection")
+    # A person is told of sources that do not exist or that they may not see alike; the CLI, of missing ones.
+    if requested_by is not None:
+        unknown_sources = hidden_sources(requested_by, source_ids)
+    else:
+        unknown_sources = set(source_ids) - set(Source.objects.filter(pk__in=source_ids).values_list("pk", flat=True))
+    if unknown_sources:
+        raise VersionError(f"no source with id(s) {', '.join(map(str, sorted(unknown_sources)))}", field="selection")
     # A value that matches nothing is a mistake (a label for a slug, a typo), not an empty selection.
     defect_types = set(selection.get("defect_types") or [])
     known = set(Term.objects.filter(facet=Facet.DEFECT_TYPE, slug__in=defect_types).values_list("slug", flat=True))
