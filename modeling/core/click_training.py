@@ -387,6 +387,8 @@ def train_click_model(
 def load_click_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[ClickSegmenter, dict[str, Any]]:
     """The trained segmenter of a click checkpoint (a checkpoint folder or a run folder) and its meta."""
     checkpoint = load_checkpoint(path, stage=STAGE)
-    model = ClickSegmenter(config_from_dict(checkpoint.meta["config"]))
+    # A checkpoint saved before the zoom-in existed never saw a zoomed crop: it predicts on the
+    # whole image, as it was trained, unless its own config says otherwise.
+    model = ClickSegmenter(config_from_dict({"zoom_in": False} | checkpoint.meta["config"]))
     load_weights(model, checkpoint.state_dict(device), source=str(checkpoint.path))
     return model.eval().to(device), checkpoint.meta | {"path": str(checkpoint.path)}

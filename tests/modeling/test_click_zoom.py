@@ -118,3 +118,19 @@ def test_a_zoomed_first_click_predicts_again_in_the_box_around_its_first_answer(
     assert zoomed.encoder_runs == (1 if box is None else 2)
     assert np.array_equal(first, predictor(zoom_first_click="true").predict(image, [(220, 220, True)], None))
     assert first[220, 220]
+
+
+def test_a_checkpoint_saved_before_the_zoom_in_predicts_on_the_whole_image(tmp_path):
+    from modeling.core.checkpoint import save_checkpoint
+    from modeling.core.click_segmenter import ClickSegmenter, config_to_dict, load_click_config
+    from modeling.core.click_training import load_click_model
+
+    config = load_click_config("tiny", ["image_size=64", "crop_size=64", "source_size=64"])
+    old_keys = {k: v for k, v in config_to_dict(config).items() if not k.startswith("zoom") and k != "source_size"}
+    for name, saved in (("old", old_keys), ("new", config_to_dict(config))):
+        save_checkpoint(
+            tmp_path / name, model=ClickSegmenter(config), meta={"stage": "click", "step": 1, "config": saved}
+        )
+
+    assert load_click_model(tmp_path / "old")[0].config.zoom_in is False
+    assert load_click_model(tmp_path / "new")[0].config.zoom_in is True
