@@ -59,17 +59,8 @@ def selected_annotations(selection: dict, *, requested_by: User | None):
     return annotations.distinct()
 
 
-def selection_check(selection, *, requested_by: User | None) -> dict:
-    """The selection as given, or VersionError naming what is wrong with it (field "selection")."""
-    if selection is None:
-        return {}
-    if not isinstance(selection, dict):
-        raise VersionError('the selection is a JSON object, e.g. {"sources": [1, 2]}', field="selection")
-    if unknown := set(selection) - SELECTION_KEYS:
-        raise VersionError(
-            f"unknown selection key(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(SELECTION_KEYS))}",
-            field="selection",
-        )
+def _check_selection_shape(selection: dict) -> None:
+    """Each key holds a value of its type (lists of ids or strings, booleans)."""
     source_ids = selection.get("sources") or []
     if not isinstance(source_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in source_ids):
         raise VersionError("selection.sources is a list of source ids", field="selection")
@@ -80,6 +71,11 @@ def selection_check(selection, *, requested_by: User | None) -> dict:
     for key in ("include_restricted", "include_synthetic"):
         if key in selection and not isinstance(selection[key], bool):
             raise VersionError(f"selection.{key} is true or false", field="selection")
+
+
+def _check_selection_names(selection: dict, *, requested_by: User | None) -> None:
+    """Every source, defect type and domain named exists (and a person may see the sources)."""
+    source_ids = selection.get("sources") or []
     # A person is told of sources that do not exist or that they may not see alike; the CLI, of missing ones.
     if requested_by is not None:
         unknown_sources = hidden_sources(requested_by, source_ids)
@@ -103,6 +99,21 @@ def selection_check(selection, *, requested_by: User | None) -> dict:
             f"selection.domains: no domain {', '.join(sorted(unknown))} (give a domain term's slug or a samples' domain)",
             field="selection",
         )
+
+
+def selection_check(selection, *, requested_by: User | None) -> dict:
+    """The selection as given, or VersionError naming what is wrong with it (field "selection")."""
+    if selection is None:
+        return {}
+    if not isinstance(selection, dict):
+        raise VersionError('the selection is a JSON object, e.g. {"sources": [1, 2]}', field="selection")
+    if unknown := set(selection) - SELECTION_KEYS:
+        raise VersionError(
+            f"unknown selection key(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(SELECTION_KEYS))}",
+            field="selection",
+        )
+    _check_selection_shape(selection)
+    _check_selection_names(selection, requested_by=requested_by)
     return selection
 
 

@@ -132,45 +132,58 @@ def _is_latin_name(key: str) -> bool:
     return _is_latin(key[0]) and not any(char.isalnum() and not _is_latin(char) for char in key)
 
 
+def _merge_owner(row: list, languages: Iterable[str], context: set[str] | None) -> None:
+    """Fold another name of the same term into its owner row [facet, languages, context]: context stays
+    None (ordinary) once any name of the term is ordinary."""
+    row[1].extend(language for language in languages if language not in row[1])
+    row[2] = None if row[2] is None or context is None else row[2] | context
+
+
+def _owners_by_name(names: Iterable[Name]) -> dict[str, dict[str, list]]:
+    """Folded name -> term -> [facet, languages, context]."""
+    owners: dict[str, dict[str, list]] = {}
+    for name in names:
+        key = fold(name.text.strip())
+        if not key:
+            continue
+        context = None if name.is_label or name.context is None else set(name.context)
+        row = owners.setdefault(key, {}).get(name.term)
+        if row is None:
+            owners[key][name.term] = [name.facet, [name.language], context]
+        else:
+            _merge_owner(row, [name.language], context)
+    return owners
+
+
+def _latin_and_cjk_names(
+    owners: dict[str, dict[str, list]],
+) -> tuple[dict[str, dict[str, list]], dict[str, dict[str, list]]]:
+    """Latin names are looked up by their match view ("o-ring" and "o ring" are one name); names that
+    share it share their owners. The others (CJK) are looked up as they are."""
+    latin: dict[str, dict[str, list]] = {}
+    cjk: dict[str, dict[str, list]] = {}
+    for key, by_term in owners.items():
+        if not _is_latin_name(key):
+            cjk[key] = by_term
+            continue
+        lookup = word_view(key)[:-1].strip()
+        if not lookup:
+            continue
+        merged = latin.setdefault(match_view(lookup) + " ", {})
+        for term, (facet, languages, context) in by_term.items():
+            row = merged.setdefault(term, [facet, [], context])
+            _merge_owner(row, languages, context)
+    return latin, cjk
+
+
 class TermMatcher:
     def __init__(self, names: Iterable[Name], *, parents: dict[str, str | None] | None = None):
         """names: every label and alias; parents: term slug -> parent slug, so that a domain in an
         ambiguous alias's context is supported by that domain's products too."""
-        # key -> term -> [facet, languages, context]; context None once any name of the term is ordinary.
-        owners: dict[str, dict[str, list]] = {}
-        labels: set[str] = set()
-        for name in names:
-            key = fold(name.text.strip())
-            if key:
-                context = None if name.is_label or name.context is None else set(name.context)
-                row = owners.setdefault(key, {}).get(name.term)
-                if row is None:
-                    owners[key][name.term] = [name.facet, [name.language], context]
-                else:
-                    if name.language not in row[1]:
-                        row[1].append(name.language)
-                    row[2] = None if row[2] is None or context is None else row[2] | context
-                if name.is_label:
-                    labels.add(key)
+        owners = _owners_by_name(names)
         _add_inflected_forms(owners)
         support = _support_closure(owners, parents or {})
-
-        # Latin names are looked up by their match view ("o-ring" and "o ring" are one name);
-        # names that share it share their owners.
-        latin: dict[str, dict[str, list]] = {}
-        cjk: dict[str, dict[str, list]] = {}
-        for key, by_term in owners.items():
-            if _is_latin_name(key):
-                lookup = word_view(key)[:-1].strip()
-                if not lookup:
-                    continue
-                merged = latin.setdefault(match_view(lookup) + " ", {})
-                for term, (facet, languages, context) in by_term.items():
-                    row = merged.setdefault(term, [facet, [], context])
-                    row[1].extend(language for language in languages if language not in row[1])
-                    row[2] = None if row[2] is None or context is None else row[2] | context
-            else:
-                cjk[key] = by_term
+        latin, cjk = _latin_and_cjk_names(owners)
         # English negation triggers are names too, of no term: an ASCII text holds a trigger word exactly
         # where a match's name holds one, so the automaton's one pass also says whether negation.py needs
         # to look (most captions: no). Names holding a trigger word go last, so that the highest name index

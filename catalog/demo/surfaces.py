@@ -279,50 +279,59 @@ def _paint_tile(rng: np.random.Generator, h: int, w: int, colours: dict) -> np.n
     return rgb * soft_lighting(rng, h, w, 0.08)
 
 
-def _paint_pcb(rng: np.random.Generator, h: int, w: int, colours: dict) -> np.ndarray:
-    side = min(h, w)
-    pitch = max(4, int(round(side / 40)))  # routing grid, 16 px at 640
-    trace_w = max(2, int(round(pitch * 0.4)))
+class _PcbArtwork:
+    """The four layers of a PCB drawn with Pillow (combined with numpy by ``_paint_pcb``): traces under
+    the solder mask, exposed plated pads, drilled holes and white silkscreen. Draws in a fixed order
+    from one generator, so a seed always paints the same board."""
 
-    # Four layers drawn with Pillow, combined with numpy afterwards.
-    copper = Image.new("L", (w, h), 0)  # traces under the solder mask
-    pads = Image.new("L", (w, h), 0)  # exposed, plated copper
-    holes = Image.new("L", (w, h), 0)  # drilled holes
-    silk = Image.new("L", (w, h), 0)  # white silkscreen
-    d_cu, d_pad, d_hole, d_silk = (ImageDraw.Draw(im) for im in (copper, pads, holes, silk))
-    label_font = font(max(8, int(pitch * 0.9)))
+    def __init__(self, rng: np.random.Generator, h: int, w: int):
+        self.rng, self.h, self.w = rng, h, w
+        self.side = min(h, w)
+        self.pitch = max(4, int(round(self.side / 40)))  # routing grid, 16 px at 640
+        self.trace_w = max(2, int(round(self.pitch * 0.4)))
+        self.copper, self.pads, self.holes, self.silk = (Image.new("L", (w, h), 0) for _ in range(4))
+        self.d_cu, self.d_pad, self.d_hole, self.d_silk = (
+            ImageDraw.Draw(im) for im in (self.copper, self.pads, self.holes, self.silk)
+        )
+        self.label_font = font(max(8, int(self.pitch * 0.9)))
 
+    @staticmethod
     def disc(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float) -> None:
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
 
-    def via(cx: float, cy: float) -> None:
-        disc(d_pad, cx, cy, trace_w * 1.1)
-        disc(d_hole, cx, cy, trace_w * 0.5)
+    def via(self, cx: float, cy: float) -> None:
+        self.disc(self.d_pad, cx, cy, self.trace_w * 1.1)
+        self.disc(self.d_hole, cx, cy, self.trace_w * 0.5)
 
-    def route(start: tuple[float, float], direction: int, segments: int) -> list[tuple[float, float]]:
+    def route(self, start: tuple[float, float], direction: int, segments: int) -> list[tuple[float, float]]:
         """A trace polyline in 45-degree steps, starting along ``direction`` (0..7)."""
         points = [start]
         cx, cy = start
         for i in range(segments):
             if i > 0:
-                direction = (direction + int(rng.choice([-1, 1]))) % 8
+                direction = (direction + int(self.rng.choice([-1, 1]))) % 8
             angle = direction * math.pi / 4
-            length = pitch * int(rng.integers(2, 9))
+            length = self.pitch * int(self.rng.integers(2, 9))
             cx += length * math.cos(angle)
             cy += length * math.sin(angle)
             points.append((cx, cy))
         return points
 
-    # SOIC-style chips: two rows of rectangular pads with fanned-out traces.
-    n_chips = 1 if side < 320 else int(rng.integers(1, 3))
-    for chip in range(n_chips):
+    def chips(self) -> None:
+        """SOIC-style chips: two rows of rectangular pads with fanned-out traces."""
+        n_chips = 1 if self.side < 320 else int(self.rng.integers(1, 3))
+        for chip in range(n_chips):
+            # With two chips, keep them in different halves so they do not overlap.
+            lo, hi = (0.25, 0.75) if n_chips == 1 else ((0.15, 0.4), (0.6, 0.85))[chip]
+            self.chip(chip, lo, hi)
+
+    def chip(self, chip: int, lo: float, hi: float) -> None:
+        rng, pitch = self.rng, self.pitch
         pins = int(rng.integers(4, 9))
         body_h = pins * pitch * 1.3
         body_w = pitch * uniform(rng, 3.0, 5.0)
-        # With two chips, keep them in different halves so they do not overlap.
-        lo, hi = (0.25, 0.75) if n_chips == 1 else ((0.15, 0.4), (0.6, 0.85))[chip]
-        cx = uniform(rng, lo, hi) * w
-        cy = uniform(rng, 0.25, 0.75) * h
+        cx = uniform(rng, lo, hi) * self.w
+        cy = uniform(rng, 0.25, 0.75) * self.h
         pad_len = pitch * 1.3
         pad_half_w = pitch * 0.35
         for side_sign in (-1, 1):
@@ -331,54 +340,65 @@ def _paint_pcb(rng: np.random.Generator, h: int, w: int, colours: dict) -> np.nd
                 inner = cx + side_sign * body_w / 2
                 outer = inner + side_sign * pad_len
                 left, right = min(inner, outer), max(inner, outer)
-                d_pad.rectangle((left, py - pad_half_w, right, py + pad_half_w), fill=255)
+                self.d_pad.rectangle((left, py - pad_half_w, right, py + pad_half_w), fill=255)
                 # Fan out: straight out, then 45 degrees away from the chip's middle.
                 out1 = (outer + side_sign * pitch * int(rng.integers(1, 3)), py)
                 spread = (k - (pins - 1) / 2) * pitch * 0.8
                 out2 = (out1[0] + side_sign * abs(spread), py + spread)
                 out3 = (out2[0] + side_sign * pitch * int(rng.integers(2, 8)), out2[1])
-                d_cu.line([(outer, py), out1, out2, out3], fill=255, width=trace_w, joint="curve")
+                self.d_cu.line([(outer, py), out1, out2, out3], fill=255, width=self.trace_w, joint="curve")
                 if rng.random() < 0.5:
-                    via(*out3)
+                    self.via(*out3)
         outline = (cx - body_w / 2 + 3, cy - body_h / 2 - 4, cx + body_w / 2 - 3, cy + body_h / 2 + 4)
-        d_silk.rectangle(outline, outline=255, width=2)
+        self.d_silk.rectangle(outline, outline=255, width=2)
         pin1_dot = (outline[0] + 4, outline[1] + 4, outline[0] + 9, outline[1] + 9)
-        d_silk.ellipse(pin1_dot, fill=255)
-        d_silk.text((outline[0], outline[1] - pitch * 1.3), f"U{chip + 1}", fill=255, font=label_font)
+        self.d_silk.ellipse(pin1_dot, fill=255)
+        self.d_silk.text((outline[0], outline[1] - pitch * 1.3), f"U{chip + 1}", fill=255, font=self.label_font)
 
-    # Free traces between vias and through-hole pads.
-    for _ in range(max(4, side // 45)):
-        start = (
-            float(pitch * int(rng.integers(1, max(2, w // pitch)))),
-            float(pitch * int(rng.integers(1, max(2, h // pitch)))),
-        )
-        points = route(start, 2 * int(rng.integers(0, 4)), int(rng.integers(1, 4)))
-        d_cu.line(points, fill=255, width=trace_w, joint="curve")
-        for end in (points[0], points[-1]):
-            if rng.random() < 0.6:
-                via(*end)
+    def free_traces(self) -> None:
+        """Free traces between vias and through-hole pads."""
+        rng, pitch = self.rng, self.pitch
+        for _ in range(max(4, self.side // 45)):
+            start = (
+                float(pitch * int(rng.integers(1, max(2, self.w // pitch)))),
+                float(pitch * int(rng.integers(1, max(2, self.h // pitch)))),
+            )
+            points = self.route(start, 2 * int(rng.integers(0, 4)), int(rng.integers(1, 4)))
+            self.d_cu.line(points, fill=255, width=self.trace_w, joint="curve")
+            for end in (points[0], points[-1]):
+                if rng.random() < 0.6:
+                    self.via(*end)
+                else:
+                    self.disc(self.d_pad, end[0], end[1], pitch * 0.7)
+                    self.disc(self.d_hole, end[0], end[1], pitch * 0.32)
+
+    def passives(self) -> None:
+        """Two-pad passives (resistors, capacitors) with a silkscreen label."""
+        rng, pitch = self.rng, self.pitch
+        for i in range(int(rng.integers(2, 6))):
+            px = uniform(rng, 0.08, 0.85) * self.w
+            py = uniform(rng, 0.08, 0.85) * self.h
+            pw = pitch * 0.8
+            gap = pitch * 1.0
+            if rng.random() < 0.5:  # horizontal part
+                self.d_pad.rectangle((px, py, px + pw, py + pw * 1.2), fill=255)
+                self.d_pad.rectangle((px + pw + gap, py, px + 2 * pw + gap, py + pw * 1.2), fill=255)
             else:
-                disc(d_pad, end[0], end[1], pitch * 0.7)
-                disc(d_hole, end[0], end[1], pitch * 0.32)
+                self.d_pad.rectangle((px, py, px + pw * 1.2, py + pw), fill=255)
+                self.d_pad.rectangle((px, py + pw + gap, px + pw * 1.2, py + 2 * pw + gap), fill=255)
+            label = f"{'RC'[i % 2]}{int(rng.integers(1, 40))}"
+            self.d_silk.text((px, py - pitch * 1.2), label, fill=255, font=self.label_font)
 
-    # Two-pad passives (resistors, capacitors) with a silkscreen label.
-    for i in range(int(rng.integers(2, 6))):
-        px = uniform(rng, 0.08, 0.85) * w
-        py = uniform(rng, 0.08, 0.85) * h
-        pw = pitch * 0.8
-        gap = pitch * 1.0
-        if rng.random() < 0.5:  # horizontal part
-            d_pad.rectangle((px, py, px + pw, py + pw * 1.2), fill=255)
-            d_pad.rectangle((px + pw + gap, py, px + 2 * pw + gap, py + pw * 1.2), fill=255)
-        else:
-            d_pad.rectangle((px, py, px + pw * 1.2, py + pw), fill=255)
-            d_pad.rectangle((px, py + pw + gap, px + pw * 1.2, py + 2 * pw + gap), fill=255)
-        label = f"{'RC'[i % 2]}{int(rng.integers(1, 40))}"
-        d_silk.text((px, py - pitch * 1.2), label, fill=255, font=label_font)
+
+def _paint_pcb(rng: np.random.Generator, h: int, w: int, colours: dict) -> np.ndarray:
+    art = _PcbArtwork(rng, h, w)
+    art.chips()
+    art.free_traces()
+    art.passives()
 
     # Layers as (4, h, w) coverage in 0..1, edges slightly softened because
     # Pillow draws without antialiasing.
-    layers = np.stack([np.asarray(im) for im in (copper, pads, silk, holes)]).astype(np.float32)
+    layers = np.stack([np.asarray(im) for im in (art.copper, art.pads, art.silk, art.holes)]).astype(np.float32)
     cover_copper, cover_pads, cover_silk, cover_holes = soften(layers / 255.0)
 
     rgb = colour(colours["mask"]) * (1.0 + 0.05 * smooth_noise(rng, h, w, 12.0))

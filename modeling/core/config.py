@@ -191,42 +191,9 @@ class ModelConfig:
         if not 0.0 <= self.captioner.implicit_fraction <= 1.0:
             raise ConfigError(f"captioner.implicit_fraction must be in [0, 1], got {self.captioner.implicit_fraction}")
         check_data_and_train(self.data, self.train)
-        if self.mask_generator.grounding_on not in ("terms", "tokens"):
-            raise ConfigError(
-                f"mask_generator.grounding_on must be 'terms' or 'tokens', got {self.mask_generator.grounding_on!r}"
-            )
-        if self.mask_generator.hidden_dim % self.mask_generator.num_heads:
-            raise ConfigError("mask_generator.hidden_dim must be divisible by mask_generator.num_heads")
-        if not 0 <= self.mask_generator.feature_timestep < self.diffusion.num_train_timesteps:
-            raise ConfigError("mask_generator.feature_timestep must lie in [0, diffusion.num_train_timesteps)")
-        positive = {
-            "mask_generator.num_queries": self.mask_generator.num_queries,
-            "mask_generator.num_layers": self.mask_generator.num_layers,
-            "captioner.num_tokens": self.captioner.num_tokens,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {value}")
+        check_mask_generator_and_captioner(self)
         check_diffusion(self.diffusion)
-        if self.weights.stable_diffusion is not None:
-            taken = [name for name in ("clip.text_weights", "vae.weights") if _dotted(self, name) is not None]
-            if taken:
-                raise ConfigError(
-                    f"weights.stable_diffusion supplies the VAE and the text encoder: leave {' and '.join(taken)} unset"
-                )
-        cpu_threads = self.train.cpu_threads
-        if cpu_threads is not None and cpu_threads <= 0:
-            raise ConfigError(f"train.cpu_threads must be positive or null, got {cpu_threads}")
-        for name in (
-            "weights.stable_diffusion",
-            "clip.text_weights",
-            "clip.image_weights",
-            "vae.weights",
-            "data.caption_terms",
-        ):
-            path = _dotted(self, name)
-            if path is not None and not Path(path).exists():
-                raise ConfigError(f"{name}: no such file or folder {path}")
+        check_weights(self)
         return self
 
     def random_frozen_parts(self) -> list[str]:
@@ -264,8 +231,49 @@ def check_diffusion(diffusion: DiffusionConfig) -> None:
         raise ConfigError("diffusion.num_train_timesteps must be at least 2")
 
 
+def check_mask_generator_and_captioner(config: ModelConfig) -> None:
+    if config.mask_generator.grounding_on not in ("terms", "tokens"):
+        raise ConfigError(
+            f"mask_generator.grounding_on must be 'terms' or 'tokens', got {config.mask_generator.grounding_on!r}"
+        )
+    if config.mask_generator.hidden_dim % config.mask_generator.num_heads:
+        raise ConfigError("mask_generator.hidden_dim must be divisible by mask_generator.num_heads")
+    if not 0 <= config.mask_generator.feature_timestep < config.diffusion.num_train_timesteps:
+        raise ConfigError("mask_generator.feature_timestep must lie in [0, diffusion.num_train_timesteps)")
+    positive = {
+        "mask_generator.num_queries": config.mask_generator.num_queries,
+        "mask_generator.num_layers": config.mask_generator.num_layers,
+        "captioner.num_tokens": config.captioner.num_tokens,
+    }
+    for name, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive, got {value}")
+
+
+def check_weights(config: ModelConfig) -> None:
+    """Weights sources that exclude each other, and local paths that must exist (named in the error)."""
+    if config.weights.stable_diffusion is not None:
+        taken = [name for name in ("clip.text_weights", "vae.weights") if _dotted(config, name) is not None]
+        if taken:
+            raise ConfigError(
+                f"weights.stable_diffusion supplies the VAE and the text encoder: leave {' and '.join(taken)} unset"
+            )
+    for name in (
+        "weights.stable_diffusion",
+        "clip.text_weights",
+        "clip.image_weights",
+        "vae.weights",
+        "data.caption_terms",
+    ):
+        path = _dotted(config, name)
+        if path is not None and not Path(path).exists():
+            raise ConfigError(f"{name}: no such file or folder {path}")
+
+
 def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
     """The checks that every trainer's data and train sections share (stages 1, 2 and Defect-Gen)."""
+    if train.cpu_threads is not None and train.cpu_threads <= 0:
+        raise ConfigError(f"train.cpu_threads must be positive or null, got {train.cpu_threads}")
     if not 0.0 < data.min_scale <= 1.0:
         raise ConfigError(f"data.min_scale must be in (0, 1], got {data.min_scale}")
     if train.mixed_precision not in ("bf16", "no"):

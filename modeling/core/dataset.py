@@ -86,6 +86,17 @@ class Augmentation:
         return left, top, left + crop_w, top + crop_h
 
 
+def _open_mask(raw: dict[str, Any], image_size: tuple[int, int]) -> Image.Image:
+    """The sample's mask.png, refused unless it is 8-bit single-channel at the image's size."""
+    key = raw["__key__"]
+    mask = Image.open(io.BytesIO(raw["mask.png"]))
+    if mask.mode not in ("L", "P"):
+        raise ShardError(f"sample {key}: mask.png must be 8-bit single-channel, got mode {mask.mode}")
+    if mask.size != image_size:
+        raise ShardError(f"sample {key}: mask.png is {mask.size}, image is {image_size}")
+    return mask
+
+
 def decode_sample(
     raw: dict[str, Any],
     classes: list[ClassInfo],
@@ -126,14 +137,7 @@ def decode_sample(
         raise ShardError(f"sample {key} in {raw.get('__url__')} has no image member")
     image = Image.open(io.BytesIO(raw[image_ext]))
     width, height = image.size
-    if with_masks and "mask.png" in raw:
-        mask = Image.open(io.BytesIO(raw["mask.png"]))
-        if mask.mode not in ("L", "P"):
-            raise ShardError(f"sample {key}: mask.png must be 8-bit single-channel, got mode {mask.mode}")
-        if mask.size != image.size:
-            raise ShardError(f"sample {key}: mask.png is {mask.size}, image is {image.size}")
-    else:
-        mask = None
+    mask = _open_mask(raw, image.size) if with_masks and "mask.png" in raw else None
     annotation = json.loads(raw["json"]) if "json" in raw else {}
     # schema 2: txt always there (empty without a caption); schema 1: absent without one
     caption = raw["txt"].decode("utf-8") if "txt" in raw else (annotation.get("captions") or {}).get("en") or ""

@@ -13,6 +13,17 @@ BROKEN_JSON = '{"sources": [1, 2'
 UNKNOWN_KEY_JSON = '{"no_such_key_7Qx": 1}'
 
 
+# Field kinds whose plausible value is always the same; subclasses before their bases (EmailField is a CharField).
+_FIXED_PLAUSIBLE = (
+    (forms.BooleanField, "on"),
+    (forms.IntegerField | forms.FloatField | forms.DecimalField, "1"),
+    (forms.SplitDateTimeField, ["2026-01-02", "03:04:05"]),
+    (forms.DateTimeField, "2026-01-02 03:04:05"),
+    (forms.EmailField, "someone@example.org"),
+    (forms.URLField, "https://example.org/"),
+)
+
+
 def _plausible(field: forms.Field, bound_value):
     """A value that passes the field's own checks (or the value the page showed)."""
     if isinstance(field, forms.ModelMultipleChoiceField):
@@ -28,18 +39,9 @@ def _plausible(field: forms.Field, bound_value):
         return values[0] if values else ""
     if isinstance(field, forms.JSONField):
         return json.dumps(bound_value) if bound_value not in (None, "") else "{}"
-    if isinstance(field, forms.BooleanField):
-        return "on"
-    if isinstance(field, forms.IntegerField | forms.FloatField | forms.DecimalField):
-        return "1"
-    if isinstance(field, forms.SplitDateTimeField):
-        return ["2026-01-02", "03:04:05"]
-    if isinstance(field, forms.DateTimeField):
-        return "2026-01-02 03:04:05"
-    if isinstance(field, forms.EmailField):
-        return "someone@example.org"
-    if isinstance(field, forms.URLField):
-        return "https://example.org/"
+    for kind, value in _FIXED_PLAUSIBLE:
+        if isinstance(field, kind):
+            return value
     if isinstance(field, forms.CharField):
         return "" if isinstance(field.widget, forms.PasswordInput) else f"{TYPED}"
     return "" if bound_value is None else bound_value

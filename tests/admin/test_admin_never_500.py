@@ -95,16 +95,20 @@ class Visit:
                 self.request("get", response["Location"])  # the page the person lands on
             return
         if expects_errors and response.status_code == 200:
-            if not any(mark in text for mark in ERROR_ON_PAGE):
-                self.problems.append(f"POST {url} ({what}): re-rendered without saying what is wrong")
-            form = form_of(response)
-            if form is not None and not form.errors:
-                self.problems.append(f"POST {url} ({what}): no field-level error")
-            if break_fields:
-                typed = [value for value in (BROKEN_JSON, TYPED) if value in str(data.values())]
-                for value in typed:
-                    if escape(value) not in text and value not in text:
-                        self.problems.append(f"POST {url} ({what}): lost the input {value!r}")
+            self.check_refusal(url, response, text, what=what, typed=data if break_fields else None)
+
+    def check_refusal(self, url: str, response, text: str, *, what: str, typed: dict | None):
+        """A re-rendered form says what is wrong, field by field, and keeps what was typed (`typed`:
+        the data posted, when wrong input was typed)."""
+        if not any(mark in text for mark in ERROR_ON_PAGE):
+            self.problems.append(f"POST {url} ({what}): re-rendered without saying what is wrong")
+        form = form_of(response)
+        if form is not None and not form.errors:
+            self.problems.append(f"POST {url} ({what}): no field-level error")
+        if typed is not None:
+            for value in (BROKEN_JSON, TYPED):
+                if value in str(typed.values()) and escape(value) not in text and value not in text:
+                    self.problems.append(f"POST {url} ({what}): lost the input {value!r}")
 
 
 def _messages(text: str) -> list[tuple[str, str]]:

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 MODULES = [
@@ -24,6 +26,9 @@ MODULES = [
 ]
 
 
+# A fresh interpreter importing torch, diffusers and open_clip: 10 s. make lint's import contract
+# checks the same rule statically in the fast loop.
+@pytest.mark.slow
 def test_the_torch_core_and_its_clis_import_without_django():
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     code = (

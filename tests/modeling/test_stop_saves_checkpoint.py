@@ -1,6 +1,8 @@
 """A cancelled run keeps its work: SIGTERM (what the platform's cancel sends) makes the trainer finish
 its step, log it, save a resumable checkpoint and exit 143; --resume continues from that step."""
 
+import pytest
+
 from modeling import train
 from modeling.core.checkpoint import load_checkpoint
 
@@ -10,6 +12,7 @@ from .sigterm import logged_steps, train_then_sigterm
 NEVER_SAVE = ["train.log_every=1", "train.save_every=100000", "train.warmup_steps=1", "data.num_workers=0"]
 
 
+@pytest.mark.slow  # a trainer in a fresh process (10 s of imports) stopped mid-run
 def test_sigterm_saves_a_resumable_checkpoint_at_the_step_reached(export, tmp_path):
     run = tmp_path / "run"
     args = ["--stage", "1", "--config", "tiny", "--shards", str(export), "--out", str(run)]

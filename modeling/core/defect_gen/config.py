@@ -100,40 +100,48 @@ class DefectGenConfig:
     def validate(self) -> DefectGenConfig:
         """Raise ConfigError for sizes or settings that cannot work together; return self."""
         for name in ("large", "small"):
-            unet: PixelUNetConfig = getattr(self, name)
-            levels = (len(unet.block_out_channels), len(unet.down_block_types), len(unet.up_block_types))
-            if len(set(levels)) != 1:
-                raise ConfigError(
-                    f"{name}.block_out_channels, down_block_types and up_block_types must have one entry each"
-                )
-            if self.data.image_size % unet.downsampling_factor:
-                raise ConfigError(
-                    f"data.image_size {self.data.image_size} must be divisible by {name}'s downsampling factor "
-                    f"{unet.downsampling_factor}"
-                )
-            if any(channels % unet.norm_num_groups for channels in unet.block_out_channels):
-                raise ConfigError(f"{name}.block_out_channels must be multiples of {name}.norm_num_groups")
+            check_unet(name, getattr(self, name), self.data.image_size)
         if self.small.has_attention:
             # the whole point of the small model is a receptive field of a patch, not of the image
             raise ConfigError("small must have no attention blocks and no middle block (mid_block_type null)")
-        steps = self.diffusion.num_train_timesteps
-        if not 0 <= self.sampler.switch_timestep <= steps:
-            raise ConfigError(f"sampler.switch_timestep must lie in [0, {steps}], got {self.sampler.switch_timestep}")
-        inference = self.sampler.num_inference_steps
-        if inference is not None and (not isinstance(inference, int) or not 0 < inference <= steps):
-            raise ConfigError(f"sampler.num_inference_steps must lie in [1, {steps}] or be null, got {inference}")
-        if self.diffusion.prediction_type != "epsilon":
-            raise ConfigError("diffusion.prediction_type must be 'epsilon' for Defect-Gen")
-        for name in ("product", "domain"):
-            value = getattr(self.selection, name)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigError(f"selection.{name} must be a slug or null, got {value!r}")
-        if self.selection.product and self.selection.domain:
-            raise ConfigError("choose a product or a domain, not both")
-        if not all(isinstance(slug, str) and slug for slug in self.selection.classes):
-            raise ConfigError(f"selection.classes must be class slugs, got {list(self.selection.classes)!r}")
+        check_sampler(self.sampler, self.diffusion)
+        check_selection(self.selection)
         check_data_and_train(self.data, self.train)
         return self
+
+
+def check_unet(name: str, unet: PixelUNetConfig, image_size: int) -> None:
+    levels = (len(unet.block_out_channels), len(unet.down_block_types), len(unet.up_block_types))
+    if len(set(levels)) != 1:
+        raise ConfigError(f"{name}.block_out_channels, down_block_types and up_block_types must have one entry each")
+    if image_size % unet.downsampling_factor:
+        raise ConfigError(
+            f"data.image_size {image_size} must be divisible by {name}'s downsampling factor {unet.downsampling_factor}"
+        )
+    if any(channels % unet.norm_num_groups for channels in unet.block_out_channels):
+        raise ConfigError(f"{name}.block_out_channels must be multiples of {name}.norm_num_groups")
+
+
+def check_sampler(sampler: SamplerConfig, diffusion: DiffusionConfig) -> None:
+    steps = diffusion.num_train_timesteps
+    if not 0 <= sampler.switch_timestep <= steps:
+        raise ConfigError(f"sampler.switch_timestep must lie in [0, {steps}], got {sampler.switch_timestep}")
+    inference = sampler.num_inference_steps
+    if inference is not None and (not isinstance(inference, int) or not 0 < inference <= steps):
+        raise ConfigError(f"sampler.num_inference_steps must lie in [1, {steps}] or be null, got {inference}")
+    if diffusion.prediction_type != "epsilon":
+        raise ConfigError("diffusion.prediction_type must be 'epsilon' for Defect-Gen")
+
+
+def check_selection(selection: SelectionConfig) -> None:
+    for name in ("product", "domain"):
+        value = getattr(selection, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"selection.{name} must be a slug or null, got {value!r}")
+    if selection.product and selection.domain:
+        raise ConfigError("choose a product or a domain, not both")
+    if not all(isinstance(slug, str) and slug for slug in selection.classes):
+        raise ConfigError(f"selection.classes must be class slugs, got {list(selection.classes)!r}")
 
 
 def tiny() -> DefectGenConfig:
