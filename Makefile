@@ -31,9 +31,10 @@ run: install
 test: install
 	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
-# The inner loop: everything but the tests marked slow (browser, real workers, training, real imports).
+# The inner loop: everything but the tests marked slow (browser, real workers, training, real imports),
+# on every core (pytest-xdist: each worker its own test database and media folders).
 test-fast: install
-	$(PY) -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n auto --durations=15 $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m benchmarks

@@ -29,6 +29,7 @@ def latest_schema_afterwards():
     _migrate(_latest())
 
 
+@pytest.mark.slow  # migrates the whole schema back and forth: 10-15 s
 def test_old_statuses_and_requesters_survive_the_migration_and_come_back_on_reverse(
     make_user, latest_schema_afterwards
 ):

@@ -80,6 +80,7 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
     assert result.returncode != 0 and "Set DJANGO_SECRET_KEY" in result.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter that sets Django up
 def test_with_no_environment_the_platform_runs_embedded():
     environment = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.local"}
     code = (
@@ -120,6 +121,7 @@ def test_manage_py_refuses_to_start_without_a_settings_module(tmp_path):
     assert result.returncode != 0 and "DJANGO_SETTINGS_MODULE is not set" in result.stderr
 
 
+@pytest.mark.slow  # a fresh `manage.py check --deploy` process
 def test_production_settings_pass_the_deploy_checks():
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
     environment.update(

@@ -54,6 +54,7 @@ def describe(added: dict, media: Path) -> dict:
     return {"rows": description, "files": files}
 
 
+@pytest.mark.slow  # a fresh build is exactly what the snapshot saves every other test: 7 s
 def test_the_restored_verified_dataset_equals_a_fresh_build(real_data, settings):
     settings.CAPTION_RATE_LIMIT_PER_MINUTE = 0
     before = prebuilt._state()
