@@ -230,12 +230,12 @@ def training_run_execute(run_id: int) -> None:
     follower = MetricsFollower(out_dir / "metrics.jsonl")
     while True:
         exit_code = process.poll()
-        _mirror_progress(run, follower)
+        mirror_progress(run, follower)
         if exit_code is not None:
             break
         if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             _stop(process)
-            _mirror_progress(run, follower)
+            mirror_progress(run, follower)
             kept = f"; resumable checkpoint at step {_checkpoint_step(run)}" if run.checkpoint_path else ""
             _finish(run, JobStatus.CANCELLED, error=f"cancelled at step {run.step}{kept}")
             return
@@ -289,7 +289,9 @@ def _checkpoint_step(run: TrainingRun) -> int | str:
     return checkpoint.step if checkpoint else "?"
 
 
-def _mirror_progress(run: TrainingRun, follower: MetricsFollower) -> None:
+def mirror_progress(run: TrainingRun, follower: MetricsFollower) -> None:
+    """Copy what the trainer wrote since the last look (metrics lines, total steps, complete checkpoints, the log's
+    tail) into the database."""
     lines = [line for line in follower.new_lines() if isinstance(line.get("step"), int)]
     if lines:
         RunMetric.objects.bulk_create(

@@ -1,6 +1,9 @@
-"""Launching and cancelling training runs. The supervision of the trainer process is in runner.py."""
+"""Launching, cancelling and registering training runs. The supervision of the trainer process is in runner.py."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,7 +13,9 @@ from base.jobs import JobStatus
 from releases.models import DatasetVersion, Export, ExportFormat
 from releases.selectors import versions_visible_to
 
+from .core.checkpoint_files import META_NAME, checkpoint_missing, find_checkpoint
 from .models import RunKind, TrainingRun
+from .runner import MetricsFollower, mirror_progress
 
 # What each kind may start from: Stage 2 from a Stage 1 run (optional), evaluation from a Stage 2 run,
 # synthesis from a Defect-Gen run. Evaluation and synthesis need theirs.
@@ -181,4 +186,56 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
             run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
         run.cancel_requested = True
         run.save(update_fields=["status", "finished_at", "cancel_requested"])
+    return run
+
+
+# The kind of run each checkpoint stage (checkpoint.json's "stage") comes from.
+STAGE_KIND = {"1": RunKind.STAGE_1, "2": RunKind.STAGE_2, "click": RunKind.CLICK, "defect-gen": RunKind.DEFECT_GEN}
+
+
+def _defect_class_slugs(classes: list[dict]) -> list[str]:
+    """The defect classes in index order, background (index 0) left out."""
+    return [entry["slug"] for entry in sorted(classes, key=lambda entry: entry["index"]) if entry["index"]]
+
+
+def training_run_register(*, out_dir: str | Path, export: Export, created_by: User | None = None) -> TrainingRun:
+    """A run trained outside the platform (`python -m modeling.train`, torchrun on a GPU machine) recorded
+    as a finished run of the export whose shards it read, with its checkpoints and metrics, so that
+    pre-annotation, evaluation and Stage 2 can start from it. Its classes must be the export's: a
+    prediction's class index is read through the export's class list."""
+    out_dir = Path(out_dir).resolve()
+    if problem := checkpoint_missing(out_dir):
+        raise RunError(f"{problem} (give the --out folder of a finished `python -m modeling.train`)")
+    if find_checkpoint(out_dir) == out_dir:
+        raise RunError(f"{out_dir} is one checkpoint folder; give the run's --out folder (it holds checkpoints/)")
+    if created_by is not None and not versions_visible_to(created_by).filter(pk=export.version_id).exists():
+        raise RunError(f"{export.version.name} holds samples of sources you may not see")
+    if export.format != ExportFormat.WEBDATASET or export.status != JobStatus.SUCCEEDED:
+        raise RunError(f"export {export.pk} is not a finished WebDataset export")
+    if registered := TrainingRun.objects.filter(out_dir=str(out_dir)).first():
+        raise RunError(f"{out_dir} is already run {registered.pk}")
+    meta = json.loads((find_checkpoint(out_dir) / META_NAME).read_text())
+    kind = STAGE_KIND.get(str(meta.get("stage")))
+    if kind is None:
+        raise RunError(f"checkpoint stage {meta.get('stage')!r} is not one the platform runs ({', '.join(STAGE_KIND)})")
+    if "classes" in meta and _defect_class_slugs(meta["classes"]) != _defect_class_slugs(export.classes):
+        raise RunError(
+            f"the checkpoint's classes ({', '.join(_defect_class_slugs(meta['classes']))}) are not export "
+            f"{export.pk}'s ({', '.join(_defect_class_slugs(export.classes))}): register it with the export it trained on"
+        )
+    with transaction.atomic():
+        now = timezone.now()
+        run = TrainingRun.objects.create(
+            kind=kind,
+            dataset_version=export.version,
+            export=export,
+            config_preset=str(out_dir / "config.json"),
+            status=JobStatus.SUCCEEDED,
+            started_at=now,
+            finished_at=now,
+            out_dir=str(out_dir),
+            created_by=created_by,
+        )
+        mirror_progress(run, MetricsFollower(out_dir / "metrics.jsonl"))
+    run.refresh_from_db()
     return run

@@ -39,7 +39,7 @@ def _running(run: TrainingRun) -> TrainingRun:
     (out / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, total_steps=10)
     run.refresh_from_db()
-    runner._mirror_progress(run, runner.MetricsFollower(out / "metrics.jsonl"))
+    runner.mirror_progress(run, runner.MetricsFollower(out / "metrics.jsonl"))
     run.refresh_from_db()
     return run
 

@@ -40,7 +40,7 @@ def _mirror(run: TrainingRun, log: str, steps: range) -> None:
     ]
     (out / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     run.refresh_from_db()
-    runner._mirror_progress(run, runner.MetricsFollower(out / "metrics.jsonl"))
+    runner.mirror_progress(run, runner.MetricsFollower(out / "metrics.jsonl"))
 
 
 def test_a_live_run_page_redraws_its_log_tail_and_curves(world, make_user, open_as):

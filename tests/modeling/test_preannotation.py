@@ -3,6 +3,7 @@ model version, uncertainty) for the samples nobody started, as a job in batches;
 work; only over sources the requester may see."""
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from annotation.models import Annotation, ModelPrediction
 from annotation.queue import annotation_claim_next
 from base.jobs import JobStatus
 from modeling import tasks
+from modeling.core.checkpoint_files import find_checkpoint
 from modeling.models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
 from modeling.preannotation import preannotation_batch
 from modeling.preannotation_services import (
@@ -380,3 +382,76 @@ def test_the_run_action_without_a_stage_2_run_says_so(checkpoint, make_user):
 
     assert response.status_code == 200 and response.redirect_chain[-1][0] == "/admin/modeling/trainingrun/"
     assert "select a Stage 2 run that has a checkpoint" in [str(m) for m in response.context["messages"]]
+
+
+# A run trained outside the platform (the CLI, torchrun elsewhere) is registered, then pre-annotates.
+
+
+def _shard_export(classes: list[dict], status=JobStatus.SUCCEEDED) -> Export:
+    version = DatasetVersion.objects.create(number=DatasetVersion.objects.count() + 1, title="v")
+    return Export.objects.create(version=version, target="/nowhere", classes=classes, status=status)
+
+
+def _checkpoint_classes(out_dir) -> list[dict]:
+    meta = json.loads((find_checkpoint(out_dir) / "checkpoint.json").read_text())
+    return [{"index": 0, "slug": "background"}] + [
+        {"index": entry["index"], "slug": entry["slug"]} for entry in meta["classes"] if entry["index"]
+    ]
+
+
+def test_a_run_trained_by_the_cli_is_registered_and_pre_annotates(trained_runs, synthetic_terms):
+    out_dir = trained_runs["stage2"]
+    export = _shard_export(_checkpoint_classes(out_dir))
+    output = io.StringIO()
+    call_command("register_run", str(out_dir), "--export", str(export.pk), stdout=output)
+
+    run = TrainingRun.objects.get()
+    assert (run.kind, run.status, run.export, run.step) == (RunKind.STAGE_2, JobStatus.SUCCEEDED, export, 4)
+    assert f"run {run.pk} (Stage 2 fine-tuning" in output.getvalue() and f"run:{run.pk}" in output.getvalue()
+    checkpoint = checkpoint_resolve(f"run:{run.pk}")
+    assert (checkpoint.step, checkpoint.stage) == (4, "2")
+    assert run.metric_lines.exists()  # the loss curve comes along
+
+    source = make_source("bench")
+    enqueue(sample_with_image(source))
+    output = io.StringIO()
+    call_command("preannotate", "--checkpoint", f"run:{run.pk}", "--source", "bench", stdout=output)
+    job = PreannotationJob.objects.get()
+    assert (job.status, job.checkpoint, job.total, job.processed, job.failed) == (
+        JobStatus.SUCCEEDED,
+        checkpoint,
+        1,
+        1,
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("classes in another order", "the checkpoint's classes"),
+        ("unfinished export", "is not a finished WebDataset export"),
+        ("one checkpoint folder", "give the run's --out folder"),
+        ("no checkpoint", "no checkpoint at"),
+        ("registered twice", "is already run"),
+    ],
+)
+def test_registering_a_run_refuses_what_would_mislead(trained_runs, tmp_path, case, message):
+    out_dir = trained_runs["stage2"]
+    classes = _checkpoint_classes(out_dir)
+    export = _shard_export(classes)
+    if case == "classes in another order":
+        export = _shard_export(
+            [classes[0]] + [{**entry, "index": len(classes) - entry["index"]} for entry in classes[1:]]
+        )
+    elif case == "unfinished export":
+        export = _shard_export(classes, status=JobStatus.RUNNING)
+    elif case == "one checkpoint folder":
+        out_dir = find_checkpoint(out_dir)
+    elif case == "no checkpoint":
+        out_dir = tmp_path
+    elif case == "registered twice":
+        call_command("register_run", str(out_dir), "--export", str(export.pk), stdout=io.StringIO())
+    with pytest.raises(CommandError, match=message):
+        call_command("register_run", str(out_dir), "--export", str(export.pk), stdout=io.StringIO())
+    assert TrainingRun.objects.count() == (1 if case == "registered twice" else 0)

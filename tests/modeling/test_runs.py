@@ -252,7 +252,7 @@ def test_runs_metrics_are_json_lines_the_run_page_draws(shard_export, ml_admin, 
     (tmp_path / "metrics.jsonl").write_text(
         "".join(json.dumps({"step": s, "loss": 1.0 / s, "lr": 0.001, "stage": 1}) + "\n" for s in (1, 2, 3))
     )
-    runner._mirror_progress(run, runner.MetricsFollower(tmp_path / "metrics.jsonl"))
+    runner.mirror_progress(run, runner.MetricsFollower(tmp_path / "metrics.jsonl"))
     run.refresh_from_db()
     assert run.step == 3 and run.metrics["loss"] == pytest.approx(1 / 3)
     page = ml_admin.get(reverse("admin:modeling_trainingrun_change", args=[run.pk])).content.decode()
