@@ -200,7 +200,7 @@ DUPLICATE_OF_A_SAMPLE = "same bytes as a sample already in this source or a publ
 def _not_attached(item: ImportItem) -> str:
     """What a duplicate row carried that is not imported: said on the row, never dropped silently."""
     carried = [what for what, present in (("regions", item.regions), ("text", item.source_text)) if present]
-    return f"; its {' and '.join(carried)} were not imported (one sample per image)" if carried else ""
+    return f"; its {' and '.join(carried)} were not imported (the existing sample is kept as it is)" if carried else ""
 
 
 def _discover(job: ImportJob) -> Iterator[ImportItem]:

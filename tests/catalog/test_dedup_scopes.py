@@ -136,6 +136,15 @@ def test_an_image_twice_in_one_import_is_one_sample_whatever_the_scope(restricte
     assert (job.imported, job.duplicates, Sample.objects.count()) == (1, 1, 1)
 
 
+def test_a_duplicate_row_says_what_it_carried_was_not_imported(imports):
+    imports("public", 7)
+    row = only_row(imports("public", 7, extra={"text": "a dent", "boxes": [{"bbox": [1, 1, 4, 4], "label": "dent"}]}))
+    assert row.reason == (
+        "same bytes as a sample already in this source or a public one; "
+        "its regions and text were not imported (the existing sample is kept as it is)"
+    )
+
+
 # -- what a non-member learns -----------------------------------------------------------------
 
 
