@@ -6,7 +6,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Each migrates the schema back and forth (10-15 s): slow, like tests/base/test_job_migrations.py.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BEFORE = [("catalog", "0011_no_pairs_from_random_towers")]
 AFTER = [("catalog", "0012_sample_dedup_scope")]
