@@ -299,6 +299,8 @@ def _new_sample(job: ImportJob, done: ProcessedItem, dedup_scope: int | None) ->
 
 def _create_samples(job: ImportJob, processed: list[ProcessedItem]) -> list[ImportRow]:
     """Insert the batch's samples and regions; the caller holds the transaction."""
+    if not processed:
+        return []  # nothing to store: no need to lock the source
     dedup_scope = dedup_scope_for_writing(job.source_id)
     samples = [_new_sample(job, done, dedup_scope) for done in processed]
     try:
