@@ -63,6 +63,7 @@ def _samples(source, images) -> list:
 
     from django.core.files.base import ContentFile
 
+    from catalog.dedup import dedup_scope_for
     from catalog.models import Sample
 
     samples = []
@@ -73,6 +74,7 @@ def _samples(source, images) -> list:
         digest = hashlib.sha256(data).hexdigest()
         sample = Sample(
             source=source,
+            dedup_scope_id=dedup_scope_for(source),
             external_id=f"bench/{source.pk}/{index}.png",
             sha256=digest,
             phash="0" * 16,

@@ -24,6 +24,7 @@ from django.db.models import F
 from base.jobs import JobStatus, job_batch_begin, job_batch_done, job_batch_lock, job_finish, job_run_here
 from vocabulary.language import detect_language
 
+from .dedup import dedup_scope_for_writing, duplicates_for_import
 from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
 from .importers import ImportItem, get_importer
 from .importers.base import ImportFormatError, ImportOptions
@@ -193,13 +194,13 @@ def import_finish(job_id: int) -> None:
         job_finish(job, status=JobStatus.SUCCEEDED)
 
 
-DUPLICATE_OF_A_SAMPLE = "same bytes as a sample already in the catalog"
+DUPLICATE_OF_A_SAMPLE = "same bytes as a sample already in this source or a public one"
 
 
 def _not_attached(item: ImportItem) -> str:
     """What a duplicate row carried that is not imported: said on the row, never dropped silently."""
     carried = [what for what, present in (("regions", item.regions), ("text", item.source_text)) if present]
-    return f"; its {' and '.join(carried)} were not imported (one sample per image)" if carried else ""
+    return f"; its {' and '.join(carried)} were not imported (the existing sample is kept as it is)" if carried else ""
 
 
 def _discover(job: ImportJob) -> Iterator[ImportItem]:
@@ -215,13 +216,14 @@ def _import_rows(job: ImportJob, batch: int, items: list[ImportItem], pool: Thre
     to_process: list[ReadItem] = []
     first_seen: dict[str, str] = {}
     reads = list(pool.map(lambda item: _attempt(read_item, item), items))
-    existing = dict(Sample.objects.filter(sha256__in=[r.sha256 for r, _ in reads if r]).values_list("sha256", "id"))
+    existing = duplicates_for_import(source_id=job.source_id, sha256s=[r.sha256 for r, _ in reads if r])
     for item, (read, problem) in zip(items, reads, strict=True):
         if problem:
             rows.append(ImportRow(job=job, item=item.relpath, outcome=RowOutcome.REJECTED, reason=problem))
         elif read.sha256 in existing:
-            # No id in the text: the sample may be a partner's, which the reader of this row may not
-            # see (the row's `sample` is shown only to those who may: selectors.with_visible_sample).
+            # Only a sample of this source or a public one (catalog/dedup.py), never another partner's.
+            # Still no id in the text: the row's `sample` is shown by the one visibility rule
+            # (selectors.with_visible_sample), the text is not.
             rows.append(
                 ImportRow(
                     job=job,
@@ -272,10 +274,11 @@ def _import_rows(job: ImportJob, batch: int, items: list[ImportItem], pool: Thre
     return True
 
 
-def _new_sample(job: ImportJob, done: ProcessedItem) -> Sample:
+def _new_sample(job: ImportJob, done: ProcessedItem, dedup_scope: int | None) -> Sample:
     item = done.read.item
     return Sample(
         source_id=job.source_id,
+        dedup_scope_id=dedup_scope,
         external_id=item.relpath[:500],
         original=done.original_name,
         asset=asset_name(done.read.sha256),
@@ -296,13 +299,16 @@ def _new_sample(job: ImportJob, done: ProcessedItem) -> Sample:
 
 def _create_samples(job: ImportJob, processed: list[ProcessedItem]) -> list[ImportRow]:
     """Insert the batch's samples and regions; the caller holds the transaction."""
-    samples = [_new_sample(job, done) for done in processed]
+    if not processed:
+        return []  # nothing to store: no need to lock the source
+    dedup_scope = dedup_scope_for_writing(job.source_id)
+    samples = [_new_sample(job, done, dedup_scope) for done in processed]
     try:
         with transaction.atomic():
             Sample.objects.bulk_create(samples)
     except IntegrityError:
-        # Another import stored one of these images meanwhile: fall back to one insert each.
-        return _create_samples_one_by_one(job, processed)
+        # Another import stored one of these images in the same scope meanwhile: one insert each.
+        return _create_samples_one_by_one(job, processed, dedup_scope)
     _create_regions(samples, processed)
     return [
         ImportRow(
@@ -312,16 +318,19 @@ def _create_samples(job: ImportJob, processed: list[ProcessedItem]) -> list[Impo
     ]
 
 
-def _create_samples_one_by_one(job: ImportJob, processed: list[ProcessedItem]) -> list[ImportRow]:
+def _create_samples_one_by_one(
+    job: ImportJob, processed: list[ProcessedItem], dedup_scope: int | None
+) -> list[ImportRow]:
     rows = []
     for done in processed:
         relpath = done.read.item.relpath
-        sample = _new_sample(job, done)
+        sample = _new_sample(job, done, dedup_scope)
         try:
             with transaction.atomic():
                 sample.save()
         except IntegrityError:
-            existing_id = Sample.objects.filter(sha256=done.read.sha256).values_list("id", flat=True).first()
+            sha256 = done.read.sha256
+            existing_id = duplicates_for_import(source_id=job.source_id, sha256s=[sha256]).get(sha256)
             rows.append(
                 ImportRow(
                     job=job,

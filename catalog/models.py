@@ -107,7 +107,10 @@ class Sample(models.Model):
     """One image as it came from its source, with the derived 512x512 asset and thumbnail.
 
     Files are content-addressed by the sha256 of the original bytes, which also makes an
-    import idempotent: the same image is never stored twice.
+    import idempotent. An image is one sample per deduplication scope (catalog/dedup.py): the
+    public catalog is one scope, each restricted source is its own, so the same bytes can be a
+    sample of a public source and of a partner's. Such samples share their files: a file is never
+    deleted with a sample.
     """
 
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="samples")
@@ -117,7 +120,13 @@ class Sample(models.Model):
     original = models.FileField(upload_to=_original_upload_to, max_length=300)
     asset = models.FileField(upload_to=_asset_upload_to, max_length=300)
     thumbnail = models.FileField(upload_to=_thumbnail_upload_to, max_length=300)
-    sha256 = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    # Where this image is deduplicated (catalog/dedup.py): null for the public catalog, the sample's
+    # own source while that source is restricted. Unique with sha256, one sample per image per scope.
+    # (dedup_scope, sha256)'s unique index serves lookups by scope: no index of its own.
+    dedup_scope = models.ForeignKey(
+        Source, null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     phash = models.CharField(max_length=16, db_index=True, help_text="64-bit DCT perceptual hash, hex.")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
@@ -137,6 +146,16 @@ class Sample(models.Model):
             # source + domain filters of the sample list: a combination that matches nothing must not
             # walk the whole (source, id) range to find that out.
             models.Index(fields=["source", "domain", "-id"], name="sample_source_domain_id"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sha256"], condition=models.Q(dedup_scope__isnull=True), name="one_public_sample_per_image"
+            ),
+            models.UniqueConstraint(
+                fields=["dedup_scope", "sha256"],
+                condition=models.Q(dedup_scope__isnull=False),
+                name="one_sample_per_image_per_scope",
+            ),
         ]
 
     def __str__(self):

@@ -79,8 +79,9 @@ def hidden_sources(user: User, source_ids: Iterable[int]) -> set[int]:
 
 def with_visible_sample(rows: QuerySet, user: User) -> QuerySet:
     """Import rows with `visible_sample_id`: the row's sample when `user` may see it, else None.
-    A duplicate row of a public import may point at a partner's sample (the catalog keeps one
-    sample per image); for a non-member that sample does not exist, so neither does its id."""
+    A duplicate row written before deduplication was scoped (catalog/dedup.py, migration 0012) may
+    point a public import at a partner's sample; for a non-member that sample does not exist, so
+    neither does its id."""
     if sees_every_source(user):
         return rows.annotate(visible_sample_id=F("sample_id"))
     visible = When(sample__source_id__in=visible_source_ids(sees_everything=False, person=user), then=F("sample_id"))

@@ -7,6 +7,7 @@ from django.db import transaction
 from accounts.models import User
 from vocabulary.label_maps import dataset_for_import_format, dataset_named
 
+from .dedup import dedup_scopes_follow_visibility
 from .importers import get_importer
 from .importers.base import ImportFormatError, ImportOptions
 from .models import ImportJob, Source, SourceEvent, SourceEventKind, SourceKind, Visibility
@@ -121,7 +122,8 @@ def source_access_set(
     *, source: Source, by: User | None, visibility: str | None = None, members: Iterable[User] | None = None
 ) -> Source:
     """Change who may see a source: its visibility and/or its whole member list. Admins only;
-    every change is one audit event."""
+    every change is one audit event. A change of visibility moves the source's samples into the
+    deduplication scope it gives (catalog/dedup.py), in this transaction."""
     if not may_manage_source_access(by):
         raise SourceAccessError("only an admin changes a source's visibility or members")
     if visibility is not None and visibility != source.visibility:
@@ -130,6 +132,7 @@ def source_access_set(
         _record(source, SourceEventKind.VISIBILITY, by, before=source.visibility, after=visibility)
         source.visibility = visibility
         source.save(update_fields=["visibility"])
+        dedup_scopes_follow_visibility(source=source)
     if members is not None:
         wanted = {user.pk: user for user in members}
         current = {user.pk: user for user in source.members.all()}

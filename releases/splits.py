@@ -81,3 +81,23 @@ def _by_position(position: float, plan: SplitPlan) -> str:
     if position < plan.train + plan.val:
         return "val"
     return "test"
+
+
+# Most held out first: an image in test anywhere is in test everywhere.
+SPLITS_MOST_HELD_OUT_FIRST = ("test", "val", "train")
+
+
+def one_split_per_image(splits: dict[int, str], sha256_of: dict[int, str]) -> dict[int, str]:
+    """`splits` with the samples of one image (same sha256) in one split: the first of test, val,
+    train that any of them was given, so no image is both trained on and evaluated, and a held-out
+    sample's twin stays held out. The same bytes are two samples when a public source and a partner's
+    both hold them (catalog/dedup.py); a sample whose image is its own keeps its split."""
+    by_image: dict[str, list[int]] = {}
+    for sample_id in splits:
+        by_image.setdefault(sha256_of[sample_id], []).append(sample_id)
+    result = dict(splits)
+    for sample_ids in by_image.values():
+        if len(sample_ids) > 1:
+            split = min((splits[s] for s in sample_ids), key=SPLITS_MOST_HELD_OUT_FIRST.index)
+            result.update(dict.fromkeys(sample_ids, split))
+    return result

@@ -16,7 +16,7 @@ from vocabulary.models import Facet, Term
 from vocabulary.selectors import vocabulary_current_version
 
 from .models import DatasetVersion, DatasetVersionItem, VersionStatus
-from .splits import SplitItem, SplitPlan, assign_splits
+from .splits import SplitItem, SplitPlan, assign_splits, one_split_per_image
 
 BATCH = 2000
 SELECTION_KEYS = {"sources", "domains", "defect_types", "licenses", "include_restricted", "include_synthetic"}
@@ -190,7 +190,7 @@ def _freeze(version: DatasetVersion, plan: SplitPlan) -> None:
             split_inputs.append(SplitItem(fact.sample_id, fact.defect_types, fact.domain))
             frozen.append(_Frozen(fact.sample_id, fact.revision_id, fact.sha256, fact.restricted))
             stats.add(fact)
-    splits = assign_splits(split_inputs, plan)
+    splits = one_split_per_image(assign_splits(split_inputs, plan), {item.sample_id: item.sha256 for item in frozen})
     items = []
     for item in frozen:
         split = splits[item.sample_id]

@@ -5,6 +5,7 @@ import uuid
 
 import numpy as np
 
+from catalog.dedup import dedup_scope_for
 from catalog.models import Sample, Source, SourceRegion, Visibility
 from catalog.rle import mask_bbox, mask_to_rle
 from vocabulary.models import Facet, Term, TermName, TermStatus
@@ -83,8 +84,10 @@ def make_sample(
 ) -> Sample:
     """regions: (label, mask) pairs, or (label, [x, y, w, h]) for a box only."""
     digest = uuid.uuid4().hex * 2
+    source = source or make_source()
     sample = Sample.objects.create(
-        source=source or make_source(),
+        source=source,
+        dedup_scope_id=dedup_scope_for(source),
         external_id=f"img/{digest[:8]}.png",
         original=f"originals/{digest[:2]}/{digest}.png",
         asset=f"assets/{digest[:2]}/{digest}.jpg",

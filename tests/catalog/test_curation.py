@@ -5,6 +5,7 @@ import uuid
 import numpy as np
 import pytest
 
+from catalog.dedup import dedup_scope_for
 from catalog.diversity import diverse_sample_ids, k_center_greedy
 from catalog.embedding_index import (
     RANDOM_INIT_WARNING,
@@ -137,6 +138,7 @@ def make_samples(source, count, *, phashes=None):
         rows.append(
             Sample(
                 source=source,
+                dedup_scope_id=dedup_scope_for(source),
                 external_id=f"img/{i}.png",
                 original=f"originals/{digest}.png",
                 asset=f"assets/{digest}.jpg",

@@ -8,9 +8,9 @@ from django.core.management.base import CommandError
 
 from annotation.models import Annotation
 from annotation.revision_content import content_of, revisions_with_content
-from catalog.models import Source, Visibility
+from catalog.models import Sample, Source, Visibility
 from releases.models import DatasetVersion
-from releases.splits import SplitItem, SplitPlan, assign_splits
+from releases.splits import SplitItem, SplitPlan, assign_splits, one_split_per_image
 from releases.versions import (
     VersionError,
     dataset_version_create,
@@ -52,6 +52,32 @@ def test_open_vocabulary_split_keeps_held_out_defect_types_out_of_train(verified
     contaminated = version.items.filter(revision__terms__term__slug="def-contamination")
     assert contaminated.count() == 10
     assert set(contaminated.values_list("split", flat=True)) == {"test"}
+
+
+def test_two_samples_of_one_image_land_in_one_split_the_most_held_out(verified_dataset):
+    # A public sample and a partner's of the same bytes (catalog/dedup.py): never one in train and
+    # the other in test, whichever of them a version holds.
+    plan = {"seed": 3}
+    before = dict(dataset_version_create(title="before", split_plan=plan).items.values_list("sample_id", "split"))
+    tested = next(s for s, split in before.items() if split == "test")
+    trained = next(s for s, split in before.items() if split == "train")
+    partner = Source.objects.create(name="partner", visibility=Visibility.RESTRICTED)
+    image = Sample.objects.get(pk=tested).sha256
+    Sample.objects.filter(pk=trained).update(source=partner, dedup_scope=partner, sha256=image)
+
+    after = dict(
+        dataset_version_create(
+            title="after", selection={"include_restricted": True}, split_plan=plan
+        ).items.values_list("sample_id", "split")
+    )
+
+    assert after == {**before, trained: "test"}
+
+
+def test_one_split_per_image_moves_only_samples_that_share_bytes():
+    splits = {1: "train", 2: "val", 3: "train", 4: "test", 5: "train"}
+    images = {1: "a", 2: "a", 3: "b", 4: "b", 5: "c"}
+    assert one_split_per_image(splits, images) == {1: "val", 2: "val", 3: "test", 4: "test", 5: "train"}
 
 
 def test_stratified_splits_give_every_class_a_share():
