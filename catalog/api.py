@@ -1,5 +1,4 @@
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
@@ -138,23 +137,17 @@ class ImportJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveMod
         params.is_valid(raise_exception=True)
         data = params.validated_data
         try:
-            # One transaction: a request refused for its path or options leaves no new source behind.
-            with transaction.atomic():
-                source = services.source_for_import(
-                    name=data["source"],
-                    kind=data["kind"],
-                    license=data["license"],
-                    restricted=data.get("restricted"),
-                    by=request.user,
-                )
-                job = services.import_job_create(
-                    format=data["format"],
-                    path=data["path"],
-                    source=source,
-                    created_by=request.user,
-                    restrict_to_import_roots=True,
-                    options=ImportOptions(product=data["product"], domain=data["domain"], images=data["images"]),
-                )
+            job = services.import_request(
+                source_name=data["source"],
+                kind=data["kind"],
+                license=data["license"],
+                restricted=data.get("restricted"),
+                format=data["format"],
+                path=data["path"],
+                created_by=request.user,
+                restrict_to_import_roots=True,
+                options=ImportOptions(product=data["product"], domain=data["domain"], images=data["images"]),
+            )
         except services.ImportRequestError as error:
             raise ValidationError({error.field: str(error)}) from None
         services.import_job_enqueue(job=job)

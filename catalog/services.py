@@ -188,6 +188,32 @@ def import_job_create(
     )
 
 
+def import_request(
+    *,
+    source_name: str,
+    kind: str,
+    license: str,
+    restricted: bool | None,
+    format: str,
+    path: str,
+    created_by: User | None,
+    restrict_to_import_roots: bool,
+    options: ImportOptions | None = None,
+) -> ImportJob:
+    """The source (created on first use) and its pending import job, in one transaction: a request
+    refused for its path, format or options leaves no new source behind. API and CLI alike."""
+    with transaction.atomic():
+        source = source_for_import(name=source_name, kind=kind, license=license, restricted=restricted, by=created_by)
+        return import_job_create(
+            format=format,
+            path=path,
+            source=source,
+            created_by=created_by,
+            restrict_to_import_roots=restrict_to_import_roots,
+            options=options,
+        )
+
+
 def source_dataset_default(*, source: Source, format: str) -> None:
     """A source with no dataset gets the one its importer reads (mvtec -> mvtec-ad) or the one its
     name names ('DeepPCB'), so its raw labels are read as that dataset means them. A dataset

@@ -13,7 +13,7 @@ from pycocotools import mask as coco_mask
 
 from accounts.roles import Role
 from base.jobs import JobStatus
-from catalog.models import ImportJob, RowOutcome, Sample
+from catalog.models import ImportJob, RowOutcome, Sample, Source
 from catalog.rle import rle_to_mask
 
 from .helpers import outcomes, run_import
@@ -153,10 +153,13 @@ def test_a_bad_images_option_is_refused(tmp_path):
     write_split(tmp_path, "images", "default", 1, first_id=1)
     with pytest.raises(CommandError, match="images folder .*nowhere does not exist"):
         call_command("import_dataset", "--format", "coco", str(tmp_path), "--source", "s", "--images", "nowhere")
+    # That one failed as a job (recorded, with its source); these are refused as requests, and the
+    # command makes the source and the job in one transaction (services.import_request): no new source.
     with pytest.raises(CommandError, match="must be a folder relative to the dataset root"):
-        call_command("import_dataset", "--format", "coco", str(tmp_path), "--source", "s", "--images", "../up")
+        call_command("import_dataset", "--format", "coco", str(tmp_path), "--source", "new", "--images", "../up")
     with pytest.raises(CommandError, match="applies to the coco format, not folder"):
-        call_command("import_dataset", "--format", "folder", str(tmp_path), "--source", "s", "--images", "images")
+        call_command("import_dataset", "--format", "folder", str(tmp_path), "--source", "new", "--images", "images")
+    assert list(Source.objects.values_list("name", flat=True)) == ["s"]
 
 
 def test_a_folder_without_annotations_is_a_clear_failure(tmp_path):

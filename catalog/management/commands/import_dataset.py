@@ -33,17 +33,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            source = services.source_for_import(
-                name=options["source"],
+            job = services.import_request(
+                source_name=options["source"],
                 kind=options["kind"],
                 license=options["license"],
                 restricted=True if options["restricted"] else None,
-                by=None,
-            )
-            job = services.import_job_create(
                 format=options["format"],
                 path=options["path"],
-                source=source,
                 created_by=None,
                 restrict_to_import_roots=False,
                 options=ImportOptions(product=options["product"], domain=options["domain"], images=options["images"]),
@@ -67,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError(f"import #{job.pk} failed: {job.error}")
 
         self.stdout.write(
-            f"import #{job.pk} into source '{source.name}' (id {source.pk}): {job.imported} imported, "
+            f"import #{job.pk} into source '{job.source.name}' (id {job.source_id}): {job.imported} imported, "
             f"{job.duplicates} skipped as duplicate, {job.rejected} rejected (of {job.total})"
         )
         rejected = job.rows.filter(outcome=RowOutcome.REJECTED)[: options["show_rejected"]]
