@@ -68,7 +68,7 @@ class ClickModelConfig:
     threads: int = 1  # CPU threads when training on the CPU
     minutes: float = 30.0  # training time budget: stop with a checkpoint after this long (0: no limit)
     source_size: int = 512  # examples are kept at this size; zoomed training crops are cut from it
-    zoom_share: float = 0.5  # share of training examples that are zoomed crops around the instance
+    zoom_share: float = 0.7  # share of training examples that are zoomed crops around the instance
 
 
 LOSSES = ("bce_dice", "nfl", "nfl_dice")
@@ -87,6 +87,7 @@ PRESETS: dict[str, ClickModelConfig] = {
         crop_size=320,
         lr=5e-4,
         max_iterative_clicks=6,
+        zoom_share=0.5,  # not validated at this size: as it was
         checkpoint_every=2000,
         log_every=100,
         threads=0,

@@ -46,8 +46,14 @@ from modeling.core.stopping import stop_on_sigterm
 
 STAGE = "click"
 # What a checkpoint saved before a key existed did, where that differs from the key's default today:
-# it never saw a zoomed crop (predict on the whole image), kept only the clicked pixel, trained on BCE + Dice.
-BEFORE_THE_KEY_EXISTED: dict[str, Any] = {"zoom_in": False, "click_law_radius": 0, "loss": "bce_dice"}
+# it never saw a zoomed crop (predict on the whole image, no zoomed training examples), kept only
+# the clicked pixel, trained on BCE + Dice.
+BEFORE_THE_KEY_EXISTED: dict[str, Any] = {
+    "zoom_in": False,
+    "zoom_share": 0.0,
+    "click_law_radius": 0,
+    "loss": "bce_dice",
+}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MIN_INSTANCE_PIXELS = 4  # at the working resolution
 
