@@ -17,6 +17,13 @@ thread, on the other 60% (`BENCH_CLICKS_STEPS`, default the tiny preset's), or l
 `BENCH_CLICKS_CHECKPOINT` (a checkpoint trained on that same split); `BENCH_CLICKS_MINUTES` caps its
 training time (default the preset's), `BENCH_CLICKS_SET="key=value ..."` overrides other config keys. A SAM backend joins when
 `SEGMENT_SAM_PATH` names a local folder. The held-out images are never trained on.
+
+`BENCH_CLICKS_VALIDATE=1` is for choosing between variants without looking at the held-out set: it
+leaves the held-out images out entirely, carves a validation split out of the training images (1 in
+4, by another fixed hash of the path), trains on the rest and scores the brush and the learned model
+on the validation instances only (no GrabCut, no endpoint). `BENCH_CLICKS_SCORE_WITH="a=1 b=2; c=3"`
+scores the learned checkpoint once more per `;`-separated set of inference-time overrides (e.g.
+`click_law_radius=4`), so inference variants share one training run.
 """
 
 import hashlib
@@ -81,6 +88,12 @@ def held_out(image_path: Path) -> bool:
     """The fixed split by image: 2 in 5 images, by a hash of the path under the real-data folder."""
     digest = hashlib.blake2b(str(image_path.relative_to(REAL)).encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") % 5 < 2
+
+
+def validation(image_path: Path) -> bool:
+    """The validation split inside the training images (BENCH_CLICKS_VALIDATE): 1 in 4, by a second hash."""
+    key = "validation:" + str(image_path.relative_to(REAL))
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % 4 == 0
 
 
 def noc_figures(name: str, segment, cases) -> dict:
@@ -195,30 +208,45 @@ def endpoint_latency(pairs) -> None:
         )
 
 
+def scored_with(checkpoint: str, overrides: list[str]):
+    """The learned backend's segment function with inference-time config overrides (BENCH_CLICKS_SCORE_WITH)."""
+    from modeling.core.click_segmenter import ClickPredictor, apply_overrides
+    from modeling.core.click_training import load_click_model
+
+    model, _ = load_click_model(checkpoint)
+    model.config = apply_overrides(model.config, overrides)
+    predictor = ClickPredictor(model)
+    return lambda image, clicks, previous: predictor.predict(image, [(c.x, c.y, c.positive) for c in clicks], previous)
+
+
 def run() -> None:
     cv2.setNumThreads(1)
     from modeling.click_backend import LearnedClickBackend
     from segmentation.backends import known_backends
 
+    validating = os.environ.get("BENCH_CLICKS_VALIDATE", "") not in ("", "0")
     pairs = image_mask_pairs()
     held, train_cases, per_dataset = [], [], {}
     for dataset, image_path, mask_path, threshold in pairs:
+        if validating and held_out(image_path):
+            continue  # the test set stays unseen while variants are chosen
         asset, instances = asset_and_instances(image_path, mask_path, threshold)
         if not instances:
             continue
-        if held_out(image_path):
+        if validation(image_path) if validating else held_out(image_path):
             held += [(asset, truth) for truth in instances]
             per_dataset[dataset] = per_dataset.get(dataset, 0) + len(instances)
         else:
             train_cases.append((asset, instances))
     print(
-        f"   held out: {len(held)} instances ({', '.join(f'{k} {v}' for k, v in per_dataset.items())}); "
+        f"   {'validation (training images only)' if validating else 'held out'}: {len(held)} instances ({', '.join(f'{k} {v}' for k, v in per_dataset.items())}); "
         f"training: {sum(len(t) for _, t in train_cases)} instances of {len(train_cases)} other images; "
         f"max {MAX_CLICKS} clicks",
         flush=True,
     )
-    backends = dict(known_backends())
-    backends["learned"] = LearnedClickBackend(learned_checkpoint(train_cases))
+    checkpoint = learned_checkpoint(train_cases)
+    backends = {} if validating else dict(known_backends())
+    backends["learned"] = LearnedClickBackend(checkpoint)
     sam_path = os.environ.get("SEGMENT_SAM_PATH")
     if sam_path and "sam" not in backends:
         from segmentation.sam import sam_backend_from_folder
@@ -226,6 +254,11 @@ def run() -> None:
         backends["sam"] = sam_backend_from_folder(sam_path)
     baseline = noc_figures(f"brush r{BRUSH_RADIUS}", brush, held)
     results = {name: noc_figures(name, backend.segment, held) for name, backend in sorted(backends.items())}
+    for variant in os.environ.get("BENCH_CLICKS_SCORE_WITH", "").split(";"):
+        if variant.strip():
+            results[f"learned {variant.strip()}"] = noc_figures(
+                f"learned {variant.strip()}", scored_with(checkpoint, variant.split()), held
+            )
     for name, figures in results.items():
         print(
             f"   {name} needs {figures['noc85'].mean() / baseline['noc85'].mean():.2f}x the brush's clicks for 85% IoU "
@@ -238,4 +271,5 @@ def run() -> None:
             f"{results['grabcut']['noc85'].mean():.2f} (target <= 8)",
             flush=True,
         )
-    endpoint_latency(pairs)
+    if not validating:
+        endpoint_latency(pairs)
