@@ -34,7 +34,7 @@ test: install
 # The inner loop: everything but the tests marked slow (browser, real workers, training, real imports),
 # on every core (pytest-xdist: each worker its own test database and media folders).
 test-fast: install
-	$(PY) -m pytest -m "not slow" -n auto --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n auto --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m benchmarks

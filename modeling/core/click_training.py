@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -270,6 +271,133 @@ def simulate_round(
     return list(predictions)
 
 
+def _check_examples(examples: list[ClickExample], config: ClickModelConfig) -> None:
+    if not examples:
+        raise ShardError("no mask instances to train the click segmenter on")
+    for example in examples:
+        if example.image.shape[:2] != (config.source_size, config.source_size):
+            raise ConfigError(
+                f"example {example.key} is {example.image.shape[:2]}; examples must be at source_size "
+                f"{config.source_size} (the model works at {config.image_size}, zoomed crops are cut from source_size)"
+            )
+
+
+def _resume(
+    out_dir: Path,
+    config: ClickModelConfig,
+    model: ClickSegmenter,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> tuple[int, float]:
+    """Weights, optimizer, schedule and random states from the newest checkpoint, which must have been
+    trained with the same config (but for steps and minutes); returns its step and the seconds trained."""
+    checkpoint = load_checkpoint(out_dir / "checkpoints", stage=STAGE)
+    saved = config_from_dict(BEFORE_THE_KEY_EXISTED | checkpoint.meta["config"])
+    if config_to_dict(saved) | {"steps": 0, "minutes": 0} != config_to_dict(config) | {"steps": 0, "minutes": 0}:
+        raise ConfigError(f"{checkpoint.path} was trained with another config; resume with the same one")
+    load_weights(model, checkpoint.state_dict(device), source=str(checkpoint.path))
+    state = checkpoint.trainer_state()
+    if state is None:
+        raise CheckpointError(f"{checkpoint.path} has no optimizer state to resume from")
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    rng.bit_generator.state = state["numpy_rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return checkpoint.step, float(state.get("elapsed_s", 0.0))
+
+
+def _first_clicks(
+    truths: list[np.ndarray], config: ClickModelConfig, simulator: ClickSimulator, rng: np.random.Generator
+) -> list[list[ClickTuple]]:
+    """One positive click per instance: a random pixel of it (a share random_first_click) or its centre."""
+    clicks: list[list[ClickTuple]] = []
+    for truth in truths:
+        if rng.random() < config.random_first_click:
+            rows, cols = np.nonzero(truth)
+            pick = int(rng.integers(len(rows)))
+            clicks.append([(int(cols[pick]), int(rows[pick]), True)])
+        else:
+            clicks.append([(*simulator.first_click(truth), True)])
+    return clicks
+
+
+def _clicked_batch(
+    model: ClickSegmenter,
+    examples: list[ClickExample],
+    config: ClickModelConfig,
+    simulator: ClickSimulator,
+    rng: np.random.Generator,
+    *,
+    device: torch.device,
+    memory_format: torch.memory_format,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[list[ClickTuple]]]:
+    """A training batch as the annotator's next click sees it: augmented crops, a first click, then
+    0..max_iterative_clicks clicks simulated on the model's own predictions (without gradient).
+    Returns images, click maps, truths (B, 1, S, S) and the clicks."""
+    batch = [examples[int(i)] for i in rng.integers(len(examples), size=config.batch_size)]
+    crops = [augmented_crop(*example_view(example, config, rng), config.crop_size, rng) for example in batch]
+    images = (
+        torch.from_numpy(np.stack([c[0] for c in crops]) / 127.5 - 1.0)
+        .permute(0, 3, 1, 2)
+        .float()
+        .to(device)
+        .contiguous(memory_format=memory_format)
+    )
+    truths = [c[1] for c in crops]
+    clicks = _first_clicks(truths, config, simulator, rng)
+    previous: list[np.ndarray | None] = [None] * len(truths)
+    rounds = int(rng.integers(config.max_iterative_clicks + 1))
+    if rounds:
+        features = encode_for_simulation(model, images)
+        for _ in range(rounds):
+            previous = simulate_round(model, features, truths, clicks, previous, simulator, config.click_radius)
+    size = config.crop_size
+    maps = np.stack(
+        [
+            click_maps(c, p, size=size, source_shape=(size, size), radius=config.click_radius)
+            for c, p in zip(clicks, previous, strict=True)
+        ]
+    )
+    truth_tensor = torch.from_numpy(np.stack(truths)).float().unsqueeze(1).to(device)
+    return images, torch.from_numpy(maps).to(device).contiguous(memory_format=memory_format), truth_tensor, clicks
+
+
+def _mean_iou(logits: torch.Tensor, truth: torch.Tensor) -> float:
+    with torch.no_grad():
+        predicted, wanted = logits > 0, truth > 0
+        union = (predicted | wanted).sum(dim=(1, 2, 3)).clamp(min=1)
+        return float(((predicted & wanted).sum(dim=(1, 2, 3)) / union).mean())
+
+
+class _TimeBudget:
+    """Seconds trained, earlier runs of a resumed training included, against config.minutes (0: none)."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.before = 0.0  # trained by earlier runs
+        self.started = time.perf_counter()  # this run's start
+
+    def elapsed(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+    def share_spent(self) -> float:
+        return self.elapsed() / self.seconds if self.seconds > 0 else 0.0
+
+    def spent(self) -> bool:
+        return self.seconds > 0 and self.elapsed() >= self.seconds
+
+
+def _learning_rate_factor(step: int, *, warmup: int, steps: int, budget: _TimeBudget) -> float:
+    """Linear warm-up, then a cosine that follows whichever ends first, the steps or the time budget,
+    so a run cut by its budget still ends annealed instead of at a high learning rate."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = max((step - warmup) / max(1, steps - warmup), budget.share_spent())
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
 def train_click_model(
     *,
     config: ClickModelConfig,
@@ -283,14 +411,7 @@ def train_click_model(
 ) -> dict[str, Any]:
     """Train until config.steps, writing metrics.jsonl, config.json and checkpoints/ under out_dir.
     Returns {"step", "checkpoint", "metrics"} like the other stages."""
-    if not examples:
-        raise ShardError("no mask instances to train the click segmenter on")
-    for example in examples:
-        if example.image.shape[:2] != (config.source_size, config.source_size):
-            raise ConfigError(
-                f"example {example.key} is {example.image.shape[:2]}; examples must be at source_size "
-                f"{config.source_size} (the model works at {config.image_size}, zoomed crops are cut from source_size)"
-            )
+    _check_examples(examples, config)
     out_dir = Path(out_dir)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cpu" and config.threads > 0:
@@ -303,41 +424,14 @@ def train_click_model(
     model = model.to(memory_format=memory_format)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(1, config.steps // 20)
-
-    budget_s = config.minutes * 60
-    clock = {"before": 0.0, "started": time.perf_counter()}  # seconds trained by earlier runs; this run's start
-
-    def elapsed() -> float:
-        return clock["before"] + time.perf_counter() - clock["started"]
-
-    def learning_rate_factor(step: int) -> float:
-        # The cosine follows whichever ends first, the steps or the time budget, so a run cut by its
-        # budget still ends annealed instead of at a high learning rate.
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, config.steps - warmup)
-        if budget_s > 0:
-            progress = max(progress, elapsed() / budget_s)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor)
+    budget = _TimeBudget(config.minutes)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, partial(_learning_rate_factor, warmup=warmup, steps=config.steps, budget=budget)
+    )
     step = 0
     rng = np.random.default_rng(config.seed)
     if resume and find_checkpoint(out_dir / "checkpoints") is not None:
-        checkpoint = load_checkpoint(out_dir / "checkpoints", stage=STAGE)
-        saved = config_from_dict(BEFORE_THE_KEY_EXISTED | checkpoint.meta["config"])
-        if config_to_dict(saved) | {"steps": 0, "minutes": 0} != config_to_dict(config) | {"steps": 0, "minutes": 0}:
-            raise ConfigError(f"{checkpoint.path} was trained with another config; resume with the same one")
-        load_weights(model, checkpoint.state_dict(device), source=str(checkpoint.path))
-        state = checkpoint.trainer_state()
-        if state is None:
-            raise CheckpointError(f"{checkpoint.path} has no optimizer state to resume from")
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        clock["before"] = float(state.get("elapsed_s", 0.0))
-        step = checkpoint.step
+        step, budget.before = _resume(out_dir, config, model, optimizer, schedule, rng, device)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(
         json.dumps({"stage": STAGE, "model": config_to_dict(config), "train": {"steps": config.steps}}, indent=2)
@@ -345,7 +439,7 @@ def train_click_model(
     metrics_file = (out_dir / "metrics.jsonl").open("a")
     running: dict[str, list[float]] = {"loss": [], "iou": [], "clicks": []}
     last: dict[str, Any] = {}
-    clock["started"] = time.perf_counter()
+    budget.started = time.perf_counter()
     stop = {"requested": False}  # set by SIGTERM (stop_on_sigterm) while the loop runs
 
     def save(step: int) -> Path:
@@ -362,7 +456,7 @@ def train_click_model(
             "schedule": schedule.state_dict(),
             "numpy_rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
-            "elapsed_s": elapsed(),
+            "elapsed_s": budget.elapsed(),
         }
         return save_checkpoint(out_dir, model=model, meta=meta, trainer_state=trainer_state)
 
@@ -370,39 +464,10 @@ def train_click_model(
     stopped = out_of_time = False
     with stop_on_sigterm(lambda: stop.update(requested=True)):
         while step < config.steps and not (stopped or out_of_time):
-            batch = [examples[int(i)] for i in rng.integers(len(examples), size=config.batch_size)]
-            crops = [augmented_crop(*example_view(example, config, rng), config.crop_size, rng) for example in batch]
-            images = (
-                torch.from_numpy(np.stack([c[0] for c in crops]) / 127.5 - 1.0)
-                .permute(0, 3, 1, 2)
-                .float()
-                .to(device)
-                .contiguous(memory_format=memory_format)
+            images, maps, truth_tensor, clicks = _clicked_batch(
+                model, examples, config, simulator, rng, device=device, memory_format=memory_format
             )
-            truths = [c[1] for c in crops]
-            clicks: list[list[ClickTuple]] = []
-            for truth in truths:
-                if rng.random() < config.random_first_click:
-                    rows, cols = np.nonzero(truth)
-                    pick = int(rng.integers(len(rows)))
-                    clicks.append([(int(cols[pick]), int(rows[pick]), True)])
-                else:
-                    clicks.append([(*simulator.first_click(truth), True)])
-            previous: list[np.ndarray | None] = [None] * len(truths)
-            rounds = int(rng.integers(config.max_iterative_clicks + 1))
-            if rounds:
-                features = encode_for_simulation(model, images)
-                for _ in range(rounds):
-                    previous = simulate_round(model, features, truths, clicks, previous, simulator, config.click_radius)
-            size = config.crop_size
-            maps = np.stack(
-                [
-                    click_maps(c, p, size=size, source_shape=(size, size), radius=config.click_radius)
-                    for c, p in zip(clicks, previous, strict=True)
-                ]
-            )
-            truth_tensor = torch.from_numpy(np.stack(truths)).float().unsqueeze(1).to(device)
-            logits = model(images, torch.from_numpy(maps).to(device).contiguous(memory_format=memory_format))
+            logits = model(images, maps)
             loss = loss_function(logits, truth_tensor, config.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -410,13 +475,9 @@ def train_click_model(
             schedule.step()
             step += 1
             stopped = stop["requested"]
-            out_of_time = budget_s > 0 and elapsed() >= budget_s
-            with torch.no_grad():
-                predicted = logits > 0
-                union = (predicted | (truth_tensor > 0)).sum(dim=(1, 2, 3)).clamp(min=1)
-                ious = ((predicted & (truth_tensor > 0)).sum(dim=(1, 2, 3)) / union).cpu().numpy()
+            out_of_time = budget.spent()
             running["loss"].append(float(loss.detach()))
-            running["iou"].append(float(ious.mean()))
+            running["iou"].append(_mean_iou(logits, truth_tensor))
             running["clicks"].append(float(np.mean([len(c) for c in clicks])))
             if step % config.log_every == 0 or step == config.steps or stopped or out_of_time:
                 last = {
@@ -425,7 +486,7 @@ def train_click_model(
                     "train_iou": round(float(np.mean(running["iou"])), 4),
                     "clicks": round(float(np.mean(running["clicks"])), 2),
                     "lr": schedule.get_last_lr()[0],
-                    "seconds": round(elapsed(), 1),
+                    "seconds": round(budget.elapsed(), 1),
                 }
                 running = {key: [] for key in running}
                 metrics_file.write(json.dumps(last) + "\n")

@@ -109,6 +109,7 @@ def overfit(stage: int, export: Path, out: Path, steps: int) -> list[float]:
     return [trainer.train_step(batch)["loss"] for _ in range(steps)]
 
 
+@pytest.mark.slow  # trains each stage for real (5 s each); the fast set keeps the resume and CLI tests
 @pytest.mark.parametrize("stage", [1, 2])
 def test_the_loss_falls_when_overfitting_eight_samples(stage, export, tmp_path):
     losses = overfit(stage, export, tmp_path, steps=25)
