@@ -1,10 +1,9 @@
 """The job models' migrations onto base.jobs keep every row and map the old status values."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
+
+from tests.migrating import latest_schema_afterwards, migrate_to  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -12,29 +11,11 @@ BEFORE = [("annotation", "0002_index_revision_pointers"), ("modeling", "0001_ini
 AFTER = [("annotation", "0003_agreementreport_job"), ("modeling", "0002_trainingrun_job")]
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    # The models as the database now is: every migration still applied, other apps' newer ones
-    # included (e.g. a NOT NULL column a historical model must fill), not only the targets'.
-    loader = MigrationLoader(connection)
-    return loader.project_state(list(loader.applied_migrations)).apps
-
-
-@pytest.fixture
-def latest_schema_afterwards():
-    # A failure half-way must not leave the test database at an old schema for every later test.
-    yield
-    _migrate(_latest())
-
-
 @pytest.mark.slow  # migrates the whole schema back and forth: 10-15 s
-def test_old_statuses_and_requesters_survive_the_migration_and_come_back_on_reverse(
-    make_user, latest_schema_afterwards
-):
+@pytest.mark.usefixtures("latest_schema_afterwards")
+def test_old_statuses_and_requesters_survive_the_migration_and_come_back_on_reverse(make_user):
     manager = make_user(username="manager")
-    old = _migrate(BEFORE)
+    old = migrate_to(BEFORE)
     Report = old.get_model("annotation", "AgreementReport")
     reports = {
         status: Report.objects.create(scope="dataset", status=status, requested_by_id=manager.pk).pk
@@ -42,7 +23,7 @@ def test_old_statuses_and_requesters_survive_the_migration_and_come_back_on_reve
     }
     run_ids = _old_training_runs(old, manager)
 
-    new = _migrate(AFTER)
+    new = migrate_to(AFTER)
 
     Report = new.get_model("annotation", "AgreementReport")
     assert {status: Report.objects.get(pk=pk).status for status, pk in reports.items()} == {
@@ -60,7 +41,7 @@ def test_old_statuses_and_requesters_survive_the_migration_and_come_back_on_reve
     }
     assert set(Run.objects.values_list("created_by_id", flat=True)) == {manager.pk}
 
-    reverted = _migrate(BEFORE)
+    reverted = migrate_to(BEFORE)
     assert reverted.get_model("annotation", "AgreementReport").objects.get(pk=reports["done"]).status == "done"
     assert reverted.get_model("modeling", "TrainingRun").objects.get(pk=run_ids["queued"]).status == "queued"
 
@@ -107,8 +88,3 @@ def _required(model, **given) -> dict:
         else:
             raise AssertionError(f"no test value for {model.__name__}.{name} ({internal})")
     return values
-
-
-def _latest():
-    executor = MigrationExecutor(connection)
-    return executor.loader.graph.leaf_nodes()

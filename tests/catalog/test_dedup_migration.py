@@ -2,30 +2,15 @@
 source's scope, and goes back while no image is a sample twice; when one is, it stops and says so."""
 
 import pytest
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.loader import MigrationLoader
+from django.db import IntegrityError, transaction
+
+from tests.migrating import latest_schema_afterwards, migrate_to  # noqa: F401 (a fixture)
 
 # Each migrates the schema back and forth (10-15 s): slow, like tests/base/test_job_migrations.py.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BEFORE = [("catalog", "0011_no_pairs_from_random_towers")]
 AFTER = [("catalog", "0012_sample_dedup_scope")]
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    loader = MigrationLoader(connection)
-    return loader.project_state(list(loader.applied_migrations)).apps
-
-
-@pytest.fixture
-def latest_schema_afterwards():
-    # A failure half-way must not leave the test database at an old schema for every later test.
-    yield
-    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 def _sample(Sample, source, sha256, **fields):
@@ -44,14 +29,15 @@ def _sample(Sample, source, sha256, **fields):
     )
 
 
-def test_samples_of_restricted_sources_move_into_their_scope_and_back(latest_schema_afterwards):
-    old = _migrate(BEFORE)
+@pytest.mark.usefixtures("latest_schema_afterwards")
+def test_samples_of_restricted_sources_move_into_their_scope_and_back():
+    old = migrate_to(BEFORE)
     Source, Sample = old.get_model("catalog", "Source"), old.get_model("catalog", "Sample")
     public = Source.objects.create(name="public")
     partner = Source.objects.create(name="partner", visibility="restricted")
     ids = {sha: _sample(Sample, source, sha).pk for sha, source in (("a" * 64, public), ("b" * 64, partner))}
 
-    new = _migrate(AFTER)
+    new = migrate_to(AFTER)
 
     Sample = new.get_model("catalog", "Sample")
     assert dict(Sample.objects.values_list("id", "dedup_scope_id")) == {ids["a" * 64]: None, ids["b" * 64]: partner.pk}
@@ -59,7 +45,7 @@ def test_samples_of_restricted_sources_move_into_their_scope_and_back(latest_sch
     _sample(Sample, new.get_model("catalog", "Source").objects.get(pk=public.pk), "b" * 64)
 
     Sample.objects.filter(source_id=public.pk, sha256="b" * 64).delete()
-    reverted = _migrate(BEFORE)
+    reverted = migrate_to(BEFORE)
 
     Sample = reverted.get_model("catalog", "Sample")
     assert set(Sample.objects.values_list("id", flat=True)) == set(ids.values())
@@ -67,14 +53,15 @@ def test_samples_of_restricted_sources_move_into_their_scope_and_back(latest_sch
         _sample(Sample, reverted.get_model("catalog", "Source").objects.get(pk=public.pk), "b" * 64)
 
 
-def test_going_back_stops_while_an_image_is_a_sample_twice(latest_schema_afterwards):
-    new = _migrate(AFTER)
+@pytest.mark.usefixtures("latest_schema_afterwards")
+def test_going_back_stops_while_an_image_is_a_sample_twice():
+    new = migrate_to(AFTER)
     Source, Sample = new.get_model("catalog", "Source"), new.get_model("catalog", "Sample")
     partner = Source.objects.create(name="partner", visibility="restricted")
     _sample(Sample, partner, "c" * 64, dedup_scope=partner)
     _sample(Sample, Source.objects.create(name="public"), "c" * 64)
 
     with pytest.raises(RuntimeError, match=r"1 image\(s\) are samples in more than one deduplication scope"):
-        _migrate(BEFORE)
+        migrate_to(BEFORE)
 
     assert Sample.objects.filter(sha256="c" * 64).count() == 2  # nothing lost
