@@ -149,6 +149,12 @@ def wait_for_work_page(page):
     page.wait_for_function("() => window.imddWork && window.imddWork.viewer.image !== null")
 
 
+def wait_for_comparison(page, value: str):
+    """The work page sets up its comparison after the image, from a fetch of the revisions: wait for
+    the "compare with" choice to read `value` (a loaded machine takes longer than the image)."""
+    page.wait_for_function("(value) => document.getElementById('compare-with').value === value", arg=value)
+
+
 def wait_for_home(page):
     """After the last sample of a queue the page goes home ("nothing is left for you")."""
     page.wait_for_url(re.compile(r"^https?://[^/]+/$"))

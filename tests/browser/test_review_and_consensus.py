@@ -10,7 +10,7 @@ from annotation import services
 from annotation.models import Annotation, AnnotationState, ReviewComment
 from vocabulary.models import Term
 
-from .conftest import pick_term, screenshot, wait_for_home, wait_for_work_page
+from .conftest import pick_term, screenshot, wait_for_comparison, wait_for_home, wait_for_work_page
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def test_a_reviewer_requests_changes_the_annotator_fixes_a_reviewer_approves(ope
     page = open_as(reviewer)
     start(page, "review")
     # The comparison opens on what was sent back: the annotator's new material is marked as added.
-    assert page.locator("#compare-with").input_value() == "sent-back"
+    wait_for_comparison(page, "sent-back")
     page.locator('.field-row[data-field="materials"] .field-diff ins').wait_for()
     screenshot(page, "work-review")
     page.locator("#canvas").focus()

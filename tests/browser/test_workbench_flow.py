@@ -12,7 +12,7 @@ from annotation import services
 from annotation.models import Annotation, AnnotationState, AuditEvent
 from vocabulary.models import Term
 
-from .conftest import wait_for_work_page
+from .conftest import wait_for_comparison, wait_for_work_page
 from .workbench_helpers import literal_nulls, shot
 
 pytestmark = pytest.mark.slow
@@ -104,7 +104,7 @@ def test_round_two_review_shows_what_the_annotator_changed(open_as, make_user, m
     page = open_as(reviewer)
     start(page, "review")
     assert shown_sample(page) == sample_id
-    assert page.locator("#compare-with").input_value() == "sent-back"
+    wait_for_comparison(page, "sent-back")
     page.locator('.field-row[data-field="materials"] .field-diff ins').wait_for()
     assert page.locator('.field-row[data-field="materials"] .field-diff ins').inner_text() == steel.label_en
     assert page.locator("#compare-summary .region-diff li.added").count() == 1
