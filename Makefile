@@ -27,9 +27,11 @@ run: install
 	$(PY) manage.py enqueue_samples
 	$(PY) manage.py rundev
 
-# The slowest 15 tests are printed at the end of every run, so a slow newcomer is seen in CI's log.
+# Every test, on every core (pytest-xdist): a test file stays on one worker, so an expensive module
+# fixture (a real export, a trained model) is built once. The slowest 15 tests are printed at the end
+# of every run, so a slow newcomer is seen in CI's log.
 test: install
-	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # The inner loop: everything but the tests marked slow (browser, real workers, training, real imports),
 # on every core (pytest-xdist: each worker its own test database and media folders).

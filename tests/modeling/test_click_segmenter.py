@@ -20,7 +20,7 @@ from segmentation.clicks import Click
 from segmentation.evaluation import ProtocolClicks, iou, next_click, simulate_clicks
 
 # Small enough to overfit three masks in seconds on one thread. STEPS is the least that still learns
-# with a margin (the training is seeded): at 128 px, 100 steps reach ~0.85 IoU after five clicks
+# with a margin (the training is seeded): at 128 px, 100 steps reach ~0.86 IoU after ten clicks
 # against the 0.75 asserted; 200 steps doubled the slowest fast test for no extra assertion.
 SMALL = ["image_size=128", "crop_size=128", "batch_size=4", "log_every=20", "checkpoint_every=1000"]
 STEPS = 100
@@ -60,12 +60,15 @@ def test_the_segmenter_learns_real_masks_and_improves_with_clicks(pairs, tmp_pat
     torch.manual_seed(0)  # the untrained baseline must not depend on which tests ran before in this process
     untrained = ClickPredictor(ClickSegmenter(model.config))
     examples = examples_from_pairs(pairs, size=128)
-    trained_runs = [ious_by_click(trained, e.image, e.mask, 5) for e in examples]
-    untrained_runs = [ious_by_click(untrained, e.image, e.mask, 5) for e in examples]
-    first, fifth = np.mean([r[0] for r in trained_runs]), np.mean([r[4] for r in trained_runs])
-    assert fifth > first, trained_runs  # more clicks, better masks
-    assert fifth >= 0.75, trained_runs
-    assert fifth > np.mean([r[4] for r in untrained_runs]) + 0.2, (trained_runs, untrained_runs)
+    # Ten clicks, not five: the second click costs this small model a little IoU (0.00-0.03) before
+    # later ones win it back, and CPU training is not bit-for-bit repeatable, so five clicks gained
+    # between -0.003 and +0.03 over the first in four runs; ten gained +0.014 to +0.049.
+    trained_runs = [ious_by_click(trained, e.image, e.mask, 10) for e in examples]
+    untrained_runs = [ious_by_click(untrained, e.image, e.mask, 10) for e in examples]
+    first, tenth = np.mean([r[0] for r in trained_runs]), np.mean([r[-1] for r in trained_runs])
+    assert tenth > first, trained_runs  # more clicks, better masks
+    assert tenth >= 0.75, trained_runs
+    assert tenth > np.mean([r[-1] for r in untrained_runs]) + 0.2, (trained_runs, untrained_runs)
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines[-1]["train_iou"] > lines[0]["train_iou"]
     assert json.loads((out / "config.json").read_text())["train"]["steps"] == STEPS
