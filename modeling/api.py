@@ -81,7 +81,7 @@ class PreannotationJobViewSet(
             raise ValidationError({"source": [f"no source {data['source']}"]})
         try:
             job = preannotation_request(
-                checkpoint=checkpoint_resolve(data["checkpoint"]),
+                checkpoint=checkpoint_resolve(data["checkpoint"], requester=request.user),
                 source=source,
                 requester=request.user,
                 limit=data.get("limit"),

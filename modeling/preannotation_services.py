@@ -8,6 +8,7 @@ Who may ask: whoever may see the source and the dataset version the checkpoint l
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from accounts.models import User
 from base.jobs import job_run_here
@@ -32,22 +33,35 @@ class PreannotationError(ValueError):
         self.field = field
 
 
-def checkpoint_resolve(reference: str | int) -> ModelCheckpoint:
-    """A checkpoint from "12" or "checkpoint:12" (its id), or "run:3" (run 3's newest checkpoint)."""
+def checkpoints_visible_to(user: User) -> QuerySet[ModelCheckpoint]:
+    """The checkpoints of runs whose dataset version `user` may see (releases' versions_visible_to):
+    a run learned from a version with a hidden source is as hidden as that version."""
+    return ModelCheckpoint.objects.filter(run__dataset_version__in=versions_visible_to(user).values("pk"))
+
+
+def checkpoint_resolve(reference: str | int, *, requester: User | None = None) -> ModelCheckpoint:
+    """A checkpoint from "12" or "checkpoint:12" (its id), or "run:3" (run 3's newest checkpoint),
+    among those `requester` may see (None: an operator on the command line, who sees all). A hidden
+    run or checkpoint is refused with the very words a missing one is: whether it exists, how many
+    checkpoints it has and what their ids are is nobody else's business."""
     text = str(reference).strip()
     kind, _, number = text.rpartition(":")
     if kind not in ("", "checkpoint", "run") or not number.isdigit():
         raise PreannotationError(
             f"checkpoint {text!r}: give a checkpoint id (12, checkpoint:12) or a run (run:3)", field="checkpoint"
         )
+    checkpoints = ModelCheckpoint.objects.all() if requester is None else checkpoints_visible_to(requester)
     if kind == "run":
-        checkpoint = ModelCheckpoint.objects.filter(run_id=int(number)).order_by("-step").first()
-        if checkpoint is None and not TrainingRun.objects.filter(pk=int(number)).exists():
+        runs = TrainingRun.objects.all()
+        if requester is not None:
+            runs = runs.filter(dataset_version__in=versions_visible_to(requester).values("pk"))
+        checkpoint = checkpoints.filter(run_id=int(number)).order_by("-step").first()
+        if checkpoint is None and not runs.filter(pk=int(number)).exists():
             raise PreannotationError(f"no run {number}", field="checkpoint")
         if checkpoint is None:
             raise PreannotationError(f"run {number} has no checkpoint", field="checkpoint")
         return checkpoint
-    checkpoint = ModelCheckpoint.objects.filter(pk=int(number)).first()
+    checkpoint = checkpoints.filter(pk=int(number)).first()
     if checkpoint is None:
         raise PreannotationError(f"no checkpoint {number}", field="checkpoint")
     return checkpoint
