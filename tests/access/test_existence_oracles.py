@@ -26,6 +26,8 @@ PROBES = [
     ("/api/modeling/embedding-jobs/", lambda v, w: {"checkpoint": v, "sources": [w.public.pk]}, "run"),
     ("/api/modeling/embedding-jobs/", lambda v, w: {"checkpoint": v, "sources": [w.public.pk]}, "checkpoint"),
     ("/api/modeling/embedding-jobs/", lambda v, w: {"sources": [v]}, "source"),
+    ("/api/releases/versions/", lambda v, w: {"title": "probe", "selection": {"domains": [v]}}, "domain"),
+    ("/api/releases/versions/near-duplicates/", lambda v, w: {"selection": {"domains": [v]}}, "domain"),
     ("/api/releases/versions/near-duplicates/", lambda v, w: {"selection": {"sources": [v]}}, "source"),
     ("/api/releases/versions/", lambda v, w: {"title": "probe", "selection": {"sources": [v]}}, "source"),
     ("/api/captioning/jobs/", lambda v, w: {"captioner": "template", "filters": {"sources": [v]}}, "source"),
