@@ -10,8 +10,9 @@ from django.db.models import Max
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
-from catalog.models import Sample, Source
+from catalog.models import EmbeddingSpace, Sample, SampleEmbedding, Source
 from modeling.models import ModelCheckpoint, TrainingRun
+from releases.models import DatasetVersion
 
 from .test_access_matrix import ROLES
 from .world import MARK, build_world
@@ -86,3 +87,36 @@ def test_a_refusal_reads_the_same_for_a_hidden_object_as_for_a_missing_one(world
                 f"   but naming a missing one: {for_missing[0]} {for_missing[1][:300]}"
             )
     assert not oracles, f"{role} (not a member) can tell restricted things exist:\n" + "\n".join(oracles)
+
+
+def test_curation_answers_never_name_an_embedding_space_of_hidden_samples_only(world, make_user):
+    """A member embedded the partner's samples with a model of their own (its weights file carries the
+    partner's name); nobody else's near-duplicate, neighbour or diversity answer may pick that space,
+    name it, or count the public samples as "without an embedding in space N"."""
+    hidden = EmbeddingSpace.objects.create(
+        key=f"ViT-B-16|/models/{MARK}.pt|f1", model_name="ViT-B-16", weights=f"/models/{MARK}.pt", dim=4
+    )
+    for sample in Sample.objects.filter(source=world.restricted):
+        SampleEmbedding.objects.create(space=hidden, sample=sample, vector=b"\0" * 16)
+    public_sample = world.public_objects[Sample]
+    public_version = world.public_objects[DatasetVersion]
+    client = APIClient()
+    client.force_authenticate(make_user(Role.DATA_MANAGER))
+
+    answers = {
+        "neighbours": client.get(f"/api/samples/{public_sample.pk}/near-duplicates/"),
+        "preview": client.post(
+            "/api/releases/versions/near-duplicates/", {"selection": {"sources": [world.public.pk]}}, format="json"
+        ),
+        "version": client.get(f"/api/releases/versions/{public_version.number}/near-duplicates/"),
+        "diverse": client.post(
+            "/api/annotation/enqueue/", {"source": world.public.pk, "diverse": True, "limit": 1}, format="json"
+        ),
+    }
+
+    shown = {
+        name: f"{response.status_code} {response.content.decode()[:300]}"
+        for name, response in answers.items()
+        if MARK in response.content.decode() or f"space {hidden.pk}" in response.content.decode()
+    }
+    assert not shown, shown
