@@ -27,7 +27,12 @@ from releases.selectors import versions_visible_to
 from . import services
 from .charts import figure, loss_charts
 from .models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
-from .preannotation_services import PreannotationError, preannotation_check, preannotation_request
+from .preannotation_services import (
+    PreannotationError,
+    preannotation_check,
+    preannotation_jobs_visible_to,
+    preannotation_request,
+)
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
 NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}
@@ -484,6 +489,11 @@ class PreannotationJobAdmin(SourceVisibilityAdmin):
         "started_at",
         "finished_at",
     )
+
+    def get_queryset(self, request):
+        # The source's rule (SourceVisibilityAdmin), and the checkpoint's: preannotation_jobs_visible_to.
+        visible = preannotation_jobs_visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=visible)
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from accounts.models import User
 from base.jobs import job_run_here
 from catalog.models import Source
-from catalog.selectors import sources_visible_to
+from catalog.selectors import sources_visible_to, visible_to, without_hidden
 from modeling.core.checkpoint_files import checkpoint_missing
 from releases.selectors import versions_visible_to
 from vocabulary.models import Facet, Term
@@ -37,6 +37,14 @@ def checkpoints_visible_to(user: User) -> QuerySet[ModelCheckpoint]:
     """The checkpoints of runs whose dataset version `user` may see (releases' versions_visible_to):
     a run learned from a version with a hidden source is as hidden as that version."""
     return ModelCheckpoint.objects.filter(run__dataset_version__in=versions_visible_to(user).values("pk"))
+
+
+def preannotation_jobs_visible_to(user: User) -> QuerySet[PreannotationJob]:
+    """The jobs over a source `user` may see, by a checkpoint whose training run's version holds no
+    source hidden from them: a job names its checkpoint, the classes of the export that checkpoint
+    learned from and what it did, so it is as hidden as the more hidden of the two."""
+    jobs = visible_to(PreannotationJob.objects.all(), user, "source_id")
+    return without_hidden(jobs, user, "checkpoint__run__dataset_version__sources")
 
 
 def checkpoint_resolve(reference: str | int, *, requester: User | None = None) -> ModelCheckpoint:

@@ -1,0 +1,76 @@
+"""Things made over visible data with something hidden: a pre-annotation of a public source by a
+checkpoint that learned from a version holding a partner's samples. The job names that checkpoint,
+the classes of its hidden export and what it did; for someone who may not see the version the
+checkpoint came from, it does not exist — in the API and in the admin, for every role."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from modeling.models import ModelCheckpoint, PreannotationItem, PreannotationJob
+
+from .test_access_matrix import REFUSED, ROLES
+from .world import build_world
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+
+@pytest.fixture
+def world(tmp_path, people, vocab, make_user, settings):
+    settings.EXPORT_ROOTS = [str(tmp_path)]
+    settings.CAPTION_RATE_LIMIT_PER_MINUTE = 0
+    return build_world(tmp_path, people, vocab, make_user(Role.ADMIN))
+
+
+@pytest.fixture
+def crossed(world, vocab):
+    """A pre-annotation of the public source by the restricted version's checkpoint."""
+    job = PreannotationJob.objects.create(
+        checkpoint=world.restricted_objects[ModelCheckpoint], source=world.public, classes=[vocab.scratch.slug]
+    )
+    PreannotationItem.objects.create(job=job, annotation_id=world.public_objects[PreannotationItem].annotation_id)
+    return job
+
+
+def _urls(job) -> list[tuple[str, bool]]:
+    """(url, names the job): its API list, detail and items; its admin changelist and pages."""
+    admin_page = "admin:modeling_preannotationjob_{}"
+    return [
+        ("/api/modeling/preannotation-jobs/", False),
+        (f"/api/modeling/preannotation-jobs/{job.pk}/", True),
+        (f"/api/modeling/preannotation-jobs/{job.pk}/items/", True),
+        (reverse(admin_page.format("changelist")), False),
+        (reverse(admin_page.format("change"), args=[job.pk]), True),
+        (reverse(admin_page.format("history"), args=[job.pk]), True),
+    ]
+
+
+def _shows(body: str, job) -> bool:
+    change = reverse("admin:modeling_preannotationjob_change", args=[job.pk])
+    return f'"id":{job.pk},' in body.replace(" ", "") or f'href="{change}"' in body
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_job_whose_checkpoint_is_hidden_does_not_exist_for_a_non_member(world, crossed, make_user, role):
+    client = Client()
+    client.force_login(make_user(role))
+    shown = []
+    for url, names_job in _urls(crossed):
+        response = client.get(url)
+        body = response.content.decode()
+        if (names_job and response.status_code not in REFUSED) or (
+            response.status_code == 200 and _shows(body, crossed)
+        ):
+            shown.append(f"{url}: {response.status_code}")
+    assert not shown, f"{role} (not a member) sees a pre-annotation by a hidden checkpoint:\n" + "\n".join(shown)
+
+
+def test_a_member_sees_the_job(world, crossed, people):
+    client = APIClient()
+    client.force_authenticate(people.manager)
+    listed = client.get("/api/modeling/preannotation-jobs/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert crossed.pk in [row["id"] for row in rows]
+    assert client.get(f"/api/modeling/preannotation-jobs/{crossed.pk}/").status_code == 200
