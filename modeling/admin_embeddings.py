@@ -13,7 +13,13 @@ from catalog.models import Source
 from catalog.selectors import sources_visible_to
 from releases.selectors import versions_visible_to
 
-from .embeddings import EmbeddingJobError, embedding_job_check, embedding_job_create, embedding_job_enqueue
+from .embeddings import (
+    EmbeddingJobError,
+    embedding_job_check,
+    embedding_job_create,
+    embedding_job_enqueue,
+    embedding_jobs_visible_to,
+)
 from .models import EmbeddingJob, ModelCheckpoint
 
 START_FIELDS = ("sources", "model_name", "weights", "training_checkpoint", "allow_random_init")
@@ -100,7 +106,9 @@ class EmbeddingJobAdmin(SourceVisibilityAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("sources")
+        # The sources' rule (SourceVisibilityAdmin), and the tower's: embedding_jobs_visible_to.
+        visible = embedding_jobs_visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=visible).prefetch_related("sources")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:  # read only: no start form

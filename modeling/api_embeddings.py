@@ -12,9 +12,8 @@ from base.ids import ID_PATTERN, IdField
 from base.job_views import ResumeJobMixin
 from base.jobs import JobStatus, job_finish
 from base.permissions import ModelPermissions
-from catalog.selectors import without_hidden
 
-from .embeddings import EmbeddingJobError, embedding_job_create, embedding_job_enqueue
+from .embeddings import EmbeddingJobError, embedding_job_create, embedding_job_enqueue, embedding_jobs_visible_to
 from .models import EmbeddingJob
 from .preannotation_services import PreannotationError, checkpoint_resolve
 
@@ -91,8 +90,8 @@ class EmbeddingJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.Retrieve
     serializer_class = EmbeddingJobSerializer
 
     def get_queryset(self):
-        jobs = EmbeddingJob.objects.select_related("space").prefetch_related("sources").order_by("-id")
-        return without_hidden(jobs, self.request.user, "sources")
+        jobs = embedding_jobs_visible_to(self.request.user)
+        return jobs.select_related("space").prefetch_related("sources").order_by("-id")
 
     @extend_schema(request=EmbeddingJobCreateSerializer, responses={201: EmbeddingJobSerializer})
     def create(self, request):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
-from modeling.models import ModelCheckpoint, PreannotationItem, PreannotationJob
+from modeling.models import EmbeddingJob, ModelCheckpoint, PreannotationItem, PreannotationJob
 
 from .test_access_matrix import REFUSED, ROLES
 from .world import build_world
@@ -74,3 +74,36 @@ def test_a_member_sees_the_job(world, crossed, people):
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert crossed.pk in [row["id"] for row in rows]
     assert client.get(f"/api/modeling/preannotation-jobs/{crossed.pk}/").status_code == 200
+
+
+@pytest.fixture
+def embedded_by_hidden_tower(world):
+    """An embedding job over the public source with the image tower of the restricted version's run."""
+    job = EmbeddingJob.objects.create(model_name="tiny", checkpoint=world.restricted_objects[ModelCheckpoint].path)
+    job.sources.set([world.public])
+    return job
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_an_embedding_job_by_a_hidden_checkpoint_does_not_exist_for_a_non_member(
+    world, embedded_by_hidden_tower, make_user, role
+):
+    job = embedded_by_hidden_tower
+    client = Client()
+    client.force_login(make_user(role))
+    admin_page = "admin:modeling_embeddingjob_{}"
+    urls = [
+        ("/api/modeling/embedding-jobs/", False),
+        (f"/api/modeling/embedding-jobs/{job.pk}/", True),
+        (reverse(admin_page.format("changelist")), False),
+        (reverse(admin_page.format("change"), args=[job.pk]), True),
+    ]
+    shown = []
+    for url, names_job in urls:
+        response = client.get(url)
+        body = response.content.decode()
+        change = reverse(admin_page.format("change"), args=[job.pk])
+        listed = f'"id":{job.pk},' in body.replace(" ", "") or f'href="{change}"' in body
+        if (names_job and response.status_code not in REFUSED) or (response.status_code == 200 and listed):
+            shown.append(f"{url}: {response.status_code}")
+    assert not shown, f"{role} (not a member) sees an embedding job by a hidden checkpoint:\n" + "\n".join(shown)
