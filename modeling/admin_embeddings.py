@@ -11,7 +11,6 @@ from base.job_views import resume_jobs
 from catalog.admin_access import SourceVisibilityAdmin
 from catalog.models import Source
 from catalog.selectors import sources_visible_to
-from releases.selectors import versions_visible_to
 
 from .embeddings import (
     EmbeddingJobError,
@@ -21,6 +20,7 @@ from .embeddings import (
     embedding_jobs_visible_to,
 )
 from .models import EmbeddingJob, ModelCheckpoint
+from .selectors import checkpoints_visible_to
 
 START_FIELDS = ("sources", "model_name", "weights", "training_checkpoint", "allow_random_init")
 
@@ -49,10 +49,7 @@ class EmbeddingJobStartForm(forms.ModelForm):
             "weights"
         ].help_text = "An open_clip weights file under MODEL_WEIGHTS_ROOTS; empty: CURATION_CLIP_WEIGHTS."
         if self.user is not None:
-            versions = versions_visible_to(self.user).values("pk")
-            self.fields["training_checkpoint"].queryset = ModelCheckpoint.objects.filter(
-                run__dataset_version__in=versions
-            ).select_related("run")
+            self.fields["training_checkpoint"].queryset = checkpoints_visible_to(self.user).select_related("run")
 
     def clean(self):
         data = super().clean()

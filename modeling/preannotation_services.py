@@ -13,13 +13,14 @@ from django.db.models import QuerySet
 from accounts.models import User
 from base.jobs import job_run_here
 from catalog.models import Source
-from catalog.selectors import sources_visible_to, visible_to, without_hidden
+from catalog.selectors import sees_every_source, sources_visible_to, visible_to
 from modeling.core.checkpoint_files import checkpoint_missing
 from releases.selectors import versions_visible_to
 from vocabulary.models import Facet, Term
 
 from .models import ModelCheckpoint, PreannotationJob, TrainingRun
 from .preannotation import preannotation_batch, preannotation_finish
+from .selectors import checkpoints_visible_to, runs_visible_to
 from .tasks import preannotation_batch_task
 
 
@@ -33,18 +34,14 @@ class PreannotationError(ValueError):
         self.field = field
 
 
-def checkpoints_visible_to(user: User) -> QuerySet[ModelCheckpoint]:
-    """The checkpoints of runs whose dataset version `user` may see (releases' versions_visible_to):
-    a run learned from a version with a hidden source is as hidden as that version."""
-    return ModelCheckpoint.objects.filter(run__dataset_version__in=versions_visible_to(user).values("pk"))
-
-
 def preannotation_jobs_visible_to(user: User) -> QuerySet[PreannotationJob]:
-    """The jobs over a source `user` may see, by a checkpoint whose training run's version holds no
-    source hidden from them: a job names its checkpoint, the classes of the export that checkpoint
-    learned from and what it did, so it is as hidden as the more hidden of the two."""
+    """The jobs over a source `user` may see, by a checkpoint of a run they may see (selectors.py): a
+    job names its checkpoint, the classes of the export that checkpoint learned from and what it did,
+    so it is as hidden as the more hidden of the two."""
     jobs = visible_to(PreannotationJob.objects.all(), user, "source_id")
-    return without_hidden(jobs, user, "checkpoint__run__dataset_version__sources")
+    if sees_every_source(user):
+        return jobs
+    return jobs.filter(checkpoint__run__in=runs_visible_to(user).values("pk"))
 
 
 def checkpoint_resolve(reference: str | int, *, requester: User | None = None) -> ModelCheckpoint:
@@ -62,7 +59,7 @@ def checkpoint_resolve(reference: str | int, *, requester: User | None = None) -
     if kind == "run":
         runs = TrainingRun.objects.all()
         if requester is not None:
-            runs = runs.filter(dataset_version__in=versions_visible_to(requester).values("pk"))
+            runs = runs_visible_to(requester).filter(dataset_version__in=versions_visible_to(requester).values("pk"))
         checkpoint = checkpoints.filter(run_id=int(number)).order_by("-step").first()
         if checkpoint is None and not runs.filter(pk=int(number)).exists():
             raise PreannotationError(f"no run {number}", field="checkpoint")
@@ -128,7 +125,7 @@ def preannotation_check(
     if requester is not None:
         if not sources_visible_to(requester).filter(pk=source.pk).exists():
             raise PreannotationError(f"no source {source.pk}", field="source")
-        if not versions_visible_to(requester).filter(pk=checkpoint.run.dataset_version_id).exists():
+        if not checkpoints_visible_to(requester).filter(pk=checkpoint.pk).exists():
             raise PreannotationError(f"no checkpoint {checkpoint.pk}", field="checkpoint")
     if str(checkpoint.stage) != "2":
         raise PreannotationError(

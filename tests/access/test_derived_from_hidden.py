@@ -9,10 +9,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
-from modeling.models import EmbeddingJob, ModelCheckpoint, PreannotationItem, PreannotationJob
+from modeling.models import EmbeddingJob, ModelCheckpoint, PreannotationItem, PreannotationJob, RunKind, TrainingRun
+from releases.models import DatasetVersion, Export
 
 from .test_access_matrix import REFUSED, ROLES
-from .world import build_world
+from .world import MARK, build_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -107,3 +108,55 @@ def test_an_embedding_job_by_a_hidden_checkpoint_does_not_exist_for_a_non_member
         if (names_job and response.status_code not in REFUSED) or (response.status_code == 200 and listed):
             shown.append(f"{url}: {response.status_code}")
     assert not shown, f"{role} (not a member) sees an embedding job by a hidden checkpoint:\n" + "\n".join(shown)
+
+
+@pytest.fixture
+def fine_tuned_from_hidden(world, tmp_path):
+    """A Stage 2 run on the public version, fine-tuned from the restricted version's Stage 1 run, with
+    a checkpoint: its weights learned from the partner's samples too."""
+    parent = world.restricted_objects[TrainingRun]
+    child = TrainingRun.objects.create(
+        kind=RunKind.STAGE_2,
+        dataset_version=world.public_objects[DatasetVersion],
+        export=world.public_objects[Export],
+        parent=parent,
+        out_dir=str(tmp_path / "runs" / "fine-tuned"),
+    )
+    ModelCheckpoint.objects.create(run=child, step=1, stage="2", path="fine-tuned/ckpt")
+    return child
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_run_that_learned_from_a_hidden_run_does_not_exist_for_a_non_member(
+    world, fine_tuned_from_hidden, make_user, role
+):
+    child = fine_tuned_from_hidden
+    checkpoint = child.checkpoints.get()
+    browser = Client()
+    browser.force_login(make_user(role))
+    api = APIClient()
+    api.force_authenticate(make_user(role))
+    shown = []
+    change = reverse("admin:modeling_trainingrun_change", args=[child.pk])
+    for url, names_run in ((reverse("admin:modeling_trainingrun_changelist"), False), (change, True)):
+        response = browser.get(url)
+        body = response.content.decode()
+        if MARK in body or (names_run and response.status_code not in REFUSED):
+            shown.append(f"{url}: {response.status_code}")
+        elif response.status_code == 200 and f'href="{change}"' in body:
+            shown.append(f"{url}: lists run {child.pk}")
+    missing_run, missing_checkpoint = child.pk + 1000, checkpoint.pk + 1000
+    for reference, missing in (
+        (f"run:{child.pk}", f"run:{missing_run}"),
+        (str(checkpoint.pk), str(missing_checkpoint)),
+    ):
+        answers = []
+        for asked in (reference, missing):
+            response = api.post(
+                "/api/modeling/preannotation-jobs/", {"checkpoint": asked, "source": world.public.pk}, format="json"
+            )
+            text = response.content.decode().replace(asked.removeprefix("run:"), "<asked>")
+            answers.append((response.status_code, text))
+        if answers[0] != answers[1]:
+            shown.append(f"pre-annotation with {reference}: {answers[0]}, with a missing one: {answers[1]}")
+    assert not shown, f"{role} (not a member) reaches a run that learned from a hidden one:\n" + "\n".join(shown)
