@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
+from catalog.models import Visibility
 from modeling.models import EmbeddingJob, ModelCheckpoint, PreannotationItem, PreannotationJob, RunKind, TrainingRun
 from releases.models import DatasetVersion, Export
 
@@ -160,3 +161,35 @@ def test_a_run_that_learned_from_a_hidden_run_does_not_exist_for_a_non_member(
         if answers[0] != answers[1]:
             shown.append(f"pre-annotation with {reference}: {answers[0]}, with a missing one: {answers[1]}")
     assert not shown, f"{role} (not a member) reaches a run that learned from a hidden one:\n" + "\n".join(shown)
+
+
+def test_images_generated_by_a_model_that_learned_from_a_partner_stay_restricted(world, tmp_path):
+    """A Defect-Gen model trained on the restricted version, sampled by a generation run that names the
+    public version: its images can reproduce the partner's, so their source is restricted to those
+    who see the partner's source, whatever version the generation run itself names."""
+    from modeling import synthetic
+
+    from ..modeling.test_runs import write_generated_folder
+
+    generator = TrainingRun.objects.create(
+        kind=RunKind.DEFECT_GEN,
+        dataset_version=world.restricted_objects[DatasetVersion],
+        export=world.restricted_objects[Export],
+        status="succeeded",
+        checkpoint_path=str(tmp_path / "gen"),
+        out_dir=str(tmp_path / "gen"),
+    )
+    generation = TrainingRun.objects.create(
+        kind=RunKind.GENERATE,
+        dataset_version=world.public_objects[DatasetVersion],
+        export=world.public_objects[Export],
+        parent=generator,
+        out_dir=str(tmp_path / "generated-run"),
+    )
+    write_generated_folder(tmp_path / "generated", world.public_objects[Export].classes)
+
+    source, count = synthetic.synthetic_samples_import(run=generation, folder=tmp_path / "generated")
+
+    assert count == 3
+    assert source.visibility == Visibility.RESTRICTED
+    assert set(source.members.all()) == set(world.restricted.members.all())
