@@ -120,3 +120,29 @@ def test_curation_answers_never_name_an_embedding_space_of_hidden_samples_only(w
         if MARK in response.content.decode() or f"space {hidden.pk}" in response.content.decode()
     }
     assert not shown, shown
+
+
+def test_naming_a_region_of_a_hidden_sample_reads_as_naming_no_region(world, make_user):
+    """An annotator keeping, commenting on or pointing a QA pair at a region by id: a region of a
+    partner's sample is "no region N", like a missing one, not "belongs to another sample"."""
+    from annotation.models import Annotation, Region
+
+    from ..annotation.helpers import act, claim_next
+
+    annotator = make_user(Role.ANNOTATOR)
+    api = APIClient()
+    api.force_authenticate(annotator)
+    held = claim_next(api, "annotation")
+    assert held.status_code == 200, held.content
+    sample_id = held.json()["sample"]
+    assert Annotation.objects.get(pk=sample_id).source_id == world.public.pk
+    hidden = Region.objects.filter(annotation__source=world.restricted).order_by("pk").first().pk
+    missing = (Region.objects.aggregate(top=Max("pk"))["top"] or 0) + 1000
+
+    def errors(region_id):
+        keep = act(api, sample_id, "save", content={"regions": [{"id": region_id}]})
+        pair = {"question": "Where?", "answer": "There.", "language": "en", "regions": [region_id]}
+        point = act(api, sample_id, "save", content={"qa_pairs": [pair]})
+        return [(r.status_code, r.content.decode().replace(str(region_id), "<asked>")) for r in (keep, point)]
+
+    assert errors(hidden) == errors(missing)
