@@ -9,7 +9,7 @@ payload point at it). Nothing is written here.
 from dataclasses import replace
 
 from accounts.models import User
-from catalog.models import Sample
+from catalog.models import Sample, Visibility
 from vocabulary.models import LANGUAGES, Facet, Term
 
 from .error_codes import ContentErrors
@@ -151,6 +151,8 @@ def _kept_region(item, kept, annotation, seen_ids, path, errors) -> Region | Non
         errors.add(path, 'a kept region is {"id": N}; to change a region, send it again without its id')
         return None
     region = kept.get(region_id) if _is_id(region_id) else None
+    if region is not None and region.annotation_id != annotation.pk:
+        region = region if region_owner_shown(region_id, editing=annotation) is not None else None
     if region is None:
         errors.add(f"{path}.id", f"no region {region_id}")
     elif region.annotation_id != annotation.pk:
@@ -231,6 +233,24 @@ def _apply_qa_pairs(new: Content, value, region_keys, annotation, errors: Conten
     new.qa_pairs = pairs
 
 
+def region_owner_shown(region_id: int, *, editing: Annotation) -> int | None:
+    """The sample a region belongs to, as far as whoever edits `editing` may be told: None for no
+    region, and for a region of another restricted source's sample. Whoever may edit `editing` sees
+    its source and the public ones, but perhaps not another partner's: there, "it belongs to another
+    sample" would say that a hidden sample with that region exists."""
+    row = (
+        Region.objects.filter(pk=region_id)
+        .values_list("annotation_id", "annotation__source_id", "annotation__source__visibility")
+        .first()
+    )
+    if row is None:
+        return None
+    owner, source_id, visibility = row
+    if source_id != editing.source_id and visibility == Visibility.RESTRICTED:
+        return None
+    return owner
+
+
 def _resolve_region_ref(ref, by_id, region_keys, annotation, path, errors) -> RegionDraft | None:
     if isinstance(ref, str):
         if ref not in region_keys:
@@ -241,7 +261,7 @@ def _resolve_region_ref(ref, by_id, region_keys, annotation, path, errors) -> Re
         return None
     if ref in by_id:
         return by_id[ref]
-    owner = Region.objects.filter(pk=ref).values_list("annotation_id", flat=True).first()
+    owner = region_owner_shown(ref, editing=annotation)
     if owner is None:
         errors.add(path, f"no region {ref}")
     elif owner != annotation.pk:

@@ -68,7 +68,7 @@ def diverse_sample_ids(
     silently mixed in."""
     if count < 1:
         raise EmbeddingError("count must be at least 1")
-    choice = embedding_space_choose(space_id)
+    choice = embedding_space_choose(space_id, among=samples)
     candidates = samples.count()
     if choice.space is None:
         raise EmbeddingError(f"cannot sample for diversity: {choice.warning}")

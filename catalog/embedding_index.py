@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from .models import EmbeddingSpace, SampleEmbedding
 from .vector_index import VectorIndex, index_load, index_locked, index_new, index_stamp
@@ -212,17 +212,24 @@ RANDOM_INIT_WARNING = (
 )
 
 
-def embedding_space_choose(space_id: int | None = None) -> SpaceChoice:
+def embedding_space_choose(space_id: int | None = None, *, among: QuerySet | None = None) -> SpaceChoice:
     """The space asked for, else the newest space with trained or published weights that holds
-    vectors, else the newest random-init one (flagged)."""
+    vectors, else the newest random-init one (flagged).
+
+    among: the samples the answer is about (already through the visibility rule). The space is then
+    one that holds vectors of some of them: a space made only of samples the reader may not see (a
+    partner's own model, say) is theirs alone — neither named nor counted against the reader."""
     spaces = EmbeddingSpace.objects.all()
     if space_id is not None:
         space = spaces.filter(pk=space_id).first()
         if space is None:
             raise EmbeddingError(f"no embedding space {space_id}")
     else:
-        with_vectors = spaces.filter(dim__gt=0).order_by("random_init", "-id")
-        space = with_vectors.first()
+        with_vectors = spaces.filter(dim__gt=0)
+        if among is not None:
+            embedded = SampleEmbedding.objects.filter(space=OuterRef("pk"), sample__in=among.values("pk"))
+            with_vectors = with_vectors.filter(Exists(embedded))
+        space = with_vectors.order_by("random_init", "-id").first()
     if space is None:
         return SpaceChoice(None, "no sample has an embedding yet: run `manage.py embed_samples`")
     return SpaceChoice(space, RANDOM_INIT_WARNING if space.random_init else "")

@@ -208,7 +208,7 @@ def near_duplicate_groups(
     for a, b, bits in phash_pairs(sample_ids, [phash for _, phash in rows], max_hamming=max_hamming):
         pairs.join(a, b, hamming=bits)
 
-    choice = embedding_space_choose(space_id)
+    choice = embedding_space_choose(space_id, among=samples)
     warnings = [choice.warning] if choice.warning else []
     embedded = 0
     if choice.space is not None and choice.space.random_init:  # pHash only (RANDOM_INIT_WARNING says so)
@@ -256,7 +256,7 @@ def sample_neighbours(*, sample: Sample, samples: QuerySet[Sample], k: int = 10,
     """The k nearest samples to one sample, among `samples` (visibility-filtered), with their cosine
     distances: [{"sample": id, "cosine_distance": d}], plus the space and any warning. The index is
     asked for more than k so that neighbours the caller may not see can be dropped."""
-    choice = embedding_space_choose(space_id)
+    choice = embedding_space_choose(space_id, among=samples)
     result = {"space": space_json(choice.space), "warnings": [choice.warning] if choice.warning else []}
     if choice.space is None:
         return {**result, "neighbours": []}

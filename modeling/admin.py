@@ -20,14 +20,19 @@ from base.ids import parse_id
 from base.job_views import resume_jobs
 from base.jobs import JobStatus
 from catalog.admin_access import SourceVisibilityAdmin
-from catalog.selectors import without_hidden
 from releases.models import DatasetVersion, VersionStatus
 from releases.selectors import versions_visible_to
 
 from . import services
 from .charts import figure, loss_charts
 from .models import ModelCheckpoint, PreannotationJob, RunKind, TrainingRun
-from .preannotation_services import PreannotationError, preannotation_check, preannotation_request
+from .preannotation_services import (
+    PreannotationError,
+    preannotation_check,
+    preannotation_jobs_visible_to,
+    preannotation_request,
+)
+from .selectors import checkpoints_visible_to, runs_visible_to
 
 # Metric keys that are not losses; every other number in a metrics line is drawn as a curve.
 NOT_LOSSES = {"step", "stage", "lr", "samples_per_s", "steps_per_s", "data_wait_fraction", "elapsed_s"}
@@ -79,8 +84,8 @@ class LaunchForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Only what the person may see: versions (and runs made from them) with a hidden source are not offered.
         self.fields["dataset_version"].queryset = versions_visible_to(user).filter(status=VersionStatus.PUBLISHED)
-        self.fields["parent"].queryset = without_hidden(
-            self.fields["parent"].queryset, user, "dataset_version__sources"
+        self.fields["parent"].queryset = self.fields["parent"].queryset.filter(
+            pk__in=runs_visible_to(user).values("pk")
         )
 
 
@@ -98,6 +103,7 @@ class ModelCheckpointInline(admin.TabularInline):
 @admin.register(TrainingRun)
 class TrainingRunAdmin(SourceVisibilityAdmin):
     sources_path = "dataset_version__sources"  # a run is as visible as the version it learns from
+    # ... and as the versions of the runs it starts from (get_queryset: selectors.runs_visible_to)
     list_display = (
         "id",
         "kind",
@@ -140,6 +146,9 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
         ),
         ("Who and when", {"fields": ("created_by", "created_at", "started_at", "finished_at")}),
     )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(pk__in=runs_visible_to(request.user).values("pk"))
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _, options in self.fieldsets for name in options["fields"]]
@@ -485,6 +494,11 @@ class PreannotationJobAdmin(SourceVisibilityAdmin):
         "finished_at",
     )
 
+    def get_queryset(self, request):
+        # The source's rule (SourceVisibilityAdmin), and the checkpoint's: preannotation_jobs_visible_to.
+        visible = preannotation_jobs_visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=visible)
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("checkpoint", "source", "limit", "score_threshold")
@@ -497,8 +511,7 @@ class PreannotationJobAdmin(SourceVisibilityAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "checkpoint":
-            versions = versions_visible_to(request.user).values("pk")
-            kwargs["queryset"] = ModelCheckpoint.objects.filter(stage="2", run__dataset_version__in=versions)
+            kwargs["queryset"] = checkpoints_visible_to(request.user).filter(stage="2")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -11,10 +11,16 @@ from base.job_views import resume_jobs
 from catalog.admin_access import SourceVisibilityAdmin
 from catalog.models import Source
 from catalog.selectors import sources_visible_to
-from releases.selectors import versions_visible_to
 
-from .embeddings import EmbeddingJobError, embedding_job_check, embedding_job_create, embedding_job_enqueue
+from .embeddings import (
+    EmbeddingJobError,
+    embedding_job_check,
+    embedding_job_create,
+    embedding_job_enqueue,
+    embedding_jobs_visible_to,
+)
 from .models import EmbeddingJob, ModelCheckpoint
+from .selectors import checkpoints_visible_to
 
 START_FIELDS = ("sources", "model_name", "weights", "training_checkpoint", "allow_random_init")
 
@@ -43,10 +49,7 @@ class EmbeddingJobStartForm(forms.ModelForm):
             "weights"
         ].help_text = "An open_clip weights file under MODEL_WEIGHTS_ROOTS; empty: CURATION_CLIP_WEIGHTS."
         if self.user is not None:
-            versions = versions_visible_to(self.user).values("pk")
-            self.fields["training_checkpoint"].queryset = ModelCheckpoint.objects.filter(
-                run__dataset_version__in=versions
-            ).select_related("run")
+            self.fields["training_checkpoint"].queryset = checkpoints_visible_to(self.user).select_related("run")
 
     def clean(self):
         data = super().clean()
@@ -100,7 +103,9 @@ class EmbeddingJobAdmin(SourceVisibilityAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("sources")
+        # The sources' rule (SourceVisibilityAdmin), and the tower's: embedding_jobs_visible_to.
+        visible = embedding_jobs_visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=visible).prefetch_related("sources")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:  # read only: no start form

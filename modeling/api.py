@@ -12,10 +12,15 @@ from base.ids import IdField
 from base.job_views import ResumeJobMixin
 from base.jobs import JobStatus, job_finish
 from base.permissions import ModelPermissions
-from catalog.selectors import sources_visible_to, visible_to
+from catalog.selectors import sources_visible_to
 
 from .models import PreannotationItem, PreannotationJob, PreannotationOutcome
-from .preannotation_services import PreannotationError, checkpoint_resolve, preannotation_request
+from .preannotation_services import (
+    PreannotationError,
+    checkpoint_resolve,
+    preannotation_jobs_visible_to,
+    preannotation_request,
+)
 
 
 class PreannotationJobSerializer(serializers.ModelSerializer):
@@ -69,7 +74,7 @@ class PreannotationJobViewSet(
     serializer_class = PreannotationJobSerializer
 
     def get_queryset(self):
-        return visible_to(PreannotationJob.objects.all(), self.request.user, "source_id")
+        return preannotation_jobs_visible_to(self.request.user)
 
     @extend_schema(request=PreannotationJobCreateSerializer, responses={201: PreannotationJobSerializer})
     def create(self, request):
@@ -81,7 +86,7 @@ class PreannotationJobViewSet(
             raise ValidationError({"source": [f"no source {data['source']}"]})
         try:
             job = preannotation_request(
-                checkpoint=checkpoint_resolve(data["checkpoint"]),
+                checkpoint=checkpoint_resolve(data["checkpoint"], requester=request.user),
                 source=source,
                 requester=request.user,
                 limit=data.get("limit"),

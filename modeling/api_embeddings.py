@@ -12,11 +12,9 @@ from base.ids import ID_PATTERN, IdField
 from base.job_views import ResumeJobMixin
 from base.jobs import JobStatus, job_finish
 from base.permissions import ModelPermissions
-from catalog.selectors import without_hidden
-from releases.selectors import versions_visible_to
 
-from .embeddings import EmbeddingJobError, embedding_job_create, embedding_job_enqueue
-from .models import EmbeddingJob, ModelCheckpoint
+from .embeddings import EmbeddingJobError, embedding_job_create, embedding_job_enqueue, embedding_jobs_visible_to
+from .models import EmbeddingJob
 from .preannotation_services import PreannotationError, checkpoint_resolve
 
 
@@ -79,15 +77,9 @@ class EmbeddingJobCreateSerializer(serializers.Serializer):
 def _checkpoint_path(reference: str, user) -> str:
     """The folder of a checkpoint the user may see (its run's dataset version is visible to them)."""
     try:
-        checkpoint = checkpoint_resolve(reference)
+        return checkpoint_resolve(reference, requester=user).path
     except PreannotationError as error:
         raise ValidationError({"checkpoint": [str(error)]}) from None
-    visible = ModelCheckpoint.objects.filter(
-        pk=checkpoint.pk, run__dataset_version__in=versions_visible_to(user).values("pk")
-    )
-    if not visible.exists():
-        raise ValidationError({"checkpoint": [f"no checkpoint {reference}"]})
-    return checkpoint.path
 
 
 class EmbeddingJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -98,8 +90,8 @@ class EmbeddingJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.Retrieve
     serializer_class = EmbeddingJobSerializer
 
     def get_queryset(self):
-        jobs = EmbeddingJob.objects.select_related("space").prefetch_related("sources").order_by("-id")
-        return without_hidden(jobs, self.request.user, "sources")
+        jobs = embedding_jobs_visible_to(self.request.user)
+        return jobs.select_related("space").prefetch_related("sources").order_by("-id")
 
     @extend_schema(request=EmbeddingJobCreateSerializer, responses={201: EmbeddingJobSerializer})
     def create(self, request):

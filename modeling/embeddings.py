@@ -13,10 +13,11 @@ from django.db.models import QuerySet
 from accounts.models import User
 from base.jobs import job_run_here
 from catalog.models import Source
-from catalog.selectors import hidden_sources
+from catalog.selectors import hidden_sources, sees_every_source, without_hidden
 
 from .embedding_batches import EmbeddingJobError, embedding_batch, embedding_finish
-from .models import EmbeddingJob
+from .models import EmbeddingJob, ModelCheckpoint
+from .selectors import runs_visible_to
 from .tasks import embedding_batch_task
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "embedding_job_create",
     "embedding_job_enqueue",
     "embedding_job_run_here",
+    "embedding_jobs_visible_to",
 ]
 
 
@@ -37,6 +39,17 @@ class EmbeddingJobRequest:
     weights: str
     checkpoint: str
     allow_random_init: bool
+
+
+def embedding_jobs_visible_to(user: User) -> QuerySet[EmbeddingJob]:
+    """The jobs over sources `user` may all see, whose tower is not a checkpoint of a training run
+    hidden from them (selectors.runs_visible_to: its lineage learned from a hidden source). A job names its checkpoint by path (the
+    run's folder), so the hidden checkpoints are matched by their paths."""
+    jobs = without_hidden(EmbeddingJob.objects.all(), user, "sources")
+    if sees_every_source(user):
+        return jobs
+    hidden_checkpoints = ModelCheckpoint.objects.exclude(run__in=runs_visible_to(user).values("pk"))
+    return jobs.exclude(checkpoint__in=hidden_checkpoints.values("path"))
 
 
 def _check_weights_file(weights: str) -> None:

@@ -8,17 +8,19 @@ Who may ask: whoever may see the source and the dataset version the checkpoint l
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from accounts.models import User
 from base.jobs import job_run_here
 from catalog.models import Source
-from catalog.selectors import sources_visible_to
+from catalog.selectors import sees_every_source, sources_visible_to, visible_to
 from modeling.core.checkpoint_files import checkpoint_missing
 from releases.selectors import versions_visible_to
 from vocabulary.models import Facet, Term
 
 from .models import ModelCheckpoint, PreannotationJob, TrainingRun
 from .preannotation import preannotation_batch, preannotation_finish
+from .selectors import checkpoints_visible_to, runs_visible_to
 from .tasks import preannotation_batch_task
 
 
@@ -32,22 +34,39 @@ class PreannotationError(ValueError):
         self.field = field
 
 
-def checkpoint_resolve(reference: str | int) -> ModelCheckpoint:
-    """A checkpoint from "12" or "checkpoint:12" (its id), or "run:3" (run 3's newest checkpoint)."""
+def preannotation_jobs_visible_to(user: User) -> QuerySet[PreannotationJob]:
+    """The jobs over a source `user` may see, by a checkpoint of a run they may see (selectors.py): a
+    job names its checkpoint, the classes of the export that checkpoint learned from and what it did,
+    so it is as hidden as the more hidden of the two."""
+    jobs = visible_to(PreannotationJob.objects.all(), user, "source_id")
+    if sees_every_source(user):
+        return jobs
+    return jobs.filter(checkpoint__run__in=runs_visible_to(user).values("pk"))
+
+
+def checkpoint_resolve(reference: str | int, *, requester: User | None = None) -> ModelCheckpoint:
+    """A checkpoint from "12" or "checkpoint:12" (its id), or "run:3" (run 3's newest checkpoint),
+    among those `requester` may see (None: an operator on the command line, who sees all). A hidden
+    run or checkpoint is refused with the very words a missing one is: whether it exists, how many
+    checkpoints it has and what their ids are is nobody else's business."""
     text = str(reference).strip()
     kind, _, number = text.rpartition(":")
     if kind not in ("", "checkpoint", "run") or not number.isdigit():
         raise PreannotationError(
             f"checkpoint {text!r}: give a checkpoint id (12, checkpoint:12) or a run (run:3)", field="checkpoint"
         )
+    checkpoints = ModelCheckpoint.objects.all() if requester is None else checkpoints_visible_to(requester)
     if kind == "run":
-        checkpoint = ModelCheckpoint.objects.filter(run_id=int(number)).order_by("-step").first()
-        if checkpoint is None and not TrainingRun.objects.filter(pk=int(number)).exists():
+        runs = TrainingRun.objects.all()
+        if requester is not None:
+            runs = runs_visible_to(requester).filter(dataset_version__in=versions_visible_to(requester).values("pk"))
+        checkpoint = checkpoints.filter(run_id=int(number)).order_by("-step").first()
+        if checkpoint is None and not runs.filter(pk=int(number)).exists():
             raise PreannotationError(f"no run {number}", field="checkpoint")
         if checkpoint is None:
             raise PreannotationError(f"run {number} has no checkpoint", field="checkpoint")
         return checkpoint
-    checkpoint = ModelCheckpoint.objects.filter(pk=int(number)).first()
+    checkpoint = checkpoints.filter(pk=int(number)).first()
     if checkpoint is None:
         raise PreannotationError(f"no checkpoint {number}", field="checkpoint")
     return checkpoint
@@ -106,7 +125,7 @@ def preannotation_check(
     if requester is not None:
         if not sources_visible_to(requester).filter(pk=source.pk).exists():
             raise PreannotationError(f"no source {source.pk}", field="source")
-        if not versions_visible_to(requester).filter(pk=checkpoint.run.dataset_version_id).exists():
+        if not checkpoints_visible_to(requester).filter(pk=checkpoint.pk).exists():
             raise PreannotationError(f"no checkpoint {checkpoint.pk}", field="checkpoint")
     if str(checkpoint.stage) != "2":
         raise PreannotationError(

@@ -16,6 +16,7 @@ from releases.selectors import versions_visible_to
 from .core.checkpoint_files import META_NAME, checkpoint_missing, find_checkpoint
 from .models import RunKind, TrainingRun
 from .runner import MetricsFollower, mirror_progress
+from .selectors import runs_visible_to
 
 # What each kind may start from: Stage 2 from a Stage 1 run (optional), evaluation from a Stage 2 run,
 # synthesis from a Defect-Gen run. Evaluation and synthesis need theirs.
@@ -144,6 +145,8 @@ def training_run_launch(
         raise RunError(f"unknown run kind {kind!r}; one of {', '.join(RunKind.values)}")
     if created_by is not None and not versions_visible_to(created_by).filter(pk=dataset_version.pk).exists():
         raise RunError(f"{dataset_version.name} holds samples of sources you may not see")
+    if created_by is not None and parent is not None and not runs_visible_to(created_by).filter(pk=parent.pk).exists():
+        raise RunError(f"no run {parent.pk}")
     _check_parent(kind, parent)
     export = _shards_to_train_on(dataset_version, export)
     if not (config_preset or "").strip():

@@ -70,6 +70,20 @@ def folder_manifest_rows(manifest: dict, *, product: str = "", domain: str = "")
     ]
 
 
+def lineage_training_sources(run: TrainingRun) -> list[Source]:
+    """The sources whose samples went into `run`'s output: its export's and those of every run it
+    starts from (a generation run samples a model another run trained, perhaps on another version)."""
+    sources: dict[int, Source] = {}
+    seen: set[int] = set()
+    current: TrainingRun | None = run
+    while current is not None and current.pk not in seen:
+        seen.add(current.pk)
+        if current.export_id is not None:
+            sources.update({source.pk: source for source in training_sources(current.export)})
+        current = current.parent
+    return list(sources.values())
+
+
 def synthetic_samples_import(*, run: TrainingRun, folder: Path) -> tuple[Source, int]:
     """Import a synthesis run's folder; returns the synthetic source and how many samples it holds.
 
@@ -97,8 +111,9 @@ def synthetic_samples_import(*, run: TrainingRun, folder: Path) -> tuple[Source,
         kind=SourceKind.SYNTHETIC,
         license=f"Synthetic, generated from {run.dataset_version.name}; the licenses of its sources apply.",
         provenance=json.dumps(provenance, sort_keys=True),
-        # Data generated from restricted partner samples stays as restricted as they are.
-        inputs=training_sources(run.export),
+        # Data generated from restricted partner samples stays as restricted as they are: those the
+        # generator learned from (its parent runs' exports) as well as this run's own.
+        inputs=lineage_training_sources(run),
     )
     job = import_job_create(
         format="folder", path=str(folder), source=source, created_by=run.created_by, restrict_to_import_roots=False

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from annotation.models import Annotation, AnnotationRevision, AnnotationState, Caption, RevisionTerm
 from catalog.models import Sample, Source, Visibility
-from catalog.selectors import hidden_sources, visible_to
+from catalog.selectors import hidden_sources, samples_visible_to, visible_to
 from vocabulary.models import Facet, Term
 from vocabulary.selectors import vocabulary_current_version
 
@@ -93,7 +93,10 @@ def _check_selection_names(selection: dict, *, requested_by: User | None) -> Non
         )
     domains = set(selection.get("domains") or [])
     known = set(Term.objects.filter(facet=Facet.DOMAIN, slug__in=domains).values_list("slug", flat=True))
-    known |= set(Sample.objects.filter(domain__in=domains).values_list("domain", flat=True).distinct())
+    # A samples' domain counts only where the person may see the samples: a partner's domain names
+    # must not turn "no domain X" into an empty version, which would say that a partner has X.
+    samples = Sample.objects.all() if requested_by is None else samples_visible_to(requested_by)
+    known |= set(samples.filter(domain__in=domains).values_list("domain", flat=True).distinct())
     if unknown := domains - known:
         raise VersionError(
             f"selection.domains: no domain {', '.join(sorted(unknown))} (give a domain term's slug or a samples' domain)",

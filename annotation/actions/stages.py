@@ -8,14 +8,13 @@ from accounts.roles import Role
 from vocabulary.models import LANGUAGES
 
 from ..consensus import consensus_tally
-from ..content_edits import content_apply
+from ..content_edits import content_apply, region_owner_shown
 from ..error_codes import ContentErrors
 from ..models import (
     Annotation,
     ClaimOutcome,
     ConsensusReason,
     ConsensusVote,
-    Region,
     ReviewComment,
     Stage,
     VoteDecision,
@@ -180,7 +179,7 @@ class RequestChanges(HolderTransition):
             if field and field not in COMMENT_TARGETS:
                 errors.add(f"{path}.field", "one of " + ", ".join(sorted(COMMENT_TARGETS)))
             if region is not None and region not in region_ids:
-                owner = Region.objects.filter(pk=region).values_list("annotation_id", flat=True).first()
+                owner = region_owner_shown(region, editing=self.annotation)
                 elsewhere = owner is not None and owner != self.annotation.pk
                 errors.add(
                     f"{path}.region",

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from base.jobs import JobStatus
+from catalog.selectors import visible_to, without_hidden
 
 from ..actions import ROLE_PERMISSION, STAGE_ROLE, WORKING_STATE
 from ..consensus import ConsensusTally, consensus_tally
@@ -60,7 +61,7 @@ def queues_of(user: User) -> list[QueueSummary]:
     now = timezone.now()
     held_by_state = {
         a.state: a
-        for a in Annotation.objects.filter(lease_holder=user, lease_expires_at__gt=now).order_by("-sample_id")
+        for a in annotations_visible_to(user).filter(lease_holder=user, lease_expires_at__gt=now).order_by("-sample_id")
     }
     summaries = []
     for stage in stages_of(user):
@@ -73,8 +74,10 @@ def queues_of(user: User) -> list[QueueSummary]:
 
 def recent_work_of(user: User) -> list[StageClaim]:
     """The person's latest claim of each of their most recent samples (a sample claimed twice,
-    e.g. again after changes were requested, is listed once)."""
-    claims = StageClaim.objects.filter(user=user).select_related("annotation").order_by("-claimed_at")
+    e.g. again after changes were requested, is listed once). Only samples they may see now: a
+    member removed from a restricted source no longer sees the work they did there."""
+    claims = visible_to(StageClaim.objects.filter(user=user), user, "annotation__source_id")
+    claims = claims.select_related("annotation").order_by("-claimed_at")
     latest: dict[int, StageClaim] = {}
     for claim in claims[: RECENT_WORK * 5]:
         latest.setdefault(claim.annotation_id, claim)
@@ -126,11 +129,14 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def agreement_figures_of(user: User) -> AgreementFigures:
+    """Counted over the samples the person may see now (like every other figure), and read from an
+    agreement report they may see: a former member's figures no longer count a partner's samples."""
     figures = AgreementFigures()
     stages = stages_of(user)
     final = Q(state__in=(AnnotationState.VERIFIED, AnnotationState.REJECTED))
+    annotations = annotations_visible_to(user)
     if Stage.ANNOTATION in stages:
-        counts = Annotation.objects.filter(annotator=user, submitted_revision__isnull=False).aggregate(
+        counts = annotations.filter(annotator=user, submitted_revision__isnull=False).aggregate(
             submitted=Count("pk"),
             reviewed=Count("pk", filter=Q(reviewed_revision__isnull=False)),
             first_pass=Count("pk", filter=Q(reviewed_revision__isnull=False, review_round=0)),
@@ -140,7 +146,8 @@ def agreement_figures_of(user: User) -> AgreementFigures:
         counts["first_pass_share"] = _share(counts["first_pass"], counts["reviewed"])
         figures.annotator = counts
         report = (
-            AgreementReport.objects.filter(scope=ReportScope.ANNOTATOR, user=user, status=JobStatus.SUCCEEDED)
+            without_hidden(AgreementReport.objects.all(), user, "sources")
+            .filter(scope=ReportScope.ANNOTATOR, user=user, status=JobStatus.SUCCEEDED)
             .order_by("-id")
             .first()
         )
@@ -150,7 +157,7 @@ def agreement_figures_of(user: User) -> AgreementFigures:
                 figures.report = rows[0]
                 figures.report_date = report.finished_at
     if Stage.REVIEW in stages:
-        counts = Annotation.objects.filter(reviewer=user, reviewed_revision__isnull=False).aggregate(
+        counts = annotations.filter(reviewer=user, reviewed_revision__isnull=False).aggregate(
             reviewed=Count("pk"),
             decided=Count("pk", filter=final),
             kept=Count("pk", filter=final & Q(state=AnnotationState.VERIFIED, final_revision=F("reviewed_revision"))),
@@ -158,7 +165,7 @@ def agreement_figures_of(user: User) -> AgreementFigures:
         counts["kept_share"] = _share(counts["kept"], counts["decided"])
         figures.reviewer = counts
     if Stage.CONSENSUS in stages:
-        votes = ConsensusVote.objects.filter(expert=user)
+        votes = visible_to(ConsensusVote.objects.filter(expert=user), user, "annotation__source_id")
         decided = votes.filter(annotation__state__in=(AnnotationState.VERIFIED, AnnotationState.REJECTED))
         agreed = decided.filter(
             Q(decision__in=(VoteDecision.APPROVE, VoteDecision.EDIT), annotation__state=AnnotationState.VERIFIED)

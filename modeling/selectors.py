@@ -1,0 +1,40 @@
+"""Reads of training runs and what comes of them, for the person asking (catalog's visibility rule).
+
+A run is as visible as the data it learned from: its dataset version, and the versions of the runs it
+starts from (a Stage 2 run fine-tuned from a Stage 1 run on a partner's version carries that
+version's samples in its weights, whatever version it is fine-tuned on). One hidden source anywhere
+in that lineage hides the run, its checkpoints, and the jobs that name them."""
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from catalog.selectors import sees_every_source, without_hidden
+from releases.selectors import versions_visible_to
+
+from .models import ModelCheckpoint, TrainingRun
+
+# Stage 1 -> Stage 2 -> evaluation or generation is the deepest lineage the platform makes; one more
+# level is kept for a run started from any of those.
+LINEAGE_DEPTH = 4
+LINEAGE_SOURCES = tuple("parent__" * depth + "dataset_version__sources" for depth in range(LINEAGE_DEPTH))
+
+
+def runs_visible_to(user: User) -> QuerySet[TrainingRun]:
+    runs = TrainingRun.objects.all()
+    if sees_every_source(user):
+        return runs
+    for path in LINEAGE_SOURCES:
+        runs = without_hidden(runs, user, path)
+    return runs
+
+
+def checkpoints_visible_to(user: User) -> QuerySet[ModelCheckpoint]:
+    """Checkpoints a person may start jobs from: of a visible run that names a version they may see
+    (a run with no version, registered from the command line, is for those who see everything)."""
+    checkpoints = ModelCheckpoint.objects.all()
+    if sees_every_source(user):
+        return checkpoints
+    return checkpoints.filter(
+        run__in=runs_visible_to(user).values("pk"),
+        run__dataset_version__in=versions_visible_to(user).values("pk"),
+    )

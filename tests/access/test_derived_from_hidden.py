@@ -1,0 +1,195 @@
+"""Things made over visible data with something hidden: a pre-annotation of a public source by a
+checkpoint that learned from a version holding a partner's samples. The job names that checkpoint,
+the classes of its hidden export and what it did; for someone who may not see the version the
+checkpoint came from, it does not exist — in the API and in the admin, for every role."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from catalog.models import Visibility
+from modeling.models import EmbeddingJob, ModelCheckpoint, PreannotationItem, PreannotationJob, RunKind, TrainingRun
+from releases.models import DatasetVersion, Export
+
+from .test_access_matrix import REFUSED, ROLES
+from .world import MARK, build_world
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+
+@pytest.fixture
+def world(tmp_path, people, vocab, make_user, settings):
+    settings.EXPORT_ROOTS = [str(tmp_path)]
+    settings.CAPTION_RATE_LIMIT_PER_MINUTE = 0
+    return build_world(tmp_path, people, vocab, make_user(Role.ADMIN))
+
+
+@pytest.fixture
+def crossed(world, vocab):
+    """A pre-annotation of the public source by the restricted version's checkpoint."""
+    job = PreannotationJob.objects.create(
+        checkpoint=world.restricted_objects[ModelCheckpoint], source=world.public, classes=[vocab.scratch.slug]
+    )
+    PreannotationItem.objects.create(job=job, annotation_id=world.public_objects[PreannotationItem].annotation_id)
+    return job
+
+
+def _urls(job) -> list[tuple[str, bool]]:
+    """(url, names the job): its API list, detail and items; its admin changelist and pages."""
+    admin_page = "admin:modeling_preannotationjob_{}"
+    return [
+        ("/api/modeling/preannotation-jobs/", False),
+        (f"/api/modeling/preannotation-jobs/{job.pk}/", True),
+        (f"/api/modeling/preannotation-jobs/{job.pk}/items/", True),
+        (reverse(admin_page.format("changelist")), False),
+        (reverse(admin_page.format("change"), args=[job.pk]), True),
+        (reverse(admin_page.format("history"), args=[job.pk]), True),
+    ]
+
+
+def _shows(body: str, job) -> bool:
+    change = reverse("admin:modeling_preannotationjob_change", args=[job.pk])
+    return f'"id":{job.pk},' in body.replace(" ", "") or f'href="{change}"' in body
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_job_whose_checkpoint_is_hidden_does_not_exist_for_a_non_member(world, crossed, make_user, role):
+    client = Client()
+    client.force_login(make_user(role))
+    shown = []
+    for url, names_job in _urls(crossed):
+        response = client.get(url)
+        body = response.content.decode()
+        if (names_job and response.status_code not in REFUSED) or (
+            response.status_code == 200 and _shows(body, crossed)
+        ):
+            shown.append(f"{url}: {response.status_code}")
+    assert not shown, f"{role} (not a member) sees a pre-annotation by a hidden checkpoint:\n" + "\n".join(shown)
+
+
+def test_a_member_sees_the_job(world, crossed, people):
+    client = APIClient()
+    client.force_authenticate(people.manager)
+    listed = client.get("/api/modeling/preannotation-jobs/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert crossed.pk in [row["id"] for row in rows]
+    assert client.get(f"/api/modeling/preannotation-jobs/{crossed.pk}/").status_code == 200
+
+
+@pytest.fixture
+def embedded_by_hidden_tower(world):
+    """An embedding job over the public source with the image tower of the restricted version's run."""
+    job = EmbeddingJob.objects.create(model_name="tiny", checkpoint=world.restricted_objects[ModelCheckpoint].path)
+    job.sources.set([world.public])
+    return job
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_an_embedding_job_by_a_hidden_checkpoint_does_not_exist_for_a_non_member(
+    world, embedded_by_hidden_tower, make_user, role
+):
+    job = embedded_by_hidden_tower
+    client = Client()
+    client.force_login(make_user(role))
+    admin_page = "admin:modeling_embeddingjob_{}"
+    urls = [
+        ("/api/modeling/embedding-jobs/", False),
+        (f"/api/modeling/embedding-jobs/{job.pk}/", True),
+        (reverse(admin_page.format("changelist")), False),
+        (reverse(admin_page.format("change"), args=[job.pk]), True),
+    ]
+    shown = []
+    for url, names_job in urls:
+        response = client.get(url)
+        body = response.content.decode()
+        change = reverse(admin_page.format("change"), args=[job.pk])
+        listed = f'"id":{job.pk},' in body.replace(" ", "") or f'href="{change}"' in body
+        if (names_job and response.status_code not in REFUSED) or (response.status_code == 200 and listed):
+            shown.append(f"{url}: {response.status_code}")
+    assert not shown, f"{role} (not a member) sees an embedding job by a hidden checkpoint:\n" + "\n".join(shown)
+
+
+@pytest.fixture
+def fine_tuned_from_hidden(world, tmp_path):
+    """A Stage 2 run on the public version, fine-tuned from the restricted version's Stage 1 run, with
+    a checkpoint: its weights learned from the partner's samples too."""
+    parent = world.restricted_objects[TrainingRun]
+    child = TrainingRun.objects.create(
+        kind=RunKind.STAGE_2,
+        dataset_version=world.public_objects[DatasetVersion],
+        export=world.public_objects[Export],
+        parent=parent,
+        out_dir=str(tmp_path / "runs" / "fine-tuned"),
+    )
+    ModelCheckpoint.objects.create(run=child, step=1, stage="2", path="fine-tuned/ckpt")
+    return child
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_run_that_learned_from_a_hidden_run_does_not_exist_for_a_non_member(
+    world, fine_tuned_from_hidden, make_user, role
+):
+    child = fine_tuned_from_hidden
+    checkpoint = child.checkpoints.get()
+    browser = Client()
+    browser.force_login(make_user(role))
+    api = APIClient()
+    api.force_authenticate(make_user(role))
+    shown = []
+    change = reverse("admin:modeling_trainingrun_change", args=[child.pk])
+    for url, names_run in ((reverse("admin:modeling_trainingrun_changelist"), False), (change, True)):
+        response = browser.get(url)
+        body = response.content.decode()
+        if MARK in body or (names_run and response.status_code not in REFUSED):
+            shown.append(f"{url}: {response.status_code}")
+        elif response.status_code == 200 and f'href="{change}"' in body:
+            shown.append(f"{url}: lists run {child.pk}")
+    missing_run, missing_checkpoint = child.pk + 1000, checkpoint.pk + 1000
+    for reference, missing in (
+        (f"run:{child.pk}", f"run:{missing_run}"),
+        (str(checkpoint.pk), str(missing_checkpoint)),
+    ):
+        answers = []
+        for asked in (reference, missing):
+            response = api.post(
+                "/api/modeling/preannotation-jobs/", {"checkpoint": asked, "source": world.public.pk}, format="json"
+            )
+            text = response.content.decode().replace(asked.removeprefix("run:"), "<asked>")
+            answers.append((response.status_code, text))
+        if answers[0] != answers[1]:
+            shown.append(f"pre-annotation with {reference}: {answers[0]}, with a missing one: {answers[1]}")
+    assert not shown, f"{role} (not a member) reaches a run that learned from a hidden one:\n" + "\n".join(shown)
+
+
+def test_images_generated_by_a_model_that_learned_from_a_partner_stay_restricted(world, tmp_path):
+    """A Defect-Gen model trained on the restricted version, sampled by a generation run that names the
+    public version: its images can reproduce the partner's, so their source is restricted to those
+    who see the partner's source, whatever version the generation run itself names."""
+    from modeling import synthetic
+
+    from ..modeling.test_runs import write_generated_folder
+
+    generator = TrainingRun.objects.create(
+        kind=RunKind.DEFECT_GEN,
+        dataset_version=world.restricted_objects[DatasetVersion],
+        export=world.restricted_objects[Export],
+        status="succeeded",
+        checkpoint_path=str(tmp_path / "gen"),
+        out_dir=str(tmp_path / "gen"),
+    )
+    generation = TrainingRun.objects.create(
+        kind=RunKind.GENERATE,
+        dataset_version=world.public_objects[DatasetVersion],
+        export=world.public_objects[Export],
+        parent=generator,
+        out_dir=str(tmp_path / "generated-run"),
+    )
+    write_generated_folder(tmp_path / "generated", world.public_objects[Export].classes)
+
+    source, count = synthetic.synthetic_samples_import(run=generation, folder=tmp_path / "generated")
+
+    assert count == 3
+    assert source.visibility == Visibility.RESTRICTED
+    assert set(source.members.all()) == set(world.restricted.members.all())
