@@ -398,9 +398,17 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
         url = reverse("admin:modeling_trainingrun_report_png", args=[run.pk])
         return format_html('<img src="{}" alt="evaluation report of run {}" style="max-width:720px">', url, run.pk)
 
+    def get_object(self, request, object_id, from_field=None):
+        run = super().get_object(request, object_id, from_field)
+        if run is not None:
+            # The page's read-only fields get the run alone; the evaluations list needs who is asking.
+            run.viewer = request.user
+        return run
+
     @admin.display(description="evaluations of this run")
     def evaluations(self, run: TrainingRun) -> str:
-        children = run.children.filter(kind=RunKind.EVALUATE).order_by("-id")
+        # An evaluation of a visible run may have read a version this person may not see: not listed.
+        children = runs_visible_to(run.viewer).filter(parent=run, kind=RunKind.EVALUATE).order_by("-id")
         if not children:
             return "—"
         return format_html_join(

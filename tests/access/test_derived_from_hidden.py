@@ -163,6 +163,33 @@ def test_a_run_that_learned_from_a_hidden_run_does_not_exist_for_a_non_member(
     assert not shown, f"{role} (not a member) reaches a run that learned from a hidden one:\n" + "\n".join(shown)
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_a_visible_runs_page_does_not_list_its_evaluation_on_a_hidden_version(world, make_user, role, tmp_path):
+    parent = world.public_objects[TrainingRun]
+    hidden = TrainingRun.objects.create(
+        kind=RunKind.EVALUATE,
+        dataset_version=world.restricted_objects[DatasetVersion],
+        export=world.restricted_objects[Export],
+        parent=parent,
+        out_dir=str(tmp_path / "runs" / "hidden-evaluation"),
+    )
+    visible = TrainingRun.objects.create(
+        kind=RunKind.EVALUATE,
+        dataset_version=world.public_objects[DatasetVersion],
+        export=world.public_objects[Export],
+        parent=parent,
+        out_dir=str(tmp_path / "runs" / "visible-evaluation"),
+    )
+    client = Client()
+    client.force_login(make_user(role))
+    response = client.get(reverse("admin:modeling_trainingrun_change", args=[parent.pk]))
+    if response.status_code in REFUSED:
+        return  # this role has no run pages at all (the access matrix checks which)
+    body = response.content.decode()
+    assert reverse("admin:modeling_trainingrun_change", args=[hidden.pk]) not in body
+    assert reverse("admin:modeling_trainingrun_change", args=[visible.pk]) in body  # the list still works
+
+
 def test_images_generated_by_a_model_that_learned_from_a_partner_stay_restricted(world, tmp_path):
     """A Defect-Gen model trained on the restricted version, sampled by a generation run that names the
     public version: its images can reproduce the partner's, so their source is restricted to those
