@@ -111,18 +111,22 @@ def test_an_embedding_job_by_a_hidden_checkpoint_does_not_exist_for_a_non_member
     assert not shown, f"{role} (not a member) sees an embedding job by a hidden checkpoint:\n" + "\n".join(shown)
 
 
+def child_run(kind: str, side: dict, parent: TrainingRun, tmp_path) -> TrainingRun:
+    """A run of `kind` started from `parent` on the version and export of one side of the world."""
+    return TrainingRun.objects.create(
+        kind=kind,
+        dataset_version=side[DatasetVersion],
+        export=side[Export],
+        parent=parent,
+        out_dir=str(tmp_path / "runs" / f"{kind}-{TrainingRun.objects.count()}"),
+    )
+
+
 @pytest.fixture
 def fine_tuned_from_hidden(world, tmp_path):
     """A Stage 2 run on the public version, fine-tuned from the restricted version's Stage 1 run, with
     a checkpoint: its weights learned from the partner's samples too."""
-    parent = world.restricted_objects[TrainingRun]
-    child = TrainingRun.objects.create(
-        kind=RunKind.STAGE_2,
-        dataset_version=world.public_objects[DatasetVersion],
-        export=world.public_objects[Export],
-        parent=parent,
-        out_dir=str(tmp_path / "runs" / "fine-tuned"),
-    )
+    child = child_run(RunKind.STAGE_2, world.public_objects, world.restricted_objects[TrainingRun], tmp_path)
     ModelCheckpoint.objects.create(run=child, step=1, stage="2", path="fine-tuned/ckpt")
     return child
 
@@ -166,20 +170,8 @@ def test_a_run_that_learned_from_a_hidden_run_does_not_exist_for_a_non_member(
 @pytest.mark.parametrize("role", ROLES)
 def test_a_visible_runs_page_does_not_list_its_evaluation_on_a_hidden_version(world, make_user, role, tmp_path):
     parent = world.public_objects[TrainingRun]
-    hidden = TrainingRun.objects.create(
-        kind=RunKind.EVALUATE,
-        dataset_version=world.restricted_objects[DatasetVersion],
-        export=world.restricted_objects[Export],
-        parent=parent,
-        out_dir=str(tmp_path / "runs" / "hidden-evaluation"),
-    )
-    visible = TrainingRun.objects.create(
-        kind=RunKind.EVALUATE,
-        dataset_version=world.public_objects[DatasetVersion],
-        export=world.public_objects[Export],
-        parent=parent,
-        out_dir=str(tmp_path / "runs" / "visible-evaluation"),
-    )
+    hidden = child_run(RunKind.EVALUATE, world.restricted_objects, parent, tmp_path)
+    visible = child_run(RunKind.EVALUATE, world.public_objects, parent, tmp_path)
     client = Client()
     client.force_login(make_user(role))
     response = client.get(reverse("admin:modeling_trainingrun_change", args=[parent.pk]))
