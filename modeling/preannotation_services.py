@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from base.jobs import job_run_here
-from catalog.models import Source
+from catalog.models import Source, Visibility
 from catalog.selectors import sees_every_source, sources_visible_to, visible_to
 from modeling.core.checkpoint_files import checkpoint_missing
 from releases.selectors import versions_visible_to
@@ -20,7 +20,7 @@ from vocabulary.models import Facet, Term
 
 from .models import ModelCheckpoint, PreannotationJob, TrainingRun
 from .preannotation import preannotation_batch, preannotation_finish
-from .selectors import checkpoints_visible_to, runs_visible_to
+from .selectors import checkpoints_visible_to, lineage_training_sources, runs_visible_to
 from .tasks import preannotation_batch_task
 
 
@@ -130,6 +130,19 @@ def preannotation_check(
     if str(checkpoint.stage) != "2":
         raise PreannotationError(
             f"checkpoint {checkpoint.pk} is from stage {checkpoint.stage or '?'}; pre-annotation needs a Stage 2 one",
+            field="checkpoint",
+        )
+    # Predictions carry what the model learned; whoever sees the source would see them. A model that
+    # learned from a partner's samples therefore predicts only into that partner's source.
+    others = [
+        learned.name
+        for learned in lineage_training_sources(checkpoint.run)
+        if learned.visibility == Visibility.RESTRICTED and learned.pk != source.pk
+    ]
+    if others:
+        raise PreannotationError(
+            f"checkpoint {checkpoint.pk} learned from restricted source(s) {', '.join(sorted(others))}: "
+            f"its predictions may go only into those sources, not into {source.name}",
             field="checkpoint",
         )
     missing = checkpoint_missing(checkpoint.path)

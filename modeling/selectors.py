@@ -8,8 +8,9 @@ in that lineage hides the run, its checkpoints, and the jobs that name them."""
 from django.db.models import QuerySet
 
 from accounts.models import User
+from catalog.models import Source
 from catalog.selectors import sees_every_source, without_hidden
-from releases.selectors import versions_visible_to
+from releases.selectors import training_sources, versions_visible_to
 
 from .models import ModelCheckpoint, TrainingRun
 
@@ -38,3 +39,17 @@ def checkpoints_visible_to(user: User) -> QuerySet[ModelCheckpoint]:
         run__in=runs_visible_to(user).values("pk"),
         run__dataset_version__in=versions_visible_to(user).values("pk"),
     )
+
+
+def lineage_training_sources(run: TrainingRun) -> list[Source]:
+    """The sources whose samples went into `run`'s output: its export's and those of every run it
+    starts from (a generation run samples a model another run trained, perhaps on another version)."""
+    sources: dict[int, Source] = {}
+    seen: set[int] = set()
+    current: TrainingRun | None = run
+    while current is not None and current.pk not in seen:
+        seen.add(current.pk)
+        if current.export_id is not None:
+            sources.update({source.pk: source for source in training_sources(current.export)})
+        current = current.parent
+    return list(sources.values())

@@ -19,10 +19,10 @@ from base.jobs import JobStatus
 from catalog.ingest import import_run
 from catalog.models import Sample, Source, SourceKind
 from catalog.services import import_job_create, source_derived_from
-from releases.selectors import training_sources
 from vocabulary.models import Term
 
 from .models import TrainingRun
+from .selectors import lineage_training_sources
 
 FOLDER_MANIFEST = "manifest.jsonl"
 GENERATOR_NAMES = {"defect-gen": "Defect-Gen synthesis", "text-to-image": "Text-to-image synthesis"}
@@ -68,20 +68,6 @@ def folder_manifest_rows(manifest: dict, *, product: str = "", domain: str = "")
         {"image": sample["image"], "mask": sample["mask"], "mask_classes": labels, "product": product, "domain": domain}
         for sample in manifest["samples"]
     ]
-
-
-def lineage_training_sources(run: TrainingRun) -> list[Source]:
-    """The sources whose samples went into `run`'s output: its export's and those of every run it
-    starts from (a generation run samples a model another run trained, perhaps on another version)."""
-    sources: dict[int, Source] = {}
-    seen: set[int] = set()
-    current: TrainingRun | None = run
-    while current is not None and current.pk not in seen:
-        seen.add(current.pk)
-        if current.export_id is not None:
-            sources.update({source.pk: source for source in training_sources(current.export)})
-        current = current.parent
-    return list(sources.values())
 
 
 def synthetic_samples_import(*, run: TrainingRun, folder: Path) -> tuple[Source, int]:

@@ -3,6 +3,8 @@ checkpoint that learned from a version holding a partner's samples. The job name
 the classes of its hidden export and what it did; for someone who may not see the version the
 checkpoint came from, it does not exist — in the API and in the admin, for every role."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -212,3 +214,21 @@ def test_images_generated_by_a_model_that_learned_from_a_partner_stay_restricted
     assert count == 3
     assert source.visibility == Visibility.RESTRICTED
     assert set(source.members.all()) == set(world.restricted.members.all())
+
+
+def test_a_model_that_learned_from_a_partner_predicts_only_into_that_partners_source(world):
+    """Predictions carry what the model learned, and everyone who sees the source sees them: a Stage 2
+    checkpoint trained on a version holding the partner's samples may not pre-annotate the public
+    source, whoever asks (here the command line, which sees everything)."""
+    from modeling.preannotation_services import PreannotationError, preannotation_check
+
+    run = world.restricted_objects[TrainingRun]
+    checkpoint = ModelCheckpoint.objects.create(run=run, step=2, stage="2", path="restricted/stage-2")
+    with pytest.raises(
+        PreannotationError, match=f"learned from restricted source.*{re.escape(world.restricted.name)}"
+    ) as refused:
+        preannotation_check(checkpoint=checkpoint, source=world.public, requester=None)
+    assert refused.value.field == "checkpoint"
+    # Into the partner's own source it passes this rule and stops at the next (the stand-in has no files).
+    with pytest.raises(PreannotationError, match="files are gone"):
+        preannotation_check(checkpoint=checkpoint, source=world.restricted, requester=None)
