@@ -1,6 +1,7 @@
 import contextlib
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 # One torch thread: the suite runs on small (2-core) machines, where two torch threads fighting other
@@ -44,6 +45,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    # `make test` hands whole files to its workers in order of first appearance (--dist loadfile): the
+    # files with the most slow tests go first, so the longest start early and the quick ones fill in
+    # at the end instead of one worker finishing a long file alone. Only then: on one process,
+    # pytest-django's order (transactional tests last) stands.
+    if config.getoption("dist", "no") == "loadfile":
+        slow_tests = Counter(item.path for item in items if item.get_closest_marker("slow"))
+        items.sort(key=lambda item: -slow_tests[item.path])
 
 
 @pytest.fixture(autouse=True)
