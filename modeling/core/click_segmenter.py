@@ -46,7 +46,7 @@ class ClickModelConfig:
     click_radius: int = 5  # click disks, in working-resolution pixels (RITM uses 5)
     # zoom-in (click_zoom.py): after the first click, predict again in a box around the mask and clicks
     zoom_in: bool = True
-    zoom_first_click: bool = False  # the first click too: predict on the whole image, then again zoomed on that
+    zoom_first_click: bool = True  # the first click too: predict on the whole image, then again zoomed on that
     zoom_margin: float = 0.4  # the box grows by this share of its side on each side
     zoom_min_fraction: float = 0.2  # the box is at least this share of the image's side
     # Clicks are law: the returned mask holds every pixel within this many of the caller's pixels of
@@ -67,6 +67,9 @@ class ClickModelConfig:
     checkpoint_every: int = 500
     threads: int = 1  # CPU threads when training on the CPU
     minutes: float = 30.0  # training time budget: stop with a checkpoint after this long (0: no limit)
+    # The budget's clock: "wall", or "cpu" (the process's CPU time, all its threads: on a shared
+    # machine a run gets its minutes of computing, however long it waits for a core).
+    budget_clock: str = "wall"
     source_size: int = 512  # examples are kept at this size; zoomed training crops are cut from it
     zoom_share: float = 0.7  # share of training examples that are zoomed crops around the instance
 
@@ -126,6 +129,13 @@ def apply_overrides(config: ClickModelConfig, overrides: Sequence[str]) -> Click
 
 
 def check_config(config: ClickModelConfig) -> ClickModelConfig:
+    _check_sizes(config)
+    _check_zoom_and_clicks(config)
+    _check_training(config)
+    return config
+
+
+def _check_sizes(config: ClickModelConfig) -> None:
     stride = 2 ** len(config.widths)
     if len(config.widths) < 3:
         raise ConfigError("widths needs at least three stages (strides 2, 4, 8)")
@@ -135,6 +145,9 @@ def check_config(config: ClickModelConfig) -> ClickModelConfig:
         raise ConfigError("crop_size cannot exceed image_size")
     if config.source_size < config.image_size:
         raise ConfigError(f"source_size ({config.source_size}) cannot be below image_size ({config.image_size})")
+
+
+def _check_zoom_and_clicks(config: ClickModelConfig) -> None:
     if not 0 <= config.zoom_share <= 1:
         raise ConfigError(f"zoom_share must lie in [0, 1], got {config.zoom_share}")
     if config.zoom_margin < 0:
@@ -143,11 +156,15 @@ def check_config(config: ClickModelConfig) -> ClickModelConfig:
         raise ConfigError(f"zoom_min_fraction must lie in (0, 1], got {config.zoom_min_fraction}")
     if config.click_law_radius < 0:
         raise ConfigError(f"click_law_radius cannot be negative, got {config.click_law_radius}")
+
+
+def _check_training(config: ClickModelConfig) -> None:
     if config.loss not in LOSSES:
         raise ConfigError(f"unknown loss {config.loss!r}; losses: {', '.join(LOSSES)}")
+    if config.budget_clock not in ("wall", "cpu"):
+        raise ConfigError(f"budget_clock must be wall or cpu, got {config.budget_clock!r}")
     if config.minutes < 0:
         raise ConfigError(f"minutes cannot be negative (0 means no limit), got {config.minutes}")
-    return config
 
 
 def config_to_dict(config: ClickModelConfig) -> dict[str, Any]:

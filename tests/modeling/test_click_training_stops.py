@@ -1,10 +1,11 @@
 """Click training stops cleanly: SIGTERM (the platform's cancel) makes it finish its step, save a
 resumable checkpoint and exit 143, as the diffusion trainer does; its time budget (``minutes``) ends it
-with a checkpoint too."""
+with a checkpoint too, on the wall clock or the CPU clock."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ from PIL import Image
 
 from modeling import train
 from modeling.core.checkpoint import load_checkpoint
+from modeling.core.click_segmenter import load_click_config
+from modeling.core.click_training import _learning_rate_factor, _TimeBudget
+from modeling.core.errors import ConfigError
 
 from .sigterm import logged_steps, train_then_sigterm
 
@@ -64,3 +68,30 @@ def test_the_time_budget_ends_training_with_a_checkpoint(pairs, tmp_path, capsys
     assert result["out_of_time"] is True and not result["stopped"]
     assert 1 <= result["step"] < 100000
     assert load_checkpoint(run, stage="click").step == result["step"] == logged_steps(run)[-1]["step"]
+
+
+def test_the_cpu_clock_counts_computing_not_waiting():
+    wall, cpu = _TimeBudget(1.0, "wall"), _TimeBudget(1.0, "cpu")
+    time.sleep(0.2)  # waiting for a core, as a run on a shared machine does
+    assert wall.elapsed() >= 0.2
+    assert cpu.elapsed() < 0.1
+
+
+def test_an_unknown_budget_clock_is_refused_by_name():
+    with pytest.raises(ConfigError, match="budget_clock"):
+        load_click_config("tiny", ["budget_clock=sundial"])
+
+
+def test_a_short_time_budget_is_not_spent_warming_up():
+    budget = _TimeBudget(1.0, "wall")
+    budget.before = 6.0  # a tenth of the minute trained, in only 10 of 8000 steps
+    assert _learning_rate_factor(10, steps=8000, budget=budget) > 0.95
+    budget.before = 60.0
+    assert _learning_rate_factor(10, steps=8000, budget=budget) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_without_a_time_budget_the_schedule_follows_the_steps():
+    budget = _TimeBudget(0.0, "wall")
+    factors = [_learning_rate_factor(step, steps=100, budget=budget) for step in range(100)]
+    assert factors[0] < factors[4] <= 1.0 == max(factors)  # warm-up over the first twentieth
+    assert factors[5:] == sorted(factors[5:], reverse=True) and factors[-1] < 0.01  # then annealed
