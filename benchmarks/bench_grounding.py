@@ -58,10 +58,13 @@ def _train(mode: str, source, keys, out: Path):
         make_loader(ShardDataset(source, config.data, train=True, keys=keys), batch_size=BATCH, num_workers=0)
     )
     curve, window = [], []
+    every = max(1, STEPS // 6)
     started = time.perf_counter()
     for step in range(1, STEPS + 1):
         window.append(trainer.train_step(next(batches))["grounding"])
-        if step % max(1, STEPS // 6) == 0 or step == STEPS:
+        # Six windows; the last takes the remainder (2000 steps: 1666-2000), never a window of two
+        # steps, whose mean would be read as "the last loss".
+        if step == STEPS or (step % every == 0 and STEPS - step >= every):
             curve.append((step, sum(window) / len(window)))
             window = []
     trainer.save()
