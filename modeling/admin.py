@@ -408,7 +408,11 @@ class TrainingRunAdmin(SourceVisibilityAdmin):
     @admin.display(description="evaluations of this run")
     def evaluations(self, run: TrainingRun) -> str:
         # An evaluation of a visible run may have read a version this person may not see: not listed.
-        children = runs_visible_to(run.viewer).filter(parent=run, kind=RunKind.EVALUATE).order_by("-id")
+        # A run that did not come through get_object has no viewer: then nothing is listed.
+        viewer = getattr(run, "viewer", None)
+        if viewer is None:
+            return "—"
+        children = runs_visible_to(viewer).filter(parent=run, kind=RunKind.EVALUATE).order_by("-id")
         if not children:
             return "—"
         return format_html_join(
