@@ -15,12 +15,11 @@ from base.jobs import job_run_here
 from catalog.models import Source, Visibility
 from catalog.selectors import sees_every_source, sources_visible_to, visible_to
 from modeling.core.checkpoint_files import checkpoint_missing
-from releases.selectors import versions_visible_to
 from vocabulary.models import Facet, Term
 
 from .models import ModelCheckpoint, PreannotationJob, TrainingRun
 from .preannotation import preannotation_batch, preannotation_finish
-from .selectors import checkpoints_visible_to, lineage_training_sources, runs_visible_to
+from .selectors import checkpoints_visible_to, lineage_training_sources, runs_usable_by, runs_visible_to
 from .tasks import preannotation_batch_task
 
 
@@ -57,9 +56,7 @@ def checkpoint_resolve(reference: str | int, *, requester: User | None = None) -
         )
     checkpoints = ModelCheckpoint.objects.all() if requester is None else checkpoints_visible_to(requester)
     if kind == "run":
-        runs = TrainingRun.objects.all()
-        if requester is not None:
-            runs = runs_visible_to(requester).filter(dataset_version__in=versions_visible_to(requester).values("pk"))
+        runs = TrainingRun.objects.all() if requester is None else runs_usable_by(requester)
         checkpoint = checkpoints.filter(run_id=int(number)).order_by("-step").first()
         if checkpoint is None and not runs.filter(pk=int(number)).exists():
             raise PreannotationError(f"no run {number}", field="checkpoint")

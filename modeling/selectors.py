@@ -29,16 +29,21 @@ def runs_visible_to(user: User) -> QuerySet[TrainingRun]:
     return runs
 
 
+def runs_usable_by(user: User) -> QuerySet[TrainingRun]:
+    """Runs a person may start jobs from: visible, and naming a version they may see (a run with no
+    version, registered from the command line, is for those who see everything)."""
+    runs = TrainingRun.objects.all()
+    if sees_every_source(user):
+        return runs
+    return runs_visible_to(user).filter(dataset_version__in=versions_visible_to(user).values("pk"))
+
+
 def checkpoints_visible_to(user: User) -> QuerySet[ModelCheckpoint]:
-    """Checkpoints a person may start jobs from: of a visible run that names a version they may see
-    (a run with no version, registered from the command line, is for those who see everything)."""
+    """Checkpoints a person may start jobs from: those of the runs usable by them."""
     checkpoints = ModelCheckpoint.objects.all()
     if sees_every_source(user):
         return checkpoints
-    return checkpoints.filter(
-        run__in=runs_visible_to(user).values("pk"),
-        run__dataset_version__in=versions_visible_to(user).values("pk"),
-    )
+    return checkpoints.filter(run__in=runs_usable_by(user).values("pk"))
 
 
 def lineage_training_sources(run: TrainingRun) -> list[Source]:
