@@ -150,7 +150,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
             if data["publish"]:
                 versions.dataset_version_publish(version=version)
         except versions.VersionError as error:
-            raise ValidationError({"detail": str(error)}) from None
+            raise ValidationError({error.field or "detail": str(error)}) from None
         body = DatasetVersionSerializer(version).data
         report = version_near_duplicates(version=version, requested_by=request.user)
         body["near_duplicates"] = report.to_json(limit=NEAR_DUPLICATE_GROUPS_LISTED)

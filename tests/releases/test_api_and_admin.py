@@ -24,6 +24,19 @@ def test_data_managers_create_publish_and_diff_versions_through_the_api(verified
     assert api.post("/api/releases/versions/2/exports/", {"target": "/tmp/x"}, format="json").status_code == 400
 
 
+def test_a_bad_split_plan_or_selection_is_a_400_naming_the_field(db, client_for):
+    api = client_for(Role.DATA_MANAGER)
+
+    bad_plan = api.post(
+        "/api/releases/versions/", {"title": "x", "split_plan": {"train": 0.9, "val": 0.2}}, format="json"
+    )
+    bad_selection = api.post("/api/releases/versions/", {"title": "x", "selection": {"source": [1]}}, format="json")
+
+    assert bad_plan.status_code == 400 and "sum to 1" in bad_plan.json()["errors"]["split_plan"][0]
+    assert bad_selection.status_code == 400 and "source" in bad_selection.json()["errors"]["selection"][0]
+    assert not DatasetVersion.objects.exists()
+
+
 def test_an_export_started_through_the_api_is_planned(verified_dataset, client_for, tmp_path, settings):
     settings.EXPORT_ROOTS = [str(tmp_path)]
     api = client_for(Role.DATA_MANAGER)
