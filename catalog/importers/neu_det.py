@@ -29,6 +29,9 @@ class NEUDetImporter(Importer):
         annotated: set[str] = set()
         for xml_path in sorted(annotations_dir.glob("*.xml")):
             item = self._item_from_xml(xml_path, images_by_stem)
+            # An image whose XML is refused is not imported on its own: it would look defect-free,
+            # and once the XML is fixed the image would only be a duplicate of that sample.
+            annotated.add(xml_path.stem)
             if item.image_path is not None:
                 annotated.add(item.image_path.stem)
             yield item

@@ -178,6 +178,29 @@ def test_neu_det_xml_without_extension_finds_its_image_and_bad_xml_is_rejected(t
     assert region.bbox == [0, 0, 200, 100]
 
 
+def test_neu_det_image_whose_xml_is_refused_is_not_imported_as_defect_free(tmp_path):
+    """Every NEU-DET image shows a defect: with its boxes refused, importing the image alone would
+    put a defect-free-looking sample in the catalog, and fixing the XML later would only find it a
+    duplicate."""
+    (tmp_path / "IMAGES").mkdir()
+    (tmp_path / "ANNOTATIONS").mkdir()
+    (tmp_path / "IMAGES" / "crazing_11.jpg").write_bytes(png_bytes((200, 200), seed=1))
+    (tmp_path / "IMAGES" / "crazing_13.jpg").write_bytes(png_bytes((200, 200), seed=2))
+    (tmp_path / "ANNOTATIONS" / "crazing_11.xml").write_text("<annotation><object><name>crazing</name>")
+    (tmp_path / "ANNOTATIONS" / "crazing_13.xml").write_text(
+        "<annotation><filename>crazing_13.jpg</filename><object><name></name>"
+        "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>20</xmax><ymax>10</ymax></bndbox></object></annotation>"
+    )
+
+    job = run_import("neu-det", tmp_path)
+
+    rows = outcomes(job)
+    assert rows["ANNOTATIONS/crazing_11.xml"][0] == RowOutcome.REJECTED
+    assert rows["ANNOTATIONS/crazing_13.xml"][0] == RowOutcome.REJECTED
+    assert "IMAGES/crazing_11.jpg" not in rows and "IMAGES/crazing_13.jpg" not in rows
+    assert not Sample.objects.exists()
+
+
 def test_index_masks_give_one_region_per_class_present(tmp_path):
     (tmp_path / "a.png").write_bytes(png_bytes((40, 30)))
     mask = np.zeros((30, 40), dtype=np.uint8)
