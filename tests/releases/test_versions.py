@@ -197,3 +197,13 @@ def test_a_domain_is_a_domain_terms_slug_or_a_samples_domain(verified_dataset):
 
     assert dataset_version_create(title="term", selection={"domains": [term.slug]}).pk
     assert dataset_version_create(title="free", selection={"domains": ["glassware"]}).sample_count == 1
+
+
+def test_a_split_plan_leaving_out_a_ratio_says_which_default_it_got(db):
+    # The user meant no test split; test keeps its default 0.1, and the message must say so.
+    with pytest.raises(VersionError) as refused:
+        dataset_version_create(title="x", split_plan={"train": 0.8, "val": 0.2})
+
+    message = str(refused.value)
+    assert "test 0.1 (not given: its default)" in message and "train 0.8" in message
+    assert not DatasetVersion.objects.exists()
