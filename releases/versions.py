@@ -354,7 +354,9 @@ def dataset_version_publish(*, version: DatasetVersion) -> DatasetVersion:
     if version.status == VersionStatus.PUBLISHED:
         raise VersionError(f"{version.name} is published already")
     if not version.sample_count:
-        raise VersionError(f"{version.name} holds no sample: nothing to publish")
+        raise VersionError(
+            f"{version.name} holds no sample (no VERIFIED annotation matches its selection): nothing to publish"
+        )
     version.status = VersionStatus.PUBLISHED
     version.published_at = timezone.now()
     version.save(update_fields=["status", "published_at"])

@@ -207,3 +207,11 @@ def test_a_split_plan_leaving_out_a_ratio_says_which_default_it_got(db):
     message = str(refused.value)
     assert "test 0.1 (not given: its default)" in message and "train 0.8" in message
     assert not DatasetVersion.objects.exists()
+
+
+def test_publishing_an_empty_version_says_only_verified_annotations_are_picked(db):
+    # Freshly imported samples have no VERIFIED annotation yet: the message must point there.
+    with pytest.raises(CommandError, match="no VERIFIED annotation matches its selection"):
+        call_command("create_version", "--title", "first", "--publish", stdout=io.StringIO())
+
+    assert not DatasetVersion.objects.exists()
