@@ -119,6 +119,14 @@ class ExportCreateSerializer(serializers.Serializer):
     shard_max_bytes = serializers.IntegerField(min_value=1, max_value=2**63 - 1, default=1_000_000_000)
 
 
+def _refused(error: versions.VersionError | exports.ExportError) -> ValidationError:
+    """A service's refusal as a 400: its message as the detail, and under the field it names."""
+    body = {"detail": str(error)}
+    if error.field:
+        body[error.field] = str(error)
+    return ValidationError(body)
+
+
 class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Dataset versions: freeze a selection, publish it, export it, compare two."""
 
@@ -150,7 +158,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
             if data["publish"]:
                 versions.dataset_version_publish(version=version)
         except versions.VersionError as error:
-            raise ValidationError({error.field or "detail": str(error)}) from None
+            raise _refused(error) from None
         body = DatasetVersionSerializer(version).data
         report = version_near_duplicates(version=version, requested_by=request.user)
         body["near_duplicates"] = report.to_json(limit=NEAR_DUPLICATE_GROUPS_LISTED)
@@ -199,7 +207,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         try:
             export = exports.export_create(version=self.get_object(), created_by=request.user, **params.validated_data)
         except exports.ExportError as error:
-            raise ValidationError({"detail": str(error)}) from None
+            raise _refused(error) from None
         exports.export_start(export=export)
         return Response(ExportSerializer(export).data, status=status.HTTP_201_CREATED)
 

@@ -29,7 +29,12 @@ BACKGROUND = {"index": 0, "slug": "background", "labels": {"en": "background", "
 
 
 class ExportError(ValueError):
-    """An export that cannot start as asked; the message names what is wrong."""
+    """An export that cannot start as asked; the message names what is wrong, and `field` the input
+    it is about ("format", "target", ...) when it is about one."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def export_create(
@@ -47,11 +52,13 @@ def export_create(
     the version and whose target must lie under EXPORT_ROOTS / EXPORT_S3_LOCATIONS; None is an
     operator on the command line, who may write anywhere."""
     if format not in ExportFormat.values:
-        raise ExportError(f"unknown format {format!r}; one of {', '.join(ExportFormat.values)}")
+        raise ExportError(f"unknown format {format!r}; one of {', '.join(ExportFormat.values)}", field="format")
     if version.status != VersionStatus.PUBLISHED and not allow_draft:
         raise ExportError(f"{version.name} is not published: publish it before exporting")
     if shard_max_samples < 1 or shard_max_bytes < 1:
-        raise ExportError("shard sizes must be positive")
+        raise ExportError(
+            "shard sizes must be positive", field="shard_max_samples" if shard_max_samples < 1 else "shard_max_bytes"
+        )
     if created_by is not None and not versions_visible_to(created_by).filter(pk=version.pk).exists():
         raise ExportError(f"{version.name} holds samples of sources you may not see")
     try:
@@ -59,7 +66,7 @@ def export_create(
             target = confined_location(target)
         target_for(target)
     except ExportTargetError as error:
-        raise ExportError(str(error)) from None
+        raise ExportError(str(error), field="target") from None
     with transaction.atomic():
         export = Export.objects.create(
             version=version,

@@ -52,6 +52,20 @@ def test_an_export_started_through_the_api_is_planned(verified_dataset, client_f
     assert export.shards_total >= 5 and api.get(f"/api/releases/exports/{export.pk}/").json()["status"] == "pending"
 
 
+def test_an_export_target_outside_the_export_roots_is_a_400_naming_target(
+    verified_dataset, client_for, tmp_path, settings
+):
+    settings.EXPORT_ROOTS = [str(tmp_path / "exports")]
+    api = client_for(Role.DATA_MANAGER)
+    api.post("/api/releases/versions/", {"title": "all", "publish": True}, format="json")
+
+    response = api.post("/api/releases/versions/1/exports/", {"target": str(tmp_path / "elsewhere")}, format="json")
+
+    assert response.status_code == 400
+    assert "not under an export root" in response.json()["errors"]["target"][0]
+    assert not Export.objects.exists()
+
+
 def test_annotators_cannot_cut_versions(verified_dataset, client_for):
     assert client_for(Role.ANNOTATOR).post("/api/releases/versions/", {"title": "x"}, format="json").status_code == 403
 
