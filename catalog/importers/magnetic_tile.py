@@ -13,7 +13,11 @@ class MagneticTileImporter(Importer):
     description = "Magnetic Tile: MT_<Class>/Imgs/<stem>.jpg + <stem>.png mask"
 
     def discover(self):
-        class_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.startswith("MT_"))
+        # PATH may be the dataset folder (holding MT_<Class> folders) or one MT_<Class> folder.
+        if self.root.name.startswith("MT_") and (self.root / "Imgs").is_dir():
+            class_dirs = [self.root]
+        else:
+            class_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.startswith("MT_"))
         if not class_dirs:
             raise ImportFormatError(f"{self.root} holds no MT_<Class> folder")
         for class_dir in class_dirs:

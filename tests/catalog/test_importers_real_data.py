@@ -55,6 +55,15 @@ def test_magnetic_tile_thresholds_antialiased_masks_and_skips_free_tiles(real_da
     assert checked == SourceRegion.objects.count() > 150
 
 
+def test_magnetic_tile_imports_one_class_folder_given_as_the_path(real_data):
+    # Like MVTec's category folder: pointing at MT_Crack imports that class, not "holds no MT_ folder".
+    job = run_import("magnetic-tile", real_data / "magnetic_tile" / "MT_Crack")
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert (job.total, job.imported, job.rejected) == (40, 40, 0)
+    assert set(SourceRegion.objects.values_list("label", flat=True)) == {"Crack"}
+
+
 def test_magnetic_tile_masks_really_are_antialiased(real_data):
     # The reason for thresholding: the source masks hold more than two grey levels.
     levels = set()
