@@ -12,8 +12,9 @@ added (positive) or erased (negative) at each click, which is what an annotator 
 backend.
 
 Split by image (a hash of its path, so it never changes): 40% of the images are held out and every
-backend is scored on their instances only. The learned backend is trained here, on the CPU with one
-thread, on the other 60% (`BENCH_CLICKS_STEPS`, default the tiny preset's), or loaded from
+backend is scored on their instances only. The learned backend is trained here, on the CPU with the
+preset's `threads` (one; `BENCH_CLICKS_SET="threads=2"` on a quiet two-core machine), on the other
+60% (`BENCH_CLICKS_STEPS`, default the tiny preset's), or loaded from
 `BENCH_CLICKS_CHECKPOINT` (a checkpoint trained on that same split); `BENCH_CLICKS_MINUTES` caps its
 training time (default the preset's), `BENCH_CLICKS_SET="key=value ..."` overrides other config keys. A SAM backend joins when
 `SEGMENT_SAM_PATH` names a local folder. The held-out images are never trained on.
@@ -149,9 +150,10 @@ def learned_checkpoint(train_cases) -> str:
     result = train_click_model(
         config=config, examples=examples, out_dir=out_dir, simulator=ProtocolClicks(), device="cpu"
     )
+    torch.set_num_threads(1)  # the backends are scored on one thread, whatever the training used
     print(
         f"   learned: trained {result['step']} steps on {len(examples)} instances of {len(train_cases)} images, "
-        f"1 CPU thread, {(time.perf_counter() - begun) / 60:.1f} min"
+        f"{config.threads} CPU thread(s), {(time.perf_counter() - begun) / 60:.1f} min"
         f"{' (time budget reached)' if result.get('out_of_time') else ''} (train IoU {result['metrics'].get('train_iou')}); "
         f"checkpoint {result['checkpoint']}",
         flush=True,
