@@ -13,8 +13,9 @@ from accounts.models import User
 from base.jobs import JobStatus
 from catalog.selectors import visible_to, without_hidden
 
-from ..actions import ROLE_PERMISSION, STAGE_ROLE, WORKING_STATE
+from ..actions import ROLE_PERMISSION, STAGE_ROLE, WORKING_STATE, claim_transition_for
 from ..consensus import ConsensusTally, consensus_tally
+from ..error_codes import WorkflowError
 from ..models import (
     AgreementReport,
     Annotation,
@@ -44,6 +45,22 @@ def stages_of(user: User) -> list[str]:
 
 def stage_permission(stage: str) -> str:
     return ROLE_PERMISSION[STAGE_ROLE[stage]]
+
+
+def claimable_stage(user: User, annotation: Annotation) -> str | None:
+    """The stage the work page offers this person to claim the sample for, or None.
+
+    The claim's own check decides (role, reservation, own work, a vote already in on the current
+    revision, a full panel), so the button appears only where pressing it would succeed; the
+    role alone would offer an annotator who also reviews a claim on their own submission."""
+    if annotation.lease_is_live():
+        return None
+    try:
+        transition = claim_transition_for(annotation)
+        transition(annotation=annotation, user=user).check()
+    except WorkflowError:
+        return None
+    return transition.stage
 
 
 @dataclass

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.roles import Role
+from accounts.services import user_assign_role
 from annotation.models import Annotation, AnnotationState
 from annotation.web import sample_browser, selectors
 
@@ -131,6 +132,23 @@ def test_a_sample_someone_else_may_claim_is_shown_read_only_with_a_claim_button(
 def test_the_annotator_cannot_claim_their_own_submitted_sample_for_review(client, annotation, people, vocab):
     drive(annotation, people, vocab, to="submitted")
     client.force_login(people.annotator)
+    data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
+    assert data["mode"] == "view" and data["claimable"] is None
+
+
+def test_an_annotator_who_also_reviews_gets_no_claim_button_on_their_own_submitted_sample(
+    client, annotation, people, vocab
+):
+    drive(annotation, people, vocab, to="submitted")
+    user_assign_role(user=people.annotator, role=Role.REVIEWER)
+    client.force_login(people.annotator)
+    data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
+    assert data["mode"] == "view" and data["claimable"] is None
+
+
+def test_an_expert_who_already_voted_on_the_current_revision_gets_no_claim_button(client, annotation, people, vocab):
+    drive(annotation, people, vocab, to="in_consensus")
+    client.force_login(people.expert1)
     data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
     assert data["mode"] == "view" and data["claimable"] is None
 
