@@ -2,9 +2,11 @@
 sample browser and the language switch (the browser tests in tests/browser drive the scripts)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.services import user_assign_role
@@ -151,6 +153,16 @@ def test_an_expert_who_already_voted_on_the_current_revision_gets_no_claim_butto
     client.force_login(people.expert1)
     data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
     assert data["mode"] == "view" and data["claimable"] is None
+
+
+def test_the_annotator_whose_lease_ran_out_is_offered_the_claim_again(client, annotation, people, vocab):
+    # Back from lunch: the lease expired, nobody has claimed the sample since; the claim would
+    # succeed (it returns the expired lease to the queue first), so the page offers it.
+    drive(annotation, people, vocab, to="in_annotation")
+    Annotation.objects.filter(pk=annotation.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+    client.force_login(people.annotator)
+    data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
+    assert data["mode"] == "view" and data["claimable"] == "annotation"
 
 
 def test_a_restricted_sample_is_not_found_for_outsiders(client, signed_in, vocab):
