@@ -176,6 +176,25 @@ def test_the_sample_browser_is_for_data_managers(client, signed_in):
     assert client.get(reverse("review:samples")).status_code == 403
 
 
+def test_a_sample_number_that_is_not_there_opens_a_page_in_my_language_with_the_way_home(client, signed_in, vocab):
+    # "Go to #" with a mistyped number, or one of a partner's samples: the review pages' own
+    # page in the person's language, not Django's bare English one.
+    hidden = enqueue(make_sample(make_source("partner", restricted=True)))[0]
+    signed_in(Role.ANNOTATOR, preferred_language="ja")
+    response = client.get(reverse("review:work", args=[hidden.pk]))
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "ページが見つかりません" in html and reverse("review:home") in html
+
+
+def test_a_page_of_another_role_is_refused_in_my_language(client, signed_in):
+    signed_in(Role.EXPERT, preferred_language="zh-hans")
+    response = client.get(reverse("review:samples"))
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "你的角色无法打开此页面" in html and reverse("review:home") in html
+
+
 def test_the_sample_browser_filters_by_status_and_names_a_bad_filter(client, signed_in, annotation, vocab):
     waiting = annotation
     loose = make_sample()
