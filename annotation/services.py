@@ -327,7 +327,10 @@ def _assign_one(annotation: Annotation, *, by, annotator, priority, is_gold) -> 
 def annotations_set_priority(
     *, by: User, sample_ids: Iterable[int], priority: int | None = None, is_gold: bool | None = None
 ) -> int:
-    """Change priority or the gold flag (the admin's actions); audited like any edit."""
+    """Change priority or the gold flag (the admin's actions); audited like any edit.
+
+    Not a versioned write: they order the queue and are not the work, so whoever holds the
+    sample saves on as before (a bump made their next save a stale-version conflict)."""
     _require_manager(by)
     changed = 0
     with transaction.atomic():
@@ -340,7 +343,7 @@ def annotations_set_priority(
                 edits.append(("is_gold", annotation.is_gold, is_gold))
                 annotation.is_gold = is_gold
             if edits:
-                actions.annotation_write(annotation)
+                Annotation.objects.filter(pk=annotation.pk).update(**{field: after for field, _before, after in edits})
                 for field, before, after in edits:
                     audit_record(
                         annotation=annotation, actor=by, action="edit", field=field, before=before, after=after

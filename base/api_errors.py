@@ -9,8 +9,12 @@ Services raise `ApiError` (or a subclass such as annotation's WorkflowError) or 
 `api_exception_handler`, installed as DRF's EXCEPTION_HANDLER, writes them all in this shape.
 """
 
+from contextlib import nullcontext
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils import translation
 from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -102,11 +106,27 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def _in_user_language(request):
+    """The review pages speak the signed-in person's language (User.preferred_language), whatever
+    the browser asks for; so do their 403 and 404 pages, rendered after the view has returned."""
+    language = getattr(getattr(request, "user", None), "preferred_language", "")
+    if language in dict(settings.LANGUAGES):
+        return translation.override(language)
+    return nullcontext()
+
+
 def page_not_found(request, exception):
-    """A URL that matches no route: under /api/ in the API's error shape, elsewhere Django's page."""
+    """A URL that matches no route: under /api/ in the API's error shape, elsewhere the 404.html page."""
     if _is_api(request):
         return JsonResponse({"code": "not_found", "detail": f"no such route: {request.path}", "errors": {}}, status=404)
-    return defaults.page_not_found(request, exception)
+    with _in_user_language(request):
+        return defaults.page_not_found(request, exception)
+
+
+def permission_denied(request, exception):
+    """A page the person's role may not open (DRF answers its own 403s under /api/): the 403.html page."""
+    with _in_user_language(request):
+        return defaults.permission_denied(request, exception)
 
 
 def server_error(request):

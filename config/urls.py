@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("annotation.web.urls")),
 ]
 
-# Under /api/, a missing route and a server error answer in the API's error shape (base/api_errors.py).
+# Under /api/, a missing route and a server error answer in the API's error shape (base/api_errors.py);
+# elsewhere the review pages' 403 and 404 pages speak the person's language.
+handler403 = "base.api_errors.permission_denied"
 handler404 = "base.api_errors.page_not_found"
 handler500 = "base.api_errors.server_error"

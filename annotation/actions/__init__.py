@@ -19,6 +19,7 @@ from .base import (
     Transition,
     annotation_write,
     lease_duration,
+    state_after_return,
     user_has_role,
 )
 from .claims import (
@@ -71,5 +72,6 @@ __all__ = [
     "consensus_outcome",
     "consensus_reason",
     "lease_duration",
+    "state_after_return",
     "user_has_role",
 ]

@@ -51,6 +51,17 @@ def user_has_role(user: User, role: str) -> bool:
     return user.has_perm(ROLE_PERMISSION[role])
 
 
+def state_after_return(annotation: Annotation) -> str:
+    """The state a held sample goes back to when its lease is released or runs out."""
+    stage = STAGE_OF_WORKING_STATE[annotation.state]
+    if stage == Stage.ANNOTATION:
+        # After a review round it stays reserved for its annotator.
+        return State.CHANGES_REQUESTED if annotation.review_round else State.UNASSIGNED
+    if stage == Stage.REVIEW:
+        return State.SUBMITTED
+    return State.IN_CONSENSUS if annotation.consensus_voters else State.REVIEWED
+
+
 def lease_duration() -> timedelta:
     return timedelta(minutes=settings.ANNOTATION_LEASE_MINUTES)
 
@@ -175,19 +186,13 @@ class Transition:
         """Back to the queue of the stage it was held in (release and lease expiry)."""
         annotation = self.annotation
         stage = STAGE_OF_WORKING_STATE[annotation.state]
+        state = state_after_return(annotation)
         self.end_lease(outcome)
-        if stage == Stage.ANNOTATION:
-            if annotation.review_round:
-                self.move_to(State.CHANGES_REQUESTED, queue=stage)  # still reserved for the annotator
-            else:
-                self.move_to(State.UNASSIGNED, queue=stage)
-                if annotation.assignee_id is None:
-                    annotation.annotator = None
+        if state == State.UNASSIGNED and annotation.assignee_id is None:
+            annotation.annotator = None
         elif stage == Stage.REVIEW:
             annotation.reviewer = None
-            self.move_to(State.SUBMITTED, queue=stage)
-        else:
-            self.move_to(State.IN_CONSENSUS if annotation.consensus_voters else State.REVIEWED, queue=stage)
+        self.move_to(state, queue=stage)
 
 
 class HolderTransition(Transition):

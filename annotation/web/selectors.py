@@ -4,6 +4,7 @@ Every read goes through the catalog's visibility (samples_visible_to, and the qu
 claim_candidates), so restricted sources never leak into a count or a thumbnail.
 """
 
+from copy import copy
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -13,8 +14,9 @@ from accounts.models import User
 from base.jobs import JobStatus
 from catalog.selectors import visible_to, without_hidden
 
-from ..actions import ROLE_PERMISSION, STAGE_ROLE, WORKING_STATE
+from ..actions import ROLE_PERMISSION, STAGE_ROLE, WORKING_STATE, claim_transition_for, state_after_return
 from ..consensus import ConsensusTally, consensus_tally
+from ..error_codes import WorkflowError
 from ..models import (
     AgreementReport,
     Annotation,
@@ -44,6 +46,26 @@ def stages_of(user: User) -> list[str]:
 
 def stage_permission(stage: str) -> str:
     return ROLE_PERMISSION[STAGE_ROLE[stage]]
+
+
+def claimable_stage(user: User, annotation: Annotation) -> str | None:
+    """The stage the work page offers this person to claim the sample for, or None.
+
+    The claim's own check decides (role, reservation, own work, a vote already in on the current
+    revision, a full panel), so the button appears only where pressing it would succeed; the
+    role alone would offer an annotator who also reviews a claim on their own submission.
+    A sample whose lease ran out is judged as the claim will find it: back in its queue."""
+    if annotation.lease_is_live():
+        return None
+    if annotation.lease_holder_id is not None:
+        annotation = copy(annotation)  # the page's object stays as it is; nothing is written
+        annotation.state = state_after_return(annotation)
+    try:
+        transition = claim_transition_for(annotation)
+        transition(annotation=annotation, user=user).check()
+    except WorkflowError:
+        return None
+    return transition.stage
 
 
 @dataclass

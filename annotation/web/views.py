@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from ..actions import STAGE_OF_WORKING_STATE, claim_transition_for, user_has_role
+from ..actions import STAGE_OF_WORKING_STATE
 from ..api.serializers import AnnotationDetailSerializer, People
 from ..error_codes import WorkflowError
 from ..models import AnnotationState, Stage
@@ -131,14 +131,7 @@ def work(request, sample_id: int):
     detail = AnnotationDetailSerializer(annotation, context={"request": request, "people": People(user)}).data
     holding = annotation.lease_holder_id == user.pk and annotation.lease_is_live()
     mode = STAGE_OF_WORKING_STATE.get(annotation.state, "view") if holding else "view"
-    claimable = None
-    if not annotation.lease_is_live():
-        try:
-            transition = claim_transition_for(annotation)
-        except WorkflowError:
-            transition = None
-        if transition is not None and user_has_role(user, transition.role):
-            claimable = transition.stage
+    claimable = selectors.claimable_stage(user, annotation)
     page = {
         "sample": annotation.pk,
         "detail": detail,

@@ -133,6 +133,19 @@ def test_the_timeline_hides_other_people_in_blind_mode(settings, client_for, ann
     assert seen_by_manager[0]["actor_name"] == people.annotator.username
 
 
+def test_marking_a_held_sample_gold_does_not_make_its_annotators_next_save_stale(annotation, people, vocab):
+    # Priority and gold order the queue; they are not the work. A manager ticking a page of rows
+    # must not send every annotator holding one of them into the "someone saved first" dialog.
+    drive(annotation, people, vocab, to="in_annotation")
+    opened_at = Annotation.objects.get(pk=annotation.pk).version
+    services.annotations_set_priority(by=people.manager, sample_ids=[annotation.pk], is_gold=True, priority=7)
+    saved = services.annotation_save(
+        user=people.annotator, sample_id=annotation.pk, version=opened_at, content={"notes": "checked the rim"}
+    )
+    assert saved.is_gold and saved.priority == 7 and saved.version == opened_at + 1
+    assert AuditEvent.objects.filter(annotation_id=annotation.pk, field="is_gold", after=True).exists()
+
+
 def test_priority_and_gold_change_only_what_the_manager_may_see(client_for, make_user, vocab):
     public, hidden = enqueue(make_sample(), make_sample(make_source("partner", restricted=True)))
     manager = make_user(Role.DATA_MANAGER)

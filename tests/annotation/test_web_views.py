@@ -2,11 +2,14 @@
 sample browser and the language switch (the browser tests in tests/browser drive the scripts)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.roles import Role
+from accounts.services import user_assign_role
 from annotation.models import Annotation, AnnotationState
 from annotation.web import sample_browser, selectors
 
@@ -135,6 +138,33 @@ def test_the_annotator_cannot_claim_their_own_submitted_sample_for_review(client
     assert data["mode"] == "view" and data["claimable"] is None
 
 
+def test_an_annotator_who_also_reviews_gets_no_claim_button_on_their_own_submitted_sample(
+    client, annotation, people, vocab
+):
+    drive(annotation, people, vocab, to="submitted")
+    user_assign_role(user=people.annotator, role=Role.REVIEWER)
+    client.force_login(people.annotator)
+    data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
+    assert data["mode"] == "view" and data["claimable"] is None
+
+
+def test_an_expert_who_already_voted_on_the_current_revision_gets_no_claim_button(client, annotation, people, vocab):
+    drive(annotation, people, vocab, to="in_consensus")
+    client.force_login(people.expert1)
+    data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
+    assert data["mode"] == "view" and data["claimable"] is None
+
+
+def test_the_annotator_whose_lease_ran_out_is_offered_the_claim_again(client, annotation, people, vocab):
+    # Back from lunch: the lease expired, nobody has claimed the sample since; the claim would
+    # succeed (it returns the expired lease to the queue first), so the page offers it.
+    drive(annotation, people, vocab, to="in_annotation")
+    Annotation.objects.filter(pk=annotation.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+    client.force_login(people.annotator)
+    data = page_data(client.get(reverse("review:work", args=[annotation.pk])))
+    assert data["mode"] == "view" and data["claimable"] == "annotation"
+
+
 def test_a_restricted_sample_is_not_found_for_outsiders(client, signed_in, vocab):
     hidden = enqueue(make_sample(make_source("partner", restricted=True)))[0]
     signed_in(Role.ANNOTATOR)
@@ -144,6 +174,25 @@ def test_a_restricted_sample_is_not_found_for_outsiders(client, signed_in, vocab
 def test_the_sample_browser_is_for_data_managers(client, signed_in):
     signed_in(Role.ANNOTATOR)
     assert client.get(reverse("review:samples")).status_code == 403
+
+
+def test_a_sample_number_that_is_not_there_opens_a_page_in_my_language_with_the_way_home(client, signed_in, vocab):
+    # "Go to #" with a mistyped number, or one of a partner's samples: the review pages' own
+    # page in the person's language, not Django's bare English one.
+    hidden = enqueue(make_sample(make_source("partner", restricted=True)))[0]
+    signed_in(Role.ANNOTATOR, preferred_language="ja")
+    response = client.get(reverse("review:work", args=[hidden.pk]))
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "ページが見つかりません" in html and reverse("review:home") in html
+
+
+def test_a_page_of_another_role_is_refused_in_my_language(client, signed_in):
+    signed_in(Role.EXPERT, preferred_language="zh-hans")
+    response = client.get(reverse("review:samples"))
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "你的角色无法打开此页面" in html and reverse("review:home") in html
 
 
 def test_the_sample_browser_filters_by_status_and_names_a_bad_filter(client, signed_in, annotation, vocab):

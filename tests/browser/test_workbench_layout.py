@@ -87,3 +87,22 @@ def test_the_image_takes_the_screen_and_refits_in_every_language(
             assert literal_nulls(page) == [], path
         assert not page.script_errors, page.script_errors
         context.close()
+
+
+def test_the_hint_and_the_zoom_level_stay_legible_over_a_white_image(chromium, live_server, make_user, make_samples):
+    # MVTec's bottles and many product photos are white at the edges: light text with only a
+    # shadow vanished there, so the hint and the corner carry their own dark backdrop.
+    (annotation,) = make_samples(1)
+    annotator = make_user(Role.ANNOTATOR)
+    services.annotation_claim(user=annotator, sample_id=annotation.pk)
+    context, page = open_in(chromium, live_server, annotator, f"/work/{annotation.pk}/", "1366x768")
+    wait_for_work_page(page)
+    backdrops = page.evaluate(
+        """() => ["#canvas-hint", ".canvas-corner"].map((selector) => {
+            const [r, g, b, a = 1] = getComputedStyle(document.querySelector(selector)).backgroundColor
+                .match(/[\\d.]+/g).map(Number);
+            return { selector, dark: (r + g + b) / 3 < 80 && a >= 0.5 };
+        })"""
+    )
+    assert all(backdrop["dark"] for backdrop in backdrops), backdrops
+    context.close()
