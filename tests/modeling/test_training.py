@@ -16,6 +16,7 @@ from modeling.core.dataset import ShardDataset, collate
 from modeling.core.shards import resolve_shards
 from modeling.core.trainer import Runtime, Trainer, build_model
 from tests.modeling.conftest import FAST
+from tests.modeling.synthetic_shards import write_export
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,6 +143,48 @@ def test_resume_continues_at_the_saved_step_with_identical_weights(export, tmp_p
     assert train.main([*args, "--steps", "6", "--resume"]) == 0
     assert [line["step"] for line in metrics_lines(run)] == [2, 4, 6]
     assert load_checkpoint(run).step == 6
+
+
+def test_a_fresh_run_refuses_a_folder_that_already_holds_a_run(export, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--stage", "1", "--config", "tiny", "--shards", str(export), "--out", str(run), "--steps", "2"]
+    args += [a for s in FAST for a in ("--set", s)]
+    assert train.main(args) == 0
+    saved = (load_checkpoint(run).path / "model.safetensors").read_bytes()
+    capsys.readouterr()
+
+    assert train.main(args) == 2  # without --resume: it would train from scratch over the saved run
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run} already holds a run (checkpoint at step 2); pass --resume to continue it, or choose another --out"
+    )
+    assert (load_checkpoint(run).path / "model.safetensors").read_bytes() == saved
+    assert [line["step"] for line in metrics_lines(run)] == [2]
+
+
+def test_resume_refuses_a_config_other_than_the_saved_one(export, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--stage", "1", "--config", "tiny", "--shards", str(export), "--out", str(run)]
+    args += [a for s in FAST for a in ("--set", s)]
+    assert train.main([*args, "--steps", "2"]) == 0
+    capsys.readouterr()
+
+    assert train.main([*args, "--steps", "4", "--resume", "--set", "train.lr=0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run} was trained with another config (train.lr: 0.001 saved, 0.5 given)")
+    assert load_checkpoint(run).step == 2
+
+
+def test_resume_refuses_shards_of_another_dataset_version(export, tmp_path, capsys):
+    other = write_export(tmp_path / "other", version="v2")
+    run = tmp_path / "run"
+    args = ["--stage", "1", "--config", "tiny", "--out", str(run)] + [a for s in FAST for a in ("--set", s)]
+    assert train.main([*args, "--shards", str(export), "--steps", "2"]) == 0
+    capsys.readouterr()
+
+    assert train.main([*args, "--shards", str(other), "--steps", "4", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {run} was trained on dataset version v1; these shards are of v2"
+    assert load_checkpoint(run).step == 2
 
 
 # The CLI's errors are checked in-process (main() returns the exit status `python -m` exits with):
