@@ -98,6 +98,15 @@ def test_inference_returns_masks_boxes_labels_scores_latency_and_memory(trained_
         assert 0 <= x0 < x1 <= 100 and 0 <= y0 < y1 <= 80
 
 
+def test_prediction_says_when_the_checkpoint_has_random_frozen_parts(trained_runs, tmp_path, capsys):
+    image = tmp_path / "part.png"
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(image)
+    args = ["--checkpoint", str(trained_runs["stage2"]), "--image", str(image), "--categories", "scratch"]
+    assert predict.main([*args, "--out", str(tmp_path / "p.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text())["random_frozen"] == ["vae", "text_tower", "image_tower"]
+    assert "warning: randomly initialised frozen vae, text_tower, image_tower" in capsys.readouterr().err
+
+
 def overfit(stage: int, export: Path, out: Path, steps: int) -> list[float]:
     """Train on one fixed batch of 8 samples; return the loss of every step."""
     torch.manual_seed(0)
