@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from PIL import Image, UnidentifiedImageError
 
+        from modeling.core.checkpoint import load_checkpoint
+        from modeling.core.evaluation import random_frozen_parts
         from modeling.core.inference import DefectSegmenter
 
         try:
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, UnidentifiedImageError) as exc:
             raise ModelingError(f"cannot read image {args.image}: {exc}") from None
         segmenter = DefectSegmenter.from_checkpoint(args.checkpoint, args.device)
+        random_frozen = random_frozen_parts(load_checkpoint(args.checkpoint).meta)
         prediction = segmenter.predict(
             image,
             args.categories.split(","),
@@ -47,7 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     except ModelingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    output = json.dumps(prediction.to_json(), indent=2)
+    if random_frozen:
+        # A tiny run's checkpoint: its proposals come from untrained image and text features.
+        print(
+            f"warning: randomly initialised frozen {', '.join(random_frozen)} in {args.checkpoint}: "
+            "not a pretrained model's predictions",
+            file=sys.stderr,
+        )
+    output = json.dumps({**prediction.to_json(), "random_frozen": random_frozen}, indent=2)
     if args.out:
         Path(args.out).write_text(output)
     print(output)

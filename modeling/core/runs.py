@@ -97,9 +97,18 @@ def start_run(
     source = resolve_shards(shards, split)
     check_shards(source)
     checkpoint = None
-    if resume and find_checkpoint(out_dir / "checkpoints") is not None:
+    existing = find_checkpoint(out_dir / "checkpoints")
+    if existing is not None and not resume:
+        # A fresh run would overwrite the saved run's checkpoints and append to its metrics.
+        raise ConfigError(
+            f"{out_dir} already holds a run (checkpoint at step {load_checkpoint(existing).step}); "
+            "pass --resume to continue it, or choose another --out"
+        )
+    if existing is not None:
         checkpoint, saved_config = load_saved(out_dir / "checkpoints")
         saved_config.train.steps = config.train.steps  # a resumed run may be extended
+        refuse_other_config(out_dir, saved=saved_config, given=config)
+        refuse_other_version(out_dir, saved=checkpoint.meta.get("dataset_version"), given=source)
         config = saved_config
     config.validate()
     threads = cpu_threads(config, runtime)
@@ -115,6 +124,45 @@ def start_run(
         split=split,
         threads=threads,
     )
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def refuse_other_config(out_dir: Path, *, saved: Any, given: Any) -> None:
+    """A resumed run continues with its saved config; refuse one that asks for something else rather
+    than silently ignoring it (train.steps may change: that extends the run)."""
+    saved_values, given_values = _flatten(saved.to_dict()), _flatten(given.to_dict())
+    changed = [
+        key
+        for key in sorted(saved_values.keys() | given_values.keys())
+        if saved_values.get(key) != given_values.get(key)
+    ]
+    if changed:
+        shown = ", ".join(
+            f"{key}: {json.dumps(saved_values.get(key))} saved, {json.dumps(given_values.get(key))} given"
+            for key in changed
+        )
+        raise ConfigError(
+            f"{out_dir} was trained with another config ({shown}); resume with the same config and --set values"
+        )
+
+
+def refuse_other_version(out_dir: Path, *, saved: dict[str, Any] | None, given: ShardSource) -> None:
+    """A resumed run reads the dataset version it started on: other shards would mix two datasets in
+    one run and rewrite what its checkpoints say they were trained on."""
+    version = given.manifest.get("dataset_version")
+    if saved and version and saved != version:
+        raise ConfigError(
+            f"{out_dir} was trained on dataset version {saved.get('name')}; these shards are of {version.get('name')}"
+        )
 
 
 def finish_run(

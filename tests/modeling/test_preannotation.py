@@ -426,6 +426,18 @@ def test_a_run_trained_by_the_cli_is_registered_and_pre_annotates(trained_runs, 
     )
 
 
+def test_registering_a_stage_1_run_does_not_offer_it_for_pre_annotation(trained_runs):
+    out_dir = trained_runs["stage1"]
+    export = _shard_export(_checkpoint_classes(out_dir))
+    output = io.StringIO()
+    call_command("register_run", str(out_dir), "--export", str(export.pk), stdout=output)
+
+    run = TrainingRun.objects.get()
+    assert run.kind == RunKind.STAGE_1
+    assert "pre-annotate" not in output.getvalue()  # preannotate refuses a Stage 1 checkpoint
+    assert f"Stage 2 can start from run {run.pk}" in output.getvalue()
+
+
 @pytest.mark.parametrize(
     "case, message",
     [

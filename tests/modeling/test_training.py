@@ -16,6 +16,7 @@ from modeling.core.dataset import ShardDataset, collate
 from modeling.core.shards import resolve_shards
 from modeling.core.trainer import Runtime, Trainer, build_model
 from tests.modeling.conftest import FAST
+from tests.modeling.synthetic_shards import write_export
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,6 +98,15 @@ def test_inference_returns_masks_boxes_labels_scores_latency_and_memory(trained_
         assert 0 <= x0 < x1 <= 100 and 0 <= y0 < y1 <= 80
 
 
+def test_prediction_says_when_the_checkpoint_has_random_frozen_parts(trained_runs, tmp_path, capsys):
+    image = tmp_path / "part.png"
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(image)
+    args = ["--checkpoint", str(trained_runs["stage2"]), "--image", str(image), "--categories", "scratch"]
+    assert predict.main([*args, "--out", str(tmp_path / "p.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text())["random_frozen"] == ["vae", "text_tower", "image_tower"]
+    assert "warning: randomly initialised frozen vae, text_tower, image_tower" in capsys.readouterr().err
+
+
 def overfit(stage: int, export: Path, out: Path, steps: int) -> list[float]:
     """Train on one fixed batch of 8 samples; return the loss of every step."""
     torch.manual_seed(0)
@@ -142,6 +152,48 @@ def test_resume_continues_at_the_saved_step_with_identical_weights(export, tmp_p
     assert train.main([*args, "--steps", "6", "--resume"]) == 0
     assert [line["step"] for line in metrics_lines(run)] == [2, 4, 6]
     assert load_checkpoint(run).step == 6
+
+
+def test_a_fresh_run_refuses_a_folder_that_already_holds_a_run(export, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--stage", "1", "--config", "tiny", "--shards", str(export), "--out", str(run), "--steps", "2"]
+    args += [a for s in FAST for a in ("--set", s)]
+    assert train.main(args) == 0
+    saved = (load_checkpoint(run).path / "model.safetensors").read_bytes()
+    capsys.readouterr()
+
+    assert train.main(args) == 2  # without --resume: it would train from scratch over the saved run
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run} already holds a run (checkpoint at step 2); pass --resume to continue it, or choose another --out"
+    )
+    assert (load_checkpoint(run).path / "model.safetensors").read_bytes() == saved
+    assert [line["step"] for line in metrics_lines(run)] == [2]
+
+
+def test_resume_refuses_a_config_other_than_the_saved_one(export, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--stage", "1", "--config", "tiny", "--shards", str(export), "--out", str(run)]
+    args += [a for s in FAST for a in ("--set", s)]
+    assert train.main([*args, "--steps", "2"]) == 0
+    capsys.readouterr()
+
+    assert train.main([*args, "--steps", "4", "--resume", "--set", "train.lr=0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run} was trained with another config (train.lr: 0.001 saved, 0.5 given)")
+    assert load_checkpoint(run).step == 2
+
+
+def test_resume_refuses_shards_of_another_dataset_version(export, tmp_path, capsys):
+    other = write_export(tmp_path / "other", version="v2")
+    run = tmp_path / "run"
+    args = ["--stage", "1", "--config", "tiny", "--out", str(run)] + [a for s in FAST for a in ("--set", s)]
+    assert train.main([*args, "--shards", str(export), "--steps", "2"]) == 0
+    capsys.readouterr()
+
+    assert train.main([*args, "--shards", str(other), "--steps", "4", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {run} was trained on dataset version v1; these shards are of v2"
+    assert load_checkpoint(run).step == 2
 
 
 # The CLI's errors are checked in-process (main() returns the exit status `python -m` exits with):

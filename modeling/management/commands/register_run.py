@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from modeling.models import RunKind
 from modeling.services import RunError, training_run_register
 from releases.models import Export
 
@@ -26,7 +27,12 @@ class Command(BaseCommand):
         except RunError as error:
             raise CommandError(str(error)) from None
         newest = run.checkpoints.order_by("-step").first()
+        # Pre-annotation takes a Stage 2 checkpoint only: point each kind at what can use it.
+        next_step = {
+            RunKind.STAGE_2: f"pre-annotate with --checkpoint run:{run.pk}",
+            RunKind.STAGE_1: f"Stage 2 can start from run {run.pk}",
+        }.get(run.kind, f"run:{run.pk}")
         self.stdout.write(
             f"run {run.pk} ({run.get_kind_display()}, {run.dataset_version.name}): {run.checkpoints.count()} "
-            f"checkpoint(s), newest step {newest.step if newest else '?'}; pre-annotate with --checkpoint run:{run.pk}"
+            f"checkpoint(s), newest step {newest.step if newest else '?'}; {next_step}"
         )
