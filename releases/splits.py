@@ -30,7 +30,8 @@ class SplitPlan:
         total = self.train + self.val + self.test
         if min(self.train, self.val, self.test) < 0 or abs(total - 1.0) > 1e-6:
             raise ValueError(
-                f"split ratios must be non-negative and sum to 1 (got {self.train}, {self.val}, {self.test})"
+                "split ratios must be non-negative and sum to 1 "
+                f"(got train {self.train:g}, val {self.val:g}, test {self.test:g})"
             )
 
 

@@ -205,7 +205,7 @@ def test_a_split_plan_leaving_out_a_ratio_says_which_default_it_got(db):
         dataset_version_create(title="x", split_plan={"train": 0.8, "val": 0.2})
 
     message = str(refused.value)
-    assert "test 0.1 (not given: its default)" in message and "train 0.8" in message
+    assert "(got train 0.8, val 0.2, test 0.1)" in message and "at their defaults: test" in message
     assert not DatasetVersion.objects.exists()
 
 
