@@ -9,7 +9,7 @@ from a second partial index, and first.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -52,6 +52,12 @@ class QueueFilters:
     domain: str | None = None
     defect_type: int | None = None  # a defect type, or a defect category (any of its types)
     language: str | None = None  # the language of the sample's source text (web-mined data)
+
+    @classmethod
+    def among(cls, data: dict) -> "QueueFilters":
+        """The filters in a request's validated data, which may hold more (a skip's version and
+        reason): claim-next and skip take the same ones (api.serializers.QueueFiltersSerializer)."""
+        return cls(**{field.name: data[field.name] for field in fields(cls) if field.name in data})
 
 
 def queue_order(stage: str) -> str:

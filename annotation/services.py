@@ -79,9 +79,12 @@ def annotation_release(*, user: User, sample_id: int, version: int) -> Annotatio
     return _run(actions.Release, user=user, sample_id=sample_id, version=version)
 
 
-def annotation_skip(*, user: User, sample_id: int, version: int, reason: str) -> Annotation | None:
-    """Hand the held sample back with a reason and lease the next one of the same stage; returns
-    the next one, or None when nothing else is left for the person (the skip happens all the same).
+def annotation_skip(
+    *, user: User, sample_id: int, version: int, reason: str, filters: QueueFilters | None = None
+) -> Annotation | None:
+    """Hand the held sample back with a reason and lease the next one of the same stage, within
+    `filters` (those the person claimed with; none: the whole queue); returns the next one, or None
+    when nothing else is left for the person there (the skip happens all the same).
 
     The next sample is claimed while the skipped one is still held (out of every queue), so the
     claim cannot hand the skipped sample straight back."""
@@ -90,7 +93,7 @@ def annotation_skip(*, user: User, sample_id: int, version: int, reason: str) ->
         _check_version(annotation, version)
         skip = actions.Skip(annotation=annotation, user=user, reason=reason)
         skip.check()
-        following = annotation_claim_next(user=user, stage=skip.stage, held_first=False)
+        following = annotation_claim_next(user=user, stage=skip.stage, filters=filters, held_first=False)
         skip.execute()
     return following
 

@@ -273,18 +273,27 @@ class AgreementReportSerializer(serializers.ModelSerializer):
 # -- inputs ------------------------------------------------------------------------------------
 
 
-class ClaimNextSerializer(serializers.Serializer):
+class QueueFiltersSerializer(serializers.Serializer):
+    """The filters a person works a queue under: claim-next takes them, and so does skip, so that
+    the sample handed over after a skip comes from the same filtered queue."""
+
     source = IdField(required=False)
     domain = serializers.CharField(required=False)
     defect_type = IdField(required=False, help_text="A defect type, or a defect category.")
     language = serializers.CharField(required=False, help_text="The language of the sample's source text.")
 
 
+class ClaimNextSerializer(QueueFiltersSerializer):
+    """claim-next's body: the filters alone."""
+
+
 class BasedOnVersionSerializer(serializers.Serializer):
     version = NumberField(help_text="The annotation version this request is based on.")
 
 
-class SkipSerializer(BasedOnVersionSerializer):
+class SkipSerializer(BasedOnVersionSerializer, QueueFiltersSerializer):
+    """Skip's body: the version, a reason, and the filters you claimed with (those of claim-next)."""
+
     reason = serializers.CharField(help_text="Why you skip it (kept in the audit trail).")
 
 

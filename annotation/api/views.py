@@ -169,11 +169,16 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=s.SkipSerializer, responses={**WRITE_RESPONSES, 200: dict})
     @action(detail=True, methods=["post"], permission_classes=[WorkflowPermission])
     def skip(self, request, pk=None):
-        """Hand the sample back with a reason and lease the next one of the same stage:
+        """Hand the sample back with a reason and lease the next one of the same stage, under the
+        same filters as claim-next (pass the ones you claimed with):
         {"skipped": <sample id>, "next": <sample id> | null} (null: nothing else is left for you)."""
         data = _parse(s.SkipSerializer, request.data)
         following = services.annotation_skip(
-            user=request.user, sample_id=pk, version=data["version"], reason=data["reason"]
+            user=request.user,
+            sample_id=pk,
+            version=data["version"],
+            reason=data["reason"],
+            filters=QueueFilters.among(data),
         )
         return Response({"skipped": int(pk), "next": following.pk if following else None})
 
@@ -321,7 +326,7 @@ class ClaimNextView(APIView):
     @extend_schema(request=s.ClaimNextSerializer, responses={**WRITE_RESPONSES, 204: None})
     def post(self, request, stage: str):
         data = _parse(s.ClaimNextSerializer, request.data)
-        annotation = annotation_claim_next(user=request.user, stage=stage, filters=QueueFilters(**data))
+        annotation = annotation_claim_next(user=request.user, stage=stage, filters=QueueFilters.among(data))
         if annotation is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(_detail(request, annotation.pk))

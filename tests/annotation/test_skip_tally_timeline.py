@@ -8,9 +8,11 @@ from accounts.roles import Role
 from annotation import services
 from annotation.consensus import consensus_tally
 from annotation.models import Annotation, AnnotationState, AuditEvent
+from annotation.queue import QueueFilters
 
 from .conftest import complete_content, drive, enqueue
 from .factories import make_sample, make_source
+from .helpers import claim_next
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +75,73 @@ def test_skip_through_the_api_names_the_next_sample(client_for, vocab, people):
         reverse("api:annotation-skip", args=[first.pk]), {"version": version(first.pk), "reason": "dark"}, format="json"
     )
     assert response.status_code == 200 and response.json() == {"skipped": first.pk, "next": second.pk}
+
+
+def skip_via_api(api, sample_id: int, **filters):
+    body = {"version": version(sample_id), "reason": "outside my expertise", **filters}
+    return api.post(reverse("api:annotation-skip", args=[sample_id]), body, format="json")
+
+
+def test_a_skip_with_a_source_filter_hands_over_the_next_sample_of_that_source(client_for, vocab, people):
+    tiles = make_source("Magnetic Tile")
+    first_tile, elsewhere, second_tile = enqueue(make_sample(tiles), make_sample(), make_sample(tiles))
+    services.annotation_claim(user=people.annotator, sample_id=first_tile.pk)
+
+    response = skip_via_api(client_for(user=people.annotator), first_tile.pk, source=tiles.pk)
+
+    # Unfiltered, the queue's order would hand over `elsewhere` (older than second_tile).
+    assert response.status_code == 200 and response.json() == {"skipped": first_tile.pk, "next": second_tile.pk}
+    assert Annotation.objects.get(pk=elsewhere.pk).lease_holder is None
+
+
+def test_a_skip_with_a_filter_returns_null_when_only_samples_outside_it_remain(client_for, vocab, people):
+    tiles = make_source("Magnetic Tile")
+    only_tile, elsewhere = enqueue(make_sample(tiles), make_sample(domain="metal"))
+    services.annotation_claim(user=people.annotator, sample_id=only_tile.pk)
+
+    response = skip_via_api(client_for(user=people.annotator), only_tile.pk, source=tiles.pk)
+
+    assert response.status_code == 200 and response.json() == {"skipped": only_tile.pk, "next": None}
+    assert Annotation.objects.get(pk=only_tile.pk).state == AnnotationState.UNASSIGNED  # skipped all the same
+    assert Annotation.objects.get(pk=elsewhere.pk).lease_holder is None
+
+
+def test_a_skip_takes_every_filter_claim_next_takes(vocab, people):
+    metal, crack, chinese, plain = enqueue(
+        make_sample(domain="metal"),
+        make_sample(regions=(("crack", [1, 1, 2, 2]),)),
+        make_sample(language="zh"),
+        make_sample(),
+    )
+    held = services.annotation_claim(user=people.annotator, sample_id=plain.pk)
+    for filters, expected in (
+        ({"domain": "metal"}, metal),
+        ({"defect_type": vocab.surface.pk}, crack),  # a category stands for its defect types
+        ({"language": "zh"}, chinese),
+    ):
+        following = services.annotation_skip(
+            user=people.annotator,
+            sample_id=held.pk,
+            version=version(held.pk),
+            reason="x",
+            filters=QueueFilters(**filters),
+        )
+        assert following.pk == expected.pk, filters
+        held = following
+
+
+@pytest.mark.parametrize("bad", [{"source": "x"}, {"defect_type": "tiles"}, {"source": -1}])
+def test_a_skip_with_a_bad_filter_is_refused_as_claim_next_refuses_it(client_for, vocab, people, bad):
+    (only,) = enqueue(make_sample())
+    services.annotation_claim(user=people.annotator, sample_id=only.pk)
+    api = client_for(user=people.annotator)
+
+    refused = skip_via_api(api, only.pk, **bad)
+
+    from_claim_next = claim_next(client_for(user=people.annotator2), "annotation", **bad)
+    assert refused.status_code == from_claim_next.status_code == 400
+    assert refused.json() == from_claim_next.json()
+    assert Annotation.objects.get(pk=only.pk).lease_holder == people.annotator
 
 
 def test_the_tally_counts_live_votes_on_the_current_revision(settings, annotation, people, vocab, client_for):
