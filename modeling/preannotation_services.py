@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from base.jobs import job_run_here
-from catalog.models import Source, Visibility
+from catalog.models import Sample, Source, Visibility
 from catalog.selectors import sees_every_source, sources_visible_to, visible_to
 from modeling.core.checkpoint_files import checkpoint_missing
 from vocabulary.models import Facet, Term
@@ -160,6 +160,29 @@ def preannotation_check(
     if unknown:
         raise PreannotationError(f"not defect types of the vocabulary: {', '.join(unknown)}", field=field)
     return classes
+
+
+def preannotation_nothing_predicted_why(job: PreannotationJob) -> str | None:
+    """Why a finished job predicted nothing, naming its source; None when it predicted something, or
+    when some samples failed (their items say why). "0 of 0" alone leaves an operator guessing:
+    pre-annotation looks only at samples in the annotation workflow, so a source imported but never
+    enqueued gives nothing, and so does one whose every sample a person or this model got to first."""
+    if job.predicted or job.failed:
+        return None
+    name = job.source.name
+    if job.total == 0:
+        samples = Sample.objects.filter(source_id=job.source_id).count()
+        if samples == 0:
+            return f"nothing to pre-annotate: source {name!r} has no samples"
+        return (
+            f"nothing to pre-annotate: none of the {samples} samples of source {name!r} is enqueued for "
+            f"annotation yet, and pre-annotation works on enqueued ones "
+            f"(python manage.py enqueue_samples --source {job.source_id})"
+        )
+    return (
+        f"nothing to pre-annotate: each of the {job.total} samples of source {name!r} it looked at has a "
+        f"person's work or checkpoint {job.checkpoint_id}'s prediction already"
+    )
 
 
 def preannotation_enqueue(*, job: PreannotationJob) -> None:

@@ -25,6 +25,7 @@ from modeling.preannotation import preannotation_batch
 from modeling.preannotation_services import (
     PreannotationError,
     checkpoint_resolve,
+    preannotation_nothing_predicted_why,
     preannotation_request,
     preannotation_run,
 )
@@ -247,6 +248,49 @@ def test_the_command_pre_annotates_a_source(checkpoint, capsys):
     with pytest.raises(CommandError, match="unknown source 'nope'"):
         call_command("preannotate", "--checkpoint", str(checkpoint.pk), "--source", "nope")
     assert PreannotationJob.objects.count() == 1
+
+
+def test_the_command_says_why_a_source_without_enqueued_samples_gave_nothing(checkpoint, capsys):
+    source = make_source("imported only")
+    make_sample(source), make_sample(source)
+
+    call_command("preannotate", "--checkpoint", str(checkpoint.pk), "--source", "imported only")
+
+    out = capsys.readouterr().out
+    assert "0 predicted, 0 skipped, 0 failed, of 0" in out
+    assert (
+        "nothing to pre-annotate: none of the 2 samples of source 'imported only' is enqueued for annotation yet"
+    ) in out
+    assert f"enqueue_samples --source {source.pk}" in out
+
+
+def test_the_command_says_a_source_without_samples_has_none(checkpoint, capsys):
+    make_source("empty line")
+
+    call_command("preannotate", "--checkpoint", str(checkpoint.pk), "--source", "empty line")
+
+    assert "nothing to pre-annotate: source 'empty line' has no samples" in capsys.readouterr().out
+
+
+def test_a_job_that_skipped_everything_says_the_samples_were_taken(checkpoint, make_user):
+    source = make_source("bench")
+    claimed, predicted = enqueue(sample_with_image(source), sample_with_image(source))
+    annotation_claim_next(user=make_user(Role.ANNOTATOR), stage="annotation")  # the older one: claimed
+    first = preannotation_run(
+        job=preannotation_request(checkpoint=checkpoint, source=source, requester=None, enqueue=False),
+        predictor=StubPredictor(),
+    )
+    second = preannotation_run(
+        job=preannotation_request(checkpoint=checkpoint, source=source, requester=None, enqueue=False),
+        predictor=StubPredictor(),
+    )
+
+    assert (first.predicted, second.predicted, second.skipped) == (1, 0, 2)
+    assert preannotation_nothing_predicted_why(first) is None
+    assert preannotation_nothing_predicted_why(second) == (
+        "nothing to pre-annotate: each of the 2 samples of source 'bench' it looked at has a person's work "
+        f"or checkpoint {checkpoint.pk}'s prediction already"
+    )
 
 
 def test_task_names_are_stable():

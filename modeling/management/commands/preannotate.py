@@ -9,6 +9,7 @@ from modeling.preannotation_services import (
     PreannotationError,
     checkpoint_resolve,
     preannotation_enqueue,
+    preannotation_nothing_predicted_why,
     preannotation_request,
     preannotation_run,
 )
@@ -62,5 +63,8 @@ class Command(BaseCommand):
             f"pre-annotation job #{job.pk}: {job.predicted} predicted, {job.skipped} skipped, "
             f"{job.failed} failed, of {job.total}"
         )
+        why = preannotation_nothing_predicted_why(job)
+        if why:
+            self.stdout.write(why)
         for item in job.items.exclude(outcome=PreannotationOutcome.PREDICTED)[:20]:
             self.stdout.write(f"  {item.outcome} sample {item.annotation_id}: {item.reason}")
