@@ -174,3 +174,19 @@ def test_term_list_filters_by_word_and_by_chinese_substring(client_for, terms):
     cracks = {"def-crack", "def-hairline-crack", "def-surface-crack", "def-fine-crack"}
     assert {term["slug"] for term in by_word.json()["results"]} == cracks
     assert {term["slug"] for term in by_substring.json()["results"]} == cracks
+
+
+@pytest.mark.parametrize(
+    "query, facet, first",
+    [
+        ("alum", "material", "mat-aluminium-alloy"),
+        ("stainless", "material", "mat-stainless-steel"),
+        ("裂纹", "defect_type", "def-crack"),
+        ("亀裂", "defect_type", "def-crack"),
+    ],
+)
+def test_typeahead_first_choice_on_the_bundled_vocabulary(client_for, vocabulary, query, facet, first):
+    # The typeahead shows the server's order and Enter takes the first term.
+    response = client_for(Role.ANNOTATOR).get("/api/vocabulary/autocomplete/", {"q": query, "facet": facet})
+
+    assert [term["slug"] for term in response.json()][0] == first
