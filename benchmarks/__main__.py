@@ -13,6 +13,7 @@ BENCHMARKS = {
     "workflow": "benchmarks.bench_workflow",
     "normalizer": "benchmarks.bench_normalizer",
     "vocabulary": "benchmarks.bench_vocabulary",
+    "autocomplete": "benchmarks.bench_autocomplete",
     "training": "benchmarks.bench_training",
     "defect-gen": "benchmarks.bench_defect_gen",
     "clicks": "benchmarks.bench_clicks",

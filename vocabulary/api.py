@@ -39,7 +39,11 @@ class TermPagination(CursorPagination):
     parameters=[
         OpenApiParameter("facet", str, enum=Facet.values),
         OpenApiParameter("status", str, enum=TermStatus.values),
-        OpenApiParameter("q", str, description="prefix of a label or alias, any language"),
+        OpenApiParameter(
+            "q",
+            str,
+            description="a label or alias, any language: from a word start, or anywhere in Chinese and Japanese",
+        ),
     ]
 )
 class TermViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
@@ -62,7 +66,7 @@ class TermViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         facet = params.get("facet")
         if facet and facet not in Facet.values:
             raise ValidationError({"facet": f"unknown facet {facet!r}"})
-        ids = selectors.term_search(prefix=params.get("q", ""), facet=facet, statuses=statuses).values("id")
+        ids = selectors.term_search(query=params.get("q", ""), facet=facet, statuses=statuses).values("id")
         return terms.filter(id__in=ids)
 
     @extend_schema(request=TermProposeSerializer, responses={201: TermDetailSerializer})
@@ -119,7 +123,7 @@ class TermViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
 
 
 class AutocompleteView(APIView):
-    """Typeahead for the review pages: terms whose label or alias in any language starts with q."""
+    """Typeahead for the review pages: the terms selectors.term_search finds for q, best match first."""
 
     permission_classes = [ModelPermissions]
     queryset = Term.objects.none()
@@ -139,7 +143,7 @@ class AutocompleteView(APIView):
         facet = request.query_params.get("facet") or None
         if facet and facet not in Facet.values:
             raise ValidationError({"facet": f"unknown facet {facet!r}"})
-        terms = selectors.term_search(prefix=request.query_params.get("q", ""), facet=facet)
+        terms = selectors.term_search(query=request.query_params.get("q", ""), facet=facet)
         terms = terms.select_related("parent", "replaced_by")[: int(limit)]
         return Response(TermSerializer(terms, many=True).data)
 

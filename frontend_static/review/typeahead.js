@@ -5,21 +5,10 @@ import { get } from "./api.js";
 import { LANGUAGES, h, termLabel, gettext, uiLanguage } from "./text.js";
 
 let listCounter = 0;
+// The vocabulary ranks the terms (vocabulary/selectors.py: term_search): the whole name, then names
+// starting with the text, then words or parts of compounds, a label before an alias. The page keeps
+// that order, so "alum" + Enter picks aluminium, and asks for no more than it shows.
 const SHOWN = 8;
-const FETCHED = 30;
-
-/** Terms whose label (in any language) is the text come first, then those whose label starts
- * with it, then the rest (alias matches), each group in the server's order. */
-export function rankByLabel(terms, query) {
-  const text = query.trim().toLowerCase();
-  const rank = (term) => {
-    const labels = Object.values(term.labels || {}).map((label) => String(label).toLowerCase());
-    if (labels.some((label) => label === text)) return 0;
-    if (labels.some((label) => label.startsWith(text))) return 1;
-    return 2;
-  };
-  return terms.map((term, index) => ({ term, index, rank: rank(term) })).sort((a, b) => a.rank - b.rank || a.index - b.index).map((entry) => entry.term);
-}
 
 /** A text input with a dropdown of terms of `facet`; `onPick(term)` receives {id, slug, label}. */
 export function typeahead({ url, facet, placeholder, onPick, disabled = false }) {
@@ -45,15 +34,11 @@ export function typeahead({ url, facet, placeholder, onPick, disabled = false })
   async function search() {
     const query = input.value.trim();
     const mine = ++sequence;
-    // The vocabulary answers label and alias matches alike; ask for more and put the terms whose
-    // label starts with the text first ("alum" + Enter must pick aluminium, not an alias's term).
-    const params = new URLSearchParams({ q: query, facet, limit: String(FETCHED) });
+    const params = new URLSearchParams({ q: query, facet, limit: String(SHOWN) });
     try {
       const terms = await get(`${url}?${params}`);
       if (mine !== sequence) return; // a newer query was sent meanwhile
-      items = rankByLabel(terms, query)
-        .slice(0, SHOWN)
-        .map((t) => ({ id: t.id, slug: t.slug, label: t.labels }));
+      items = terms.map((t) => ({ id: t.id, slug: t.slug, label: t.labels }));
       active = items.length ? 0 : -1;
       render();
     } catch (error) {
@@ -65,7 +50,7 @@ export function typeahead({ url, facet, placeholder, onPick, disabled = false })
   function render(message) {
     list.replaceChildren();
     if (message || !items.length) {
-      list.append(h("li", { class: "typeahead-empty" }, message || gettext("No term starts with this.")));
+      list.append(h("li", { class: "typeahead-empty" }, message || gettext("No term matches this.")));
     }
     const first = uiLanguage();
     const order = [first, ...LANGUAGES.filter((l) => l !== first)];

@@ -3,7 +3,6 @@
 import { readFileSync } from "node:fs";
 import { borderMask, connectedComponents, fillPolygon, maskIoU, matchRegions, unionMasks } from "../../frontend_static/review/mask-geometry.js";
 import { adjustmentTable } from "../../frontend_static/review/image-display.js";
-import { rankByLabel } from "../../frontend_static/review/typeahead.js";
 import { ViewTransform } from "../../frontend_static/review/view.js";
 
 const cases = JSON.parse(readFileSync(0, "utf8"));
@@ -35,8 +34,6 @@ const results = cases.map((c) => {
       const probe = c.probe ? view.toImage(c.probe[0], c.probe[1]) : null;
       return { scale: view.scale, offsetX: view.offsetX, offsetY: view.offsetY, fitted: view.fitted, probe };
     }
-    case "rank":
-      return rankByLabel(c.terms, c.query).map((t) => t.slug);
     default:
       throw new Error(`unknown case ${c.kind}`);
   }

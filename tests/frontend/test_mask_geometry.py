@@ -178,18 +178,3 @@ def test_a_fitted_view_refits_and_a_zoomed_one_keeps_the_point_under_the_cursor(
         before["probe"]["y"]
     )
     assert zoomed["scale"] == pytest.approx(before["scale"] * (400 / 300) / 2)  # the fit scale shrank from 2 to 4/3
-
-
-def test_the_typeahead_puts_label_prefixes_before_alias_matches():
-    """The vocabulary's own order (as the autocomplete route returned it for "alum"): an alias
-    match first. The page must offer aluminium first, so Enter picks it."""
-    terms = [
-        {"slug": "prod-alloy-wheel", "labels": {"en": "alloy wheel", "zh": "合金轮毂", "ja": "アルミホイール"}},
-        {"slug": "mat-aluminium", "labels": {"en": "aluminium", "zh": "铝", "ja": "アルミニウム"}},
-        {"slug": "mat-alumina", "labels": {"en": "alumina ceramic", "zh": "氧化铝陶瓷", "ja": "アルミナセラミック"}},
-        {"slug": "mat-al", "labels": {"en": "Alum", "zh": "明矾", "ja": "ミョウバン"}},
-    ]
-    (ranked,) = run([{"kind": "rank", "terms": terms, "query": "alum"}])
-    assert ranked == ["mat-al", "mat-aluminium", "mat-alumina", "prod-alloy-wheel"]
-    (japanese,) = run([{"kind": "rank", "terms": terms, "query": "アルミ"}])
-    assert japanese == ["prod-alloy-wheel", "mat-aluminium", "mat-alumina", "mat-al"]
