@@ -66,6 +66,12 @@ class ClickModelConfig:
     log_every: int = 25
     checkpoint_every: int = 500
     threads: int = 1  # CPU threads when training on the CPU
+    # The training step's arithmetic: "bf16" runs the convolutions in bfloat16 (torch.autocast; the
+    # weights, the optimizer and the loss stay float32), "fp32" does not, "auto" picks bf16 where the
+    # processor computes it natively (a CUDA GPU that supports it; a CPU with AVX-512 BF16 or AMX,
+    # where a step takes about half the time) and fp32 elsewhere, where bf16 would be emulated and slow.
+    # Inference is always float32: a checkpoint predicts the same whichever trained it.
+    precision: str = "fp32"
     minutes: float = 30.0  # training time budget: stop with a checkpoint after this long (0: no limit)
     # The budget's clock: "wall", or "cpu" (the process's CPU time, all its threads: on a shared
     # machine a run gets its minutes of computing, however long it waits for a core).
@@ -75,6 +81,7 @@ class ClickModelConfig:
 
 
 LOSSES = ("bce_dice", "nfl", "nfl_dice")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 PRESETS: dict[str, ClickModelConfig] = {
     "tiny": ClickModelConfig(),
@@ -95,6 +102,7 @@ PRESETS: dict[str, ClickModelConfig] = {
         log_every=100,
         threads=0,
         minutes=0.0,
+        precision="auto",  # bf16 on a GPU that supports it
     ),
 }
 
@@ -161,6 +169,8 @@ def _check_zoom_and_clicks(config: ClickModelConfig) -> None:
 def _check_training(config: ClickModelConfig) -> None:
     if config.loss not in LOSSES:
         raise ConfigError(f"unknown loss {config.loss!r}; losses: {', '.join(LOSSES)}")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     if config.budget_clock not in ("wall", "cpu"):
         raise ConfigError(f"budget_clock must be wall or cpu, got {config.budget_clock!r}")
     if config.minutes < 0:

@@ -408,6 +408,19 @@ def _learning_rate_factor(step: int, *, steps: int, budget: _TimeBudget) -> floa
     return 0.5 * (1 + math.cos(math.pi * (progress - WARMUP_SHARE) / (1 - WARMUP_SHARE)))
 
 
+def training_precision(config: ClickModelConfig, device: torch.device) -> str:
+    """ "bf16" or "fp32": config.precision, with "auto" resolved for this device (click_segmenter.py)."""
+    if config.precision != "auto":
+        return config.precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    # torch's own probes of the processor (private, hence the fallback): AMX tiles or AVX-512 BF16.
+    native = [
+        getattr(torch.cpu, probe, lambda: False) for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    ]
+    return "bf16" if device.type == "cpu" and any(probe() for probe in native) else "fp32"
+
+
 def train_click_model(
     *,
     config: ClickModelConfig,
@@ -432,6 +445,9 @@ def train_click_model(
     # predictions are the same, so checkpoints do not depend on it.
     memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model = model.to(memory_format=memory_format)
+    precision = training_precision(config, device)
+    # The simulated rounds and the trained forward pass run under it; the loss is taken in float32.
+    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     budget = _TimeBudget(config.minutes, config.budget_clock)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -457,6 +473,7 @@ def train_click_model(
             "step": step,
             "config": config_to_dict(config),
             "examples": len(examples),
+            "precision": precision,
             "data": data_counts or {},
             "metrics": last,
         }
@@ -473,10 +490,11 @@ def train_click_model(
     stopped = out_of_time = False
     with stop_on_sigterm(lambda: stop.update(requested=True)):
         while step < config.steps and not (stopped or out_of_time):
-            images, maps, truth_tensor, clicks = _clicked_batch(
-                model, examples, config, simulator, rng, device=device, memory_format=memory_format
-            )
-            logits = model(images, maps)
+            with autocast():
+                images, maps, truth_tensor, clicks = _clicked_batch(
+                    model, examples, config, simulator, rng, device=device, memory_format=memory_format
+                )
+                logits = model(images, maps).float()
             loss = loss_function(logits, truth_tensor, config.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -506,7 +524,13 @@ def train_click_model(
                 save(step)
     metrics_file.close()
     folder = find_checkpoint(out_dir / "checkpoints")
-    result = {"step": step, "checkpoint": str(folder) if folder else None, "metrics": last, "stopped": stopped}
+    result = {
+        "step": step,
+        "checkpoint": str(folder) if folder else None,
+        "metrics": last,
+        "stopped": stopped,
+        "precision": precision,
+    }
     if out_of_time and not stopped:
         result["out_of_time"] = True  # the time budget (config.minutes) ended it, with a checkpoint
     return result

@@ -16,11 +16,14 @@ from modeling.core.click_segmenter import (
     load_click_config,
 )
 from modeling.core.click_training import (
+    ClickExample,
     encode_for_simulation,
     load_click_model,
     loss_function,
     normalized_focal_loss,
     simulate_round,
+    train_click_model,
+    training_precision,
 )
 from modeling.core.errors import ConfigError
 from segmentation.evaluation import ProtocolClicks
@@ -157,3 +160,47 @@ def test_the_normalized_focal_loss_weighs_the_wrong_pixels():
 def test_bad_loss_or_click_law_settings_are_refused_by_name(override, message):
     with pytest.raises(ConfigError, match=message):
         load_click_config("tiny", [override])
+
+
+def test_an_unknown_precision_is_refused_by_name():
+    with pytest.raises(ConfigError, match="precision must be one of auto, bf16, fp32, got 'fp16'"):
+        load_click_config("tiny", ["precision=fp16"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "amx", "avx512_bf16", "expected"),
+    [
+        ("auto", False, False, "fp32"),  # bf16 would be emulated: slower than float32
+        ("auto", True, False, "bf16"),
+        ("auto", False, True, "bf16"),
+        ("bf16", False, False, "bf16"),  # asked for by name: as asked
+        ("fp32", True, True, "fp32"),
+    ],
+)
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch, setting, amx, avx512_bf16, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    config = load_click_config("tiny", [f"precision={setting}"])
+    assert training_precision(config, torch.device("cpu")) == expected
+
+
+def test_bf16_training_computes_in_bf16_and_keeps_float32_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    examples = [
+        ClickExample(key=f"disk#{i}", image=rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), mask=truth)
+        for i, truth in enumerate(disk_truths(6))
+    ]
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        config = load_click_config("tiny", TINY + ["steps=1", "minutes=0", "log_every=1", f"precision={precision}"])
+        result = train_click_model(
+            config=config, examples=examples, out_dir=tmp_path / precision, simulator=ProtocolClicks(), device="cpu"
+        )
+        assert result["precision"] == precision
+        losses[precision] = result["metrics"]["loss"]
+        model, meta = load_click_model(result["checkpoint"])
+        assert meta["precision"] == precision
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+    # Same seed, same batch: the losses differ only by bfloat16's rounding, which shows it was used.
+    assert losses["bf16"] != losses["fp32"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
