@@ -55,6 +55,9 @@ def _field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
                 path = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, dict):
                 errors.update(_field_errors(value, path))
+            elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
+                # A nested serializer with many=True reports one entry per item, {} for a good one.
+                errors.update(_field_errors(dict(enumerate(value)), path))
             else:
                 errors[path] = _messages(value)
         return errors

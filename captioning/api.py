@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from base.ids import parse_id
 from base.job_views import ResumeJobMixin
 from base.permissions import ModelPermissions
+from base.strict_input import InputSerializer
 from catalog.selectors import visible_to, without_hidden
 
 from . import services
@@ -46,7 +47,7 @@ class CaptionJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CaptionJobCreateSerializer(serializers.Serializer):
+class CaptionJobCreateSerializer(InputSerializer):
     captioner = serializers.ChoiceField(choices=CaptionerKind.choices, default=CaptionerKind.TEMPLATE)
     languages = serializers.ListField(
         child=serializers.ChoiceField(choices=LANGUAGES),

@@ -1,11 +1,13 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from base.strict_input import InputSerializer, RefuseUnknownKeys
+
 from .importers import IMPORTERS
 from .models import ImportJob, ImportRow, Sample, Source, SourceKind, SourceRegion
 
 
-class SourceSerializer(serializers.ModelSerializer):
+class SourceSerializer(RefuseUnknownKeys, serializers.ModelSerializer):
     class Meta:
         model = Source
         fields = ["id", "name", "kind", "license", "visibility", "provenance", "created_at"]
@@ -84,7 +86,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ImportJobCreateSerializer(serializers.Serializer):
+class ImportJobCreateSerializer(InputSerializer):
     format = serializers.ChoiceField(choices=sorted(IMPORTERS))
     path = serializers.CharField(max_length=1000)
     source = serializers.CharField(max_length=200, help_text="Source name; created if new.")

@@ -12,6 +12,7 @@ from base.ids import IdField
 from base.job_views import ResumeJobMixin
 from base.jobs import JobStatus, job_finish
 from base.permissions import ModelPermissions
+from base.strict_input import InputSerializer
 from catalog.selectors import sources_visible_to
 
 from .models import PreannotationItem, PreannotationJob, PreannotationOutcome
@@ -49,7 +50,7 @@ class PreannotationJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PreannotationJobCreateSerializer(serializers.Serializer):
+class PreannotationJobCreateSerializer(InputSerializer):
     checkpoint = serializers.CharField(help_text='A checkpoint id ("12"), or a run\'s newest checkpoint ("run:3").')
     source = IdField()
     limit = serializers.IntegerField(required=False, min_value=1)

@@ -12,6 +12,7 @@ from base.ids import ID_PATTERN, IdField
 from base.job_views import ResumeJobMixin
 from base.jobs import JobStatus, job_finish
 from base.permissions import ModelPermissions
+from base.strict_input import InputSerializer
 
 from .embeddings import EmbeddingJobError, embedding_job_create, embedding_job_enqueue, embedding_jobs_visible_to
 from .models import EmbeddingJob
@@ -54,7 +55,7 @@ class EmbeddingJobSerializer(serializers.ModelSerializer):
 CHECKPOINT_REFERENCE = rf"^(checkpoint:|run:)?{ID_PATTERN}$"
 
 
-class EmbeddingJobCreateSerializer(serializers.Serializer):
+class EmbeddingJobCreateSerializer(InputSerializer):
     sources = serializers.ListField(child=IdField(), allow_empty=False)
     weights = serializers.CharField(
         required=False,

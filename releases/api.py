@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from base.ids import ID_PATTERN, parse_id
 from base.permissions import ModelPermissions
+from base.strict_input import InputSerializer
 from catalog.embedding_index import EmbeddingError
 from catalog.serializers import EmbeddingSpaceSerializer
 
@@ -67,12 +68,12 @@ class DatasetVersionCreatedSerializer(DatasetVersionSerializer):
         read_only_fields = fields
 
 
-class NearDuplicatePreviewSerializer(serializers.Serializer):
+class NearDuplicatePreviewSerializer(InputSerializer):
     selection = serializers.DictField(default=dict, help_text="The selection of a version, as when creating one.")
     limit = serializers.IntegerField(min_value=1, max_value=10_000, default=NEAR_DUPLICATE_GROUPS_LISTED)
 
 
-class DatasetVersionCreateSerializer(serializers.Serializer):
+class DatasetVersionCreateSerializer(InputSerializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, default="")
     selection = serializers.DictField(default=dict)
@@ -107,7 +108,7 @@ class ExportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ExportCreateSerializer(serializers.Serializer):
+class ExportCreateSerializer(InputSerializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.WEBDATASET)
     target = serializers.CharField(
         max_length=500,

@@ -2,12 +2,14 @@
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from base.api_errors import ApiErrorSerializer
 from base.ids import MAX_ID, IdField
+from base.strict_input import InputSerializer, unknown_key_errors
 from catalog.rle import mask_bbox, mask_to_rle
 from catalog.selectors import access_sample
 
@@ -24,19 +26,20 @@ class CanAnnotate(BasePermission):
 
 
 # These serializers document the contract for /api/docs/; requests are checked by the services'
-# check_* functions instead, which name the offending click and the image size in their messages.
-class ClickSerializer(serializers.Serializer):
+# check_* functions instead, which name the offending click and the image size in their messages
+# (only the top level's unknown keys are refused here, by the API's one rule).
+class ClickSerializer(InputSerializer):
     x = serializers.IntegerField()
     y = serializers.IntegerField()
     positive = serializers.BooleanField()
 
 
-class RLESerializer(serializers.Serializer):
+class RLESerializer(InputSerializer):
     size = serializers.ListField(child=serializers.IntegerField(), help_text="[height, width]")
     counts = serializers.ListField(child=serializers.IntegerField(), help_text="COCO RLE runs, column-major")
 
 
-class SegmentRequestSerializer(serializers.Serializer):
+class SegmentRequestSerializer(InputSerializer):
     sample = IdField()
     backend = serializers.CharField(default=DEFAULT_BACKEND)
     clicks = ClickSerializer(many=True)
@@ -86,9 +89,9 @@ class SegmentView(APIView):
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
-        unknown = set(data) - {"sample", "backend", "clicks", "previous_mask", "box"}
+        unknown = unknown_key_errors(data, accepted=SegmentRequestSerializer().fields)
         if unknown:
-            raise SegmentationError(f"unknown keys {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+            raise ValidationError(unknown)
         sample_id = data.get("sample")
         if not isinstance(sample_id, int) or isinstance(sample_id, bool) or not 0 < sample_id <= MAX_ID:
             raise SegmentationError("a sample id (integer)", field="sample")

@@ -107,9 +107,9 @@ class TermViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
     @action(detail=True, methods=["post"])
     def deprecate(self, request, slug=None):
         self._require("vocabulary.change_term")
-        term = self.get_object()
         params = DeprecateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        term = self.get_object()
         replacement = get_object_or_404(Term, slug=params.validated_data["replacement"])
         try:
             services.term_deprecate(term=term, replacement=replacement)

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from base.strict_input import InputSerializer
+
 from .models import LANGUAGES, Facet, Term, VocabularyVersion
 
 
@@ -30,7 +32,7 @@ class TermDetailSerializer(TermSerializer):
         }
 
 
-class TermProposeSerializer(serializers.Serializer):
+class TermProposeSerializer(InputSerializer):
     slug = serializers.SlugField(max_length=100)
     facet = serializers.ChoiceField(choices=Facet.choices)
     parent = serializers.CharField(required=False, allow_blank=True, default="")
@@ -41,7 +43,7 @@ class TermProposeSerializer(serializers.Serializer):
     definition = serializers.CharField()
 
 
-class DeprecateSerializer(serializers.Serializer):
+class DeprecateSerializer(InputSerializer):
     replacement = serializers.SlugField(help_text="Slug of the approved term to use instead.")
 
 
@@ -58,11 +60,11 @@ class VersionDetailSerializer(VersionSerializer):
         fields = VersionSerializer.Meta.fields + ["terms"]
 
 
-class ReleaseSerializer(serializers.Serializer):
+class ReleaseSerializer(InputSerializer):
     note = serializers.CharField(allow_blank=True, default="")
 
 
-class NormalizeSerializer(serializers.Serializer):
+class NormalizeSerializer(InputSerializer):
     text = serializers.CharField(allow_blank=True, max_length=20000)
     facets = serializers.ListField(child=serializers.ChoiceField(choices=Facet.choices), required=False)
     facet_hint = serializers.ChoiceField(
@@ -79,7 +81,7 @@ class NormalizeSerializer(serializers.Serializer):
     )
 
 
-class ValidateCaptionsSerializer(serializers.Serializer):
+class ValidateCaptionsSerializer(InputSerializer):
     captions = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=100000),
         help_text='One caption per language, e.g. {"en": "...", "zh": "...", "ja": "..."}',

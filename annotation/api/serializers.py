@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 from base.ids import IdField, NumberField
+from base.strict_input import InputSerializer, RefuseUnknownKeys
 
 from ..consensus import consensus_tally
 from ..models import (
@@ -273,7 +274,7 @@ class AgreementReportSerializer(serializers.ModelSerializer):
 # -- inputs ------------------------------------------------------------------------------------
 
 
-class QueueFiltersSerializer(serializers.Serializer):
+class QueueFiltersSerializer(InputSerializer):
     """The filters a person works a queue under: claim-next takes them, and so does skip, so that
     the sample handed over after a skip comes from the same filtered queue."""
 
@@ -287,7 +288,7 @@ class ClaimNextSerializer(QueueFiltersSerializer):
     """claim-next's body: the filters alone."""
 
 
-class BasedOnVersionSerializer(serializers.Serializer):
+class BasedOnVersionSerializer(InputSerializer):
     version = NumberField(help_text="The annotation version this request is based on.")
 
 
@@ -297,7 +298,7 @@ class SkipSerializer(BasedOnVersionSerializer, QueueFiltersSerializer):
     reason = serializers.CharField(help_text="Why you skip it (kept in the audit trail).")
 
 
-class ClaimSerializer(serializers.Serializer):
+class ClaimSerializer(InputSerializer):
     version = NumberField(required=False)
 
 
@@ -321,7 +322,7 @@ class VoteSerializer(BasedOnVersionSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class EnqueueSerializer(serializers.Serializer):
+class EnqueueSerializer(InputSerializer):
     sample_ids = serializers.ListField(child=IdField(), required=False, max_length=10_000)
     source = IdField(required=False)
     domain = serializers.CharField(required=False)
@@ -341,14 +342,14 @@ class EnqueueSerializer(serializers.Serializer):
         return data
 
 
-class AssignSerializer(serializers.Serializer):
+class AssignSerializer(InputSerializer):
     sample_ids = serializers.ListField(child=IdField(), min_length=1, max_length=5_000)
     annotator = IdField(allow_null=True, help_text="A user id; null puts the samples back in the pool.")
     priority = serializers.IntegerField(required=False, min_value=-32768, max_value=32767)
     is_gold = serializers.BooleanField(required=False)
 
 
-class PrioritySerializer(serializers.Serializer):
+class PrioritySerializer(InputSerializer):
     sample_ids = serializers.ListField(child=IdField(), min_length=1, max_length=5_000)
     priority = serializers.IntegerField(required=False, min_value=-32768, max_value=32767)
     is_gold = serializers.BooleanField(required=False)
@@ -359,7 +360,7 @@ class PrioritySerializer(serializers.Serializer):
         return data
 
 
-class AgreementReportRequestSerializer(serializers.Serializer):
+class AgreementReportRequestSerializer(InputSerializer):
     scope = serializers.ChoiceField(choices=ReportScope.choices, default=ReportScope.DATASET)
     source = IdField(required=False, help_text="Dataset scope: one source (default: all).")
     user = IdField(required=False, help_text="Annotator scope: the annotator.")
@@ -398,7 +399,7 @@ class PredictedRegionDecisionSerializer(BasedOnVersionSerializer):
     region = IdField(help_text="The id of one of the sample's predicted regions.")
 
 
-class QueueSettingSerializer(serializers.ModelSerializer):
+class QueueSettingSerializer(RefuseUnknownKeys, serializers.ModelSerializer):
     stage = serializers.ChoiceField(choices=[Stage.ANNOTATION, Stage.REVIEW, Stage.CONSENSUS])
     order = serializers.ChoiceField(choices=QueueOrder.choices)
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never set (age).")

@@ -305,3 +305,17 @@ def test_one_person_claiming_from_many_tabs_at_once_holds_one_sample(make_user):
     assert len(set(claimed)) == 1, claimed
     assert Annotation.objects.filter(lease_holder=person).count() == 1
     assert StageClaim.objects.filter(user=person).count() == 1
+
+
+def test_claim_next_refuses_a_misspelled_filter_instead_of_claiming_from_the_whole_queue(vocab, client_for, people):
+    tiles = make_source("Magnetic Tile")
+    enqueue(make_sample(), make_sample(tiles))
+
+    response = claim_next(client_for(user=people.annotator), "annotation", sourse=tiles.pk)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid"
+    assert response.json()["errors"] == {
+        "sourse": ["unknown field; expected one of: source, domain, defect_type, language"]
+    }
+    assert not Annotation.objects.filter(lease_holder=people.annotator).exists()  # nothing was claimed

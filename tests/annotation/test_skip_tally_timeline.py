@@ -232,3 +232,18 @@ def test_priority_and_gold_change_only_what_the_manager_may_see(client_for, make
         reverse("api:annotation-priority"), {"sample_ids": [public.pk], "is_gold": False}, format="json"
     )
     assert annotator.status_code == 403
+
+
+def test_a_skip_with_a_misspelled_filter_is_refused_and_keeps_the_sample_held(client_for, vocab, people):
+    tiles = make_source("Magnetic Tile")
+    first_tile, elsewhere = enqueue(make_sample(tiles), make_sample())
+    services.annotation_claim(user=people.annotator, sample_id=first_tile.pk)
+
+    response = skip_via_api(client_for(user=people.annotator), first_tile.pk, sourse=tiles.pk)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {
+        "sourse": ["unknown field; expected one of: version, source, domain, defect_type, language, reason"]
+    }
+    assert Annotation.objects.get(pk=first_tile.pk).lease_holder == people.annotator
+    assert Annotation.objects.get(pk=elsewhere.pk).lease_holder is None

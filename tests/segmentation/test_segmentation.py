@@ -170,8 +170,8 @@ def test_unknown_keys_and_a_missing_sample_id_are_refused(api, sample):
     assert response.status_code == 400
     assert response.json() == {
         "code": "invalid",
-        "detail": "unknown keys points",
-        "errors": {"points": ["unknown keys points"]},
+        "detail": "invalid points",
+        "errors": {"points": ["unknown field; expected one of: sample, backend, clicks, previous_mask, box"]},
     }
 
 
