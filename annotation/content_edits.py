@@ -19,6 +19,8 @@ from .revision_content import CaptionText, Content, QADraft, RegionDraft, region
 from .template_fields import TEMPLATE
 
 CONTENT_KEYS = ("fields", "notes", "regions", "captions", "qa_pairs")
+NEW_REGION_KEYS = ("key", "defect_type", "mask_rle", "mask_png", "bbox")
+QA_PAIR_KEYS = ("question", "answer", "language", "regions")
 
 
 def content_apply(*, base: Content, data, sample: Sample, annotation: Annotation, author: User) -> Content:
@@ -166,9 +168,7 @@ def _kept_region(item, kept, annotation, seen_ids, path, errors) -> Region | Non
 
 
 def _new_region(item, terms, sample, path, errors) -> RegionDraft | None:
-    unknown = set(item) - {"key", "defect_type", "mask_rle", "mask_png", "bbox"}
-    if unknown:
-        errors.add(path, "unknown keys " + ", ".join(sorted(unknown)))
+    if errors.add_unknown_keys(item, NEW_REGION_KEYS, path):
         return None
     term = None
     type_id = item.get("defect_type")
@@ -213,6 +213,7 @@ def _apply_qa_pairs(new: Content, value, region_keys, annotation, errors: Conten
         if not isinstance(item, dict):
             errors.add(path, "an object")
             continue
+        errors.add_unknown_keys(item, QA_PAIR_KEYS, path)
         for part in ("question", "answer"):
             if not isinstance(item.get(part), str) or not item[part].strip():
                 errors.add(f"{path}.{part}", "required")

@@ -3,6 +3,7 @@
 from enum import StrEnum
 
 from base.api_errors import ApiError
+from base.strict_input import unknown_key_errors
 
 
 class AnnotationErrorCode(StrEnum):
@@ -53,6 +54,15 @@ class ContentErrors:
 
     def add(self, field: str, message: str) -> None:
         self.errors.setdefault(field, []).append(message)
+
+    def add_unknown_keys(self, item: dict, accepted: tuple[str, ...], path: str) -> bool:
+        """Names each key of the object at `path` that is not accepted ("regions[0].colour"), as the
+        API's input serializers do (base/strict_input.py); True when there was one."""
+        unknown = unknown_key_errors(item, accepted=accepted)
+        for key, messages in unknown.items():
+            for message in messages:
+                self.add(f"{path}.{key}", message)
+        return bool(unknown)
 
     def __bool__(self) -> bool:
         return bool(self.errors)

@@ -173,6 +173,7 @@ class RequestChanges(HolderTransition):
             if not isinstance(item, dict):
                 errors.add(path, "an object {text, field?, region?}")
                 continue
+            errors.add_unknown_keys(item, ("text", "field", "region"), path)
             text, field, region = item.get("text"), item.get("field") or "", item.get("region")
             if not isinstance(text, str) or not text.strip():
                 errors.add(f"{path}.text", "required")

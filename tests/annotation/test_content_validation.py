@@ -245,6 +245,16 @@ def test_unknown_parts_and_shapes(annotation, holder):
     assert set(errors) == {"colour", "regions", "captions"}
 
 
+def test_unknown_keys_inside_regions_and_qa_pairs_are_named_with_their_path(annotation, holder, vocab):
+    region = {"key": "r1", "defect_type": vocab.scratch.pk, "bbox": [1, 1, 3, 3], "colour": "red"}
+    pair = {"question": "Where?", "anwser": "There.", "language": "en"}
+
+    errors = refused(holder, annotation.pk, "save", {"regions": [region], "qa_pairs": [pair]})
+
+    assert errors["regions[0].colour"] == ["unknown field; expected one of: key, defect_type, mask_rle, mask_png, bbox"]
+    assert errors["qa_pairs[0].anwser"] == ["unknown field; expected one of: question, answer, language, regions"]
+
+
 def test_the_version_is_required(annotation, holder):
     response = holder.post(f"/api/annotation/annotations/{annotation.pk}/save/", {"content": {}}, format="json")
     assert response.status_code == 400 and "version" in response.json()["errors"]

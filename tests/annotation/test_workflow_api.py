@@ -146,6 +146,21 @@ def test_changes_requested_go_back_to_the_same_annotator_and_return_to_review(an
     assert act(reviewer, sample_id, "approve").json()["state"] == "reviewed"
 
 
+def test_a_review_comment_with_an_unknown_key_is_refused_naming_it(annotation, vocab, people, client_for):
+    annotator, reviewer = client_for(user=people.annotator), client_for(user=people.reviewer)
+    claim_next(annotator, "annotation")
+    act(annotator, annotation.pk, "submit", content=complete_content(vocab))
+    claim_next(reviewer, "review")
+
+    response = act(
+        reviewer, annotation.pk, "request-changes", comments=[{"text": "Steel.", "feild": "fields.materials"}]
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"comments[0].feild": ["unknown field; expected one of: text, field, region"]}
+    assert Annotation.objects.get(pk=annotation.pk).state == AnnotationState.IN_REVIEW
+
+
 def test_consensus_with_disagreement_edit_makes_earlier_approvals_stale(
     annotation, vocab, people, client_for, settings
 ):
