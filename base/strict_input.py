@@ -9,6 +9,7 @@ its path ("clicks[1].positve") by base/api_errors.py.
 
 from collections.abc import Iterable, Mapping
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 
@@ -49,3 +50,17 @@ class RefuseUnknownKeys:
 
 class InputSerializer(RefuseUnknownKeys, serializers.Serializer):
     """The base of the API's request bodies."""
+
+
+class RefuseUnknownKeysSchema(OpenApiSerializerExtension):
+    """The schema says so too: a request body of such a serializer has `additionalProperties: false`,
+    so clients generated from /api/schema/ (and schemathesis) know the rule."""
+
+    target_class = RefuseUnknownKeys
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
