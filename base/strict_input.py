@@ -14,8 +14,8 @@ from rest_framework import serializers
 
 
 def unknown_key_errors(data: Mapping, *, accepted: Iterable[str], tolerated: Iterable[str] = ()) -> dict[str, list]:
-    """{key: [message]} for each key of `data` that is neither accepted nor tolerated (see
-    RefuseUnknownKeys.tolerated_keys); the message lists the accepted keys in their order."""
+    """{key: [message]} for each key of `data` that is neither accepted nor tolerated; the message
+    lists the accepted keys in their order."""
     accepted = list(accepted)
     known = set(accepted) | set(tolerated)
     message = "unknown field; expected one of: " + ", ".join(accepted)
@@ -26,17 +26,14 @@ class RefuseUnknownKeys:
     """For a Serializer: a key it does not declare is a 400 under that key, beside the other bad fields.
 
     A declared read-only field is tolerated (a client may send an object back as it read it) but not
-    listed as accepted. `tolerated_keys` names other keys a known client sends that mean nothing here;
-    set it with a comment saying which client and why, rather than widening what is accepted."""
-
-    tolerated_keys: frozenset[str] = frozenset()
+    listed as accepted."""
 
     def to_internal_value(self, data):
         unknown = {}
         if isinstance(data, Mapping):  # anything else is refused by DRF as "expected a dictionary"
             writable = [name for name, field in self.fields.items() if not field.read_only]
             read_only = [name for name, field in self.fields.items() if field.read_only]
-            unknown = unknown_key_errors(data, accepted=writable, tolerated={*read_only, *self.tolerated_keys})
+            unknown = unknown_key_errors(data, accepted=writable, tolerated=read_only)
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as error:
