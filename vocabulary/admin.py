@@ -27,11 +27,11 @@ class TermAdmin(admin.ModelAdmin):
 
     def save_formset(self, request, form, formset, change):
         # Names typed in the admin get the same folding the normalizer uses.
-        from .text import fold
+        from .text import fold_key
 
         names = formset.save(commit=False)
         for name in names:
-            name.normalized = fold(name.text)
+            name.normalized = fold_key(name.text)
             name.save()
         for name in formset.deleted_objects:
             name.delete()

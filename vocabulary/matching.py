@@ -29,8 +29,9 @@ On top of the automata (see README "The controlled vocabulary"):
 * Mentions of the defect facets inside a negation scope (negation.py) are returned flagged
   `negated`; a defect-free mention in a text that names an affirmed defect is dropped.
 
-Matching runs on folded text (lower-cased, '_' and '-' read as spaces: text.fold), which keeps
-every character's position, so spans are spans of the original text. No Django here: benchmarks and
+Matching runs on folded text (text.fold: lower-cased, '_' and '-' read as spaces, fullwidth ASCII as
+ASCII, halfwidth katakana as fullwidth, traditional Chinese as simplified), which keeps every
+character's position, so spans are spans of the original text. No Django here: benchmarks and
 workers share this module.
 """
 
@@ -45,7 +46,7 @@ import ahocorasick_rs
 from .inflection import inflected_names
 from .negation import ENGLISH_TRIGGER_WORDS, cjk_scopes, english_scopes, is_negated
 from .segmentation import stands_alone, text_language
-from .text import fold
+from .text import fold, fold_key, split_voiced_kana
 
 # Facets a negation applies to: what is absent is a defect and its shape, never the part itself.
 NEGATABLE_FACETS = frozenset({"defect_type", "defect_category", "morphology"})
@@ -143,7 +144,7 @@ def _owners_by_name(names: Iterable[Name]) -> dict[str, dict[str, list]]:
     """Folded name -> term -> [facet, languages, context]."""
     owners: dict[str, dict[str, list]] = {}
     for name in names:
-        key = fold(name.text.strip())
+        key = fold_key(name.text.strip())
         if not key:
             continue
         context = None if name.is_label or name.context is None else set(name.context)
@@ -182,6 +183,7 @@ class TermMatcher:
         ambiguous alias's context is supported by that domain's products too."""
         owners = _owners_by_name(names)
         _add_inflected_forms(owners)
+        _add_split_voiced_forms(owners)
         support = _support_closure(owners, parents or {})
         latin, cjk = _latin_and_cjk_names(owners)
         # English negation triggers are names too, of no term: an ASCII text holds a trigger word exactly
@@ -280,7 +282,7 @@ class TermMatcher:
             return found, self._latin_owners, 1, bool(found) and max(found)[0] >= self._first_trigger_name
 
         folded = fold(text)
-        cjk = self._cjk_matches(folded) if self._cjk is not None else []
+        cjk = self._cjk_matches(folded, text) if self._cjk is not None else []
         if self._latin is None or not _LATIN_WORD.search(folded):
             return cjk, self._cjk_owners, 0, False
         if _LATIN_BEYOND_ASCII.search(folded):  # é, ß, ø...: the view is built in Python
@@ -319,20 +321,27 @@ class TermMatcher:
             dropped.add(position)
         return [m for position, m in enumerate(mentions) if position not in dropped]
 
-    def _cjk_matches(self, folded: str) -> list[tuple[int, int, int]]:
-        """(name index, start, end) of the CJK names in the folded text."""
+    def _cjk_matches(self, folded: str, text: str) -> list[tuple[int, int, int]]:
+        """(name index, start, end) of the CJK names in the folded text (`text`: the original)."""
         found = self._cjk.find_matches_as_indexes(folded)
         first_checked = self._cjk_first_checked
         if found and max(found)[0] >= first_checked:  # max: the match of the highest name index
             language = text_language(folded)  # once per text: which segmenter reads it
-            found = [match for match in found if match[0] < first_checked or self._may_start(folded, language, *match)]
+            # jieba's dictionary is simplified Chinese, which the folded text is; MeCab's UniDic knows
+            # Japanese kanji as written (損傷, not the folded 损伤), so Japanese is segmented unfolded.
+            segmented = folded if language == "zh" else text
+            found = [
+                match
+                for match in found
+                if match[0] < first_checked or self._may_start(folded, segmented, language, *match)
+            ]
         return found
 
-    def _may_start(self, folded: str, language: str, index: int, start: int, end: int) -> bool:
+    def _may_start(self, folded: str, segmented: str, language: str, index: int, start: int, end: int) -> bool:
         check = self._cjk_checks[index]
         if check == "no latin before":
             return start == 0 or not _is_latin(folded[start - 1])
-        return stands_alone(folded, start, end, language=language, may_start_a_word=check == "word or compound head")
+        return stands_alone(segmented, start, end, language=language, may_start_a_word=check == "word or compound head")
 
     def terms(self, text: str, **options) -> set[str]:
         """The terms the text names as findings (negated mentions left out)."""
@@ -411,6 +420,13 @@ def _add_inflected_forms(owners: dict[str, dict[str, list]]) -> None:
                 else:
                     row[2] = None if row[2] is None or context is None else row[2] | context
     owners.update(forms)
+
+
+def _add_split_voiced_forms(owners: dict[str, dict[str, list]]) -> None:
+    """Add each name holding a voiced katakana (ガス) as a halfwidth text folds it, the kana and its
+    mark apart (text.py): the same owners, so ｶﾞｽ matches where it stands, with no position map."""
+    for key in [key for key in owners if split_voiced_kana(key) != key]:
+        owners.setdefault(split_voiced_kana(key), owners[key])
 
 
 def _support_closure(owners: dict[str, dict[str, list]], parents: dict[str, str | None]) -> dict:

@@ -57,7 +57,7 @@ class TermName(models.Model):
     term = models.ForeignKey(Term, on_delete=models.CASCADE, related_name="names")
     language = models.CharField(max_length=5)
     text = models.CharField(max_length=200)
-    # Folded (text.fold), for term search; the same folding the normalizer applies.
+    # Folded (text.fold_key), for term search; the same folding the normalizer applies.
     normalized = models.CharField(max_length=200)
     is_label = models.BooleanField(default=False)
     # An ambiguous alias counts only with context: the slugs of the terms that support it (a

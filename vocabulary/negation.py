@@ -14,7 +14,7 @@ trigger itself (so 无缺陷 and 欠陥なし, names that contain their negation
 
 import re
 
-from .text import fold
+from .text import fold, to_simplified
 
 # English ----------------------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ _JA_BOUNDARY = re.compile(r"[。！？!?\n]|(?<=[てでりくがし])、|もの�
 
 
 _CJK = re.compile("[\u3040-\u9fff]")
-_KANA = re.compile("[\u3040-\u30ff]")
+_KANA = re.compile("[\u3040-\u30ff\uff66-\uff9d]")  # halfwidth katakana too (ｸﾗｯｸ)
 
 
 def _has_cjk(text: str) -> bool:
@@ -138,6 +138,8 @@ def cjk_scopes(text: str) -> list[tuple[int, int]]:
     where the text has kana)."""
     if _has_kana(text):
         return _japanese_scopes(text) if _JA_TRIGGER_CHAR.search(text) else []
+    # Traditional Chinese (沒有, 無, 並未) is read as simplified, one character for one: positions hold.
+    text = to_simplified(text)
     if _ZH_TRIGGER_CHAR.search(text) and _has_cjk(text):
         return _chinese_scopes(text)
     return []

@@ -6,7 +6,7 @@ from accounts.models import User
 
 from .models import LANGUAGES, Term, TermName, TermStatus, VocabularyVersion
 from .records import TermRecord, VocabularyFileError, validation_problems
-from .text import fold
+from .text import fold_key
 
 
 class TermLifecycleError(ValueError):
@@ -97,7 +97,7 @@ def _names_replace(records: list[TermRecord], terms: dict[str, Term]) -> None:
                     term=terms[record.slug],
                     language=language,
                     text=text,
-                    normalized=fold(text),
+                    normalized=fold_key(text),
                     is_label=is_label,
                     context=None if is_label else record.alias_context(language, text),
                 )

@@ -9,7 +9,7 @@ from catalog.dedup import dedup_scope_for
 from catalog.models import Sample, Source, SourceRegion, Visibility
 from catalog.rle import mask_bbox, mask_to_rle
 from vocabulary.models import Facet, Term, TermName, TermStatus
-from vocabulary.text import fold
+from vocabulary.text import fold_key
 
 
 def make_term(
@@ -35,7 +35,7 @@ def make_term(
         definition=f"A {label}.",
     )
     for language, text, is_label in [("en", label, True)] + [("en", alias, False) for alias in aliases]:
-        TermName.objects.create(term=term, language=language, text=text, normalized=fold(text), is_label=is_label)
+        TermName.objects.create(term=term, language=language, text=text, normalized=fold_key(text), is_label=is_label)
     return term
 
 
