@@ -71,7 +71,7 @@ class ClickModelConfig:
     # processor computes it natively (a CUDA GPU that supports it; a CPU with AVX-512 BF16 or AMX,
     # where a step takes about half the time) and fp32 elsewhere, where bf16 would be emulated and slow.
     # Inference is always float32: a checkpoint predicts the same whichever trained it.
-    precision: str = "fp32"
+    precision: str = "auto"
     minutes: float = 30.0  # training time budget: stop with a checkpoint after this long (0: no limit)
     # The budget's clock: "wall", or "cpu" (the process's CPU time, all its threads: on a shared
     # machine a run gets its minutes of computing, however long it waits for a core).
@@ -102,7 +102,6 @@ PRESETS: dict[str, ClickModelConfig] = {
         log_every=100,
         threads=0,
         minutes=0.0,
-        precision="auto",  # bf16 on a GPU that supports it
     ),
 }
 
