@@ -28,24 +28,12 @@ def bundled_matcher():
 
     django.setup()  # the file readers use the models' choices; no database is opened
     from vocabulary.formats import records_from_json
-    from vocabulary.matching import Name, TermMatcher
+    from vocabulary.records import records_matcher
 
     records = []
     for path in sorted(DATA.glob("*.json")):
         records += records_from_json(path.read_text(encoding="utf-8"))
-    names = [
-        Name(
-            text,
-            record.slug,
-            record.facet,
-            language,
-            is_label,
-            tuple(context) if (context := record.alias_context(language, text)) is not None and not is_label else None,
-        )
-        for record in records
-        for language, text, is_label in record.names()
-    ]
-    return TermMatcher(names, parents={record.slug: record.parent for record in records})
+    return records_matcher(records)
 
 
 def evaluate(matcher, rows: list[dict], *, with_context: bool) -> dict:

@@ -6,6 +6,7 @@ A file is refused as a whole, with every problem listed, so nothing is ever half
 import re
 from dataclasses import dataclass, field
 
+from .matching import Name, TermMatcher
 from .models import LANGUAGES, PARENT_FACET, Facet, TermStatus
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -283,3 +284,21 @@ def _ambiguity_problems(merged: dict[str, TermRecord], fold) -> list[str]:
             if other != record.slug:
                 problems.append(f"{record.slug}: {language} name {text!r} is also a name of {other} ({record.facet})")
     return problems
+
+
+def records_matcher(records: list[TermRecord]) -> TermMatcher:
+    """The normalizer's matcher over a vocabulary file's records (labels and aliases, the ambiguous
+    aliases with their contexts), without a database: for benchmarks and tests of a bundled file."""
+    names = [
+        Name(
+            text,
+            record.slug,
+            record.facet,
+            language,
+            is_label,
+            tuple(context) if (context := record.alias_context(language, text)) is not None and not is_label else None,
+        )
+        for record in records
+        for language, text, is_label in record.names()
+    ]
+    return TermMatcher(names, parents={record.slug: record.parent for record in records})

