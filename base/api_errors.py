@@ -118,6 +118,16 @@ def _in_user_language(request):
     return nullcontext()
 
 
+def bad_request(request, exception):
+    """A request Django refuses before any view (a Host header this server does not serve, a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE): under /api/ in the API's error shape, elsewhere Django's 400 page.
+    The exception's text is logged by Django's security logger, not returned: it names settings."""
+    if _is_api(request):
+        detail = "the request was refused before it reached the API (an unserved Host header or an oversized body)"
+        return JsonResponse({"code": "bad_request", "detail": detail, "errors": {}}, status=400)
+    return defaults.bad_request(request, exception)
+
+
 def page_not_found(request, exception):
     """A URL that matches no route: under /api/ in the API's error shape, elsewhere the 404.html page."""
     if _is_api(request):

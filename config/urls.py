@@ -16,6 +16,7 @@ urlpatterns = [
 
 # Under /api/, a missing route and a server error answer in the API's error shape (base/api_errors.py);
 # elsewhere the review pages' 403 and 404 pages speak the person's language.
+handler400 = "base.api_errors.bad_request"
 handler403 = "base.api_errors.permission_denied"
 handler404 = "base.api_errors.page_not_found"
 handler500 = "base.api_errors.server_error"

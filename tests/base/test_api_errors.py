@@ -90,3 +90,27 @@ def test_missing_permission_and_missing_sign_in_have_the_same_shape(client_for):
 
 def test_an_unknown_api_route_is_a_404_in_the_same_shape(client_for):
     _assert_shape(client_for(Role.ANNOTATOR).get("/api/no-such-thing/"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/samples/", "/api/no-such-thing/", "/api/annotation/queue/annotation/claim-next/"]
+)
+def test_a_host_this_server_does_not_serve_is_a_400_in_the_same_shape_under_api(client_for, path):
+    client = client_for(Role.ANNOTATOR)
+    _assert_shape(client.get(path, HTTP_HOST="intranet.example"), 400, "bad_request")
+    _assert_shape(
+        client.post(path, {}, content_type="application/json", HTTP_HOST="intranet.example"), 400, "bad_request"
+    )
+
+
+def test_a_host_this_server_does_not_serve_is_django_s_page_outside_api(client_for):
+    response = client_for(Role.ANNOTATOR).get("/review/", HTTP_HOST="intranet.example")
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+
+
+def test_a_body_over_the_upload_limit_is_a_400_in_the_same_shape(client_for, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = client_for(Role.ANNOTATOR).post(
+        "/api/annotation/queue/annotation/claim-next/", {"source": "a" * 500}, content_type="application/json"
+    )
+    _assert_shape(response, 400, "bad_request")
