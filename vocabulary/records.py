@@ -169,7 +169,7 @@ def record_from_dict(data: dict, where: str) -> TermRecord:
 
 def validation_problems(records: list[TermRecord], existing: dict[str, TermRecord] | None = None) -> list[str]:
     """Every problem of a set of records that is to be loaded on top of `existing` (slug -> record)."""
-    from .text import fold
+    from .text import fold_key
 
     problems: list[str] = []
     by_slug: dict[str, TermRecord] = {}
@@ -186,7 +186,7 @@ def validation_problems(records: list[TermRecord], existing: dict[str, TermRecor
         problems += _replacement_problems(record, merged)
         problems += _context_problems(record, merged)
     problems += _cycle_problems(merged, by_slug)
-    problems += _ambiguity_problems(merged, fold)
+    problems += _ambiguity_problems(merged, fold_key)
     return problems
 
 
@@ -269,9 +269,10 @@ def _cycle_problems(merged: dict[str, TermRecord], loaded: dict[str, TermRecord]
     return problems
 
 
-def _ambiguity_problems(merged: dict[str, TermRecord], fold) -> list[str]:
+def _ambiguity_problems(merged: dict[str, TermRecord], fold_key) -> list[str]:
     """Within a facet and language one name may belong to one term only: otherwise the normalizer
-    and the annotators could not tell which term a word means."""
+    and the annotators could not tell which term a word means. Names are keyed as the normalizer
+    keys them (text.fold_key: ｶﾞｽ is ガス)."""
     owners: dict[tuple[str, str, str], str] = {}
     problems = []
     for record in merged.values():
@@ -279,7 +280,7 @@ def _ambiguity_problems(merged: dict[str, TermRecord], fold) -> list[str]:
             continue  # a deprecated term may keep names its replacement took over
         for language, text, _ in record.names():
             # Two spellings of one term that fold alike ('pin-hole', 'pin hole') are harmless.
-            key = (record.facet, language, fold(text))
+            key = (record.facet, language, fold_key(text))
             other = owners.setdefault(key, record.slug)
             if other != record.slug:
                 problems.append(f"{record.slug}: {language} name {text!r} is also a name of {other} ({record.facet})")

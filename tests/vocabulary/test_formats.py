@@ -147,3 +147,12 @@ def test_load_command_refuses_a_bad_file_and_loads_nothing(tmp_path, db):
     with pytest.raises(CommandError, match="(?s)nothing was loaded.*x-1: missing zh label"):
         call_command("vocabulary_load", str(tmp_path / "bad.csv"))
     assert not Term.objects.exists()
+
+
+def test_a_halfwidth_name_of_another_terms_katakana_name_is_refused(vocabulary):
+    # ｶﾞｽ is how an older factory system writes ガス: the normalizer reads both as one name, so two
+    # terms cannot share it, whichever width each was written in.
+    gas = record("def-gas-a", labels={"en": "gas a", "zh": "气体甲", "ja": "ガス"})
+    halfwidth = record("def-gas-b", labels={"en": "gas b", "zh": "气体乙", "ja": "ｶﾞｽ"})
+    with pytest.raises(VocabularyFileError, match="'ｶﾞｽ' is also a name of def-gas-a"):
+        services.vocabulary_load(records=[gas, halfwidth])
