@@ -1,18 +1,18 @@
 """The resume action of every job, for the API (a viewset mixin) and the admin (an action)."""
 
 from django.contrib import admin, messages
-from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from .job_kinds import JobNotResumable, job_resume
+from .strict_input import takes_no_body
 
 
 class ResumeJobMixin:
     """`POST .../{id}/resume/`: 200 with the job, or 400 naming why it cannot be resumed now."""
 
-    @extend_schema(request=None)
+    @takes_no_body
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         try:

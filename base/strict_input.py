@@ -5,20 +5,27 @@ claimed from the whole queue and a misspelled export option fell back to its def
 serializer of the API derives from `InputSerializer` (or mixes in `RefuseUnknownKeys` when it is a
 ModelSerializer), and so does every serializer nested in one: an unknown key inside is named with
 its path ("clicks[1].positve") by base/api_errors.py.
+
+An action that takes no body at all (renew-lease, publish, cancel, resume...) is declared with
+`takes_no_body`, and refuses a body with keys by the same rule: `{"force": true}` is never ignored.
 """
 
+import functools
 from collections.abc import Iterable, Mapping
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+
+NO_BODY = "this action takes no request body"
 
 
 def unknown_key_errors(data: Mapping, *, accepted: Iterable[str], tolerated: Iterable[str] = ()) -> dict[str, list]:
     """{key: [message]} for each key of `data` that is neither accepted nor tolerated; the message
-    lists the accepted keys in their order."""
+    lists the accepted keys in their order (or says that none is, for an action taking no body)."""
     accepted = list(accepted)
     known = set(accepted) | set(tolerated)
-    message = "unknown field; expected one of: " + ", ".join(accepted)
+    message = "unknown field; " + ("expected one of: " + ", ".join(accepted) if accepted else NO_BODY)
     return {str(key): [message] for key in data if key not in known}
 
 
@@ -47,6 +54,30 @@ class RefuseUnknownKeys:
 
 class InputSerializer(RefuseUnknownKeys, serializers.Serializer):
     """The base of the API's request bodies."""
+
+
+def refuse_a_body(data) -> None:
+    """A 400 unless `data` (a parsed request body) is nothing: no body, `{}` or JSON `null`. Each key
+    sent is named; a body that is no object at all (`[...]`, `"x"`) is refused as a whole."""
+    if data is None or (isinstance(data, Mapping) and not data):
+        return
+    if isinstance(data, Mapping):
+        raise serializers.ValidationError(unknown_key_errors(data, accepted=()))
+    raise serializers.ValidationError(NO_BODY)
+
+
+def takes_no_body(handler):
+    """Declares a view method or action that reads no request body: the schema has no requestBody,
+    and a body with anything in it is refused before the handler runs (nothing looked up or changed).
+
+    Put it above `@action`, which replaces what the decorators below it declare."""
+
+    @functools.wraps(handler)
+    def refusing_a_body(view, request, *args, **kwargs):
+        refuse_a_body(request.data)
+        return handler(view, request, *args, **kwargs)
+
+    return extend_schema(request=None)(refusing_a_body)
 
 
 class RefuseUnknownKeysSchema(OpenApiSerializerExtension):

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from base.ids import parse_id
 from base.job_views import ResumeJobMixin
 from base.permissions import ModelPermissions
-from base.strict_input import InputSerializer
+from base.strict_input import InputSerializer, takes_no_body
 from catalog.selectors import visible_to, without_hidden
 
 from . import services
@@ -113,7 +113,8 @@ class CaptionJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveMo
         job = self._create(**params.validated_data)
         return Response(CaptionJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={201: CaptionJobSerializer})
+    @extend_schema(responses={201: CaptionJobSerializer})
+    @takes_no_body
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request, pk=None):
         """A new job over the samples that failed in this one."""
@@ -123,7 +124,8 @@ class CaptionJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.RetrieveMo
         )
         return Response(CaptionJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=CaptionJobSerializer)
+    @extend_schema(responses=CaptionJobSerializer)
+    @takes_no_body
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return Response(CaptionJobSerializer(services.caption_job_cancel(job=self.get_object())).data)

@@ -12,7 +12,7 @@ from base.ids import IdField
 from base.job_views import ResumeJobMixin
 from base.jobs import JobStatus, job_finish
 from base.permissions import ModelPermissions
-from base.strict_input import InputSerializer
+from base.strict_input import InputSerializer, takes_no_body
 from catalog.selectors import sources_visible_to
 
 from .models import PreannotationItem, PreannotationJob, PreannotationOutcome
@@ -97,7 +97,8 @@ class PreannotationJobViewSet(
             raise ValidationError({error.field: [str(error)]}) from None
         return Response(PreannotationJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=PreannotationJobSerializer)
+    @extend_schema(responses=PreannotationJobSerializer)
+    @takes_no_body
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Stops before the next sample; the predictions made stay."""

@@ -12,7 +12,7 @@ from base.ids import ID_PATTERN, IdField
 from base.job_views import ResumeJobMixin
 from base.jobs import JobStatus, job_finish
 from base.permissions import ModelPermissions
-from base.strict_input import InputSerializer
+from base.strict_input import InputSerializer, takes_no_body
 
 from .embeddings import EmbeddingJobError, embedding_job_create, embedding_job_enqueue, embedding_jobs_visible_to
 from .models import EmbeddingJob
@@ -114,7 +114,8 @@ class EmbeddingJobViewSet(ResumeJobMixin, mixins.ListModelMixin, mixins.Retrieve
         embedding_job_enqueue(job=job)
         return Response(EmbeddingJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=EmbeddingJobSerializer)
+    @extend_schema(responses=EmbeddingJobSerializer)
+    @takes_no_body
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Stops before the next batch; the vectors stored stay."""

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from base.ids import ID_PATTERN, parse_id
 from base.permissions import ModelPermissions
-from base.strict_input import InputSerializer
+from base.strict_input import InputSerializer, takes_no_body
 from catalog.embedding_index import EmbeddingError
 from catalog.serializers import EmbeddingSpaceSerializer
 
@@ -190,7 +190,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         report = version_near_duplicates(version=self.get_object(), requested_by=request.user)
         return Response(report.to_json(limit=limit))
 
-    @extend_schema(request=None, responses=DatasetVersionSerializer)
+    @extend_schema(responses=DatasetVersionSerializer)
+    @takes_no_body
     @action(detail=True, methods=["post"])
     def publish(self, request, number=None):
         try:
@@ -237,7 +238,8 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         return selectors.exports_visible_to(self.request.user)
 
-    @extend_schema(request=None, responses=ExportSerializer)
+    @extend_schema(responses=ExportSerializer)
+    @takes_no_body
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         """Run a failed or interrupted export again: committed shards with matching checksums are kept.

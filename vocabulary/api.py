@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from base.ids import ID_PATTERN, parse_id
 from base.permissions import ModelPermissions
+from base.strict_input import takes_no_body
 
 from . import selectors, services
 from .models import Facet, Term, TermStatus, VocabularyVersion
@@ -92,7 +93,8 @@ class TermViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         term = Term.objects.get(slug=record.slug)
         return Response(TermDetailSerializer(term).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=TermDetailSerializer)
+    @extend_schema(responses=TermDetailSerializer)
+    @takes_no_body
     @action(detail=True, methods=["post"])
     def approve(self, request, slug=None):
         self._require("vocabulary.change_term")

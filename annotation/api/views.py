@@ -15,6 +15,7 @@ from base.ids import parse_id
 from base.job_views import ResumeJobMixin
 from base.pagination import KeysetPagination
 from base.permissions import ModelPermissions
+from base.strict_input import takes_no_body
 from catalog.selectors import samples_visible_to, sources_visible_to, without_hidden
 
 from .. import predictions, services
@@ -182,7 +183,8 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response({"skipped": int(pk), "next": following.pk if following else None})
 
-    @extend_schema(request=None, responses=WRITE_RESPONSES)
+    @extend_schema(responses=WRITE_RESPONSES)
+    @takes_no_body
     @action(detail=True, methods=["post"], url_path="renew-lease", permission_classes=[WorkflowPermission])
     def renew_lease(self, request, pk=None):
         """Extend the lease (a heartbeat); does not change the version."""

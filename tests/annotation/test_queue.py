@@ -200,6 +200,20 @@ def test_renewing_a_lease_extends_it_without_a_new_version(annotation, people, c
     assert act(client_for(user=people.annotator2), annotation.pk, "renew-lease").status_code == 403
 
 
+def test_renewing_a_lease_refuses_a_body_it_would_not_read(annotation, people, client_for):
+    api = client_for(user=people.annotator)
+    claim_next(api, "annotation")
+    soon = timezone.now() + timedelta(seconds=5)
+    Annotation.objects.filter(pk=annotation.pk).update(lease_expires_at=soon)
+
+    response = post(api, f"/annotations/{annotation.pk}/renew-lease/", {"force": True})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {"force": ["unknown field; this action takes no request body"]}
+    assert Annotation.objects.get(pk=annotation.pk).lease_expires_at == soon  # not renewed
+    assert api.post(f"/api/annotation/annotations/{annotation.pk}/renew-lease/").status_code == 200  # no body
+
+
 def test_release_hands_the_sample_back(annotation, people, client_for):
     api = client_for(user=people.annotator)
     claim_next(api, "annotation")
