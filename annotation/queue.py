@@ -19,13 +19,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from base.compiled_queries import Param, compiled_once
-from catalog.selectors import sees_every_source, visible_source_ids
+from catalog.selectors import hidden_sources, sees_every_source, visible_source_ids
 
 from .actions import WORKING_STATE, ClaimForAnnotation, ClaimForConsensus, ClaimForReview, ExpireLease, user_has_role
 from .error_codes import AnnotationErrorCode as Code
 from .error_codes import WorkflowError
 from .models import UNSEEN_UNCERTAINTY, Annotation, ConsensusVote, QueueOrder, QueueSetting, Stage, StageClaim
-from .selectors import names_defect_type
+from .selectors import defect_type_problem, names_defect_type
 
 CLAIM_TRANSITION = {
     Stage.ANNOTATION: ClaimForAnnotation,
@@ -58,6 +58,18 @@ class QueueFilters:
         """The filters in a request's validated data, which may hold more (a skip's version and
         reason): claim-next and skip take the same ones (api.serializers.QueueFiltersSerializer)."""
         return cls(**{field.name: data[field.name] for field in fields(cls) if field.name in data})
+
+
+def queue_filter_errors(user: User, filters: QueueFilters) -> dict[str, list[str]]:
+    """{filter: [message]} for each id filter that names nothing `user` may claim from, so that a
+    typo is a 400 rather than an empty queue (204). A source the user may not see is named exactly
+    as one that does not exist: the refusal must not tell that a restricted source exists."""
+    errors = {}
+    if filters.source is not None and hidden_sources(user, [filters.source]):
+        errors["source"] = [f"no source {filters.source}"]
+    if filters.defect_type is not None and (problem := defect_type_problem(filters.defect_type)):
+        errors["defect_type"] = [problem]
+    return errors
 
 
 def queue_order(stage: str) -> str:
@@ -117,7 +129,8 @@ def annotation_claim_next(
 
     A person holds at most one sample per stage: asking again returns the one they hold.
     held_first=False is for skipping (services.annotation_skip): the caller holds a sample it is
-    about to release and wants another one, claimed before the release so it cannot come back."""
+    about to release and wants another one, claimed before the release so it cannot come back.
+    An id filter naming nothing (queue_filter_errors) is refused, never read as an empty queue."""
     transition = CLAIM_TRANSITION.get(stage)
     if transition is None:
         raise WorkflowError(
@@ -125,8 +138,10 @@ def annotation_claim_next(
         )
     if not user_has_role(user, transition.role):
         raise WorkflowError(Code.ROLE_REQUIRED, f"the {stage} queue needs the {transition.role} role")
-    _sweep_now_and_then()
     filters = filters or QueueFilters()
+    if errors := queue_filter_errors(user, filters):
+        raise WorkflowError(Code.INVALID, f"invalid {', '.join(errors)}", errors=errors)
+    _sweep_now_and_then()
     for _attempt in range(CLAIM_ATTEMPTS):
         try:
             return _claim_next_once(

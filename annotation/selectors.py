@@ -31,6 +31,17 @@ def names_defect_type(term_id: int) -> Q:
     return Q(Exists(in_template)) | Q(Exists(in_regions))
 
 
+def defect_type_problem(term_id: int) -> str | None:
+    """Why `term_id` cannot filter by defect type (names_defect_type), or None when it can: it names
+    no term, or a term of another facet (a material would match nothing, silently)."""
+    term = Term.objects.filter(pk=term_id).only("facet", "slug").first()
+    if term is None:
+        return f"no term {term_id}"
+    if term.facet not in (Facet.DEFECT_TYPE, Facet.DEFECT_CATEGORY):
+        return f"term {term_id} ({term.slug}) is a {term.facet} term, not a defect type or category"
+    return None
+
+
 def annotations_visible_to(user: User) -> QuerySet[Annotation]:
     return visible_to(Annotation.objects.all(), user, "source_id")
 

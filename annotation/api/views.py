@@ -321,7 +321,8 @@ class RevisionDetailView(APIView):
 
 class ClaimNextView(APIView):
     """Lease the next sample of a stage's queue: gold first, then priority, then oldest.
-    204 when nothing is left for you with these filters."""
+    204 when nothing is left for you with these filters; 400 when a `source` or `defect_type`
+    names nothing (a source you may not see reads as one that does not exist)."""
 
     permission_classes = [WorkflowPermission]
 

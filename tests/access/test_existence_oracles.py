@@ -33,6 +33,7 @@ PROBES = [
     ("/api/releases/versions/", lambda v, w: {"title": "probe", "selection": {"sources": [v]}}, "source"),
     ("/api/captioning/jobs/", lambda v, w: {"captioner": "template", "filters": {"sources": [v]}}, "source"),
     ("/api/annotation/agreement-reports/", lambda v, w: {"scope": "dataset", "source": v}, "source"),
+    ("/api/annotation/queue/annotation/claim-next/", lambda v, w: {"source": v}, "source"),
 ]
 
 

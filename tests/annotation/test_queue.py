@@ -333,3 +333,53 @@ def test_claim_next_refuses_a_misspelled_filter_instead_of_claiming_from_the_who
         "sourse": ["unknown field; expected one of: source, domain, defect_type, language"]
     }
     assert not Annotation.objects.filter(lease_holder=people.annotator).exists()  # nothing was claimed
+
+
+@pytest.mark.parametrize("named", ["source", "defect_type"])
+def test_claim_next_refuses_an_id_filter_that_names_nothing_instead_of_answering_nothing_to_do(
+    vocab, client_for, people, named
+):
+    enqueue(make_sample(regions=(("crack", [1, 1, 2, 2]),)))
+
+    response = claim_next(client_for(user=people.annotator), "annotation", **{named: 987654})
+
+    assert response.status_code == 400, response.content
+    expected = {"source": "no source 987654", "defect_type": "no term 987654"}[named]
+    assert response.json() == {"code": "invalid", "detail": f"invalid {named}", "errors": {named: [expected]}}
+    assert not Annotation.objects.filter(lease_holder=people.annotator).exists()  # nothing was claimed
+
+
+def test_claim_next_refuses_a_defect_type_filter_naming_a_term_of_another_facet(vocab, client_for, people):
+    enqueue(make_sample())
+
+    response = claim_next(client_for(user=people.annotator), "annotation", defect_type=vocab.glass.pk)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {
+        "defect_type": [f"term {vocab.glass.pk} ({vocab.glass.slug}) is a material term, not a defect type or category"]
+    }
+
+
+def test_claim_next_answers_for_a_source_you_may_not_see_as_for_one_that_does_not_exist(
+    vocab, client_for, people, make_user
+):
+    partner = make_source("partner", restricted=True)
+    (secret,) = enqueue(make_sample(partner))
+    missing = partner.pk + 1000
+    outsider = client_for(user=people.annotator)
+
+    hidden = claim_next(outsider, "annotation", source=partner.pk)
+    absent = claim_next(outsider, "annotation", source=missing)
+
+    assert hidden.status_code == absent.status_code == 400
+    assert hidden.content.replace(str(partner.pk).encode(), b"N") == absent.content.replace(str(missing).encode(), b"N")
+    member = make_user(Role.ANNOTATOR)
+    partner.members.add(member)
+    assert claim_next(client_for(user=member), "annotation", source=partner.pk).json()["sample"] == secret.pk
+
+
+def test_claim_next_with_a_source_that_has_nothing_left_still_answers_nothing_to_do(vocab, client_for, people):
+    empty = make_source("empty line")
+    enqueue(make_sample())
+
+    assert claim_next(client_for(user=people.annotator), "annotation", source=empty.pk).status_code == 204

@@ -130,7 +130,9 @@ def test_a_skip_takes_every_filter_claim_next_takes(vocab, people):
         held = following
 
 
-@pytest.mark.parametrize("bad", [{"source": "x"}, {"defect_type": "tiles"}, {"source": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"source": "x"}, {"defect_type": "tiles"}, {"source": -1}, {"source": 987654}, {"defect_type": 987654}]
+)
 def test_a_skip_with_a_bad_filter_is_refused_as_claim_next_refuses_it(client_for, vocab, people, bad):
     (only,) = enqueue(make_sample())
     services.annotation_claim(user=people.annotator, sample_id=only.pk)
@@ -247,3 +249,19 @@ def test_a_skip_with_a_misspelled_filter_is_refused_and_keeps_the_sample_held(cl
     }
     assert Annotation.objects.get(pk=first_tile.pk).lease_holder == people.annotator
     assert Annotation.objects.get(pk=elsewhere.pk).lease_holder is None
+
+
+def test_a_skip_naming_a_source_you_may_not_see_is_refused_as_one_naming_no_source(client_for, vocab, people):
+    partner = make_source("partner", restricted=True)
+    only, _secret = enqueue(make_sample(), make_sample(partner))
+    services.annotation_claim(user=people.annotator, sample_id=only.pk)
+    api = client_for(user=people.annotator)
+    missing = partner.pk + 1000
+
+    hidden = skip_via_api(api, only.pk, source=partner.pk)
+    absent = skip_via_api(api, only.pk, source=missing)
+
+    assert hidden.status_code == absent.status_code == 400
+    assert hidden.json()["errors"] == {"source": [f"no source {partner.pk}"]}
+    assert hidden.content.replace(str(partner.pk).encode(), b"N") == absent.content.replace(str(missing).encode(), b"N")
+    assert Annotation.objects.get(pk=only.pk).lease_holder == people.annotator  # not skipped
