@@ -73,11 +73,17 @@ def save_checkpoint(
     save_file(state, folder / WEIGHTS_NAME, metadata={"stage": str(meta["stage"]), "step": str(meta["step"])})
     if trainer_state is not None:
         torch.save(trainer_state, folder / TRAINER_STATE_NAME)
-    (folder / META_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
-    pointer = root / "latest.tmp"
-    pointer.write_text(folder.name + "\n")
-    os.replace(pointer, root / "latest")
+    # Both replaced whole, never written in place: a run resumed by a second worker may save the
+    # same step again while an evaluation or the admin reads it.
+    _replace_text(folder / META_NAME, json.dumps(meta, indent=2, sort_keys=True))
+    _replace_text(root / "latest", folder.name + "\n")
     return folder
+
+
+def _replace_text(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def load_checkpoint(path: str | Path, *, stage: int | str | None = None) -> Checkpoint:
