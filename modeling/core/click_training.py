@@ -1,7 +1,7 @@
 """Training the learned click segmenter with iteratively simulated clicks (RITM, Sofiiuk et al. 2022).
 
 Each step takes a batch of (image, instance mask) crops, places a first click, lets the model
-predict without gradient for 0..max_iterative_clicks rounds, each round adding the click a careful
+predict without gradient for 0..max_iterative_clicks rounds (drawn per sample), each round adding the click a careful
 annotator makes next (the error-region protocol of the benchmark), and then trains on the last
 state: the clicks so far plus the previous prediction. So the model learns to correct its own
 mistakes, as it must at annotation time.
@@ -247,9 +247,11 @@ def simulate_round(
     previous: list[np.ndarray | None],
     simulator: ClickSimulator,
     radius: int,
+    still_clicking: np.ndarray | None = None,
 ) -> list[np.ndarray | None]:
     """Predict with the decoder alone (on ``encode_for_simulation``'s features), without gradient, and
-    add each sample's next click; returns the new previous masks."""
+    add each sample's next click; returns the new previous masks. A sample whose rounds are done
+    (``still_clicking`` False) keeps its clicks and previous mask."""
     size = truths[0].shape[-1]
     maps = torch.from_numpy(
         np.stack(
@@ -265,12 +267,17 @@ def simulate_round(
     with torch.no_grad():
         predictions = (model.decode(features, maps)[:, 0] > 0).cpu().numpy()
     model.train()
+    new_previous: list[np.ndarray | None] = []
     for index, prediction in enumerate(predictions):
+        if still_clicking is not None and not still_clicking[index]:
+            new_previous.append(previous[index])
+            continue
+        new_previous.append(prediction)
         try:
             clicks[index].append(simulator.next_click(prediction, truths[index]))
         except ValueError:  # perfect already: nothing to click, keep the state
             continue
-    return list(predictions)
+    return new_previous
 
 
 def _check_examples(examples: list[ClickExample], config: ClickModelConfig) -> None:
@@ -351,11 +358,18 @@ def _clicked_batch(
     truths = [c[1] for c in crops]
     clicks = _first_clicks(truths, config, simulator, rng)
     previous: list[np.ndarray | None] = [None] * len(truths)
-    rounds = int(rng.integers(config.max_iterative_clicks + 1))
-    if rounds:
+    # Each sample its own number of rounds, so a batch mixes first clicks and later ones as the
+    # running statistics of BatchNorm (used at prediction) do. With one number per batch, every
+    # batch was all first clicks or all later ones and its batch statistics told the network which:
+    # it learned to lean on them, segmented well in training, and at annotation time (running
+    # statistics) answered every first click with a blob the size of the click.
+    rounds = rng.integers(config.max_iterative_clicks + 1, size=len(truths))
+    if rounds.any():
         features = encode_for_simulation(model, images)
-        for _ in range(rounds):
-            previous = simulate_round(model, features, truths, clicks, previous, simulator, config.click_radius)
+        for number in range(int(rounds.max())):
+            previous = simulate_round(
+                model, features, truths, clicks, previous, simulator, config.click_radius, rounds > number
+            )
     size = config.crop_size
     maps = np.stack(
         [

@@ -17,6 +17,7 @@ from modeling.core.click_segmenter import (
 )
 from modeling.core.click_training import (
     ClickExample,
+    _clicked_batch,
     encode_for_simulation,
     load_click_model,
     loss_function,
@@ -88,6 +89,34 @@ def test_simulated_rounds_on_the_cached_encoding_give_the_clicks_of_the_whole_mo
     assert new_clicks == old_clicks
     assert all(np.array_equal(a, b) for a, b in zip(new_previous, old_previous, strict=True))
     assert model.training  # left in training mode for the step that follows
+
+
+def test_a_training_batch_mixes_first_clicks_and_later_ones():
+    """BatchNorm normalizes a training batch by its own statistics and a prediction by running ones,
+    the mixture of every batch. A batch of first clicks only (one round count per batch) told the
+    network its state through its statistics: it predicted well in training and a click-sized blob
+    at annotation time. Each sample draws its own number of simulated rounds."""
+    config = load_click_config("tiny", TINY + ["batch_size=8", "max_iterative_clicks=4"])
+    torch.manual_seed(0)
+    model = ClickSegmenter(config).train()
+    rng = np.random.default_rng(0)
+    image = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    examples = [ClickExample(key=str(i), image=image, mask=truth) for i, truth in enumerate(disk_truths(8))]
+    click_counts = []
+    for _ in range(3):
+        *_, clicks = _clicked_batch(
+            model,
+            examples,
+            config,
+            ProtocolClicks(),
+            rng,
+            device=torch.device("cpu"),
+            memory_format=torch.contiguous_format,
+        )
+        click_counts.append(sorted(len(c) for c in clicks))
+
+    assert all(len(set(counts)) > 1 for counts in click_counts), click_counts
+    assert all(1 <= count <= 5 for counts in click_counts for count in counts)
 
 
 def predictor_with(click_law_radius: int) -> ClickPredictor:
