@@ -154,7 +154,8 @@ def learned_checkpoint(train_cases) -> str:
     print(
         f"   learned: trained {result['step']} steps on {len(examples)} instances of {len(train_cases)} images, "
         f"{config.threads} CPU thread(s), {result['precision']}, {(time.perf_counter() - begun) / 60:.1f} min"
-        f"{' (time budget reached)' if result.get('out_of_time') else ''} (train IoU {result['metrics'].get('train_iou')}); "
+        f"{' (time budget reached)' if result.get('out_of_time') else ''} (train IoU {result['metrics'].get('train_iou')}, "
+        f"predicting {result['metrics'].get('predict_iou')}); "
         f"checkpoint {result['checkpoint']}",
         flush=True,
     )

@@ -388,6 +388,17 @@ def _mean_iou(logits: torch.Tensor, truth: torch.Tensor) -> float:
         return float(((predicted & wanted).sum(dim=(1, 2, 3)) / union).mean())
 
 
+def _prediction_iou(model: ClickSegmenter, images: torch.Tensor, maps: torch.Tensor, truth: torch.Tensor) -> float:
+    """The mean IoU on the batch as the model predicts at annotation time: eval mode (BatchNorm's
+    running statistics, not the batch's) and float32. Logged beside train_iou, the training forward's:
+    far below it, the model learned something from its batches that a prediction does not have."""
+    model.eval()
+    with torch.no_grad():
+        iou = _mean_iou(model(images.float(), maps.float()), truth)
+    model.train()
+    return iou
+
+
 class _TimeBudget:
     """Seconds trained, earlier runs of a resumed training included, against config.minutes (0: none),
     on the clock config.budget_clock names: the wall clock, or the process's CPU time."""
@@ -525,6 +536,7 @@ def train_click_model(
                     "step": step,
                     "loss": round(float(np.mean(running["loss"])), 5),
                     "train_iou": round(float(np.mean(running["iou"])), 4),
+                    "predict_iou": round(_prediction_iou(model, images, maps, truth_tensor), 4),
                     "clicks": round(float(np.mean(running["clicks"])), 2),
                     "lr": schedule.get_last_lr()[0],
                     "seconds": round(budget.elapsed(), 1),
