@@ -247,11 +247,9 @@ def simulate_round(
     previous: list[np.ndarray | None],
     simulator: ClickSimulator,
     radius: int,
-    still_clicking: np.ndarray | None = None,
 ) -> list[np.ndarray | None]:
     """Predict with the decoder alone (on ``encode_for_simulation``'s features), without gradient, and
-    add each sample's next click; returns the new previous masks. A sample whose rounds are done
-    (``still_clicking`` False) keeps its clicks and previous mask."""
+    add each sample's next click; returns the new previous masks."""
     size = truths[0].shape[-1]
     maps = torch.from_numpy(
         np.stack(
@@ -267,17 +265,12 @@ def simulate_round(
     with torch.no_grad():
         predictions = (model.decode(features, maps)[:, 0] > 0).cpu().numpy()
     model.train()
-    new_previous: list[np.ndarray | None] = []
     for index, prediction in enumerate(predictions):
-        if still_clicking is not None and not still_clicking[index]:
-            new_previous.append(previous[index])
-            continue
-        new_previous.append(prediction)
         try:
             clicks[index].append(simulator.next_click(prediction, truths[index]))
         except ValueError:  # perfect already: nothing to click, keep the state
             continue
-    return new_previous
+    return list(predictions)
 
 
 def _check_examples(examples: list[ClickExample], config: ClickModelConfig) -> None:
@@ -367,9 +360,19 @@ def _clicked_batch(
     if rounds.any():
         features = encode_for_simulation(model, images)
         for number in range(int(rounds.max())):
-            previous = simulate_round(
-                model, features, truths, clicks, previous, simulator, config.click_radius, rounds > number
+            going_on = np.flatnonzero(rounds > number)  # the others keep their clicks and previous mask
+            rows = torch.from_numpy(going_on).to(device)
+            answers = simulate_round(
+                model,
+                [feature.index_select(0, rows) for feature in features],
+                [truths[i] for i in going_on],
+                [clicks[i] for i in going_on],  # the same lists: the next clicks are added to them
+                [previous[i] for i in going_on],
+                simulator,
+                config.click_radius,
             )
+            for i, answer in zip(going_on, answers, strict=True):
+                previous[i] = answer
     size = config.crop_size
     maps = np.stack(
         [
