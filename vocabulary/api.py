@@ -222,7 +222,11 @@ class NormalizeView(APIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         mentions = selectors.vocabulary_matcher().find(
-            data["text"], facets=data.get("facets"), context=data["context"], facet_hint=data.get("facet_hint")
+            data["text"],
+            facets=data.get("facets"),
+            context=data["context"],
+            facet_hint=data.get("facet_hint"),
+            languages=data.get("languages"),
         )
         return Response(
             {

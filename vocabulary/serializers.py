@@ -79,6 +79,13 @@ class NormalizeSerializer(InputSerializer):
         max_length=20,
         help_text="Slugs of terms the text is about (the sample's domain, product): support ambiguous aliases.",
     )
+    languages = serializers.ListField(
+        child=serializers.ChoiceField(choices=LANGUAGES),
+        required=False,
+        allow_empty=False,
+        help_text="Read the text with the names of these languages only (a Japanese text: ja and en), as "
+        "captions are read; default every language, so a Japanese 線路 may also report the Chinese 线路.",
+    )
 
 
 class ValidateCaptionsSerializer(InputSerializer):

@@ -263,6 +263,30 @@ def test_the_api_exposes_negation_flags(client_for, vocabulary):
     assert any(m["negated"] for m in body["mentions"])
 
 
+def test_the_api_reads_a_text_with_the_names_of_the_languages_it_is_told(client_for, vocabulary):
+    """線路 is a Japanese name of rail (track) and folds to the Chinese label of a PCB trace, 线路: read
+    with every language both count, read as Japanese (and English) only the Japanese one does."""
+    client = client_for("annotator")
+
+    def findings(**options):
+        response = client.post("/api/vocabulary/normalize/", {"text": "線路に傷がある。", **options}, format="json")
+        assert response.status_code == 200, response.content
+        return set(response.json()["findings"])
+
+    assert {"prod-steel-rail", "loc-trace"} <= findings()
+    as_japanese = findings(languages=["ja", "en"])
+    assert "prod-steel-rail" in as_japanese and "loc-trace" not in as_japanese
+    assert "loc-trace" in findings(languages=["zh"])
+
+
+def test_the_api_names_a_language_it_does_not_know(client_for, vocabulary):
+    response = client_for("annotator").post(
+        "/api/vocabulary/normalize/", {"text": "線路", "languages": ["jp"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"languages[0]": ['"jp" is not a valid choice.']}
+
+
 def test_inflected_forms_keep_an_ambiguous_alias_ambiguous():
     matcher = TermMatcher([Name("print", "def-print", "defect_type", "en", is_label=False, context=())])
     assert matcher.findings("the printed side") == []
