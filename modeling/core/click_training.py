@@ -1,9 +1,9 @@
 """Training the learned click segmenter with iteratively simulated clicks (RITM, Sofiiuk et al. 2022).
 
 Each step takes a batch of (image, instance mask) crops, places a first click, lets the model
-predict without gradient for 0..max_iterative_clicks rounds (drawn per sample), each round adding the click a careful
-annotator makes next (the error-region protocol of the benchmark), and then trains on the last
-state: the clicks so far plus the previous prediction. So the model learns to correct its own
+predict without gradient for 0..max_iterative_clicks rounds (a number drawn per sample), each round
+adding the click a careful annotator makes next (the error-region protocol of the benchmark), and
+then trains on the last state: the clicks so far plus the previous prediction. So the model learns to correct its own
 mistakes, as it must at annotation time.
 
 The click protocol is not defined here: the caller passes a ``ClickSimulator`` (the platform
