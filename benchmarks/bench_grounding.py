@@ -5,7 +5,8 @@ Trains the tiny Stage 2 twice from the same initialisation on the train split of
 (the platform's export of the real subsets: MVTec AD bottle, Magnetic Tile, NEU-DET), once
 grounding on the captions' vocabulary terms (the default), once on every caption token (the old
 way, the baseline), with the samples of the held-out classes left out of training. Prints the
-grounding loss against chance (ln of the batch size) over training, then evaluates both on the
+grounding loss against chance (what it is when the queries cannot tell the captions apart: ln of
+the batch size over the captions naming the same terms) over training, then evaluates both on the
 test split: held-out-class grounding (is the true class name the best match of the image's
 queries?) against a random ranking of the names.
 
@@ -18,7 +19,6 @@ BENCH_GROUNDING_HELD_OUT (def-crack,def-contamination), BENCH_GROUNDING_WEIGHT (
 """
 
 import json
-import math
 import os
 import tempfile
 import time
@@ -61,11 +61,12 @@ def _train(mode: str, source, keys, out: Path):
     every = max(1, STEPS // 6)
     started = time.perf_counter()
     for step in range(1, STEPS + 1):
-        window.append(trainer.train_step(next(batches))["grounding"])
+        losses = trainer.train_step(next(batches))
+        window.append((losses["grounding"], losses["grounding_chance"]))
         # Six windows; the last takes the remainder (2000 steps: 1666-2000), never a window of two
-        # steps, whose mean would be read as "the last loss".
+        # steps, whose mean would be read as "the last loss". Each window: (step, loss, chance).
         if step == STEPS or (step % every == 0 and STEPS - step >= every):
-            curve.append((step, sum(window) / len(window)))
+            curve.append((step, *(sum(column) / len(window) for column in zip(*window, strict=True))))
             window = []
     trainer.save()
     return curve, time.perf_counter() - started
@@ -90,12 +91,11 @@ def run() -> None:
         annotation = json.loads(raw["json"]) if "json" in raw else {}
         if not sample_class_indices(annotation, source.classes) & held_out:
             keys.add(raw["__key__"])
-    chance = math.log(BATCH)
     weight = WEIGHT or "the preset's"
     print(
         f"   {len(keys)} training samples without {', '.join(HELD_OUT)}; {STEPS} steps at {SIZE} px, grounding weight {weight}"
     )
-    print(f"   chance (ln {BATCH}) = {chance:.3f}")
+    print(f"   chance: ln({BATCH} / the batch's captions naming the same terms as the image's), a mean over the window")
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         for mode in ("tokens", "terms"):
@@ -103,9 +103,9 @@ def run() -> None:
             curve, seconds = _train(mode, source, keys, out)
             report = evaluate(checkpoint=out, shards=shards, out_dir=out / "eval", split="test", held_out=HELD_OUT)
             results[mode] = report
-            figures = ", ".join(f"{step}: {loss:.3f}" for step, loss in curve)
-            print(f"   grounding on {mode}: loss by step {figures} ({seconds:.0f} s)")
-            print(f"      last / chance = {curve[-1][1] / chance:.2f}")
+            figures = ", ".join(f"{step}: {loss:.3f} / {chance:.3f}" for step, loss, chance in curve)
+            print(f"   grounding on {mode}: loss / chance by step {figures} ({seconds:.0f} s)")
+            print(f"      last / chance = {curve[-1][1] / curve[-1][2]:.2f}")
             for name, grounding in (
                 ("all classes", report["grounding"]),
                 ("held-out", report["open_vocabulary"]["grounding"]),

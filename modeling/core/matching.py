@@ -107,18 +107,26 @@ def set_loss(
 
 
 def grounding_loss(
-    query_embeddings: torch.Tensor, word_embeddings: torch.Tensor, word_mask: torch.Tensor, logit_scale: torch.Tensor
+    query_embeddings: torch.Tensor,
+    word_embeddings: torch.Tensor,
+    word_mask: torch.Tensor,
+    logit_scale: torch.Tensor,
+    same_caption: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Contrastive image-caption loss through the masks: an image matches its own caption best.
 
     The score of image i for caption j is the mean, over the words of j, of the best-matching query
-    of image i (cosine similarity); cross-entropy over the batch both ways.
+    of image i (cosine similarity); cross-entropy over the batch both ways. Captions that say the
+    same thing (same_caption[i, j]: two bottles whose captions name the same terms) are all right
+    answers: counting them as wrong would ask the model to tell apart what the text cannot, a loss
+    no model can lower (ln 2 for such a pair) and gradients that pull against each other.
 
     Args:
         query_embeddings: (B, Q, E) L2-normalised.
         word_embeddings: (B, L, E) L2-normalised caption token embeddings.
         word_mask: (B, L) True for real words.
         logit_scale: scalar temperature multiplier.
+        same_caption: (B, B) bool, symmetric, True on the diagonal; None: every caption is its own.
     """
     if query_embeddings.shape[0] < 2:
         return query_embeddings.sum() * 0.0
@@ -126,5 +134,20 @@ def grounding_loss(
     weights = word_mask.float()[None]  # (1, B, L)
     scores = (similarity * weights).sum(-1) / weights.sum(-1).clamp(min=1)  # (B, B)
     logits = logit_scale * scores
-    target = torch.arange(logits.shape[0], device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    if same_caption is None:
+        same_caption = torch.eye(logits.shape[0], dtype=torch.bool, device=logits.device)
+    right = same_caption.to(logits.device)
+    # -log(the probability of the right answers), for each image over captions and each caption over images.
+    wrong = torch.finfo(logits.dtype).min
+    per_image = logits.logsumexp(1) - logits.masked_fill(~right, wrong).logsumexp(1)
+    per_caption = logits.logsumexp(0) - logits.masked_fill(~right, wrong).logsumexp(0)
+    return (per_image.mean() + per_caption.mean()) / 2
+
+
+def grounding_chance(same_caption: torch.Tensor) -> float:
+    """What grounding_loss is when the scores cannot tell the captions apart (all equal):
+    the mean of ln(B / right answers). ln B when every caption is its own."""
+    batch = same_caption.shape[0]
+    if batch < 2:
+        return 0.0
+    return float(torch.log(batch / same_caption.sum(1).float()).mean())

@@ -18,7 +18,7 @@ from modeling.core.config import ModelConfig
 from modeling.core.dataset import instance_boxes
 from modeling.core.latent_diffusion import LatentDiffusion
 from modeling.core.mask_generator import MaskGenerator
-from modeling.core.matching import LossWeights, grounding_loss, resize_targets, set_loss
+from modeling.core.matching import LossWeights, grounding_chance, grounding_loss, resize_targets, set_loss
 
 
 @dataclass
@@ -212,20 +212,30 @@ class Segmenter(nn.Module):
                 + self.weights.dice_weight * parts["dice"]
             )
         total = total / len(outputs)
-        parts["grounding"] = self.grounding(outputs[-1].embeddings, batch)
+        parts["grounding"], chance = self.grounding(outputs[-1].embeddings, batch)
+        # Logged beside the loss: what it would be if the queries could not tell the captions apart.
+        parts["grounding_chance"] = torch.tensor(chance)
         total = total + self.config.mask_generator.grounding_weight * parts["grounding"]
         return {"loss": total, **{name: value.detach() for name, value in parts.items()}}
 
-    def grounding(self, query_embeddings: torch.Tensor, batch: dict) -> torch.Tensor:
+    def grounding(self, query_embeddings: torch.Tensor, batch: dict) -> tuple[torch.Tensor, float]:
         """The caption grounding loss of the batch, on its captions' terms or on every token
-        (mask_generator.grounding_on). Images whose caption names no term take no part."""
+        (mask_generator.grounding_on), and its chance level. Images whose caption names no term
+        take no part; captions naming the same terms (the same text, on tokens) are one answer."""
         if self.config.mask_generator.grounding_on == "tokens":
             text = self.backbone.text_tower(self.backbone.text_tower.tokenize(batch["caption"]))
             words, word_mask = F.normalize(text.words.float(), dim=-1), text.word_mask
+            says = list(batch["caption"])
         else:
             words, word_mask = self.term_embeddings(batch["terms"], query_embeddings.device)
+            says = [frozenset(phrases) for phrases in batch["terms"]]
         keep = word_mask.any(dim=1)
-        return grounding_loss(query_embeddings[keep].float(), words[keep], word_mask[keep], self.scale())
+        kept = [said for said, kept in zip(says, keep.tolist(), strict=True) if kept]
+        same_caption = torch.tensor([[a == b for b in kept] for a in kept], dtype=torch.bool).reshape(len(kept), -1)
+        loss = grounding_loss(
+            query_embeddings[keep].float(), words[keep], word_mask[keep], self.scale(), same_caption=same_caption
+        )
+        return loss, grounding_chance(same_caption)
 
     def term_embeddings(self, terms: list[list[str]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """B lists of term phrases -> (B, T, E) normalised embeddings, zero-padded, and (B, T) bool mask.
