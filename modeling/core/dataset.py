@@ -1,9 +1,11 @@
 """The sample pipeline: tar members -> decoded, augmented tensors -> batches.
 
 Built from webdataset's tar iterators with our opener (``shards.open_url``), so local and S3
-shards read the same way. Training streams forever, reshuffling the shard order each epoch; a run
-with several processes (DDP ranks x DataLoader workers) splits shards between them, or samples when
-there are fewer shards than readers. Few-shot selection (N per class) is decided once, up front,
+shards read the same way. Training reads forever: local shards of an export with a Parquet index
+in a new permutation of the whole split each epoch, split between the processes (DDP ranks x
+DataLoader workers; shard_locations.py says why); other shards streamed, the shard order reshuffled
+each epoch and the samples through a shuffle buffer, split by shards between the processes, or by
+samples when there are fewer shards than readers. Few-shot selection (N per class) is decided once, up front,
 from the annotations alone, so every epoch and every rank sees the same subset.
 """
 
@@ -29,6 +31,7 @@ from webdataset.tariterators import group_by_keys, tar_file_expander
 from modeling.core.caption_terms import annotation_terms_in_caption
 from modeling.core.config import DataConfig
 from modeling.core.errors import ShardError
+from modeling.core.shard_locations import SampleLocations, sample_locations
 from modeling.core.shards import ClassInfo, ShardSource, open_url
 
 # The image member: its format's extension, or "image" in a schema-2 export of several formats.
@@ -339,8 +342,24 @@ class ShardDataset(IterableDataset):
         workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
         return self.rank * workers + worker_id, self.world_size * workers
 
+    def _locations(self) -> SampleLocations | None:
+        """Where the samples lie (training reads them in a permutation of the split), or None."""
+        if not self.train:
+            return None
+        if "_sample_locations" not in self.__dict__:
+            locations = sample_locations(self.source)
+            if locations is not None and self.keys is not None:
+                locations = locations.only(self.keys)
+            self._sample_locations = locations
+        return self._sample_locations
+
     def _epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
         reader, readers = self._reader()
+        locations = self._locations()
+        if locations is not None:  # every reader takes its part of the same permutation of the split
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(locations))
+            yield from locations.read(order[reader::readers])
+            return
         urls = list(self.source.urls)
         if self.train:
             random.Random(self.seed * 7919 + epoch).shuffle(urls)
@@ -360,7 +379,7 @@ class ShardDataset(IterableDataset):
         epoch = 0
         while True:
             raws = self._epoch(epoch)
-            if self.train and self.config.shuffle_buffer > 1:
+            if self.train and self.config.shuffle_buffer > 1 and self._locations() is None:
                 buffer = self.config.shuffle_buffer
                 raws = shuffle_stage(bufsize=buffer, initial=buffer, rng=rng)(raws)
             produced = 0

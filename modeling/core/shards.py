@@ -139,6 +139,16 @@ def _parent(url: str) -> str:
     return url.rsplit("/", 1)[0]
 
 
+def is_local(url: str) -> bool:
+    """Whether the URL is a file on this machine (a path or file://), where seeking is free."""
+    return _local_path(url) is not None
+
+
+def beside(url: str, name: str) -> str:
+    """The URL of the file `name` in the folder of `url` (a shard's index beside the manifest)."""
+    return _join(_parent(url), name)
+
+
 def read_manifest(url: str) -> dict[str, Any]:
     stream = open_url(url)
     try:

@@ -130,6 +130,7 @@ def write_export(
     max_shapes: int = 1,
     image_format: str = "png",
     seed: int = 0,
+    with_index: bool = False,
 ) -> Path:
     """Write ``root/version/{version}-{split}-{i:06d}.tar`` shards and the manifest; return the manifest path.
 
@@ -137,6 +138,8 @@ def write_export(
         splits: samples per split (default: 32 train, 12 test, 8 open).
         split_classes: the manifest indices each split draws from (default: 1-3 for train and test,
             4, the held-out "yellow stain", for the open split).
+        with_index: write each shard's Parquet index of sample locations (key, offset, length), as
+            schema-2 exports have it.
     """
     splits = splits or {"train": 32, "test": 12, "open": 8}
     split_classes = split_classes or {"train": [1, 2, 3], "test": [1, 2, 3], "open": [4]}
@@ -156,15 +159,11 @@ def write_export(
                     classes = [int(c) for c in rng.choice(pool, size=shapes, replace=shapes > len(pool))]
                     writer.write(make_sample(sample_id, classes, rng, image_size, split, image_format))
             data = (folder / name).read_bytes()
-            shards.append(
-                {
-                    "name": name,
-                    "split": split,
-                    "samples": samples,
-                    "bytes": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                }
-            )
+            entry = {"name": name, "split": split, "samples": samples, "bytes": len(data)}
+            entry["sha256"] = hashlib.sha256(data).hexdigest()
+            if with_index:
+                entry["index"] = {"name": write_location_index(folder / name)}
+            shards.append(entry)
     manifest = {
         "schema_version": 1,
         "dataset_version": {"name": version, "number": int(version.lstrip("v") or 1), "title": "synthetic"},
@@ -177,3 +176,29 @@ def write_export(
     manifest_path = folder / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2))
     return manifest_path
+
+
+def write_location_index(shard: Path) -> str:
+    """Write the shard's Parquet index of where each sample's members lie (the first header's
+    offset and the bytes up to the end of its last member's padded data); returns its file name."""
+    import tarfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: dict[str, list[int]] = {}  # key -> [offset, end]
+    with tarfile.open(shard) as tar:
+        for member in tar:
+            key = member.name.split(".", 1)[0]
+            end = member.offset_data + -(-member.size // 512) * 512
+            rows.setdefault(key, [member.offset, end])[1] = end
+    table = pa.table(
+        {
+            "key": list(rows),
+            "offset": [offset for offset, _ in rows.values()],
+            "length": [end - offset for offset, end in rows.values()],
+        }
+    )
+    name = shard.with_suffix(".parquet").name
+    pq.write_table(table, shard.with_name(name))
+    return name

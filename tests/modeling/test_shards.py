@@ -1,3 +1,4 @@
+import itertools
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ from moto import mock_aws
 from modeling.core.config import DataConfig
 from modeling.core.dataset import Augmentation, ShardDataset, decode_sample, iterate_raw_samples, select_few_shot
 from modeling.core.errors import ShardError
-from modeling.core.shards import check_reachable, resolve_shards
-from tests.modeling.synthetic_shards import CLASSES
+from modeling.core.shard_locations import sample_locations
+from modeling.core.shards import ShardSource, check_reachable, resolve_shards
+from tests.modeling.synthetic_shards import CLASSES, write_export
 
 
 def test_a_manifest_selects_the_shards_of_a_split_and_the_class_list(export):
@@ -116,3 +118,73 @@ def test_shards_are_read_from_s3(export, monkeypatch):
     assert len(samples) == 12 and samples[0]["pixel_values"].shape == torch.Size([3, 64, 64])
     with pytest.raises(ShardError, match="shard unreachable: s3://exports/releases/v1/gone.tar"):
         check_reachable("s3://exports/releases/v1/gone.tar")
+
+
+# -- training reads a permutation of the whole split ---------------------------------------------------
+@pytest.fixture(scope="module")
+def indexed_export(tmp_path_factory):
+    """Two train shards of 16 with each shard's Parquet index of sample locations, as exports write them."""
+    return write_export(tmp_path_factory.mktemp("indexed"), splits={"train": 32, "test": 4}, with_index=True)
+
+
+def _keys(dataset, count):
+    return [sample["key"] for sample in itertools.islice(iter(dataset), count)]
+
+
+def test_each_training_epoch_is_a_new_permutation_of_the_whole_split(indexed_export):
+    source = resolve_shards(str(indexed_export), "train")
+    assert sample_locations(source) is not None
+    in_shard_order = [raw["__key__"] for raw in iterate_raw_samples(source.urls)]
+    keys = _keys(ShardDataset(source, DataConfig(image_size=32), train=True), 64)
+    first, second = keys[:32], keys[32:]
+    assert sorted(first) == sorted(second) == sorted(in_shard_order)  # every sample once an epoch
+    assert first != second and first != in_shard_order
+    # both shards in every part of an epoch, not one shard after the other as a stream reads them
+    from_first_shard = set(in_shard_order[:16])
+    assert all(0 < sum(key in from_first_shard for key in first[i : i + 8]) < 8 for i in (0, 8, 16, 24))
+
+
+def test_training_readers_take_disjoint_parts_of_each_permutation(indexed_export):
+    source = resolve_shards(str(indexed_export), "train")
+    parts = [
+        _keys(ShardDataset(source, DataConfig(image_size=32), train=True, rank=r, world_size=2), 16) for r in (0, 1)
+    ]
+    assert not set(parts[0]) & set(parts[1])
+    assert len(set(parts[0]) | set(parts[1])) == 32
+
+
+def test_a_key_selection_is_read_by_location_too(indexed_export):
+    source = resolve_shards(str(indexed_export), "train")
+    wanted = {raw["__key__"] for raw in itertools.islice(iterate_raw_samples(source.urls), 3, 9)}
+    keys = _keys(ShardDataset(source, DataConfig(image_size=32), train=True, keys=wanted), 12)
+    assert set(keys[:6]) == set(keys[6:]) == wanted
+
+
+def test_an_index_that_does_not_match_its_shard_is_named(indexed_export, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    copy = tmp_path / "v1"
+    shutil.copytree(indexed_export.parent, copy)
+    index = copy / "v1-train-000000.parquet"
+    table = pq.read_table(index)
+    pq.write_table(table.set_column(1, "offset", table["offset"].take([1, 0, *range(2, 16)])), index)
+    source = resolve_shards(str(copy / "manifest.json"), "train")
+    with pytest.raises(
+        ShardError, match=r"v1-train-000000.tar: its index places sample \d+ at byte \d+, where the shard holds \d+"
+    ):
+        _keys(ShardDataset(source, DataConfig(image_size=32), train=True), 32)
+
+
+def test_shards_without_an_index_or_not_on_disk_are_streamed(export):
+    assert sample_locations(resolve_shards(str(export), "train")) is None  # no Parquet index
+    remote = ShardSource(
+        manifest_url="s3://exports/v1/manifest.json",
+        urls=["s3://exports/v1/v1-train-000000.tar"],
+        classes=[],
+        num_samples=16,
+    )
+    assert sample_locations(remote) is None
+    keys = _keys(ShardDataset(resolve_shards(str(export), "train"), DataConfig(image_size=32), train=True), 32)
+    assert len(set(keys)) == 32
