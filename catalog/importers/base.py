@@ -20,6 +20,7 @@ class RegionSpec:
     non-zero value (index-valued and 0/255 masks), a number suits anti-aliased or lossy masks.
     segmentation: a COCO polygon list or RLE dict, decoded at the image's size when the row is
     processed (one mask at a time, after the sizes are checked), never during discovery.
+    origin: how the source names the region in messages ("annotation 7"); a mask is named by its file.
     """
 
     label: str
@@ -28,6 +29,7 @@ class RegionSpec:
     threshold: int | None = None
     segmentation: list | dict | None = None
     bbox: list[float] | None = None  # [x, y, w, h] in pixels, for box-only regions
+    origin: str = ""
 
 
 @dataclass

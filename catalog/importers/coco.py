@@ -187,7 +187,7 @@ def _region(annotation: dict, categories: dict) -> RegionSpec | str:
         problem = segmentation_problem(segmentation)
         if problem:
             return f"{where}: {problem}"
-        return RegionSpec(label=label, segmentation=segmentation)
+        return RegionSpec(label=label, segmentation=segmentation, origin=where)
     bbox = annotation.get("bbox")
     if bbox is None:
         return f"{where} has neither segmentation nor bbox"
