@@ -88,7 +88,8 @@ class COCOImporter(Importer):
             else:
                 annotations_by_image[image_id].append(annotation)
 
-        seen: set[str] = set()
+        entries_by_id = _entries_by_id(images)
+        seen: dict[str, int | str] = {}  # relpath -> the image id it was first listed with
         for index, image in enumerate(images):
             where = f"{prefix}{json_path.name}: images[{index}]"
             if not isinstance(image, dict):
@@ -103,11 +104,26 @@ class COCOImporter(Importer):
                 problem = f"{where}: file_name holds a NUL byte or is longer than {ITEM_MAX_CHARS} characters"
                 yield ImportItem(relpath=relpath, image_path=None, problem=problem)
                 continue
+            annotations = annotations_by_image[image["id"]]
             if relpath in seen:
-                yield ImportItem(relpath=where, image_path=None, problem=f"{where} repeats file_name {file_name!r}")
+                problem = f"{where} repeats file_name {file_name!r}"
+                if seen[relpath] != image["id"] and annotations:
+                    problem += f"; its {len(annotations)} annotation(s) are not imported"
+                yield ImportItem(relpath=where, image_path=None, problem=problem)
                 continue
-            seen.add(relpath)
-            yield self._item(relpath, file_name, image, annotations_by_image[image["id"]], categories, json_path)
+            seen[relpath] = image["id"]
+            # Concatenated exports that each number their images from 1: an annotation's image_id
+            # then names two files, and attaching it to either would be a guess.
+            others = [(i, name) for i, name in entries_by_id[image["id"]] if name != file_name]
+            if others:
+                other_index, other_name = others[0]
+                problem = (
+                    f"{where} has id {image['id']!r}, as images[{other_index}] ({other_name}) has: "
+                    "which image its annotations belong to cannot be told"
+                )
+                yield ImportItem(relpath=relpath, image_path=None, problem=problem)
+                continue
+            yield self._item(relpath, file_name, image, annotations, categories, json_path)
 
     def _item(self, relpath, file_name, image, annotations, categories, json_path) -> ImportItem:
         declared, problem = _declared_size(image)
@@ -149,6 +165,15 @@ class COCOImporter(Importer):
             if folder not in folders and folder.is_dir():
                 folders.append(folder)
         return folders
+
+
+def _entries_by_id(images: list) -> dict[int | str, list[tuple[int, str]]]:
+    """Image id -> (index, file_name) of every entry listed with it."""
+    entries = defaultdict(list)
+    for index, image in enumerate(images):
+        if isinstance(image, dict) and _is_id(image.get("id")) and isinstance(image.get("file_name"), str):
+            entries[image["id"]].append((index, image["file_name"]))
+    return entries
 
 
 def _load(json_path: Path) -> dict:

@@ -100,3 +100,74 @@ def test_an_index_mask_without_some_listed_classes_is_no_finding(tmp_path):
 
     assert imported_row(job, "a.png").warnings == []
     assert outcomes(job)["a.png"][0] == RowOutcome.IMPORTED
+
+
+# --- COCO files merged by hand: image ids and file names repeated -----------------------------------
+
+
+def test_coco_images_sharing_an_id_are_refused_instead_of_taking_each_others_annotations(tmp_path):
+    # Two exports concatenated: both number their images from 1.
+    for number, name in enumerate(["line1/a.png", "line2/a.png", "line2/b.png"]):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(png_bytes(seed=10 + number))
+    write_coco(
+        tmp_path / "instances.json",
+        [
+            {"id": 1, "file_name": "line1/a.png", "width": 64, "height": 48},
+            {"id": 1, "file_name": "line2/a.png", "width": 64, "height": 48},
+            {"id": 2, "file_name": "line2/b.png", "width": 64, "height": 48},
+        ],
+        [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
+            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [2, 2, 5, 5]},
+        ],
+    )
+
+    job = run_import("coco", tmp_path / "instances.json")
+
+    rows = outcomes(job)
+    assert rows["line1/a.png"] == (
+        RowOutcome.REJECTED,
+        "instances.json: images[0] has id 1, as images[1] (line2/a.png) has: "
+        "which image its annotations belong to cannot be told",
+    )
+    assert rows["line2/a.png"] == (
+        RowOutcome.REJECTED,
+        "instances.json: images[1] has id 1, as images[0] (line1/a.png) has: "
+        "which image its annotations belong to cannot be told",
+    )
+    assert rows["line2/b.png"][0] == RowOutcome.IMPORTED
+    assert [r.bbox for r in Sample.objects.get().source_regions.all()] == [[2, 2, 5, 5]]
+
+
+def test_a_coco_image_listed_twice_imports_once_and_a_repeat_with_its_own_annotations_says_they_are_not_imported(
+    tmp_path,
+):
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=20))
+    write_coco(
+        tmp_path / "instances.json",
+        [
+            {"id": 1, "file_name": "a.png", "width": 64, "height": 48},
+            {"id": 1, "file_name": "a.png", "width": 64, "height": 48},  # the very same entry twice
+            {"id": 7, "file_name": "a.png", "width": 64, "height": 48},  # the same file under a second id
+        ],
+        [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
+            {"id": 2, "image_id": 7, "category_id": 1, "bbox": [2, 2, 5, 5]},
+            {"id": 3, "image_id": 7, "category_id": 1, "bbox": [3, 3, 5, 5]},
+        ],
+    )
+
+    job = run_import("coco", tmp_path / "instances.json")
+
+    rows = outcomes(job)
+    assert rows["a.png"][0] == RowOutcome.IMPORTED
+    assert rows["instances.json: images[1]"] == (
+        RowOutcome.REJECTED,
+        "instances.json: images[1] repeats file_name 'a.png'",
+    )
+    assert rows["instances.json: images[2]"] == (
+        RowOutcome.REJECTED,
+        "instances.json: images[2] repeats file_name 'a.png'; its 2 annotation(s) are not imported",
+    )
+    assert [r.bbox for r in Sample.objects.get().source_regions.all()] == [[1, 1, 5, 5]]
