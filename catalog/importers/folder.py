@@ -17,6 +17,7 @@ from .base import (
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
+MANIFEST_FIELDS = ("image", "mask", "label", "mask_classes", "mask_threshold", "boxes", "text", "domain", "product")
 TEXT_FIELDS = ("image", "mask", "label", "text", "domain", "product")
 LOSSY_MASK_THRESHOLD = 128
 
@@ -76,7 +77,14 @@ class FolderImporter(Importer):
         except (OSError, UnicodeDecodeError) as error:
             raise ImportFormatError(f"cannot read manifest {name} ({error})") from None
         if self.manifest_path.suffix.lower() == ".csv":
-            for line_number, row in enumerate(csv.DictReader(text.splitlines()), start=2):
+            reader = csv.DictReader(text.splitlines())
+            # Spreadsheets write headers as "Image, Mask": the column names are read without case or spaces.
+            columns = [(column or "").strip().lower() for column in reader.fieldnames or []]
+            if "image" not in columns:
+                shown = ", ".join(column for column in columns if column) or "none"
+                raise ImportFormatError(f"{name} has no 'image' column (its columns: {shown})")
+            reader.fieldnames = columns
+            for line_number, row in enumerate(reader, start=2):
                 # A line with more cells than the header puts the rest under the key None.
                 yield line_number, {key: value for key, value in row.items() if key is not None}
             return
@@ -98,7 +106,8 @@ class FolderImporter(Importer):
                 raise RowProblem(f"'{name}' must be a string, not {_type_name(row[name])}")
         image_name = (row.get("image") or "").strip()
         if not image_name:
-            return ImportItem(relpath=where, image_path=None, problem=f"{where} has no 'image'")
+            fields = ", ".join(str(name) for name in row) or "none"
+            return ImportItem(relpath=where, image_path=None, problem=f"{where} has no 'image' (its fields: {fields})")
         try:
             regions = self._regions(row)
         except RowProblem as problem:
@@ -115,6 +124,7 @@ class FolderImporter(Importer):
         if item.problem is None and not is_existing_file(image_path):
             item.problem = f"image {image_name} is missing"
             item.image_path = None
+        item.warnings.extend(_unused_fields(row))
         return item
 
     def _regions(self, row: dict) -> list[RegionSpec]:
@@ -159,6 +169,33 @@ class FolderImporter(Importer):
             raise RowProblem("a binary mask needs a 'label' (or give 'mask_classes')")
         threshold = _threshold(row.get("mask_threshold"), default=LOSSY_MASK_THRESHOLD if lossy else None)
         return [RegionSpec(label=label.strip(), mask_path=mask_path, threshold=threshold)]
+
+
+def _unused_fields(row: dict) -> list[str]:
+    """What a row gives that its import does not keep: said on the row, never dropped silently."""
+    warnings = []
+    unknown = [repr(name) for name, value in row.items() if name not in MANIFEST_FIELDS and value not in (None, "")]
+    if unknown:
+        fields = ", ".join(MANIFEST_FIELDS)
+        warnings.append(f"field(s) {', '.join(unknown)} are not manifest fields ({fields}): not imported")
+    has_mask = bool((row.get("mask") or "").strip())
+    try:
+        has_classes = has_mask and bool(_json_field(row.get("mask_classes"), "mask_classes"))
+    except RowProblem:
+        has_classes = has_mask
+    label = (row.get("label") or "").strip()
+    if label and not has_mask:
+        warnings.append(
+            f"'label' {label!r} is not imported: it names the defect of a binary 'mask', and this row has none"
+        )
+    elif label and has_classes:
+        warnings.append(f"'label' {label!r} is not imported: with 'mask_classes' each mask value names its own class")
+    if row.get("mask_threshold") not in (None, "") and (has_classes or not has_mask):
+        given = "gives 'mask_classes'" if has_classes else "has no 'mask'"
+        warnings.append(f"'mask_threshold' is not used: it applies to a binary mask, and this row {given}")
+    if row.get("mask_classes") not in (None, "") and not has_mask:
+        warnings.append("'mask_classes' is not used: this row has no 'mask'")
+    return warnings
 
 
 def _class_index(key) -> int:

@@ -171,3 +171,84 @@ def test_a_coco_image_listed_twice_imports_once_and_a_repeat_with_its_own_annota
         "instances.json: images[2] repeats file_name 'a.png'; its 2 annotation(s) are not imported",
     )
     assert [r.bbox for r in Sample.objects.get().source_regions.all()] == [[1, 1, 5, 5]]
+
+
+# --- folder manifests written by hand: fields the import does not read ------------------------------
+
+MANIFEST_FIELDS_TEXT = "image, mask, label, mask_classes, mask_threshold, boxes, text, domain, product"
+
+
+def test_a_manifest_field_the_import_does_not_know_is_named_on_its_row(tmp_path):
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=30))
+    row = {"image": "a.png", "caption": "scratch near the rim", "Product": "gear", "notes": ""}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row))
+
+    job = run_import("folder", tmp_path)
+
+    assert imported_row(job, "a.png").warnings == [
+        f"field(s) 'caption', 'Product' are not manifest fields ({MANIFEST_FIELDS_TEXT}): not imported"
+    ]
+
+
+def test_a_label_without_a_mask_is_named_as_not_imported(tmp_path):
+    # An image-level label, as classification datasets give it: the manifest has no place for it.
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=31))
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"image": "a.png", "label": "scratch"}))
+
+    job = run_import("folder", tmp_path)
+
+    assert imported_row(job, "a.png").warnings == [
+        "'label' 'scratch' is not imported: it names the defect of a binary 'mask', and this row has none"
+    ]
+    assert not Sample.objects.get().source_regions.exists()
+
+
+def test_a_label_and_a_threshold_beside_mask_classes_are_named_as_not_used(tmp_path):
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=32))
+    mask = np.zeros((48, 64), dtype=np.uint8)
+    mask[2:6, 2:6] = 1
+    Image.fromarray(mask).save(tmp_path / "a_mask.png")
+    row = {"image": "a.png", "mask": "a_mask.png", "mask_classes": {"1": "dent"}, "label": "scratch"}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row | {"mask_threshold": 128}))
+
+    job = run_import("folder", tmp_path)
+
+    assert imported_row(job, "a.png").warnings == [
+        "'label' 'scratch' is not imported: with 'mask_classes' each mask value names its own class",
+        "'mask_threshold' is not used: it applies to a binary mask, and this row gives 'mask_classes'",
+    ]
+    assert [r.label for r in Sample.objects.get().source_regions.all()] == ["dent"]
+
+
+def test_a_csv_manifest_header_is_read_whatever_its_case_and_spaces(tmp_path):
+    # As a spreadsheet saves it: "Image, Mask, Label".
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=33))
+    mask = np.zeros((48, 64), dtype=np.uint8)
+    mask[2:6, 2:6] = 255
+    Image.fromarray(mask).save(tmp_path / "a_mask.png")
+    (tmp_path / "manifest.csv").write_text("Image, Mask, Label\na.png,a_mask.png,scratch\n")
+
+    job = run_import("folder", tmp_path)
+
+    assert imported_row(job, "a.png").warnings == []
+    assert [r.label for r in Sample.objects.get().source_regions.all()] == ["scratch"]
+
+
+def test_a_csv_manifest_without_an_image_column_fails_naming_its_columns(tmp_path):
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=34))
+    (tmp_path / "manifest.csv").write_text("file,label\na.png,scratch\n")
+
+    job = run_import("folder", tmp_path)
+
+    assert job.status == "failed"
+    assert job.error == "manifest.csv has no 'image' column (its columns: file, label)"
+
+
+def test_a_jsonl_row_without_image_names_the_fields_it_has(tmp_path):
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"Image": "a.png", "file": "b.png"}))
+
+    job = run_import("folder", tmp_path)
+
+    assert outcomes(job) == {
+        "manifest.jsonl:1": (RowOutcome.REJECTED, "manifest.jsonl:1 has no 'image' (its fields: Image, file)")
+    }
