@@ -252,3 +252,26 @@ def test_a_jsonl_row_without_image_names_the_fields_it_has(tmp_path):
     assert outcomes(job) == {
         "manifest.jsonl:1": (RowOutcome.REJECTED, "manifest.jsonl:1 has no 'image' (its fields: Image, file)")
     }
+
+
+# --- benchmark copies that went through another file system ----------------------------------------
+
+
+def test_magnetic_tile_reads_jpg_of_any_case_and_says_when_a_class_has_no_imgs_folder(tmp_path):
+    images = tmp_path / "MT_Crack" / "Imgs"
+    images.mkdir(parents=True)
+    for number, stem in enumerate(["exp1", "exp2"]):
+        suffix = ".JPG" if number else ".jpg"  # as a Windows copy or a camera names them
+        (images / f"{stem}{suffix}").write_bytes(png_bytes(seed=40 + number))
+        mask = np.zeros((48, 64), dtype=np.uint8)
+        mask[5:15, 5:15] = 255
+        Image.fromarray(mask).save(images / f"{stem}.png")
+    (tmp_path / "MT_Break").mkdir()  # flattened copy: images straight in the class folder
+    (tmp_path / "MT_Break" / "exp3.jpg").write_bytes(png_bytes(seed=42))
+
+    job = run_import("magnetic-tile", tmp_path)
+
+    rows = outcomes(job)
+    assert rows["MT_Crack/Imgs/exp1.jpg"][0] == rows["MT_Crack/Imgs/exp2.JPG"][0] == RowOutcome.IMPORTED
+    assert rows["MT_Break"] == (RowOutcome.REJECTED, "MT_Break has no Imgs/ folder: nothing imported from it")
+    assert (job.total, job.imported, job.rejected) == (3, 2, 1)
