@@ -91,11 +91,17 @@ class Importer:
         raise NotImplementedError
 
     def items(self) -> Iterator[ImportItem]:
-        """What discover() finds, with the import's options applied and each item made safe to record."""
+        """What discover() finds, with the import's options applied and each item made safe to record.
+
+        An item whose relpath discovery already gave is a rejected row of its own: the report, and a
+        resumed batch, know an item by its relpath, so a second one would otherwise vanish."""
+        listed: dict[str, int] = {}
         for item in self.discover():
             item.product = item.product or self.options.product
             item.domain = item.domain or self.options.domain
-            yield _recordable(item)
+            item = _recordable(item)
+            listed[item.relpath] = listed.get(item.relpath, 0) + 1
+            yield item if listed[item.relpath] == 1 else _listed_again(item, listed[item.relpath])
 
     def inside_root(self, path: Path) -> Path | None:
         """The resolved path if it lies under the import root (symlinks followed), else None."""
@@ -115,6 +121,13 @@ class Importer:
                     problem=f"mask {relative_path(region.mask_path, self.root)} lies outside the import root",
                 )
         return ImportItem(relpath=relpath, image_path=image_path, **fields)
+
+
+def _listed_again(item: ImportItem, count: int) -> ImportItem:
+    lost = f"; this one's {len(item.regions)} region(s) are not imported" if item.regions else ""
+    problem = f"{item.relpath} is listed again by the source: only the first listing is read{lost}"
+    relpath = f"{item.relpath[: ITEM_MAX_CHARS - 40]} (listed again, {count})"
+    return ImportItem(relpath=relpath, image_path=None, problem=problem)
 
 
 def _recordable(item: ImportItem) -> ImportItem:

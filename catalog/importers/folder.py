@@ -59,10 +59,11 @@ class FolderImporter(Importer):
             self.manifest_path = found[0]
 
     def discover(self):
+        self._first_lines: dict[str, int] = {}  # image -> the manifest line that first named it
         for line_number, row in self._rows():
             where = f"{self.manifest_path.name}:{line_number}"
             try:
-                yield self._item(where, row)
+                yield self._item(where, line_number, row)
             except RowProblem as problem:
                 yield ImportItem(relpath=_row_name(where, row), image_path=None, problem=f"{where}: {problem}")
             except Exception as error:  # a bug must cost one row, not the import
@@ -98,7 +99,7 @@ class FolderImporter(Importer):
                 continue
             yield line_number, row if isinstance(row, dict) else {"_error": f"line {line_number} is not an object"}
 
-    def _item(self, where: str, row: dict) -> ImportItem:
+    def _item(self, where: str, line_number: int, row: dict) -> ImportItem:
         if "_error" in row:
             return ImportItem(relpath=where, image_path=None, problem=row["_error"])
         for name in TEXT_FIELDS:
@@ -108,6 +109,14 @@ class FolderImporter(Importer):
         if not image_name:
             fields = ", ".join(str(name) for name in row) or "none"
             return ImportItem(relpath=where, image_path=None, problem=f"{where} has no 'image' (its fields: {fields})")
+        first_line = self._first_lines.setdefault(image_name, line_number)
+        if first_line != line_number:
+            # One line per box is a common way to write a manifest; merging lines would be a guess at intent.
+            carried = [name for name in ("mask", "boxes", "text") if row.get(name) not in (None, "", [])]
+            problem = f"{where} lists {image_name} again (first on line {first_line}): give all of an image's regions on one line"
+            if carried:
+                problem += f"; its {', '.join(carried)} are not imported"
+            return ImportItem(relpath=where, image_path=None, problem=problem)
         try:
             regions = self._regions(row)
         except RowProblem as problem:

@@ -275,3 +275,52 @@ def test_magnetic_tile_reads_jpg_of_any_case_and_says_when_a_class_has_no_imgs_f
     assert rows["MT_Crack/Imgs/exp1.jpg"][0] == rows["MT_Crack/Imgs/exp2.JPG"][0] == RowOutcome.IMPORTED
     assert rows["MT_Break"] == (RowOutcome.REJECTED, "MT_Break has no Imgs/ folder: nothing imported from it")
     assert (job.total, job.imported, job.rejected) == (3, 2, 1)
+
+
+# --- an image listed twice: one manifest line per box, two XML files for one image ------------------
+
+
+@pytest.mark.parametrize("batch_size", [256, 1], ids=["one-batch", "a-batch-per-item"])
+def test_a_manifest_listing_an_image_again_rejects_the_later_line_naming_both(tmp_path, settings, batch_size):
+    # One line per box, as many hand-made manifests are written. Before, with the lines in two
+    # batches, the later one vanished from the report: no row, processed < total, job succeeded.
+    settings.IMPORT_BATCH_SIZE = batch_size
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=50))
+    (tmp_path / "b.png").write_bytes(png_bytes(seed=51))
+    lines = [
+        {"image": "a.png", "boxes": [{"bbox": [1, 1, 4, 4], "label": "scratch"}]},
+        {"image": "b.png"},
+        {"image": "a.png", "boxes": [{"bbox": [9, 9, 4, 4], "label": "dent"}]},
+    ]
+    (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+
+    job = run_import("folder", tmp_path)
+
+    assert outcomes(job)["manifest.jsonl:3"] == (
+        RowOutcome.REJECTED,
+        "manifest.jsonl:3 lists a.png again (first on line 1): give all of an image's regions on one line; "
+        "its boxes are not imported",
+    )
+    assert (job.total, job.processed, job.imported, job.rejected) == (3, 3, 2, 1)
+
+
+def test_an_item_a_source_lists_twice_is_a_rejected_row_never_a_missing_one(tmp_path, settings):
+    # NEU-DET copies where a second XML names the same image (a relabelled copy left beside the first).
+    settings.IMPORT_BATCH_SIZE = 1
+    (tmp_path / "IMAGES").mkdir()
+    (tmp_path / "ANNOTATIONS").mkdir()
+    (tmp_path / "IMAGES" / "crazing_1.jpg").write_bytes(png_bytes((200, 200), seed=52))
+    for stem, label in (("crazing_1", "crazing"), ("crazing_1_fixed", "patches")):
+        (tmp_path / "ANNOTATIONS" / f"{stem}.xml").write_text(
+            f"<annotation><filename>crazing_1.jpg</filename><object><name>{label}</name>"
+            "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>20</xmax><ymax>10</ymax></bndbox></object></annotation>"
+        )
+
+    job = run_import("neu-det", tmp_path)
+
+    assert outcomes(job)["IMAGES/crazing_1.jpg (listed again, 2)"] == (
+        RowOutcome.REJECTED,
+        "IMAGES/crazing_1.jpg is listed again by the source: only the first listing is read; "
+        "this one's 1 region(s) are not imported",
+    )
+    assert (job.total, job.processed, job.imported, job.rejected) == (2, 2, 1, 1)
