@@ -324,3 +324,23 @@ def test_an_item_a_source_lists_twice_is_a_rejected_row_never_a_missing_one(tmp_
         "this one's 1 region(s) are not imported",
     )
     assert (job.total, job.processed, job.imported, job.rejected) == (2, 2, 1, 1)
+
+
+def test_a_neu_det_image_without_boxes_comes_in_with_a_warning_saying_why(tmp_path):
+    # Every NEU-DET image shows a defect: one that comes in without a box is a finding, not a clean sample.
+    (tmp_path / "IMAGES").mkdir()
+    (tmp_path / "ANNOTATIONS").mkdir()
+    (tmp_path / "IMAGES" / "crazing_1.jpg").write_bytes(png_bytes((200, 200), seed=60))
+    (tmp_path / "IMAGES" / "crazing_2.jpg").write_bytes(png_bytes((200, 200), seed=61))
+    (tmp_path / "ANNOTATIONS" / "crazing_2.xml").write_text(
+        "<annotation><filename>crazing_2.jpg</filename><size><width>200</width></size></annotation>"
+    )
+
+    job = run_import("neu-det", tmp_path)
+
+    assert imported_row(job, "IMAGES/crazing_1.jpg").warnings == [
+        "no ANNOTATIONS/crazing_1.xml: imported without regions"
+    ]
+    assert imported_row(job, "IMAGES/crazing_2.jpg").warnings == [
+        "ANNOTATIONS/crazing_2.xml names no object: imported without regions"
+    ]
