@@ -68,11 +68,7 @@ class COCOImporter(Importer):
 
     def _discover_file(self, json_path: Path, prefix: str):
         document = _load(json_path)
-        categories = {
-            c["id"]: str(c["name"])
-            for c in document.get("categories") or []
-            if isinstance(c, dict) and _is_id(c.get("id")) and isinstance(c.get("name"), str)
-        }
+        categories = _category_names(document.get("categories") or [])
         images = document["images"]
         image_ids = {image.get("id") for image in images if isinstance(image, dict) and _is_id(image.get("id"))}
         annotations_by_image = defaultdict(list)
@@ -167,6 +163,16 @@ class COCOImporter(Importer):
         return folders
 
 
+def _category_names(categories: list) -> dict[int | str, list[str]]:
+    """Category id -> its names: one, or several where merged files gave one id two names."""
+    names = defaultdict(list)
+    for category in categories:
+        if isinstance(category, dict) and _is_id(category.get("id")) and isinstance(category.get("name"), str):
+            if category["name"] not in names[category["id"]]:
+                names[category["id"]].append(category["name"])
+    return names
+
+
 def _entries_by_id(images: list) -> dict[int | str, list[tuple[int, str]]]:
     """Image id -> (index, file_name) of every entry listed with it."""
     entries = defaultdict(list)
@@ -204,9 +210,13 @@ def _region(annotation: dict, categories: dict) -> RegionSpec | str:
     category = annotation.get("category_id")
     if not _is_id(category):
         return f"{where}: category_id must be an integer or a string, not {type(category).__name__}"
-    label = categories.get(category)
-    if label is None:
+    names = categories.get(category)
+    if not names:
         return f"{where} names unknown category {category!r}"
+    if len(names) > 1:
+        shown = ", ".join(repr(name) for name in names)
+        return f"{where} names category {category!r}, which categories lists under more than one name ({shown})"
+    label = names[0]
     segmentation = annotation.get("segmentation")
     if segmentation not in (None, []):
         problem = segmentation_problem(segmentation)

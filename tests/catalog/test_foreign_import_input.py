@@ -344,3 +344,33 @@ def test_a_neu_det_image_without_boxes_comes_in_with_a_warning_saying_why(tmp_pa
     assert imported_row(job, "IMAGES/crazing_2.jpg").warnings == [
         "ANNOTATIONS/crazing_2.xml names no object: imported without regions"
     ]
+
+
+def test_a_coco_category_id_listed_twice_with_two_names_refuses_its_annotations_instead_of_picking_one(tmp_path):
+    # Two exports' category lists concatenated: id 1 is "scratch" in one and "dent" in the other.
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=70))
+    (tmp_path / "b.png").write_bytes(png_bytes(seed=71))
+    write_coco(
+        tmp_path / "instances.json",
+        [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}],
+        [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
+            {"id": 2, "image_id": 2, "category_id": 3, "bbox": [1, 1, 5, 5]},
+        ],
+        categories=[
+            {"id": 1, "name": "scratch"},
+            {"id": 3, "name": "stain"},
+            {"id": 3, "name": "stain", "supercategory": "defect"},  # the same name again is no conflict
+            {"id": 1, "name": "dent"},
+        ],
+    )
+
+    job = run_import("coco", tmp_path / "instances.json")
+
+    rows = outcomes(job)
+    assert rows["a.png"] == (
+        RowOutcome.REJECTED,
+        "annotation 1 names category 1, which categories lists under more than one name ('scratch', 'dent')",
+    )
+    assert rows["b.png"][0] == RowOutcome.IMPORTED
+    assert [r.label for r in Sample.objects.get().source_regions.all()] == ["stain"]
