@@ -374,3 +374,63 @@ def test_a_coco_category_id_listed_twice_with_two_names_refuses_its_annotations_
     )
     assert rows["b.png"][0] == RowOutcome.IMPORTED
     assert [r.label for r in Sample.objects.get().source_regions.all()] == ["stain"]
+
+
+# --- phone and camera photos: EXIF orientation ---------------------------------------------------
+
+
+def exif_rotated_jpeg(size, orientation: int, seed: int) -> bytes:
+    """A JPEG as a phone stores it: the sensor's pixel grid plus an EXIF tag saying how to turn it."""
+    import io
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_a_photo_whose_exif_orientation_is_not_applied_says_so_on_its_row(tmp_path):
+    # Square: a region drawn in a viewer that turned the photo fits its size, so nothing else would tell.
+    (tmp_path / "turned.jpg").write_bytes(exif_rotated_jpeg((48, 48), 6, seed=80))
+    (tmp_path / "upright.jpg").write_bytes(exif_rotated_jpeg((48, 48), 1, seed=81))
+    lines = [{"image": "turned.jpg", "boxes": [{"bbox": [1, 1, 5, 5], "label": "scratch"}]}, {"image": "upright.jpg"}]
+    (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+
+    job = run_import("folder", tmp_path)
+
+    assert imported_row(job, "turned.jpg").warnings == [
+        "EXIF orientation 6 is not applied: viewers that honour it show the image turned 90° clockwise, "
+        "while its regions and asset use the stored 48x48 pixels"
+    ]
+    assert imported_row(job, "upright.jpg").warnings == []
+
+
+def test_a_coco_size_that_is_the_exif_turned_size_says_the_orientation_is_why(tmp_path):
+    # Label Studio and browsers show a photo turned by its EXIF tag, and the export declares that size.
+    (tmp_path / "a.jpg").write_bytes(exif_rotated_jpeg((64, 48), 8, seed=82))
+    write_coco(tmp_path / "instances.json", [{"id": 1, "file_name": "a.jpg", "width": 48, "height": 64}], [])
+
+    job = run_import("coco", tmp_path / "instances.json")
+
+    assert outcomes(job)["a.jpg"] == (
+        RowOutcome.REJECTED,
+        "the annotation declares 48x64 but the image is 64x48; EXIF orientation 8 is not applied: viewers that "
+        "honour it show the image turned 90° counter-clockwise, while its regions and asset use the stored "
+        "64x48 pixels",
+    )
+
+
+def test_a_mask_drawn_over_the_turned_photo_is_refused_naming_the_orientation(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(exif_rotated_jpeg((64, 48), 6, seed=83))
+    Image.new("L", (48, 64), 255).save(tmp_path / "a_mask.png")  # the size a viewer shows the photo at
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"image": "a.jpg", "mask": "a_mask.png", "label": "dent"}))
+
+    job = run_import("folder", tmp_path)
+
+    assert outcomes(job)["a.jpg"] == (
+        RowOutcome.REJECTED,
+        "a_mask.png of 'dent' is 48x64 but the image is 64x48; EXIF orientation 6 is not applied: viewers that "
+        "honour it show the image turned 90° clockwise, while its regions and asset use the stored 64x48 pixels",
+    )
