@@ -200,8 +200,8 @@ def _declared_size(image: dict) -> tuple[tuple[int, int] | None, str | None]:
     if width is None and height is None:
         return None, None
     if not (_is_count(width) and _is_count(height)):
-        return None, f"image {image['id']}: width and height must be positive integers"
-    return (width, height), None
+        return None, f"image {image['id']}: width and height must be positive whole numbers"
+    return (int(width), int(height)), None
 
 
 def _region(annotation: dict, categories: dict) -> RegionSpec | str:
@@ -241,6 +241,9 @@ def _is_id(value) -> bool:
 
 
 def _is_count(value) -> bool:
+    # 64.0 is a count too: converters that go through numpy or pandas write sizes as floats.
+    if isinstance(value, float):
+        return value.is_integer() and 0 < value < 2**31
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 

@@ -434,3 +434,23 @@ def test_a_mask_drawn_over_the_turned_photo_is_refused_naming_the_orientation(tm
         "a_mask.png of 'dent' is 48x64 but the image is 64x48; EXIF orientation 6 is not applied: viewers that "
         "honour it show the image turned 90° clockwise, while its regions and asset use the stored 64x48 pixels",
     )
+
+
+def test_a_coco_size_written_as_whole_floats_is_read_and_a_fractional_one_refused(tmp_path):
+    # Converters that go through numpy or pandas write "width": 64.0.
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=90))
+    (tmp_path / "b.png").write_bytes(png_bytes(seed=91))
+    write_coco(
+        tmp_path / "instances.json",
+        [
+            {"id": 1, "file_name": "a.png", "width": 64.0, "height": 48.0},
+            {"id": 2, "file_name": "b.png", "width": 64.5, "height": 48},
+        ],
+        [],
+    )
+
+    job = run_import("coco", tmp_path / "instances.json")
+
+    rows = outcomes(job)
+    assert rows["a.png"][0] == RowOutcome.IMPORTED
+    assert rows["b.png"] == (RowOutcome.REJECTED, "image 2: width and height must be positive whole numbers")
