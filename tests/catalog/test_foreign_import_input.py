@@ -454,3 +454,28 @@ def test_a_coco_size_written_as_whole_floats_is_read_and_a_fractional_one_refuse
     rows = outcomes(job)
     assert rows["a.png"][0] == RowOutcome.IMPORTED
     assert rows["b.png"] == (RowOutcome.REJECTED, "image 2: width and height must be positive whole numbers")
+
+
+def test_mvtec_folders_outside_its_layout_are_rows_saying_nothing_was_imported_from_them(tmp_path):
+    # MVTec AD 2 keeps test images in test_public/ and adds validation/; a partial copy of a second
+    # category may lack test/. Before, all of them were skipped without a word.
+    bottle = tmp_path / "bottle"
+    for folder in ("train/good", "test/good", "validation/good", "test_public/bad"):
+        (bottle / folder).mkdir(parents=True)
+        (bottle / folder / "000.png").write_bytes(png_bytes(seed=100 + len(folder)))
+    (bottle / "readme.txt").write_text("MVTec")
+    (tmp_path / "cable" / "train" / "good").mkdir(parents=True)
+
+    job = run_import("mvtec", tmp_path)
+
+    rows = outcomes(job)
+    assert rows["bottle/test_public"] == (
+        RowOutcome.REJECTED,
+        "bottle/test_public is not an MVTec folder (train, test, ground_truth): nothing imported from it",
+    )
+    assert rows["bottle/validation"][0] == RowOutcome.REJECTED
+    assert rows["cable"] == (
+        RowOutcome.REJECTED,
+        "cable has no test/ folder, so it is not read as an MVTec category: nothing imported from it",
+    )
+    assert (job.imported, job.rejected) == (2, 3)
