@@ -160,6 +160,17 @@ def is_existing_file(path: Path) -> bool:
         return False
 
 
+def written_path(folder: Path, name: str) -> Path:
+    """folder / name as a dataset file writes it; a name written on Windows ("images\\a.png") is read
+    with "/" when only that file exists (on Linux a backslash is an ordinary character of a name)."""
+    path = folder / name
+    if "\\" in name and not is_existing_file(path):
+        alternative = folder / name.replace("\\", "/")
+        if is_existing_file(alternative):
+            return alternative
+    return path
+
+
 def relative_path(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))

@@ -12,6 +12,7 @@ from .base import (
     RegionSpec,
     is_existing_file,
     register,
+    written_path,
 )
 
 
@@ -134,7 +135,8 @@ class COCOImporter(Importer):
         if problem is not None:
             return ImportItem(relpath=relpath, image_path=None, problem=problem)
         folders = self._image_folders(json_path)
-        image_path = next((folder / file_name for folder in folders if is_existing_file(folder / file_name)), None)
+        paths = (written_path(folder, file_name) for folder in folders)
+        image_path = next((path for path in paths if is_existing_file(path)), None)
         if image_path is None:
             looked = ", ".join(_shown(folder, self.root) for folder in folders)
             return ImportItem(

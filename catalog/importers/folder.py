@@ -12,6 +12,7 @@ from .base import (
     RegionSpec,
     is_existing_file,
     register,
+    written_path,
 )
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class FolderImporter(Importer):
             regions = self._regions(row)
         except RowProblem as problem:
             return ImportItem(relpath=image_name, image_path=None, problem=f"{where}: {problem}")
-        image_path = self.root / image_name
+        image_path = written_path(self.root, image_name)
         item = self.item(
             image_path,
             regions=regions,
@@ -140,7 +141,7 @@ class FolderImporter(Importer):
         regions = []
         mask_name = (row.get("mask") or "").strip()
         if mask_name:
-            regions.extend(self._mask_regions(row, self.root / mask_name, mask_name))
+            regions.extend(self._mask_regions(row, written_path(self.root, mask_name), mask_name))
         boxes = _json_field(row.get("boxes"), "boxes")
         if boxes is not None and not isinstance(boxes, list):
             raise RowProblem(f"'boxes' must be a list of {{bbox, label}}, not {_type_name(boxes)}")

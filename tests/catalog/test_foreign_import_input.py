@@ -479,3 +479,29 @@ def test_mvtec_folders_outside_its_layout_are_rows_saying_nothing_was_imported_f
         "cable has no test/ folder, so it is not read as an MVTec category: nothing imported from it",
     )
     assert (job.imported, job.rejected) == (2, 3)
+
+
+# --- paths written on Windows ---------------------------------------------------------------------
+
+
+def test_paths_written_with_backslashes_find_their_files(tmp_path):
+    # labelme2coco and hand-made manifests on Windows write "images\\a.png".
+    (tmp_path / "images" / "line1").mkdir(parents=True)
+    (tmp_path / "images" / "line1" / "a.png").write_bytes(png_bytes(seed=110))
+    (tmp_path / "images" / "line1" / "b.png").write_bytes(png_bytes(seed=111))
+    mask = np.zeros((48, 64), dtype=np.uint8)
+    mask[2:6, 2:6] = 255
+    Image.fromarray(mask).save(tmp_path / "images" / "line1" / "b_mask.png")
+    write_coco(tmp_path / "instances.json", [{"id": 1, "file_name": "line1\\a.png", "width": 64, "height": 48}], [])
+    row = {"image": "images\\line1\\b.png", "mask": "images\\line1\\b_mask.png", "label": "dent"}
+    (tmp_path.parent / "outside.png").write_bytes(png_bytes(seed=112))
+    escaping = {"image": "..\\outside.png"}  # read with "/", it still may not leave the import root
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row) + "\n" + json.dumps(escaping))
+
+    coco = run_import("coco", tmp_path / "instances.json", source="coco")
+    folder = run_import("folder", tmp_path, source="folder")
+
+    assert outcomes(coco)["line1\\a.png"][0] == RowOutcome.IMPORTED
+    assert outcomes(folder)["images\\line1\\b.png"][0] == RowOutcome.IMPORTED
+    assert outcomes(folder)["..\\outside.png"] == (RowOutcome.REJECTED, "../outside.png lies outside the import root")
+    assert [r.area for r in Sample.objects.get(external_id="images\\line1\\b.png").source_regions.all()] == [16]
