@@ -36,7 +36,8 @@ class NEUDetImporter(Importer):
         annotations_dir = self._folder("ANNOTATIONS")
         images_by_stem = {p.stem: p for p in image_files(images_dir)}
         annotated: set[str] = set()
-        for xml_path in sorted(annotations_dir.glob("*.xml")):
+        xml_paths = sorted(p for p in annotations_dir.iterdir() if p.suffix.lower() == ".xml" and p.is_file())
+        for xml_path in xml_paths:
             item = self._item_from_xml(xml_path, images_by_stem)
             # An image whose XML is refused is not imported on its own: it would look defect-free,
             # and once the XML is fixed the image would only be a duplicate of that sample.

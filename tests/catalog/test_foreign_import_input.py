@@ -505,3 +505,18 @@ def test_paths_written_with_backslashes_find_their_files(tmp_path):
     assert outcomes(folder)["images\\line1\\b.png"][0] == RowOutcome.IMPORTED
     assert outcomes(folder)["..\\outside.png"] == (RowOutcome.REJECTED, "../outside.png lies outside the import root")
     assert [r.area for r in Sample.objects.get(external_id="images\\line1\\b.png").source_regions.all()] == [16]
+
+
+def test_neu_det_reads_annotation_files_named_xml_in_capitals(tmp_path):
+    (tmp_path / "IMAGES").mkdir()
+    (tmp_path / "ANNOTATIONS").mkdir()
+    (tmp_path / "IMAGES" / "crazing_1.jpg").write_bytes(png_bytes((200, 200), seed=120))
+    (tmp_path / "ANNOTATIONS" / "crazing_1.XML").write_text(
+        "<annotation><filename>crazing_1.jpg</filename><object><name>crazing</name>"
+        "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>20</xmax><ymax>10</ymax></bndbox></object></annotation>"
+    )
+
+    job = run_import("neu-det", tmp_path)
+
+    assert imported_row(job, "IMAGES/crazing_1.jpg").warnings == []
+    assert [r.label for r in Sample.objects.get().source_regions.all()] == ["crazing"]
