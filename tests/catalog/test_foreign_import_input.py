@@ -520,3 +520,33 @@ def test_neu_det_reads_annotation_files_named_xml_in_capitals(tmp_path):
 
     assert imported_row(job, "IMAGES/crazing_1.jpg").warnings == []
     assert [r.label for r in Sample.objects.get().source_regions.all()] == ["crazing"]
+
+
+def test_importing_the_same_foreign_coco_again_adds_nothing_and_reports_the_same_rejections(tmp_path):
+    for number, name in enumerate(["a.png", "b.png", "c.png"]):
+        (tmp_path / name).write_bytes(png_bytes(seed=130 + number))
+    empty = coco_mask.encode(np.asfortranarray(np.zeros((48, 64), dtype=np.uint8)))
+    write_coco(
+        tmp_path / "instances.json",
+        [
+            {"id": 1, "file_name": "a.png", "width": 64, "height": 48},
+            {"id": 2, "file_name": "b.png", "width": 64, "height": 48},
+            {"id": 2, "file_name": "c.png", "width": 64, "height": 48},
+        ],
+        [
+            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[5, 5, 20, 5, 20, 15]]},
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": {"size": [48, 64], "counts": empty["counts"].decode()},
+            },
+        ],
+    )
+
+    first = run_import("coco", tmp_path / "instances.json")
+    again = run_import("coco", tmp_path / "instances.json")
+
+    assert (first.imported, first.duplicates, first.rejected) == (1, 0, 2)
+    assert (again.imported, again.duplicates, again.rejected) == (0, 1, 2)
+    assert Sample.objects.count() == 1 and Sample.objects.get().source_regions.count() == 1
