@@ -27,6 +27,19 @@ class PreparedImage:
     asset: bytes  # JPEG, asset_size x asset_size, letterboxed (whole image kept, padded black)
     thumbnail: bytes  # JPEG, at most thumbnail_size on the long side
     phash: str  # 16 hex digits
+    orientation: int = 1  # the EXIF orientation tag (1 = as stored), never applied
+
+
+# What a viewer that honours the EXIF orientation tag does to the stored pixels.
+EXIF_ORIENTATIONS = {
+    2: "mirrored left to right",
+    3: "turned 180°",
+    4: "mirrored top to bottom",
+    5: "mirrored and turned 90° counter-clockwise",
+    6: "turned 90° clockwise",
+    7: "mirrored and turned 90° clockwise",
+    8: "turned 90° counter-clockwise",
+}
 
 
 def sha256_hex(data: bytes) -> str:
@@ -90,6 +103,8 @@ def prepare_image(data: bytes, *, max_pixels: int, asset_size: int = 512, thumbn
     original_format = image.format or ""
     width, height = image.size
     # No EXIF rotation: datasets annotate the stored pixel grid, and masks must line up with it.
+    # The tag is kept so that the import can say when a viewer would show the image otherwise.
+    orientation = image.getexif().get(0x0112)
     rgb = to_rgb(image)
 
     _, new_w, new_h, offset_x, offset_y = letterbox_geometry(width, height, asset_size)
@@ -112,6 +127,18 @@ def prepare_image(data: bytes, *, max_pixels: int, asset_size: int = 512, thumbn
         asset=encode_jpeg(asset_image, ASSET_JPEG_QUALITY),
         thumbnail=encode_jpeg(thumbnail, THUMBNAIL_JPEG_QUALITY),
         phash=perceptual_hash(resized),
+        orientation=orientation if orientation in EXIF_ORIENTATIONS else 1,
+    )
+
+
+def orientation_warning(image: PreparedImage) -> str | None:
+    """What the import says about an EXIF orientation it does not apply, or None for an upright image."""
+    turned = EXIF_ORIENTATIONS.get(image.orientation)
+    if turned is None:
+        return None
+    return (
+        f"EXIF orientation {image.orientation} is not applied: viewers that honour it show the image {turned}, "
+        f"while its regions and asset use the stored {image.width}x{image.height} pixels"
     )
 
 

@@ -25,7 +25,7 @@ from base.jobs import JobStatus, job_batch_begin, job_batch_done, job_batch_lock
 from vocabulary.language import detect_language
 
 from .dedup import dedup_scope_for_writing, duplicates_for_import
-from .images import ImageRejected, PreparedImage, prepare_image, sha256_hex
+from .images import ImageRejected, PreparedImage, orientation_warning, prepare_image, sha256_hex
 from .importers import ImportItem, get_importer
 from .importers.base import ImportFormatError, ImportOptions
 from .item_regions import ProcessedRegion, RegionRejected, regions_for
@@ -94,12 +94,17 @@ def process_item(read: ReadItem) -> ProcessedItem:
         asset_size=settings.ASSET_SIZE,
         thumbnail_size=settings.THUMBNAIL_SIZE,
     )
+    orientation = orientation_warning(image)
     if item.declared_size is not None and item.declared_size != (image.width, image.height):
         raise RowRejected(
             f"the annotation declares {item.declared_size[0]}x{item.declared_size[1]} "
-            f"but the image is {image.width}x{image.height}"
+            f"but the image is {image.width}x{image.height}" + (f"; {orientation}" if orientation else "")
         )
-    found = regions_for(item, width=image.width, height=image.height)
+    try:
+        found = regions_for(item, width=image.width, height=image.height)
+    except RegionRejected as problem:
+        # A mask drawn over the turned photo has the turned size: the orientation is then the reason.
+        raise RegionRejected(f"{problem}; {orientation}" if orientation else str(problem)) from None
     language = detect_language(item.source_text)
     name = original_name(read.sha256, item.image_path.name)
     # Content-addressed names: a file left by an earlier, interrupted run is the same file.
@@ -116,7 +121,7 @@ def process_item(read: ReadItem) -> ProcessedItem:
         regions=found.regions,
         language=language,
         original_name=name,
-        warnings=found.warnings,
+        warnings=found.warnings + ([orientation] if orientation else []),
     )
 
 

@@ -1,7 +1,8 @@
 """An item's regions at its image's size: mask files, COCO segmentations and boxes.
 
 Masks are decoded one at a time, after their size is checked against the image; what a mask
-holds but no region takes (a value mask_classes does not list) becomes a warning on the row.
+holds but no region takes (a value mask_classes does not list) becomes a warning on the row, and so
+does a defect the source gives whose mask or segmentation holds no pixel.
 """
 
 from dataclasses import dataclass
@@ -36,12 +37,28 @@ class RowRegions:
 def regions_for(item: ImportItem, *, width: int, height: int) -> RowRegions:
     """The item's regions at the image's size, decoding one mask at a time. Raises RegionRejected."""
     masks: dict[Path, MaskValues] = {}  # one decode per mask file, however many classes it holds
-    regions = []
+    regions, empty = [], []
     for spec in item.regions:
         region = _region(spec, width, height, masks)
         if region is not None:
             regions.append(region)
-    return RowRegions(regions=regions, warnings=list(item.warnings) + _unlisted_class_warnings(item, masks))
+        elif spec.mask_class_index is None:
+            # A class absent from an index mask is normal; a defect the source names with no pixel is lost.
+            empty.append(_empty_region_warning(spec, width, height))
+    warnings = list(item.warnings) + empty + _unlisted_class_warnings(item, masks)
+    return RowRegions(regions=regions, warnings=warnings)
+
+
+def _empty_region_warning(spec: RegionSpec, width: int, height: int) -> str:
+    if spec.mask_path is None:
+        origin = spec.origin or "a segmentation"
+        return f"{origin} of '{spec.label}' covers no pixel of the {width}x{height} image: no region for it"
+    if spec.threshold is None:
+        return f"{spec.mask_path.name} of '{spec.label}' has no non-zero pixel: no region for '{spec.label}'"
+    return (
+        f"{spec.mask_path.name} of '{spec.label}' has no pixel at or above {spec.threshold}: "
+        f"no region for '{spec.label}'"
+    )
 
 
 def _region(spec: RegionSpec, width: int, height: int, masks: dict) -> ProcessedRegion | None:
@@ -61,7 +78,7 @@ def _region(spec: RegionSpec, width: int, height: int, masks: dict) -> Processed
     else:
         return _box_region(spec, width, height)
     bbox = mask_bbox(mask)
-    if bbox is None:  # an empty mask (e.g. a class absent from this index mask) is no region
+    if bbox is None:  # an empty mask is no region; the caller says whether that is a finding
         return None
     return ProcessedRegion(label=spec.label, mask_rle=mask_to_rle(mask), bbox=bbox, area=int(mask.sum()))
 

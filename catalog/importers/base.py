@@ -20,6 +20,7 @@ class RegionSpec:
     non-zero value (index-valued and 0/255 masks), a number suits anti-aliased or lossy masks.
     segmentation: a COCO polygon list or RLE dict, decoded at the image's size when the row is
     processed (one mask at a time, after the sizes are checked), never during discovery.
+    origin: how the source names the region in messages ("annotation 7"); a mask is named by its file.
     """
 
     label: str
@@ -28,6 +29,7 @@ class RegionSpec:
     threshold: int | None = None
     segmentation: list | dict | None = None
     bbox: list[float] | None = None  # [x, y, w, h] in pixels, for box-only regions
+    origin: str = ""
 
 
 @dataclass
@@ -89,11 +91,17 @@ class Importer:
         raise NotImplementedError
 
     def items(self) -> Iterator[ImportItem]:
-        """What discover() finds, with the import's options applied and each item made safe to record."""
+        """What discover() finds, with the import's options applied and each item made safe to record.
+
+        An item whose relpath discovery already gave is a rejected row of its own: the report, and a
+        resumed batch, know an item by its relpath, so a second one would otherwise vanish."""
+        listed: dict[str, int] = {}
         for item in self.discover():
             item.product = item.product or self.options.product
             item.domain = item.domain or self.options.domain
-            yield _recordable(item)
+            item = _recordable(item)
+            listed[item.relpath] = listed.get(item.relpath, 0) + 1
+            yield item if listed[item.relpath] == 1 else _listed_again(item, listed[item.relpath])
 
     def inside_root(self, path: Path) -> Path | None:
         """The resolved path if it lies under the import root (symlinks followed), else None."""
@@ -113,6 +121,13 @@ class Importer:
                     problem=f"mask {relative_path(region.mask_path, self.root)} lies outside the import root",
                 )
         return ImportItem(relpath=relpath, image_path=image_path, **fields)
+
+
+def _listed_again(item: ImportItem, count: int) -> ImportItem:
+    lost = f"; this one's {len(item.regions)} region(s) are not imported" if item.regions else ""
+    problem = f"{item.relpath} is listed again by the source: only the first listing is read{lost}"
+    relpath = f"{item.relpath[: ITEM_MAX_CHARS - 40]} (listed again, {count})"
+    return ImportItem(relpath=relpath, image_path=None, problem=problem)
 
 
 def _recordable(item: ImportItem) -> ImportItem:
@@ -143,6 +158,17 @@ def is_existing_file(path: Path) -> bool:
         return path.is_file()
     except (OSError, ValueError):
         return False
+
+
+def written_path(folder: Path, name: str) -> Path:
+    """folder / name as a dataset file writes it; a name written on Windows ("images\\a.png") is read
+    with "/" when only that file exists (on Linux a backslash is an ordinary character of a name)."""
+    path = folder / name
+    if "\\" in name and not is_existing_file(path):
+        alternative = folder / name.replace("\\", "/")
+        if is_existing_file(alternative):
+            return alternative
+    return path
 
 
 def relative_path(path: Path, root: Path) -> str:

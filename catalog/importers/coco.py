@@ -12,6 +12,7 @@ from .base import (
     RegionSpec,
     is_existing_file,
     register,
+    written_path,
 )
 
 
@@ -68,11 +69,7 @@ class COCOImporter(Importer):
 
     def _discover_file(self, json_path: Path, prefix: str):
         document = _load(json_path)
-        categories = {
-            c["id"]: str(c["name"])
-            for c in document.get("categories") or []
-            if isinstance(c, dict) and _is_id(c.get("id")) and isinstance(c.get("name"), str)
-        }
+        categories = _category_names(document.get("categories") or [])
         images = document["images"]
         image_ids = {image.get("id") for image in images if isinstance(image, dict) and _is_id(image.get("id"))}
         annotations_by_image = defaultdict(list)
@@ -88,7 +85,8 @@ class COCOImporter(Importer):
             else:
                 annotations_by_image[image_id].append(annotation)
 
-        seen: set[str] = set()
+        entries_by_id = _entries_by_id(images)
+        seen: dict[str, int | str] = {}  # relpath -> the image id it was first listed with
         for index, image in enumerate(images):
             where = f"{prefix}{json_path.name}: images[{index}]"
             if not isinstance(image, dict):
@@ -103,11 +101,26 @@ class COCOImporter(Importer):
                 problem = f"{where}: file_name holds a NUL byte or is longer than {ITEM_MAX_CHARS} characters"
                 yield ImportItem(relpath=relpath, image_path=None, problem=problem)
                 continue
+            annotations = annotations_by_image[image["id"]]
             if relpath in seen:
-                yield ImportItem(relpath=where, image_path=None, problem=f"{where} repeats file_name {file_name!r}")
+                problem = f"{where} repeats file_name {file_name!r}"
+                if seen[relpath] != image["id"] and annotations:
+                    problem += f"; its {len(annotations)} annotation(s) are not imported"
+                yield ImportItem(relpath=where, image_path=None, problem=problem)
                 continue
-            seen.add(relpath)
-            yield self._item(relpath, file_name, image, annotations_by_image[image["id"]], categories, json_path)
+            seen[relpath] = image["id"]
+            # Concatenated exports that each number their images from 1: an annotation's image_id
+            # then names two files, and attaching it to either would be a guess.
+            others = [(i, name) for i, name in entries_by_id[image["id"]] if name != file_name]
+            if others:
+                other_index, other_name = others[0]
+                problem = (
+                    f"{where} has id {image['id']!r}, as images[{other_index}] ({other_name}) has: "
+                    "which image its annotations belong to cannot be told"
+                )
+                yield ImportItem(relpath=relpath, image_path=None, problem=problem)
+                continue
+            yield self._item(relpath, file_name, image, annotations, categories, json_path)
 
     def _item(self, relpath, file_name, image, annotations, categories, json_path) -> ImportItem:
         declared, problem = _declared_size(image)
@@ -122,7 +135,8 @@ class COCOImporter(Importer):
         if problem is not None:
             return ImportItem(relpath=relpath, image_path=None, problem=problem)
         folders = self._image_folders(json_path)
-        image_path = next((folder / file_name for folder in folders if is_existing_file(folder / file_name)), None)
+        paths = (written_path(folder, file_name) for folder in folders)
+        image_path = next((path for path in paths if is_existing_file(path)), None)
         if image_path is None:
             looked = ", ".join(_shown(folder, self.root) for folder in folders)
             return ImportItem(
@@ -151,6 +165,25 @@ class COCOImporter(Importer):
         return folders
 
 
+def _category_names(categories: list) -> dict[int | str, list[str]]:
+    """Category id -> its names: one, or several where merged files gave one id two names."""
+    names = defaultdict(list)
+    for category in categories:
+        if isinstance(category, dict) and _is_id(category.get("id")) and isinstance(category.get("name"), str):
+            if category["name"] not in names[category["id"]]:
+                names[category["id"]].append(category["name"])
+    return names
+
+
+def _entries_by_id(images: list) -> dict[int | str, list[tuple[int, str]]]:
+    """Image id -> (index, file_name) of every entry listed with it."""
+    entries = defaultdict(list)
+    for index, image in enumerate(images):
+        if isinstance(image, dict) and _is_id(image.get("id")) and isinstance(image.get("file_name"), str):
+            entries[image["id"]].append((index, image["file_name"]))
+    return entries
+
+
 def _load(json_path: Path) -> dict:
     try:
         document = json.loads(json_path.read_text(encoding="utf-8-sig"))
@@ -169,8 +202,8 @@ def _declared_size(image: dict) -> tuple[tuple[int, int] | None, str | None]:
     if width is None and height is None:
         return None, None
     if not (_is_count(width) and _is_count(height)):
-        return None, f"image {image['id']}: width and height must be positive integers"
-    return (width, height), None
+        return None, f"image {image['id']}: width and height must be positive whole numbers"
+    return (int(width), int(height)), None
 
 
 def _region(annotation: dict, categories: dict) -> RegionSpec | str:
@@ -179,15 +212,19 @@ def _region(annotation: dict, categories: dict) -> RegionSpec | str:
     category = annotation.get("category_id")
     if not _is_id(category):
         return f"{where}: category_id must be an integer or a string, not {type(category).__name__}"
-    label = categories.get(category)
-    if label is None:
+    names = categories.get(category)
+    if not names:
         return f"{where} names unknown category {category!r}"
+    if len(names) > 1:
+        shown = ", ".join(repr(name) for name in names)
+        return f"{where} names category {category!r}, which categories lists under more than one name ({shown})"
+    label = names[0]
     segmentation = annotation.get("segmentation")
     if segmentation not in (None, []):
         problem = segmentation_problem(segmentation)
         if problem:
             return f"{where}: {problem}"
-        return RegionSpec(label=label, segmentation=segmentation)
+        return RegionSpec(label=label, segmentation=segmentation, origin=where)
     bbox = annotation.get("bbox")
     if bbox is None:
         return f"{where} has neither segmentation nor bbox"
@@ -206,6 +243,9 @@ def _is_id(value) -> bool:
 
 
 def _is_count(value) -> bool:
+    # 64.0 is a count too: converters that go through numpy or pandas write sizes as floats.
+    if isinstance(value, float):
+        return value.is_integer() and 0 < value < 2**31
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 

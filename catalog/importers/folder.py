@@ -12,11 +12,13 @@ from .base import (
     RegionSpec,
     is_existing_file,
     register,
+    written_path,
 )
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
+MANIFEST_FIELDS = ("image", "mask", "label", "mask_classes", "mask_threshold", "boxes", "text", "domain", "product")
 TEXT_FIELDS = ("image", "mask", "label", "text", "domain", "product")
 LOSSY_MASK_THRESHOLD = 128
 
@@ -58,10 +60,11 @@ class FolderImporter(Importer):
             self.manifest_path = found[0]
 
     def discover(self):
+        self._first_lines: dict[str, int] = {}  # image -> the manifest line that first named it
         for line_number, row in self._rows():
             where = f"{self.manifest_path.name}:{line_number}"
             try:
-                yield self._item(where, row)
+                yield self._item(where, line_number, row)
             except RowProblem as problem:
                 yield ImportItem(relpath=_row_name(where, row), image_path=None, problem=f"{where}: {problem}")
             except Exception as error:  # a bug must cost one row, not the import
@@ -76,7 +79,14 @@ class FolderImporter(Importer):
         except (OSError, UnicodeDecodeError) as error:
             raise ImportFormatError(f"cannot read manifest {name} ({error})") from None
         if self.manifest_path.suffix.lower() == ".csv":
-            for line_number, row in enumerate(csv.DictReader(text.splitlines()), start=2):
+            reader = csv.DictReader(text.splitlines())
+            # Spreadsheets write headers as "Image, Mask": the column names are read without case or spaces.
+            columns = [(column or "").strip().lower() for column in reader.fieldnames or []]
+            if "image" not in columns:
+                shown = ", ".join(column for column in columns if column) or "none"
+                raise ImportFormatError(f"{name} has no 'image' column (its columns: {shown})")
+            reader.fieldnames = columns
+            for line_number, row in enumerate(reader, start=2):
                 # A line with more cells than the header puts the rest under the key None.
                 yield line_number, {key: value for key, value in row.items() if key is not None}
             return
@@ -90,7 +100,7 @@ class FolderImporter(Importer):
                 continue
             yield line_number, row if isinstance(row, dict) else {"_error": f"line {line_number} is not an object"}
 
-    def _item(self, where: str, row: dict) -> ImportItem:
+    def _item(self, where: str, line_number: int, row: dict) -> ImportItem:
         if "_error" in row:
             return ImportItem(relpath=where, image_path=None, problem=row["_error"])
         for name in TEXT_FIELDS:
@@ -98,12 +108,21 @@ class FolderImporter(Importer):
                 raise RowProblem(f"'{name}' must be a string, not {_type_name(row[name])}")
         image_name = (row.get("image") or "").strip()
         if not image_name:
-            return ImportItem(relpath=where, image_path=None, problem=f"{where} has no 'image'")
+            fields = ", ".join(str(name) for name in row) or "none"
+            return ImportItem(relpath=where, image_path=None, problem=f"{where} has no 'image' (its fields: {fields})")
+        first_line = self._first_lines.setdefault(image_name, line_number)
+        if first_line != line_number:
+            # One line per box is a common way to write a manifest; merging lines would be a guess at intent.
+            carried = [name for name in ("mask", "boxes", "text") if row.get(name) not in (None, "", [])]
+            problem = f"{where} lists {image_name} again (first on line {first_line}): give all of an image's regions on one line"
+            if carried:
+                problem += f"; its {', '.join(carried)} are not imported"
+            return ImportItem(relpath=where, image_path=None, problem=problem)
         try:
             regions = self._regions(row)
         except RowProblem as problem:
             return ImportItem(relpath=image_name, image_path=None, problem=f"{where}: {problem}")
-        image_path = self.root / image_name
+        image_path = written_path(self.root, image_name)
         item = self.item(
             image_path,
             regions=regions,
@@ -115,13 +134,14 @@ class FolderImporter(Importer):
         if item.problem is None and not is_existing_file(image_path):
             item.problem = f"image {image_name} is missing"
             item.image_path = None
+        item.warnings.extend(_unused_fields(row))
         return item
 
     def _regions(self, row: dict) -> list[RegionSpec]:
         regions = []
         mask_name = (row.get("mask") or "").strip()
         if mask_name:
-            regions.extend(self._mask_regions(row, self.root / mask_name, mask_name))
+            regions.extend(self._mask_regions(row, written_path(self.root, mask_name), mask_name))
         boxes = _json_field(row.get("boxes"), "boxes")
         if boxes is not None and not isinstance(boxes, list):
             raise RowProblem(f"'boxes' must be a list of {{bbox, label}}, not {_type_name(boxes)}")
@@ -159,6 +179,33 @@ class FolderImporter(Importer):
             raise RowProblem("a binary mask needs a 'label' (or give 'mask_classes')")
         threshold = _threshold(row.get("mask_threshold"), default=LOSSY_MASK_THRESHOLD if lossy else None)
         return [RegionSpec(label=label.strip(), mask_path=mask_path, threshold=threshold)]
+
+
+def _unused_fields(row: dict) -> list[str]:
+    """What a row gives that its import does not keep: said on the row, never dropped silently."""
+    warnings = []
+    unknown = [repr(name) for name, value in row.items() if name not in MANIFEST_FIELDS and value not in (None, "")]
+    if unknown:
+        fields = ", ".join(MANIFEST_FIELDS)
+        warnings.append(f"field(s) {', '.join(unknown)} are not manifest fields ({fields}): not imported")
+    has_mask = bool((row.get("mask") or "").strip())
+    try:
+        has_classes = has_mask and bool(_json_field(row.get("mask_classes"), "mask_classes"))
+    except RowProblem:
+        has_classes = has_mask
+    label = (row.get("label") or "").strip()
+    if label and not has_mask:
+        warnings.append(
+            f"'label' {label!r} is not imported: it names the defect of a binary 'mask', and this row has none"
+        )
+    elif label and has_classes:
+        warnings.append(f"'label' {label!r} is not imported: with 'mask_classes' each mask value names its own class")
+    if row.get("mask_threshold") not in (None, "") and (has_classes or not has_mask):
+        given = "gives 'mask_classes'" if has_classes else "has no 'mask'"
+        warnings.append(f"'mask_threshold' is not used: it applies to a binary mask, and this row {given}")
+    if row.get("mask_classes") not in (None, "") and not has_mask:
+        warnings.append("'mask_classes' is not used: this row has no 'mask'")
+    return warnings
 
 
 def _class_index(key) -> int:

@@ -1,5 +1,7 @@
 from .base import Importer, ImportFormatError, ImportItem, RegionSpec, register
 
+PHOTO_SUFFIXES = (".jpg", ".jpeg")
+
 
 @register
 class MagneticTileImporter(Importer):
@@ -23,7 +25,13 @@ class MagneticTileImporter(Importer):
         for class_dir in class_dirs:
             label = class_dir.name.removeprefix("MT_")
             images_dir = class_dir / "Imgs"
-            for image_path in sorted(images_dir.glob("*.jpg")):
+            if not images_dir.is_dir():
+                problem = f"{class_dir.name} has no Imgs/ folder: nothing imported from it"
+                yield ImportItem(relpath=class_dir.name, image_path=None, problem=problem)
+                continue
+            # The masks are the .png files beside the photos; a copy may have upper-cased the .jpg.
+            photos = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            for image_path in photos:
                 mask_path = image_path.with_suffix(".png")
                 regions = [] if label == "Free" else [RegionSpec(label=label, mask_path=mask_path, threshold=128)]
                 if regions and not mask_path.is_file():

@@ -1,7 +1,16 @@
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .base import IMAGE_SUFFIXES, Importer, ImportFormatError, ImportItem, RegionSpec, image_files, register
+from .base import (
+    IMAGE_SUFFIXES,
+    Importer,
+    ImportFormatError,
+    ImportItem,
+    RegionSpec,
+    image_files,
+    register,
+    relative_path,
+)
 
 
 @register
@@ -27,7 +36,8 @@ class NEUDetImporter(Importer):
         annotations_dir = self._folder("ANNOTATIONS")
         images_by_stem = {p.stem: p for p in image_files(images_dir)}
         annotated: set[str] = set()
-        for xml_path in sorted(annotations_dir.glob("*.xml")):
+        xml_paths = sorted(p for p in annotations_dir.iterdir() if p.suffix.lower() == ".xml" and p.is_file())
+        for xml_path in xml_paths:
             item = self._item_from_xml(xml_path, images_by_stem)
             # An image whose XML is refused is not imported on its own: it would look defect-free,
             # and once the XML is fixed the image would only be a duplicate of that sample.
@@ -35,10 +45,13 @@ class NEUDetImporter(Importer):
             if item.image_path is not None:
                 annotated.add(item.image_path.stem)
             yield item
-        # Images without an annotation file are imported without regions.
+        # Images without an annotation file are imported without regions, and say so.
         for stem, image_path in sorted(images_by_stem.items()):
             if stem not in annotated:
-                yield self.item(image_path, product="hot-rolled steel strip", domain="steel strip")
+                item = self.item(image_path, product="hot-rolled steel strip", domain="steel strip")
+                shown = relative_path(annotations_dir / f"{stem}.xml", self.root)
+                item.warnings.append(f"no {shown}: imported without regions")
+                yield item
 
     def _item_from_xml(self, xml_path: Path, images_by_stem: dict[str, Path]) -> ImportItem:
         relpath = str(xml_path.relative_to(self.root))
@@ -73,4 +86,6 @@ class NEUDetImporter(Importer):
             regions.append(RegionSpec(label=label, bbox=[xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1]))
         item = self.item(image_path, product="hot-rolled steel strip", domain="steel strip", regions=regions)
         item.relpath = str(image_path.relative_to(self.root))
+        if not regions:
+            item.warnings.append(f"{relpath} names no object: imported without regions")
         return item

@@ -11,6 +11,7 @@ from .base import (
     is_existing_file,
     register,
     relative_path,
+    written_path,
 )
 
 SPLIT_COLUMNS = ("object", "split", "label", "image", "mask")
@@ -70,8 +71,8 @@ class VisAImporter(Importer):
                 yield ImportItem(relpath=image_name, image_path=None, problem=problem)
                 continue
             mask_name = row["mask"].strip()
-            mask_path = self.root / mask_name if mask_name else None
-            yield self._item(row["object"].strip(), self.root / image_name, label == ANOMALY, mask_path)
+            mask_path = written_path(self.root, mask_name) if mask_name else None
+            yield self._item(row["object"].strip(), written_path(self.root, image_name), label == ANOMALY, mask_path)
 
     def _discover_from_folders(self):
         objects = sorted(p for p in self.root.iterdir() if (p / "Data" / "Images").is_dir())
