@@ -77,7 +77,7 @@ def export_create(
             shard_max_bytes=shard_max_bytes,
             created_by=created_by,
         )
-        export.classes = class_list(version)
+        export.classes = class_list(export)
         export.save(update_fields=["classes"])
         if format == ExportFormat.WEBDATASET:
             _plan_shards(export)
@@ -87,10 +87,12 @@ def export_create(
     return export
 
 
-def class_list(version: DatasetVersion) -> list[dict]:
-    """Background, then every defect type a region of the version names, by slug."""
+def class_list(export: Export) -> list[dict]:
+    """Background, then every defect type a region of the export's samples names, by slug. Of the
+    export's samples only: a defect type that only a partner's samples show is not named by an
+    export that leaves them out (nor does it take a class index there)."""
     slugs = set()
-    revisions = version.items.values_list("revision_id", flat=True)
+    revisions = export_items(export).values_list("revision_id", flat=True)
     for slug in Term.objects.filter(pk__in=_region_term_ids(revisions)).values_list("slug", flat=True):
         slugs.add(slug)
     terms = {t.slug: t for t in Term.objects.filter(slug__in=slugs)}

@@ -17,7 +17,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from annotation.models import AnnotationRevision, Caption, QAPair, RevisionTerm
-from catalog.models import Source
+from catalog.models import Source, Visibility
 from vocabulary.models import LANGUAGES, Term
 
 from .models import DatasetVersionItem, Export
@@ -66,9 +66,13 @@ def document_json(document: dict) -> bytes:
 
 
 def export_items(export: Export):
+    """The version's items the export writes. Unless it is marked include_restricted, the samples
+    of every source restricted now are left out: the item's `restricted` says what the source was
+    when the version was cut, and a source an admin restricts since must not leave with an export
+    (releases.selectors.training_sources reads the sources the same way)."""
     items = DatasetVersionItem.objects.filter(version=export.version)
     if not export.include_restricted:
-        items = items.exclude(restricted=True)
+        items = items.exclude(sample__source__visibility=Visibility.RESTRICTED)
     return items.order_by("split", "sample_id")
 
 

@@ -1,0 +1,90 @@
+"""What an export holds beyond the happy path of one public source: a partner's samples and
+classes, samples of several classes, and a target folder that already holds files."""
+
+import json
+
+import pytest
+import yaml
+
+from annotation.models import Annotation, Region
+from base.jobs import JobStatus
+from catalog.models import Sample, Source, Visibility
+from releases import exports
+from releases.versions import dataset_version_create, dataset_version_publish
+from vocabulary.models import Facet, Term
+
+pytestmark = pytest.mark.django_db
+
+
+def run(version, target, **options):
+    export = exports.export_create(
+        version=version, format=options.pop("format", "webdataset"), target=str(target), **options
+    )
+    export = exports.export_run_here(export=export)
+    assert export.status == JobStatus.SUCCEEDED, export.error
+    return export
+
+
+def annotations_with_regions() -> list[Annotation]:
+    annotations = Annotation.objects.select_related("final_revision").order_by("pk")
+    return [a for a in annotations if a.final_revision.regions.exists()]
+
+
+def unused_defect_type(*, after: str = "") -> Term:
+    used = Region.objects.filter(defect_type__isnull=False).values("defect_type__slug")
+    return Term.objects.filter(facet=Facet.DEFECT_TYPE, slug__gt=after).exclude(slug__in=used).order_by("slug")[0]
+
+
+def give_to_a_partner(annotation: Annotation, defect_type: Term) -> Source:
+    """Moves the annotation's sample to a new restricted source, its regions relabelled as `defect_type`."""
+    partner = Source.objects.create(name="Partner", kind="partner", visibility=Visibility.RESTRICTED)
+    Sample.objects.filter(pk=annotation.sample_id).update(source=partner)
+    relabelled = [
+        Region.objects.create(
+            annotation=annotation, defect_type=defect_type, mask_rle=r.mask_rle, bbox=r.bbox, area=r.area
+        )
+        for r in annotation.final_revision.regions.all()
+    ]
+    annotation.final_revision.regions.set(relabelled)
+    return partner
+
+
+# -- restricted sources ------------------------------------------------------------------------
+
+
+def test_a_class_only_a_partners_samples_show_is_not_named_by_an_export_that_leaves_them_out(
+    verified_dataset, tmp_path
+):
+    secret = unused_defect_type()
+    give_to_a_partner(annotations_with_regions()[0], secret)
+    version = dataset_version_publish(
+        version=dataset_version_create(title="with a partner", selection={"include_restricted": True})
+    )
+
+    public = {name: run(version, tmp_path / name, format=name) for name in ("webdataset", "coco", "yolo")}
+    marked = run(version, tmp_path / "marked", include_restricted=True)
+
+    for export in public.values():
+        assert secret.slug not in [c["slug"] for c in export.classes]
+        assert [c["index"] for c in export.classes] == list(range(len(export.classes)))
+    assert secret.slug in [c["slug"] for c in marked.classes]
+    manifest = json.loads((tmp_path / "webdataset" / "v1" / "manifest.json").read_text())
+    coco = json.loads((tmp_path / "coco" / "v1" / "coco-train.json").read_text())
+    data_yaml = (tmp_path / "yolo" / "v1" / "data.yaml").read_text()
+    card = (tmp_path / "webdataset" / "v1" / "README.md").read_text()
+    for text in (json.dumps(manifest), json.dumps(coco), data_yaml, card):
+        assert secret.slug not in text and secret.label_en not in text and secret.label_zh not in text
+    assert len(yaml.safe_load(data_yaml)["names"]) == len(public["yolo"].classes) - 1
+
+
+def test_a_source_restricted_after_the_version_was_cut_is_left_out_of_an_export_not_marked_for_it(
+    verified_dataset, tmp_path
+):
+    version = dataset_version_publish(version=dataset_version_create(title="public then"))
+    Source.objects.update(visibility=Visibility.RESTRICTED)  # an admin restricts it afterwards
+
+    unmarked = run(version, tmp_path / "public")
+    marked = run(version, tmp_path / "partner", include_restricted=True)
+
+    assert (unmarked.samples_written, marked.samples_written) == (0, 50)
+    assert not list((tmp_path / "public" / "v1").glob("*.tar"))
