@@ -432,7 +432,9 @@ def croissant_document(export: Export) -> dict:
             "name": "parquet-index",
             "description": "One row per sample: where it lies in which shard, its source, license and labels.",
             "encodingFormat": "application/x-parquet",
-            "includes": f"{version.name}-*.parquet",
+            # the export's own files by name: a glob would also take in another export's index
+            # files left in the folder
+            "includes": [index_name(shard.name) for shard in shards],
         }
     )
     return {

@@ -16,7 +16,7 @@ import hashlib
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -90,6 +90,16 @@ class LocalTarget:
                     removed += 1
         return removed
 
+    def names(self, folder: str) -> Iterator[str]:
+        """The committed files under `folder`, as names relative to the target (temporary files
+        of writers left out)."""
+        root = self.directory / folder
+        if not root.is_dir():
+            return
+        for path in root.rglob("*"):
+            if path.is_file() and not path.name.endswith(".partial"):
+                yield path.relative_to(self.directory).as_posix()
+
     def committed_sha256(self, name: str) -> str | None:
         path = self.directory / name
         if not path.is_file():
@@ -143,6 +153,17 @@ class S3Target:
                 Config=TransferConfig(multipart_threshold=64 * CHUNK, multipart_chunksize=64 * CHUNK),
             )
         return sha256, size
+
+    def names(self, folder: str) -> Iterator[str]:
+        """The objects under `folder`, as names relative to the target's prefix (a multipart
+        upload is not an object until it completes)."""
+        start = len(self._key("")) if self.prefix else 0
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(folder.strip("/") + "/")
+        )
+        for page in pages:
+            for entry in page.get("Contents", []):
+                yield entry["Key"][start:]
 
     def committed_sha256(self, name: str) -> str | None:
         from botocore.exceptions import ClientError

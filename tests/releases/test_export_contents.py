@@ -88,3 +88,62 @@ def test_a_source_restricted_after_the_version_was_cut_is_left_out_of_an_export_
 
     assert (unmarked.samples_written, marked.samples_written) == (0, 50)
     assert not list((tmp_path / "public" / "v1").glob("*.tar"))
+
+
+# -- a target folder that already holds files -----------------------------------------------------
+
+
+def test_exporting_into_a_folder_holding_shards_of_another_export_is_refused_naming_them(verified_dataset, tmp_path):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle", split_plan={"seed": 2}))
+    run(version, tmp_path, shard_max_samples=7)
+
+    with pytest.raises(exports.ExportError, match="v1-train-000001.tar") as refused:
+        exports.export_create(version=version, format="webdataset", target=str(tmp_path), shard_max_samples=50)
+
+    assert refused.value.field == "target"
+
+
+def test_exporting_the_same_shards_again_into_their_folder_is_fine(verified_dataset, tmp_path):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    first = run(version, tmp_path, shard_max_samples=7)
+    second = run(version, tmp_path, shard_max_samples=7)
+    assert first.manifest_sha256 == second.manifest_sha256
+
+
+@pytest.mark.parametrize("format", ["yolo", "anomalib"])
+def test_a_folder_holding_a_partners_files_of_an_earlier_export_is_refused_for_a_public_one(
+    verified_dataset, tmp_path, format
+):
+    partner_sample = annotations_with_regions()[0].sample_id
+    Source.objects.update(visibility=Visibility.RESTRICTED)
+    Source.objects.create(name="public", visibility=Visibility.PUBLIC)
+    version = dataset_version_publish(
+        version=dataset_version_create(title="partner", selection={"include_restricted": True})
+    )
+    Source.objects.update(visibility=Visibility.PUBLIC)
+    Sample.objects.exclude(pk=partner_sample).update(source=Source.objects.get(name="public"))
+    run(version, tmp_path, format=format, include_restricted=True)
+    Source.objects.exclude(name="public").update(visibility=Visibility.RESTRICTED)
+
+    with pytest.raises(exports.ExportError, match=f"{partner_sample:010d}") as refused:
+        exports.export_create(version=version, format=format, target=str(tmp_path))
+
+    assert refused.value.field == "target"
+    run(version, tmp_path / "elsewhere", format=format)  # a clean folder is fine
+
+
+@pytest.mark.parametrize("format", ["yolo", "anomalib"])
+def test_exporting_the_same_samples_again_into_their_folder_is_fine(verified_dataset, tmp_path, format):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    run(version, tmp_path, format=format)
+    run(version, tmp_path, format=format)
+
+
+def test_croissant_names_the_exports_own_index_files_not_every_file_a_glob_matches(verified_dataset, tmp_path):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    run(version, tmp_path, shard_max_samples=20)
+    croissant = json.loads((tmp_path / "v1" / "croissant.json").read_text())
+
+    file_set = next(d for d in croissant["distribution"] if d["@type"] == "cr:FileSet")
+    indexes = sorted(p.name for p in (tmp_path / "v1").glob("*.parquet"))
+    assert sorted(file_set["includes"]) == indexes
