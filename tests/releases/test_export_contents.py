@@ -1,14 +1,17 @@
 """What an export holds beyond the happy path of one public source: a partner's samples and
 classes, samples of several classes, and a target folder that already holds files."""
 
+import io
 import json
 
+import numpy as np
 import pytest
 import yaml
 
 from annotation.models import Annotation, Region
 from base.jobs import JobStatus
 from catalog.models import Sample, Source, Visibility
+from catalog.rle import mask_to_rle, rle_to_mask
 from releases import exports
 from releases.versions import dataset_version_create, dataset_version_publish
 from vocabulary.models import Facet, Term
@@ -147,3 +150,108 @@ def test_croissant_names_the_exports_own_index_files_not_every_file_a_glob_match
     file_set = next(d for d in croissant["distribution"] if d["@type"] == "cr:FileSet")
     indexes = sorted(p.name for p in (tmp_path / "v1").glob("*.parquet"))
     assert sorted(file_set["includes"]) == indexes
+
+
+# -- several classes, several languages ----------------------------------------------------------
+
+
+def add_region_of_another_class(annotation: Annotation, defect_type: Term) -> np.ndarray:
+    """A second region, of `defect_type`, in the top left corner of the sample's image; its mask."""
+    height, width = annotation.final_revision.regions.first().mask_rle["size"]
+    mask = np.zeros((height, width), dtype=bool)
+    mask[10:40, 20:60] = True
+    region = Region.objects.create(
+        annotation=annotation, defect_type=defect_type, mask_rle=mask_to_rle(mask), bbox=[20, 10, 40, 30], area=600
+    )
+    annotation.final_revision.regions.add(region)
+    return mask
+
+
+def test_a_sample_of_two_classes_reads_back_with_the_same_class_ids_in_every_format(verified_dataset, tmp_path):
+    import webdataset as wds
+    from PIL import Image
+    from pycocotools.coco import COCO
+
+    annotation = annotations_with_regions()[0]
+    second = unused_defect_type()
+    corner = add_region_of_another_class(annotation, second)
+    version = dataset_version_publish(version=dataset_version_create(title="two classes"))
+    for name in ("webdataset", "coco", "yolo"):
+        export = run(version, tmp_path / name, format=name)
+    index_of = {c["slug"]: c["index"] for c in export.classes}
+    first = annotation.final_revision.regions.exclude(defect_type=second).get()
+
+    folder = tmp_path / "webdataset" / "v1"
+    record = next(
+        r
+        for r in wds.WebDataset(sorted(str(p) for p in folder.glob("*.tar")), shardshuffle=False)
+        if r["__key__"] == f"{annotation.sample_id:010d}"
+    )
+    split = json.loads(record["json"])["split"]
+    mask = np.asarray(Image.open(io.BytesIO(record["mask.png"])))
+    assert (mask[corner] == index_of[second.slug]).all()
+    assert (mask[rle_to_mask(first.mask_rle) & ~corner] == index_of[first.defect_type.slug]).all()
+
+    coco = COCO(str(tmp_path / "coco" / "v1" / f"coco-{split}.json"))
+    by_category = {a["category_id"]: coco.annToMask(a).astype(bool) for a in coco.imgToAnns[annotation.sample_id]}
+    assert by_category.keys() == {index_of[second.slug], index_of[first.defect_type.slug]}
+    assert (by_category[index_of[second.slug]] == corner).all()
+    assert (by_category[index_of[first.defect_type.slug]] == rle_to_mask(first.mask_rle)).all()
+    names = {c["id"]: c["slug"] for c in coco.loadCats(coco.getCatIds())}
+    assert names == {i: s for s, i in index_of.items() if i}
+
+    yolo = tmp_path / "yolo" / "v1"
+    data = yaml.safe_load((yolo / "data.yaml").read_text())
+    boxes = (yolo / "boxes" / split / f"{annotation.sample_id:010d}.txt").read_text().splitlines()
+    assert sorted(int(line.split()[0]) for line in boxes) == sorted(i - 1 for i in by_category)
+    assert {data["names"][i - 1] for i in by_category} == {second.label_en, first.defect_type.label_en}
+
+
+def test_class_names_with_quotes_and_backslashes_survive_data_yaml(verified_dataset, tmp_path):
+    term = Region.objects.filter(defect_type__isnull=False).first().defect_type
+    Term.objects.filter(pk=term.pk).update(label_en='dent 0.5" deep \\ "wide": #2', label_zh="凹痕\n第二行")
+    version = dataset_version_publish(version=dataset_version_create(title="quotes"))
+
+    run(version, tmp_path, format="yolo")
+
+    data = yaml.safe_load((tmp_path / "v1" / "data.yaml").read_text())
+    assert 'dent 0.5" deep \\ "wide": #2' in data["names"].values()
+    assert len(data["names"]) == data["nc"]
+
+
+def test_captions_in_three_languages_are_byte_exact_in_every_format(verified_dataset, tmp_path):
+    import csv
+
+    import webdataset as wds
+
+    from annotation.models import Caption
+
+    annotation = annotations_with_regions()[0]
+    texts = {
+        "en": 'A "quoted", comma-laden caption\\ with a backslash',
+        "zh": "瓶口有一道细裂纹，约 3 毫米；“引号”与逗号,在内\n第二行",
+        "ja": "ボトルの口に微細な亀裂（約３ｍｍ）がある。「引用」、カンマ,も含む",
+    }
+    Caption.objects.filter(revision=annotation.final_revision).delete()
+    for language, text in texts.items():
+        Caption.objects.create(revision=annotation.final_revision, language=language, text=text)
+    version = dataset_version_publish(version=dataset_version_create(title="languages"))
+    for name in ("webdataset", "coco", "captions"):
+        run(version, tmp_path / name, format=name)
+    key = f"{annotation.sample_id:010d}"
+
+    folder = tmp_path / "webdataset" / "v1"
+    record = next(
+        r
+        for r in wds.WebDataset(sorted(str(p) for p in folder.glob("*.tar")), shardshuffle=False)
+        if r["__key__"] == key
+    )
+    assert {"en": record["txt"], "zh": record["zh.txt"], "ja": record["ja.txt"]} == {
+        language: text.encode() for language, text in texts.items()
+    }
+    split = json.loads(record["json"])["split"]
+    coco = json.loads((tmp_path / "coco" / "v1" / f"coco-{split}.json").read_bytes())
+    assert next(i for i in coco["images"] if i["id"] == annotation.sample_id)["captions"] == texts
+    with open(tmp_path / "captions" / "v1" / "captions.csv", newline="", encoding="utf-8") as rows:
+        row = next(r for r in csv.DictReader(rows) if r["sample_id"] == str(annotation.sample_id))
+    assert {language: row[language] for language in texts} == texts
