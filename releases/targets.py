@@ -73,9 +73,10 @@ class LocalTarget:
 
     def remove_partials(self, folder: str) -> int:
         """Delete temporary files that killed writers left behind (never visible under a shard's
-        name); a file whose writer is alive is locked, and kept."""
+        name), in the folder and below it (the YOLO and anomalib exports write into subfolders);
+        a file whose writer is alive is locked, and kept."""
         removed = 0
-        for partial in (self.directory / folder).glob(".*.partial"):
+        for partial in (self.directory / folder).rglob(".*.partial"):
             try:
                 stale = open(partial, "rb")  # noqa: SIM115
             except FileNotFoundError:

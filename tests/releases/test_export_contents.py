@@ -255,3 +255,20 @@ def test_captions_in_three_languages_are_byte_exact_in_every_format(verified_dat
     with open(tmp_path / "captions" / "v1" / "captions.csv", newline="", encoding="utf-8") as rows:
         row = next(r for r in csv.DictReader(rows) if r["sample_id"] == str(annotation.sample_id))
     assert {language: row[language] for language in texts} == texts
+
+
+# -- an export interrupted and run again -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["yolo", "anomalib"])
+def test_a_rerun_clears_what_a_killed_writer_left_in_the_per_sample_folders(verified_dataset, tmp_path, format):
+    version = dataset_version_publish(version=dataset_version_create(title="bottle"))
+    export = exports.export_create(version=version, format=format, target=str(tmp_path))
+    left = tmp_path / "v1" / "images" / "train" / ".0000000001.png.0123abcd.partial"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"half an image of a killed writer")  # nobody holds its lock: its writer is dead
+
+    export = exports.export_run_here(export=export)
+
+    assert export.status == JobStatus.SUCCEEDED, export.error
+    assert not list((tmp_path / "v1").rglob("*.partial"))
