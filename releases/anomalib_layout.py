@@ -22,6 +22,7 @@ import json
 import numpy as np
 
 from catalog.rle import rle_to_mask
+from vocabulary.matching import DEFECT_FREE
 
 from .mask_png import png_grayscale
 from .models import Export
@@ -37,7 +38,9 @@ def _put(target, name: str, body: bytes) -> None:
 
 
 def defect_types_of(document: dict) -> set[str]:
-    found = {term["slug"] for term in document["terms"].get("defect_type", [])}
+    """The defect types a sample shows; none for a good one, whose defect type field is empty or
+    says "defect-free" (the term an annotator picks for a good sample)."""
+    found = {term["slug"] for term in document["terms"].get("defect_type", [])} - {DEFECT_FREE}
     found.update(region["term"]["slug"] for region in document["regions"] if region["term"])
     if document["regions"] and not found:
         found.add("unlabelled-defect")  # a region whose raw label maps to no term is still a defect

@@ -272,3 +272,26 @@ def test_a_rerun_clears_what_a_killed_writer_left_in_the_per_sample_folders(veri
 
     assert export.status == JobStatus.SUCCEEDED, export.error
     assert not list((tmp_path / "v1").rglob("*.partial"))
+
+
+# -- defect-free samples ---------------------------------------------------------------------------
+
+
+def test_a_sample_annotated_defect_free_is_a_normal_image_in_the_anomalib_export(verified_dataset, tmp_path):
+    from annotation.models import RevisionTerm
+
+    annotations = Annotation.objects.select_related("final_revision").order_by("pk")
+    good = [a for a in annotations if not a.final_revision.regions.exists()]
+    for annotation in good:  # what an annotator picks for a good sample, and the caption validator expects
+        RevisionTerm.objects.create(
+            revision=annotation.final_revision, field="defect_types", term=Term.objects.get(slug="def-defect-free")
+        )
+    version = dataset_version_publish(version=dataset_version_create(title="good ones said so"))
+
+    run(version, tmp_path, format="anomalib")
+
+    product = tmp_path / "v1" / "prod-glass-bottle"
+    normal = {p.name.split(".")[0] for place in ("train/good", "test/good") for p in (product / place).glob("*")}
+    assert normal == {f"{a.sample_id:010d}" for a in good}
+    assert not (product / "test" / "def-defect-free").exists()
+    assert not (product / "ground_truth" / "def-defect-free").exists()
