@@ -295,3 +295,17 @@ def test_a_sample_annotated_defect_free_is_a_normal_image_in_the_anomalib_export
     assert normal == {f"{a.sample_id:010d}" for a in good}
     assert not (product / "test" / "def-defect-free").exists()
     assert not (product / "ground_truth" / "def-defect-free").exists()
+
+
+def test_a_product_whose_normal_images_are_all_test_images_is_named_as_having_none_to_train_on(
+    verified_dataset, tmp_path
+):
+    version = dataset_version_publish(
+        version=dataset_version_create(title="no train split", split_plan={"train": 0, "val": 0.5, "test": 0.5})
+    )
+
+    run(version, tmp_path, format="anomalib")
+
+    summary = json.loads((tmp_path / "v1" / "anomalib.json").read_text())
+    assert summary["images"]["prod-glass-bottle"].get("train/good", 0) == 0
+    assert summary["products_without_normal_images"] == ["prod-glass-bottle"]
