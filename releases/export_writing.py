@@ -26,15 +26,18 @@ from .anomalib_layout import anomalib_write
 from .dataset_card import card_files
 from .models import Export, ExportFormat, ExportShard, ShardStatus
 from .read_ahead import read_ahead
-from .sample_documents import SCHEMA_VERSION, SampleDocumentReader, document_json, export_items
+from .sample_documents import SCHEMA_VERSION, ExportDataError, SampleDocumentReader, document_json, export_items
 from .shard_index import ShardIndex, index_name
 from .shard_members import sample_members
 from .shard_writer import ShardWriter
 from .single_files import single_files_write
-from .targets import target_for
+from .targets import ExportTargetError, target_for
 from .yolo_labels import yolo_write
 
 MANIFEST = "manifest.json"
+# What fails an export with its message (a task ends; a re-run resumes): the target, the disk, or a
+# sample no format can hold. Anything else is a bug, left to raise.
+WRITE_ERRORS = (ExportTargetError, ExportDataError, OSError)
 
 
 def export_mark_running(export: Export) -> None:

@@ -18,7 +18,7 @@ from vocabulary.models import Term
 
 from . import tasks
 from .export_folders import other_exports_files
-from .export_writing import export_fail, export_files_write, export_finalize, manifest_name, shard_write
+from .export_writing import WRITE_ERRORS, export_fail, export_files_write, export_finalize, manifest_name, shard_write
 from .models import DatasetVersion, Export, ExportFormat, ExportShard, ShardStatus, VersionStatus
 from .sample_documents import IMAGE_FORMATS, export_items, image_format
 from .selectors import versions_visible_to
@@ -235,7 +235,7 @@ def export_run_here(*, export: Export, on_progress=None) -> Export:
                     export.refresh_from_db()
                     on_progress(export)
             export_finalize(export=export)
-    except (ExportTargetError, OSError) as error:
+    except WRITE_ERRORS as error:
         export_fail(export=export, error=str(error))
     export.refresh_from_db()
     return export

@@ -309,3 +309,22 @@ def test_a_product_whose_normal_images_are_all_test_images_is_named_as_having_no
     summary = json.loads((tmp_path / "v1" / "anomalib.json").read_text())
     assert summary["images"]["prod-glass-bottle"].get("train/good", 0) == 0
     assert summary["products_without_normal_images"] == ["prod-glass-bottle"]
+
+
+# -- a sample the formats cannot hold ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["webdataset", "coco", "yolo", "anomalib"])
+def test_a_region_mask_of_another_size_than_its_image_fails_the_export_naming_the_sample(
+    verified_dataset, tmp_path, format
+):
+    annotation = annotations_with_regions()[0]
+    region = annotation.final_revision.regions.first()
+    Region.objects.filter(pk=region.pk).update(mask_rle=mask_to_rle(np.ones((512, 512), dtype=bool)))
+    version = dataset_version_publish(version=dataset_version_create(title="a mask of the asset's size"))
+    export = exports.export_create(version=version, format=format, target=str(tmp_path))
+
+    export = exports.export_run_here(export=export)
+
+    assert export.status == JobStatus.FAILED
+    assert f"sample {annotation.sample_id}" in export.error and "512x512" in export.error
