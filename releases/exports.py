@@ -19,6 +19,7 @@ from vocabulary.models import Term
 from . import tasks
 from .export_folders import other_exports_files
 from .export_writing import WRITE_ERRORS, export_fail, export_files_write, export_finalize, manifest_name, shard_write
+from .mask_png import MAX_CLASS_INDEX
 from .models import DatasetVersion, Export, ExportFormat, ExportShard, ShardStatus, VersionStatus
 from .sample_documents import IMAGE_FORMATS, export_items, image_format
 from .selectors import versions_visible_to
@@ -80,6 +81,14 @@ def export_create(
         )
         export.classes = class_list(export)
         export.save(update_fields=["classes"])
+        defect_classes = len(export.classes) - 1
+        if format == ExportFormat.WEBDATASET and defect_classes > MAX_CLASS_INDEX:
+            # checked here, not found while writing: a class index past 255 cannot be painted
+            raise ExportError(
+                f"{version.name} has {defect_classes} defect classes, but a shard's mask.png holds 8-bit "
+                f"class indices: at most {MAX_CLASS_INDEX}. Select fewer defect types, or export COCO or YOLO",
+                field="format",
+            )
         if format == ExportFormat.WEBDATASET:
             _plan_shards(export)
         else:

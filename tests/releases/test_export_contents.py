@@ -328,3 +328,30 @@ def test_a_region_mask_of_another_size_than_its_image_fails_the_export_naming_th
 
     assert export.status == JobStatus.FAILED
     assert f"sample {annotation.sample_id}" in export.error and "512x512" in export.error
+
+
+def test_more_defect_classes_than_an_8_bit_mask_png_holds_is_refused_before_any_shard(verified_dataset, tmp_path):
+    annotations = annotations_with_regions()
+    defect_types = list(Term.objects.filter(facet=Facet.DEFECT_TYPE).order_by("slug")[:256])
+    defect_types += [
+        Term.objects.create(
+            slug=f"def-extra-{n}", facet=Facet.DEFECT_TYPE, label_en=f"extra {n}", label_zh="额外", label_ja="追加"
+        )
+        for n in range(256 - len(defect_types))
+    ]
+    for n, defect_type in enumerate(defect_types):
+        annotation = annotations[n % len(annotations)]
+        template = annotation.final_revision.regions.first()
+        region = Region.objects.create(
+            annotation=annotation, defect_type=defect_type, mask_rle=template.mask_rle, bbox=template.bbox, area=1
+        )
+        annotation.final_revision.regions.add(region)
+    version = dataset_version_publish(version=dataset_version_create(title="many classes"))
+
+    with pytest.raises(exports.ExportError, match="256 defect classes.*255") as refused:
+        exports.export_create(version=version, format="webdataset", target=str(tmp_path))
+
+    assert refused.value.field == "format"
+    assert not (tmp_path / "v1").exists()
+    coco = run(version, tmp_path / "coco", format="coco")  # class ids as numbers: no such limit
+    assert len(coco.classes) == 257
