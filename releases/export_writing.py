@@ -76,6 +76,7 @@ def shard_write(*, export: Export, index: int) -> ExportShard:
         and target.committed_sha256(index_location) == shard.index_sha256
     ):
         return shard
+    _check_plan_still_holds(export, shard)
     export_mark_running(export)
     reader = SampleDocumentReader(export, {c["slug"]: c["index"] for c in export.classes})
     shard_index = ShardIndex(shard.name)
@@ -110,6 +111,20 @@ def shard_write(*, export: Export, index: int) -> ExportShard:
             ExportShard.objects.filter(pk=shard.pk).update(**written)
     shard.refresh_from_db()
     return shard
+
+
+def _check_plan_still_holds(export: Export, shard: ExportShard) -> None:
+    """ExportDataError unless the shard's planned samples may all still be written: a source
+    restricted since the export was planned leaves its samples out of an export not marked for
+    them (sample_documents.export_items), and a manifest must not count samples its shards lack."""
+    items = export_items(export).filter(
+        split=shard.split, sample_id__gte=shard.first_sample, sample_id__lte=shard.last_sample
+    )
+    if (count := items.count()) != shard.samples:
+        raise ExportDataError(
+            f"shard {shard.name}: {shard.samples} samples were planned, {count} may be written now (a source was "
+            "restricted since the export was planned); start a new export"
+        )
 
 
 @contextlib.contextmanager

@@ -355,3 +355,36 @@ def test_more_defect_classes_than_an_8_bit_mask_png_holds_is_refused_before_any_
     assert not (tmp_path / "v1").exists()
     coco = run(version, tmp_path / "coco", format="coco")  # class ids as numbers: no such limit
     assert len(coco.classes) == 257
+
+
+def test_every_format_exported_into_one_folder_reads_back(verified_dataset, tmp_path, monkeypatch):
+    import datasets
+    from pycocotools.coco import COCO
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    version = dataset_version_publish(version=dataset_version_create(title="one folder"))
+    for name in ("webdataset", "coco", "qa", "captions", "yolo", "anomalib"):
+        run(version, tmp_path, format=name)
+    folder = tmp_path / "v1"
+
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))
+    assert sum(len(split) for split in loaded.values()) == 50
+    for path in folder.glob("coco-*.json"):
+        split = path.stem.removeprefix("coco-")
+        coco = COCO(str(path))
+        for image in coco.loadImgs(coco.getImgIds()):
+            assert (folder / "images" / split / image["file_name"]).is_file()
+
+
+def test_a_source_restricted_while_an_export_runs_fails_it_instead_of_miscounting_its_shards(
+    verified_dataset, tmp_path
+):
+    version = dataset_version_publish(version=dataset_version_create(title="restricted meanwhile"))
+    export = exports.export_create(version=version, format="webdataset", target=str(tmp_path))
+    Source.objects.update(visibility=Visibility.RESTRICTED)
+
+    export = exports.export_run_here(export=export)
+
+    assert export.status == JobStatus.FAILED
+    assert "restricted since the export was planned" in export.error
+    assert not (tmp_path / "v1" / "manifest.json").exists()
