@@ -47,13 +47,14 @@ def _is_formats_file(export: Export, relative: str) -> bool:
     return False  # captions.csv: one file, always the export's own name
 
 
-def _is_own(export: Export, relative: str, sample_ids: set[int], splits: set[str]) -> bool:
+def _is_own(export: Export, relative: str, own: dict) -> bool:
+    """own: the export's shard files, splits and sample ids (other_exports_files)."""
     if export.format == ExportFormat.WEBDATASET:
-        return relative in {name for shard in export.shards.all() for name in (shard.name, index_name(shard.name))}
+        return relative in own["shard_files"]
     if export.format in SPLIT_FILES:
         prefix, suffix = SPLIT_FILES[export.format]
-        return relative.removeprefix(prefix).removesuffix(suffix) in splits
-    return _sample_id(posixpath.basename(relative)) in sample_ids
+        return relative.removeprefix(prefix).removesuffix(suffix) in own["splits"]
+    return _sample_id(posixpath.basename(relative)) in own["sample_ids"]
 
 
 def other_exports_files(export: Export, target, items) -> list[str]:
@@ -63,8 +64,9 @@ def other_exports_files(export: Export, target, items) -> list[str]:
     candidates = [name for name in target.names(folder) if _is_formats_file(export, name.removeprefix(f"{folder}/"))]
     if not candidates:
         return []
-    sample_ids = set(items.values_list("sample_id", flat=True))
-    splits = set(items.values_list("split", flat=True).distinct())
-    return sorted(
-        name for name in candidates if not _is_own(export, name.removeprefix(f"{folder}/"), sample_ids, splits)
-    )
+    own = {
+        "shard_files": {name for shard in export.shards.all() for name in (shard.name, index_name(shard.name))},
+        "splits": set(items.values_list("split", flat=True).distinct()),
+        "sample_ids": set(items.values_list("sample_id", flat=True)),
+    }
+    return sorted(name for name in candidates if not _is_own(export, name.removeprefix(f"{folder}/"), own))

@@ -388,3 +388,39 @@ def test_a_source_restricted_while_an_export_runs_fails_it_instead_of_miscountin
     assert export.status == JobStatus.FAILED
     assert "restricted since the export was planned" in export.error
     assert not (tmp_path / "v1" / "manifest.json").exists()
+
+
+def test_load_dataset_reads_a_sample_with_qa_pairs_in_three_languages_with_the_cards_features(
+    verified_dataset, tmp_path, monkeypatch
+):
+    import datasets
+
+    from annotation.models import QAPair
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    annotation = annotations_with_regions()[0]
+    second = unused_defect_type()
+    add_region_of_another_class(annotation, second)
+    regions = list(annotation.final_revision.regions.order_by("pk"))
+    questions = {"en": "Where is the crack?", "zh": "裂纹在哪里？", "ja": "亀裂はどこですか？"}
+    for position, (language, question) in enumerate(questions.items()):
+        pair = QAPair.objects.create(
+            revision=annotation.final_revision, position=position, question=question, answer="→ 右上", language=language
+        )
+        pair.regions.set(regions[position % 2 :])
+    version = dataset_version_publish(version=dataset_version_create(title="qa"))
+    run(version, tmp_path)
+    run(version, tmp_path / "qa", format="qa")
+
+    loaded = datasets.load_dataset(str(tmp_path / "v1"), cache_dir=str(tmp_path / "hf-cache"))
+
+    row = next(r for split in loaded.values() for r in split if r["json"]["sample_id"] == annotation.sample_id)
+    assert [(p["language"], p["question"], p["answer"]) for p in row["json"]["qa"]] == [
+        (language, question, "→ 右上") for language, question in questions.items()
+    ]
+    assert [p["regions"] for p in row["json"]["qa"]] == [[0, 1], [1], [0, 1]]
+    split = row["json"]["split"]
+    lines = (tmp_path / "qa" / "v1" / f"qa-{split}.jsonl").read_text(encoding="utf-8").splitlines()
+    conversations = [json.loads(line) for line in lines if line.startswith(f'{{"id": "{annotation.sample_id}-')]
+    assert [c["conversations"][0]["value"] for c in conversations] == [f"<image>\n{q}" for q in questions.values()]
+    assert [len(c["regions"]) for c in conversations] == [2, 1, 2]
