@@ -424,3 +424,16 @@ def test_load_dataset_reads_a_sample_with_qa_pairs_in_three_languages_with_the_c
     conversations = [json.loads(line) for line in lines if line.startswith(f'{{"id": "{annotation.sample_id}-')]
     assert [c["conversations"][0]["value"] for c in conversations] == [f"<image>\n{q}" for q in questions.values()]
     assert [len(c["regions"]) for c in conversations] == [2, 1, 2]
+
+
+def test_croissant_of_an_export_of_no_sample_still_validates(verified_dataset, tmp_path):
+    import mlcroissant
+
+    Source.objects.update(visibility=Visibility.RESTRICTED)
+    version = dataset_version_publish(
+        version=dataset_version_create(title="partner only", selection={"include_restricted": True})
+    )
+    run(version, tmp_path)
+
+    dataset = mlcroissant.Dataset(jsonld=str(tmp_path / "v1" / "croissant.json"))
+    assert list(dataset.records("samples")) == []
