@@ -14,12 +14,15 @@ import posixpath
 
 from .models import Export, ExportFormat
 from .shard_index import index_name
+from .targets import ExportTargetError
 
 # the folders of the YOLO export (yolo_labels.py); the anomalib export's are its product folders
 YOLO_FOLDERS = ("images", "labels", "boxes")
 # a per-split file of a single-file format: prefix, suffix
 SPLIT_FILES = {ExportFormat.COCO: ("coco-", ".json"), ExportFormat.QA: ("qa-", ".jsonl")}
 KEY_DIGITS = 10  # sample_documents.sample_key
+# the formats that write files per sample, in subfolders; the others write files beside the manifest
+PER_SAMPLE_FORMATS = (ExportFormat.YOLO, ExportFormat.ANOMALIB)
 
 
 def _sample_id(file_name: str) -> int | None:
@@ -57,11 +60,26 @@ def _is_own(export: Export, relative: str, own: dict) -> bool:
     return _sample_id(posixpath.basename(relative)) in own["sample_ids"]
 
 
-def other_exports_files(export: Export, target, items) -> list[str]:
-    """The files, relative to the target, of the export's format in its folder that it would not
-    write. `items`: the export's version items (sample_documents.export_items)."""
+def refuse_other_exports_files(export: Export, target, items) -> None:
+    """ExportTargetError naming the files of the export's format in its folder that another export
+    wrote and this one would not. `items`: the export's version items (sample_documents.export_items).
+
+    The formats of a file per sample are checked by their writer, on a worker: listing a million
+    files (or S3 objects) has no place in the web request that asks for an export."""
+    found = _other_exports_files(export, target, items)
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise ExportTargetError(
+            f"{target} already holds {len(found)} file(s) of another {export.format} export of "
+            f"{export.version.name} that this export would not write: {shown}. Remove them, or export to "
+            "another folder"
+        )
+
+
+def _other_exports_files(export: Export, target, items) -> list[str]:
     folder = export.version.name
-    candidates = [name for name in target.names(folder) if _is_formats_file(export, name.removeprefix(f"{folder}/"))]
+    names = target.names(folder, recursive=export.format in PER_SAMPLE_FORMATS)
+    candidates = [name for name in names if _is_formats_file(export, name.removeprefix(f"{folder}/"))]
     if not candidates:
         return []
     own = {

@@ -24,6 +24,7 @@ from base.jobs import JobStatus, job_heartbeat
 
 from .anomalib_layout import anomalib_write
 from .dataset_card import card_files
+from .export_folders import PER_SAMPLE_FORMATS, refuse_other_exports_files
 from .models import Export, ExportFormat, ExportShard, ShardStatus
 from .read_ahead import read_ahead
 from .sample_documents import SCHEMA_VERSION, ExportDataError, SampleDocumentReader, document_json, export_items
@@ -223,7 +224,10 @@ FILE_WRITERS = {
 def export_files_write(*, export: Export) -> Export:
     """Write a COCO, QA, captions, anomalib or YOLO export in one go."""
     export_mark_running(export)
-    FILE_WRITERS[export.format](export=export, target=target_for(export.target))
+    target = target_for(export.target)
+    if export.format in PER_SAMPLE_FORMATS:
+        refuse_other_exports_files(export, target, export_items(export))
+    FILE_WRITERS[export.format](export=export, target=target)
     Export.objects.filter(pk=export.pk).update(
         status=JobStatus.SUCCEEDED,
         shards_done=1,

@@ -17,7 +17,7 @@ from base.jobs import JobStatus
 from vocabulary.models import Term
 
 from . import tasks
-from .export_folders import other_exports_files
+from .export_folders import PER_SAMPLE_FORMATS, refuse_other_exports_files
 from .export_writing import WRITE_ERRORS, export_fail, export_files_write, export_finalize, manifest_name, shard_write
 from .mask_png import MAX_CLASS_INDEX
 from .models import DatasetVersion, Export, ExportFormat, ExportShard, ShardStatus, VersionStatus
@@ -94,22 +94,12 @@ def export_create(
         else:
             export.shards_total = 1
             export.save(update_fields=["shards_total"])
-        _refuse_other_exports_files(export)
+        if format not in PER_SAMPLE_FORMATS:  # those are checked by their writer (export_folders.py)
+            try:
+                refuse_other_exports_files(export, target_for(export.target), export_items(export))
+            except ExportTargetError as error:
+                raise ExportError(str(error), field="target") from None
     return export
-
-
-def _refuse_other_exports_files(export: Export) -> None:
-    """ExportError (field "target") when the export's folder holds files of its format that another
-    export wrote and this one would not (export_folders.py): readers would take them in with its own."""
-    found = other_exports_files(export, target_for(export.target), export_items(export))
-    if found:
-        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-        raise ExportError(
-            f"{export.target} already holds {len(found)} file(s) of another {export.format} export of "
-            f"{export.version.name} that this export would not write: {shown}. Remove them, or export to "
-            "another folder",
-            field="target",
-        )
 
 
 def class_list(export: Export) -> list[dict]:

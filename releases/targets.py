@@ -91,13 +91,13 @@ class LocalTarget:
                     removed += 1
         return removed
 
-    def names(self, folder: str) -> Iterator[str]:
-        """The committed files under `folder`, as names relative to the target (temporary files
-        of writers left out)."""
+    def names(self, folder: str, *, recursive: bool = True) -> Iterator[str]:
+        """The committed files under `folder` (or, not recursive, in it), as names relative to the
+        target (temporary files of writers left out)."""
         root = self.directory / folder
         if not root.is_dir():
             return
-        for path in root.rglob("*"):
+        for path in root.rglob("*") if recursive else root.iterdir():
             if path.is_file() and not path.name.endswith(".partial"):
                 yield path.relative_to(self.directory).as_posix()
 
@@ -155,13 +155,14 @@ class S3Target:
             )
         return sha256, size
 
-    def names(self, folder: str) -> Iterator[str]:
-        """The objects under `folder`, as names relative to the target's prefix (a multipart
-        upload is not an object until it completes)."""
+    def names(self, folder: str, *, recursive: bool = True) -> Iterator[str]:
+        """The objects under `folder` (or, not recursive, in it), as names relative to the target's
+        prefix (a multipart upload is not an object until it completes)."""
         start = len(self._key("")) if self.prefix else 0
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._key(folder.strip("/") + "/")
-        )
+        listing = {"Bucket": self.bucket, "Prefix": self._key(folder.strip("/") + "/")}
+        if not recursive:
+            listing["Delimiter"] = "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(**listing)
         for page in pages:
             for entry in page.get("Contents", []):
                 yield entry["Key"][start:]
