@@ -441,3 +441,35 @@ def test_croissant_of_an_export_of_no_sample_still_validates(verified_dataset, t
 
     dataset = mlcroissant.Dataset(jsonld=str(tmp_path / "v1" / "croissant.json"))
     assert list(dataset.records("samples")) == []
+
+
+# -- splits --------------------------------------------------------------------------------------------
+
+
+def test_a_held_out_class_is_in_no_train_or_val_file_of_any_format(verified_dataset, tmp_path):
+    held_out = "def-contamination"
+    version = dataset_version_publish(
+        version=dataset_version_create(
+            title="open vocabulary", split_plan={"seed": 1, "stratify": True, "held_out_defect_types": [held_out]}
+        )
+    )
+    for name in ("coco", "yolo"):
+        export = run(version, tmp_path / name, format=name)
+    index = next(c["index"] for c in export.classes if c["slug"] == held_out)
+
+    seen_in_test = 0
+    for path in (tmp_path / "coco" / "v1").glob("coco-*.json"):
+        coco = json.loads(path.read_text())
+        used = {a["category_id"] for a in coco["annotations"]}
+        if path.stem == "coco-test":
+            seen_in_test += index in used
+        else:
+            assert index not in used, path.name
+    for split in ("train", "val"):
+        for path in (tmp_path / "yolo" / "v1" / "labels" / split).glob("*.txt"):
+            assert all(int(line.split()[0]) != index - 1 for line in path.read_text().splitlines()), path
+    assert seen_in_test == 1
+    keys = [
+        p.stem for split in ("train", "val", "test") for p in (tmp_path / "yolo" / "v1" / "images" / split).iterdir()
+    ]
+    assert len(keys) == len(set(keys)) == 50  # no sample in two splits
