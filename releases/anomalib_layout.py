@@ -10,8 +10,9 @@ anomalib's `MVTecAD` and `Folder` datamodules (and most anomaly-detection code) 
 Anomaly detection trains on normal images only, so defective samples of every split are test
 images. A sample showing several defect types goes under `combined` (as in MVTec AD). A region
 with a box but no mask is painted as its box; a sample whose defect has no region at all gets an
-empty mask, and anomalib.json counts both, and names the products without any normal image
-(NEU-DET's, say), which anomalib cannot train on. anomalib's MVTecAD reader globs PNG files only;
+empty mask, and anomalib.json counts both, and names the products without a normal image in
+train/good (NEU-DET's, say, or a product whose normal images all fell in val and test), which
+anomalib cannot train on. anomalib's MVTecAD reader globs PNG files only;
 products of JPEG originals (kept as they are) read with its Folder datamodule. The product is the slug of the sample's product term
 (`unspecified-product` without one).
 """
@@ -22,6 +23,7 @@ import json
 import numpy as np
 
 from catalog.rle import rle_to_mask
+from vocabulary.matching import DEFECT_FREE
 
 from .mask_png import png_grayscale
 from .models import Export
@@ -37,7 +39,9 @@ def _put(target, name: str, body: bytes) -> None:
 
 
 def defect_types_of(document: dict) -> set[str]:
-    found = {term["slug"] for term in document["terms"].get("defect_type", [])}
+    """The defect types a sample shows; none for a good one, whose defect type field is empty or
+    says "defect-free" (the term an annotator picks for a good sample)."""
+    found = {term["slug"] for term in document["terms"].get("defect_type", [])} - {DEFECT_FREE}
     found.update(region["term"]["slug"] for region in document["regions"] if region["term"])
     if document["regions"] and not found:
         found.add("unlabelled-defect")  # a region whose raw label maps to no term is still a defect
@@ -102,9 +106,10 @@ def anomalib_write(*, export: Export, target) -> None:
             NO_PRODUCT: "samples without a product term",
         },
         "images": {product: dict(sorted(places.items())) for product, places in sorted(counts.items())},
-        # anomaly detection trains on normal images: these products have none to train on
+        # anomaly detection trains on the normal images of train/good: these products have none
+        # there (their normal images, if any, are all of val and test), so anomalib cannot train on them
         "products_without_normal_images": sorted(
-            product for product, places in counts.items() if not {"train/good", "test/good"} & places.keys()
+            product for product, places in counts.items() if "train/good" not in places
         ),
         "defect_masks": {
             "from_masks": masks["masks"],

@@ -432,7 +432,10 @@ def croissant_document(export: Export) -> dict:
             "name": "parquet-index",
             "description": "One row per sample: where it lies in which shard, its source, license and labels.",
             "encodingFormat": "application/x-parquet",
-            "includes": f"{version.name}-*.parquet",
+            # the export's own files by name: a glob would also take in another export's index
+            # files left in the folder. Croissant wants at least one pattern: an export of no
+            # sample has the glob, which matches none of its format's files (export_folders.py).
+            "includes": [index_name(shard.name) for shard in shards] or [f"{version.name}-*.parquet"],
         }
     )
     return {

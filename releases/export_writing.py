@@ -24,17 +24,21 @@ from base.jobs import JobStatus, job_heartbeat
 
 from .anomalib_layout import anomalib_write
 from .dataset_card import card_files
+from .export_folders import PER_SAMPLE_FORMATS, refuse_other_exports_files
 from .models import Export, ExportFormat, ExportShard, ShardStatus
 from .read_ahead import read_ahead
-from .sample_documents import SCHEMA_VERSION, SampleDocumentReader, document_json, export_items
+from .sample_documents import SCHEMA_VERSION, ExportDataError, SampleDocumentReader, document_json, export_items
 from .shard_index import ShardIndex, index_name
 from .shard_members import sample_members
 from .shard_writer import ShardWriter
 from .single_files import single_files_write
-from .targets import target_for
+from .targets import ExportTargetError, target_for
 from .yolo_labels import yolo_write
 
 MANIFEST = "manifest.json"
+# What fails an export with its message (a task ends; a re-run resumes): the target, the disk, or a
+# sample no format can hold. Anything else is a bug, left to raise.
+WRITE_ERRORS = (ExportTargetError, ExportDataError, OSError)
 
 
 def export_mark_running(export: Export) -> None:
@@ -73,6 +77,7 @@ def shard_write(*, export: Export, index: int) -> ExportShard:
         and target.committed_sha256(index_location) == shard.index_sha256
     ):
         return shard
+    _check_plan_still_holds(export, shard)
     export_mark_running(export)
     reader = SampleDocumentReader(export, {c["slug"]: c["index"] for c in export.classes})
     shard_index = ShardIndex(shard.name)
@@ -107,6 +112,20 @@ def shard_write(*, export: Export, index: int) -> ExportShard:
             ExportShard.objects.filter(pk=shard.pk).update(**written)
     shard.refresh_from_db()
     return shard
+
+
+def _check_plan_still_holds(export: Export, shard: ExportShard) -> None:
+    """ExportDataError unless the shard's planned samples may all still be written: a source
+    restricted since the export was planned leaves its samples out of an export not marked for
+    them (sample_documents.export_items), and a manifest must not count samples its shards lack."""
+    items = export_items(export).filter(
+        split=shard.split, sample_id__gte=shard.first_sample, sample_id__lte=shard.last_sample
+    )
+    if (count := items.count()) != shard.samples:
+        raise ExportDataError(
+            f"shard {shard.name}: {shard.samples} samples were planned, {count} may be written now (a source was "
+            "restricted since the export was planned); start a new export"
+        )
 
 
 @contextlib.contextmanager
@@ -205,7 +224,10 @@ FILE_WRITERS = {
 def export_files_write(*, export: Export) -> Export:
     """Write a COCO, QA, captions, anomalib or YOLO export in one go."""
     export_mark_running(export)
-    FILE_WRITERS[export.format](export=export, target=target_for(export.target))
+    target = target_for(export.target)
+    if export.format in PER_SAMPLE_FORMATS:
+        refuse_other_exports_files(export, target, export_items(export))
+    FILE_WRITERS[export.format](export=export, target=target)
     Export.objects.filter(pk=export.pk).update(
         status=JobStatus.SUCCEEDED,
         shards_done=1,

@@ -17,7 +17,9 @@ from base.jobs import JobStatus
 from vocabulary.models import Term
 
 from . import tasks
-from .export_writing import export_fail, export_files_write, export_finalize, manifest_name, shard_write
+from .export_folders import PER_SAMPLE_FORMATS, refuse_other_exports_files
+from .export_writing import WRITE_ERRORS, export_fail, export_files_write, export_finalize, manifest_name, shard_write
+from .mask_png import MAX_CLASS_INDEX
 from .models import DatasetVersion, Export, ExportFormat, ExportShard, ShardStatus, VersionStatus
 from .sample_documents import IMAGE_FORMATS, export_items, image_format
 from .selectors import versions_visible_to
@@ -77,20 +79,35 @@ def export_create(
             shard_max_bytes=shard_max_bytes,
             created_by=created_by,
         )
-        export.classes = class_list(version)
+        export.classes = class_list(export)
         export.save(update_fields=["classes"])
+        defect_classes = len(export.classes) - 1
+        if format == ExportFormat.WEBDATASET and defect_classes > MAX_CLASS_INDEX:
+            # checked here, not found while writing: a class index past 255 cannot be painted
+            raise ExportError(
+                f"{version.name} has {defect_classes} defect classes, but a shard's mask.png holds 8-bit "
+                f"class indices: at most {MAX_CLASS_INDEX}. Select fewer defect types, or export COCO or YOLO",
+                field="format",
+            )
         if format == ExportFormat.WEBDATASET:
             _plan_shards(export)
         else:
             export.shards_total = 1
             export.save(update_fields=["shards_total"])
+        if format not in PER_SAMPLE_FORMATS:  # those are checked by their writer (export_folders.py)
+            try:
+                refuse_other_exports_files(export, target_for(export.target), export_items(export))
+            except ExportTargetError as error:
+                raise ExportError(str(error), field="target") from None
     return export
 
 
-def class_list(version: DatasetVersion) -> list[dict]:
-    """Background, then every defect type a region of the version names, by slug."""
+def class_list(export: Export) -> list[dict]:
+    """Background, then every defect type a region of the export's samples names, by slug. Of the
+    export's samples only: a defect type that only a partner's samples show is not named by an
+    export that leaves them out (nor does it take a class index there)."""
     slugs = set()
-    revisions = version.items.values_list("revision_id", flat=True)
+    revisions = export_items(export).values_list("revision_id", flat=True)
     for slug in Term.objects.filter(pk__in=_region_term_ids(revisions)).values_list("slug", flat=True):
         slugs.add(slug)
     terms = {t.slug: t for t in Term.objects.filter(slug__in=slugs)}
@@ -217,7 +234,7 @@ def export_run_here(*, export: Export, on_progress=None) -> Export:
                     export.refresh_from_db()
                     on_progress(export)
             export_finalize(export=export)
-    except (ExportTargetError, OSError) as error:
+    except WRITE_ERRORS as error:
         export_fail(export=export, error=str(error))
     export.refresh_from_db()
     return export

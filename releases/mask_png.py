@@ -14,6 +14,7 @@ import numpy as np
 from catalog.rle import rle_to_mask
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_CLASS_INDEX = 255  # an 8-bit class-index mask: background and at most 255 classes
 GRAYSCALE_8_BIT = struct.pack(">BBBBB", 8, 0, 0, 0, 0)  # depth 8, colour type 0, deflate, no filter set, no interlace
 
 

@@ -17,7 +17,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from annotation.models import AnnotationRevision, Caption, QAPair, RevisionTerm
-from catalog.models import Source
+from catalog.models import Source, Visibility
 from vocabulary.models import LANGUAGES, Term
 
 from .models import DatasetVersionItem, Export
@@ -36,6 +36,10 @@ FIELD_FACETS = {
     "morphology": "morphology",
     "root_causes": "root_cause",
 }
+
+
+class ExportDataError(ValueError):
+    """A sample whose annotation no export format can hold as it is; the message names the sample."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +70,29 @@ def document_json(document: dict) -> bytes:
 
 
 def export_items(export: Export):
+    """The version's items the export writes. Unless it is marked include_restricted, the samples
+    of every source restricted now are left out: the item's `restricted` says what the source was
+    when the version was cut, and a source an admin restricts since must not leave with an export
+    (releases.selectors.training_sources reads the sources the same way)."""
     items = DatasetVersionItem.objects.filter(version=export.version)
     if not export.include_restricted:
-        items = items.exclude(restricted=True)
+        items = items.exclude(sample__source__visibility=Visibility.RESTRICTED)
     return items.order_by("split", "sample_id")
+
+
+def _check_regions(sample_id: int, regions: list[dict], width: int, height: int) -> None:
+    """ExportDataError unless every region has a mask of its image's size or a box: a mask of another
+    size (the 512 px asset's, say) would be painted over the wrong pixels, or not at all."""
+    for position, region in enumerate(regions):
+        rle = region["rle"]
+        if rle is not None and list(rle.get("size", ())) != [height, width]:
+            mask_height, mask_width = rle.get("size", ("?", "?"))
+            raise ExportDataError(
+                f"sample {sample_id}: region {position} has a mask of {mask_width}x{mask_height}, "
+                f"its image is {width}x{height}"
+            )
+        if rle is None and not region["bbox"]:
+            raise ExportDataError(f"sample {sample_id}: region {position} has neither a mask nor a box")
 
 
 class SampleDocumentReader:
@@ -133,6 +156,7 @@ class SampleDocumentReader:
             is_synthetic, source_id, domain = row[8:]
             sample_terms = terms[revision_id]
             written = captions.get(revision_id, {})
+            _check_regions(sample_id, regions.get(revision_id, []), width, height)
             document = {
                 "schema_version": SCHEMA_VERSION,
                 "sample_id": sample_id,

@@ -16,7 +16,7 @@ import hashlib
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -73,9 +73,10 @@ class LocalTarget:
 
     def remove_partials(self, folder: str) -> int:
         """Delete temporary files that killed writers left behind (never visible under a shard's
-        name); a file whose writer is alive is locked, and kept."""
+        name), in the folder and below it (the YOLO and anomalib exports write into subfolders);
+        a file whose writer is alive is locked, and kept."""
         removed = 0
-        for partial in (self.directory / folder).glob(".*.partial"):
+        for partial in (self.directory / folder).rglob(".*.partial"):
             try:
                 stale = open(partial, "rb")  # noqa: SIM115
             except FileNotFoundError:
@@ -89,6 +90,16 @@ class LocalTarget:
                     partial.unlink()
                     removed += 1
         return removed
+
+    def names(self, folder: str, *, recursive: bool = True) -> Iterator[str]:
+        """The committed files under `folder` (or, not recursive, in it), as names relative to the
+        target (temporary files of writers left out)."""
+        root = self.directory / folder
+        if not root.is_dir():
+            return
+        for path in root.rglob("*") if recursive else root.iterdir():
+            if path.is_file() and not path.name.endswith(".partial"):
+                yield path.relative_to(self.directory).as_posix()
 
     def committed_sha256(self, name: str) -> str | None:
         path = self.directory / name
@@ -143,6 +154,18 @@ class S3Target:
                 Config=TransferConfig(multipart_threshold=64 * CHUNK, multipart_chunksize=64 * CHUNK),
             )
         return sha256, size
+
+    def names(self, folder: str, *, recursive: bool = True) -> Iterator[str]:
+        """The objects under `folder` (or, not recursive, in it), as names relative to the target's
+        prefix (a multipart upload is not an object until it completes)."""
+        start = len(self._key("")) if self.prefix else 0
+        listing = {"Bucket": self.bucket, "Prefix": self._key(folder.strip("/") + "/")}
+        if not recursive:
+            listing["Delimiter"] = "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(**listing)
+        for page in pages:
+            for entry in page.get("Contents", []):
+                yield entry["Key"][start:]
 
     def committed_sha256(self, name: str) -> str | None:
         from botocore.exceptions import ClientError

@@ -7,7 +7,6 @@ from base.jobs import LIVE_STATUSES, JobStatus
 
 from . import export_writing
 from .models import Export
-from .targets import ExportTargetError
 
 
 def _load(export_id: int) -> Export | None:
@@ -21,7 +20,7 @@ def export_shard_task(export_id: int, index: int) -> None:
         return
     try:
         export_writing.shard_write(export=export, index=index)
-    except (ExportTargetError, OSError) as error:
+    except export_writing.WRITE_ERRORS as error:
         export_writing.export_fail(export=export, error=f"shard {index}: {error}")
         return
     # The last shard to commit hands over to the finisher (no chord: no result backend needed).
@@ -36,7 +35,7 @@ def export_finalize_task(export_id: int) -> None:
         return
     try:
         export_writing.export_finalize(export=export)
-    except (ExportTargetError, OSError) as error:
+    except export_writing.WRITE_ERRORS as error:
         export_writing.export_fail(export=export, error=f"manifest: {error}")
 
 
@@ -47,5 +46,5 @@ def export_single_file_task(export_id: int) -> None:
         return
     try:
         export_writing.export_files_write(export=export)
-    except (ExportTargetError, OSError) as error:
+    except export_writing.WRITE_ERRORS as error:
         export_writing.export_fail(export=export, error=str(error))

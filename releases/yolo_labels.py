@@ -15,6 +15,7 @@ region with a box but no mask is its box's four corners in `labels/`.
 """
 
 import hashlib
+import json
 
 import cv2
 import numpy as np
@@ -106,8 +107,11 @@ def data_yaml(export: Export, splits: list[str]) -> bytes:
     lines.append("names:")
     for entry in defect_classes:
         labels = entry["labels"]
-        name = (labels.get("en") or entry["slug"]).replace('"', "'")
-        lines.append(f'  {entry["index"] - 1}: "{name}"  # zh: {labels.get("zh", "")}  ja: {labels.get("ja", "")}')
+        # A JSON string is a YAML double-quoted scalar: quotes, backslashes and colons in a name
+        # read back as they are. A comment ends at a line break, so none may be left in one.
+        name = json.dumps(labels.get("en") or entry["slug"], ensure_ascii=False)
+        zh, ja = (" ".join(labels.get(language, "").split()) for language in ("zh", "ja"))
+        lines.append(f"  {entry['index'] - 1}: {name}  # zh: {zh}  ja: {ja}")
     return ("\n".join(lines) + "\n").encode()
 
 

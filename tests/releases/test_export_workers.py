@@ -66,6 +66,26 @@ def test_export_to_s3_commits_shards_with_their_checksums(verified_dataset, s3_s
         assert head["Metadata"]["sha256"] == shard["sha256"] and head["ContentLength"] == shard["bytes"]
 
 
+def test_an_s3_prefix_holding_shards_of_another_export_is_refused_naming_them(verified_dataset, s3_server, settings):  # noqa: F811
+    settings.AWS_S3_ENDPOINT_URL = s3_server
+    settings.AWS_ACCESS_KEY_ID = settings.AWS_SECRET_ACCESS_KEY = "test"
+    boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    ).create_bucket(Bucket="datasets")
+    version = dataset_version_publish(version=dataset_version_create(title="bottle", split_plan={"seed": 2}))
+    target = "s3://datasets/imdd"
+    first = exports.export_run_here(
+        export=exports.export_create(version=version, format="webdataset", target=target, shard_max_samples=7)
+    )
+    assert first.status == JobStatus.SUCCEEDED, first.error
+
+    again = exports.export_create(version=version, format="webdataset", target=target, shard_max_samples=7)
+    with pytest.raises(exports.ExportError, match="v1/v1-train-000001.tar") as refused:
+        exports.export_create(version=version, format="webdataset", target=target, shard_max_samples=50)
+
+    assert refused.value.field == "target" and again.shards_total == first.shards_total
+
+
 def _worker_environment(tmp_path: Path, settings) -> dict:
     database = connection.settings_dict
     if connection.vendor == "postgresql":
