@@ -55,7 +55,9 @@ def test_coco_polygons_rle_and_boxes_become_regions(tmp_path):
     )
     a = Sample.objects.get(external_id="a.png")
     scratch, dent = a.source_regions.order_by("label").reverse()
-    assert scratch.label == "scratch" and scratch.bbox == [5, 5, 21, 11]  # polygon edges are drawn inclusive
+    # The polygon is filled as pycocotools fills it (pixel centres inside), so the region is the
+    # 20x10 box the annotation states, not the 21x11 that PIL's inclusive edges drew.
+    assert scratch.label == "scratch" and (scratch.bbox, scratch.area) == ([5, 5, 20, 10], 200)
     assert dent.label == "dent" and np.array_equal(rle_to_mask(dent.mask_rle), blob.astype(bool))
     boxed = Sample.objects.get(external_id="b.png").source_regions.get()
     assert (boxed.bbox, boxed.mask_rle, boxed.area) == ([1, 2, 3, 4], None, 12)
