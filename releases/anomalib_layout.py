@@ -23,12 +23,11 @@ import json
 import numpy as np
 
 from catalog.rle import rle_to_mask
-from vocabulary.matching import DEFECT_FREE
 
 from .mask_png import png_grayscale
 from .models import Export
 from .read_ahead import read_ahead
-from .sample_documents import SampleDocumentReader, export_items, sample_key
+from .sample_documents import SampleDocumentReader, document_defect_types, export_items, sample_key
 
 NO_PRODUCT = "unspecified-product"
 SEVERAL_DEFECTS = "combined"
@@ -41,8 +40,7 @@ def _put(target, name: str, body: bytes) -> None:
 def defect_types_of(document: dict) -> set[str]:
     """The defect types a sample shows; none for a good one, whose defect type field is empty or
     says "defect-free" (the term an annotator picks for a good sample)."""
-    found = {term["slug"] for term in document["terms"].get("defect_type", [])} - {DEFECT_FREE}
-    found.update(region["term"]["slug"] for region in document["regions"] if region["term"])
+    found = document_defect_types(document)
     if document["regions"] and not found:
         found.add("unlabelled-defect")  # a region whose raw label maps to no term is still a defect
     return found

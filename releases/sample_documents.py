@@ -18,6 +18,7 @@ from django.db.models.functions import Cast
 
 from annotation.models import AnnotationRevision, Caption, QAPair, RevisionTerm
 from catalog.models import Source, Visibility
+from vocabulary.matching import DEFECT_FREE
 from vocabulary.models import LANGUAGES, Term
 
 from .models import DatasetVersionItem, Export
@@ -47,6 +48,14 @@ class SampleRecord:
     sample_id: int
     original: str  # the original image's storage name
     document: dict  # the json member; shared parts (terms, source) must not be modified
+
+
+def document_defect_types(document: dict) -> set[str]:
+    """The defect types a sample document shows: its defect type field's and its regions' terms,
+    without "defect-free" (what an annotator picks for a good sample: the absence of a defect)."""
+    found = {term["slug"] for term in document["terms"].get("defect_type", [])}
+    found.update(region["term"]["slug"] for region in document["regions"] if region["term"])
+    return found - {DEFECT_FREE}
 
 
 def sample_key(sample_id: int) -> str:

@@ -11,7 +11,7 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .sample_documents import sample_key
+from .sample_documents import document_defect_types, sample_key
 
 INDEX_SCHEMA = pa.schema(
     [
@@ -26,7 +26,7 @@ INDEX_SCHEMA = pa.schema(
         ("license", pa.string()),
         ("domain", pa.string()),
         ("product", pa.string()),  # slug of the first product term
-        ("defect_types", pa.list_(pa.string())),  # slugs of the template field and the regions, sorted
+        ("defect_types", pa.list_(pa.string())),  # sample_documents.document_defect_types, sorted
         ("regions", pa.int32()),
         ("masked_regions", pa.int32()),  # regions painted into mask.png
         ("caption_en_words", pa.int32()),  # null where the caption is absent
@@ -58,8 +58,7 @@ class ShardIndex:
         source = document["source"]
         terms = document["terms"]
         captions = document["captions"]
-        defect_types = {term["slug"] for term in terms.get("defect_type", [])}
-        defect_types.update(region["term"]["slug"] for region in document["regions"] if region["term"])
+        defect_types = document_defect_types(document)
         products = terms.get("product", [])
         english, chinese, japanese = captions.get("en"), captions.get("zh"), captions.get("ja")
         row = (

@@ -12,6 +12,7 @@ from accounts.models import User
 from annotation.models import Annotation, AnnotationRevision, AnnotationState, Caption, RevisionTerm
 from catalog.models import Sample, Source, Visibility
 from catalog.selectors import hidden_sources, samples_visible_to, visible_to
+from vocabulary.matching import DEFECT_FREE
 from vocabulary.models import Facet, Term
 from vocabulary.selectors import vocabulary_current_version
 
@@ -282,7 +283,8 @@ def _annotation_facts(annotations) -> list[_AnnotationFacts]:
         .values_list("revision_id", "field", "term__slug", "term__parent__slug")
     ):
         if field_name == "defect_types":
-            defect_types[revision_id].add(slug)
+            if slug != DEFECT_FREE:  # a good sample said so: no defect type (sample_documents.document_defect_types)
+                defect_types[revision_id].add(slug)
         elif revision_id not in products:  # the first product term names the domain
             products[revision_id] = domain or ""
     for revision_id, slug in AnnotationRevision.regions.through.objects.filter(

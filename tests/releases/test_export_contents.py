@@ -281,15 +281,38 @@ def test_a_rerun_clears_what_a_killed_writer_left_in_the_per_sample_folders(veri
 # -- defect-free samples ---------------------------------------------------------------------------
 
 
-def test_a_sample_annotated_defect_free_is_a_normal_image_in_the_anomalib_export(verified_dataset, tmp_path):
+def say_the_good_ones_are_defect_free() -> list[Annotation]:
+    """What an annotator picks for a good sample (and the caption validator expects): the
+    defect-free term in the defect type field. Returns the good samples' annotations."""
     from annotation.models import RevisionTerm
 
     annotations = Annotation.objects.select_related("final_revision").order_by("pk")
     good = [a for a in annotations if not a.final_revision.regions.exists()]
-    for annotation in good:  # what an annotator picks for a good sample, and the caption validator expects
+    for annotation in good:
         RevisionTerm.objects.create(
             revision=annotation.final_revision, field="defect_types", term=Term.objects.get(slug="def-defect-free")
         )
+    return good
+
+
+def test_a_sample_annotated_defect_free_counts_as_defect_free_in_the_statistics_and_the_index(
+    verified_dataset, tmp_path
+):
+    from modeling.core.shard_index import index_statistics, read_index
+
+    good = say_the_good_ones_are_defect_free()
+    version = dataset_version_publish(version=dataset_version_create(title="good ones said so"))
+    assert "def-defect-free" not in version.statistics["per_defect_type"]
+    assert version.statistics["per_defect_type"]["(defect-free)"] == len(good)
+
+    export = run(version, tmp_path)
+    statistics = index_statistics(read_index(exports.export_manifest_url(export)))
+    assert "def-defect-free" not in statistics["per_defect_type"]
+    assert statistics["defect_free"] == len(good)
+
+
+def test_a_sample_annotated_defect_free_is_a_normal_image_in_the_anomalib_export(verified_dataset, tmp_path):
+    good = say_the_good_ones_are_defect_free()
     version = dataset_version_publish(version=dataset_version_create(title="good ones said so"))
 
     run(version, tmp_path, format="anomalib")
