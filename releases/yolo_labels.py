@@ -102,6 +102,11 @@ def data_yaml(export: Export, splits: list[str]) -> bytes:
     ]
     for split in splits:
         lines.append(f"{split}: images/{split}")
+    if "val" not in splits:
+        # Ultralytics refuses a data.yaml without val; it validates on test then, and says so.
+        stand_in = "test" if "test" in splits else "train"
+        lines.append(f"# this version has no val split: val reads the {stand_in} split (Ultralytics requires a val).")
+        lines.append(f"val: images/{stand_in}")
     defect_classes = [c for c in export.classes if c["index"] > 0]
     lines.append(f"nc: {len(defect_classes)}")
     lines.append("names:")

@@ -211,6 +211,18 @@ def test_a_sample_of_two_classes_reads_back_with_the_same_class_ids_in_every_for
     assert {data["names"][i - 1] for i in by_category} == {second.label_en, first.defect_type.label_en}
 
 
+def test_data_yaml_of_a_version_without_a_val_split_names_one_as_ultralytics_requires(verified_dataset, tmp_path):
+    plan = {"seed": 1, "train": 0.7, "val": 0.0, "test": 0.3}
+    version = dataset_version_publish(version=dataset_version_create(title="no val", split_plan=plan))
+    run(version, tmp_path, format="yolo")
+    raw = (tmp_path / "v1" / "data.yaml").read_text()
+    data = yaml.safe_load(raw)
+    # Ultralytics' check_det_dataset refuses a data.yaml without both train and val
+    assert data["train"] == "images/train" and data["val"] == data["test"] == "images/test"
+    assert "no val split: val reads the test split" in raw
+    assert not (tmp_path / "v1" / "images" / "val").exists()
+
+
 def test_class_names_with_quotes_and_backslashes_survive_data_yaml(verified_dataset, tmp_path):
     term = Region.objects.filter(defect_type__isnull=False).first().defect_type
     Term.objects.filter(pk=term.pk).update(label_en='dent 0.5" deep \\ "wide": #2', label_zh="凹痕\n第二行")
