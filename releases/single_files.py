@@ -52,7 +52,9 @@ def _coco(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
     files = {}
     for split in splits:
         images, annotations = [], []
+        licenses: dict[str, int] = {}  # license text -> its id in the file's "licenses", as COCO numbers them
         for record in _documents(export, classes, split):
+            license_text = record.document["source"]["license"]
             images.append(
                 {
                     "id": record.sample_id,
@@ -60,7 +62,7 @@ def _coco(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
                     "width": record.document["width"],
                     "height": record.document["height"],
                     "captions": {k: v for k, v in record.document["captions"].items() if v is not None},
-                    "license": record.document["source"]["license"],
+                    "license": licenses.setdefault(license_text, len(licenses) + 1),
                 }
             )
             for region in record.document["regions"]:
@@ -86,6 +88,7 @@ def _coco(export: Export, classes: dict, splits: list[str]) -> dict[str, bytes]:
                 "version": export.version.name,
                 "date_created": export.version.created_at.isoformat(),
             },
+            "licenses": [{"id": number, "name": text, "url": ""} for text, number in licenses.items()],
             "images": images,
             "annotations": annotations,
             "categories": categories,

@@ -275,6 +275,11 @@ def test_pycocotools_reads_the_coco_export_of_the_real_subsets(real):
             else:
                 box_only += 1  # NEU-DET's boxes
                 assert annotation["bbox"][2] > 0 and annotation["bbox"][3] > 0
+        # COCO numbers licenses: an image's license is the id of an entry of "licenses"
+        licenses = {entry["id"]: entry["name"] for entry in coco.dataset["licenses"]}
+        for image in coco.dataset["images"]:
+            assert isinstance(image["license"], int)
+            assert licenses[image["license"]] == real.documents[image["id"]]["source"]["license"]
     assert images == len(real.documents)
     assert box_only == sum(1 for d in real.documents.values() for r in d["regions"] if r["rle"] is None and r["term"])
 
