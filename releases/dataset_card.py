@@ -433,9 +433,8 @@ def croissant_document(export: Export) -> dict:
             "description": "One row per sample: where it lies in which shard, its source, license and labels.",
             "encodingFormat": "application/x-parquet",
             # the export's own files by name: a glob would also take in another export's index
-            # files left in the folder. Croissant wants at least one pattern: an export of no
-            # sample has the glob, which matches none of its format's files (export_folders.py).
-            "includes": [index_name(shard.name) for shard in shards] or [f"{version.name}-*.parquet"],
+            # files left in the folder (export_folders.py). An export holds a sample (exports.py).
+            "includes": [index_name(shard.name) for shard in shards],
         }
     )
     return {

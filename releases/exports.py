@@ -81,14 +81,7 @@ def export_create(
         )
         export.classes = class_list(export)
         export.save(update_fields=["classes"])
-        defect_classes = len(export.classes) - 1
-        if format == ExportFormat.WEBDATASET and defect_classes > MAX_CLASS_INDEX:
-            # checked here, not found while writing: a class index past 255 cannot be painted
-            raise ExportError(
-                f"{version.name} has {defect_classes} defect classes, but a shard's mask.png holds 8-bit "
-                f"class indices: at most {MAX_CLASS_INDEX}. Select fewer defect types, or export COCO or YOLO",
-                field="format",
-            )
+        _check_contents(export)
         if format == ExportFormat.WEBDATASET:
             _plan_shards(export)
         else:
@@ -100,6 +93,25 @@ def export_create(
             except ExportTargetError as error:
                 raise ExportError(str(error), field="target") from None
     return export
+
+
+def _check_contents(export: Export) -> None:
+    """ExportError where what the export would write cannot be written as asked: checked here, not
+    found while writing."""
+    version = export.version
+    if not export_items(export).exists():  # its requester sees every source of the version (export_create)
+        raise ExportError(
+            f"this export of {version.name} would write no sample: all {version.items.count()} are of "
+            "restricted sources, which only an export marked include_restricted writes",
+            field="include_restricted",
+        )
+    defect_classes = len(export.classes) - 1
+    if export.format == ExportFormat.WEBDATASET and defect_classes > MAX_CLASS_INDEX:  # an 8-bit mask.png
+        raise ExportError(
+            f"{version.name} has {defect_classes} defect classes, but a shard's mask.png holds 8-bit "
+            f"class indices: at most {MAX_CLASS_INDEX}. Select fewer defect types, or export COCO or YOLO",
+            field="format",
+        )
 
 
 def class_list(export: Export) -> list[dict]:

@@ -86,11 +86,10 @@ def test_a_source_restricted_after_the_version_was_cut_is_left_out_of_an_export_
     version = dataset_version_publish(version=dataset_version_create(title="public then"))
     Source.objects.update(visibility=Visibility.RESTRICTED)  # an admin restricts it afterwards
 
-    unmarked = run(version, tmp_path / "public")
-    marked = run(version, tmp_path / "partner", include_restricted=True)
-
-    assert (unmarked.samples_written, marked.samples_written) == (0, 50)
-    assert not list((tmp_path / "public" / "v1").glob("*.tar"))
+    with pytest.raises(exports.ExportError, match="would write no sample: all 50 are of restricted sources"):
+        run(version, tmp_path / "public")
+    assert not (tmp_path / "public" / "v1").exists()
+    assert run(version, tmp_path / "partner", include_restricted=True).samples_written == 50
 
 
 # -- a target folder that already holds files -----------------------------------------------------
@@ -465,17 +464,16 @@ def test_load_dataset_reads_a_sample_with_qa_pairs_in_three_languages_with_the_c
     assert [len(c["regions"]) for c in conversations] == [2, 1, 2]
 
 
-def test_croissant_of_an_export_of_no_sample_still_validates(verified_dataset, tmp_path):
-    import mlcroissant
-
+@pytest.mark.parametrize("format", ["webdataset", "coco", "yolo"])
+def test_an_export_that_would_write_no_sample_is_refused_saying_why(verified_dataset, tmp_path, format):
     Source.objects.update(visibility=Visibility.RESTRICTED)
     version = dataset_version_publish(
         version=dataset_version_create(title="partner only", selection={"include_restricted": True})
     )
-    run(version, tmp_path)
-
-    dataset = mlcroissant.Dataset(jsonld=str(tmp_path / "v1" / "croissant.json"))
-    assert list(dataset.records("samples")) == []
+    with pytest.raises(exports.ExportError, match="would write no sample: all 50 are of restricted sources") as error:
+        exports.export_create(version=version, format=format, target=str(tmp_path))
+    assert error.value.field == "include_restricted" and not version.exports.exists()
+    run(version, tmp_path, format=format, include_restricted=True)  # marked for them, it writes them
 
 
 # -- splits --------------------------------------------------------------------------------------------
