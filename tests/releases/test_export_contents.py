@@ -16,16 +16,9 @@ from releases import exports
 from releases.versions import dataset_version_create, dataset_version_publish
 from vocabulary.models import Facet, Term
 
+from .test_exports import run
+
 pytestmark = pytest.mark.django_db
-
-
-def run(version, target, **options):
-    export = exports.export_create(
-        version=version, format=options.pop("format", "webdataset"), target=str(target), **options
-    )
-    export = exports.export_run_here(export=export)
-    assert export.status == JobStatus.SUCCEEDED, export.error
-    return export
 
 
 def annotations_with_regions() -> list[Annotation]:
