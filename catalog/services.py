@@ -97,15 +97,30 @@ def source_for_import(
     return source
 
 
+class DerivedSourceError(ValueError):
+    """A source of that name exists and is not one made from other sources' data."""
+
+
 def source_derived_from(*, name: str, kind: str, license: str, provenance: str, inputs: Iterable[Source]) -> Source:
     """The source of data made from other sources' data (Defect-Gen's synthetic images, say), created
     on first use. Made from any restricted source, it is restricted too, and its members are those
-    who could see every restricted input: derived data is never more visible than what it came from."""
+    who could see every restricted input: derived data is never more visible than what it came from.
+
+    Found again by name (a repeated import), it must be one this function made: a source of that
+    name made by hand (anyone who adds sources can guess "…, run N") would otherwise receive a
+    partner's derived data at its own visibility. Refused with DerivedSourceError."""
     inputs = list(inputs)
     restricted_inputs = [source for source in inputs if source.visibility == Visibility.RESTRICTED]
     with transaction.atomic():
         source = Source.objects.select_for_update().filter(name=name).first()
         if source is not None:
+            if not source.derived_from.exists():
+                raise DerivedSourceError(
+                    f"a source named {name!r} exists and was not made from other sources' data; "
+                    "rename it to import this data"
+                )
+            source.derived_from.add(*inputs)
+            _derivative_follow_inputs(source, by=None)
             return source
         source = source_create(
             name=name, kind=kind, license=license, restricted=bool(restricted_inputs), provenance=provenance
@@ -159,22 +174,26 @@ def derivatives_follow_inputs(*, source: Source, by: User | None) -> None:
     admin decides that, on the derived source itself). Each change is audited like a hand-made one,
     and goes on to what was derived from the derived source."""
     for derivative in source.derivatives.all():
-        restricted_inputs = [
-            input_source
-            for input_source in derivative.derived_from.prefetch_related("members")
-            if input_source.visibility == Visibility.RESTRICTED
-        ]
-        if not restricted_inputs:
-            continue
-        allowed = set.intersection(*({user.pk for user in s.members.all()} for s in restricted_inputs))
-        current = list(derivative.members.all())
-        if derivative.visibility == Visibility.RESTRICTED:
-            members = [user for user in current if user.pk in allowed]
-            if len(members) == len(current):
-                continue
-        else:
-            members = list(restricted_inputs[0].members.filter(pk__in=allowed))
-        source_access_set(source=derivative, by=by, visibility=Visibility.RESTRICTED, members=members)
+        _derivative_follow_inputs(derivative, by=by)
+
+
+def _derivative_follow_inputs(derivative: Source, *, by: User | None) -> None:
+    restricted_inputs = [
+        input_source
+        for input_source in derivative.derived_from.prefetch_related("members")
+        if input_source.visibility == Visibility.RESTRICTED
+    ]
+    if not restricted_inputs:
+        return
+    allowed = set.intersection(*({user.pk for user in s.members.all()} for s in restricted_inputs))
+    current = list(derivative.members.all())
+    if derivative.visibility == Visibility.RESTRICTED:
+        members = [user for user in current if user.pk in allowed]
+        if len(members) == len(current):
+            return
+    else:
+        members = list(restricted_inputs[0].members.filter(pk__in=allowed))
+    source_access_set(source=derivative, by=by, visibility=Visibility.RESTRICTED, members=members)
 
 
 def import_job_create(

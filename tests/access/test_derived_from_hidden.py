@@ -309,3 +309,27 @@ def test_images_generated_from_a_partner_leave_a_member_removed_from_it(world, t
 
     assert not any(_sees(removed, synthetic).values()), _sees(removed, synthetic)
     assert all(_sees(kept, synthetic).values())
+
+
+def test_images_generated_from_a_partner_never_land_in_a_public_source_named_for_their_run(world, tmp_path, make_user):
+    """The synthetic source is found by name ("Defect-Gen synthesis, run N"), and anyone who may add
+    sources can guess the next N: a public source of that name made beforehand must not receive the
+    partner-derived images (nor turn restricted under its maker); the import is refused instead."""
+    from catalog.models import Sample, Source
+
+    from .test_restricted_writes import _api
+
+    outsider = make_user(Role.DATA_MANAGER)
+    next_run = TrainingRun.objects.order_by("-pk").first().pk + 2  # _generate makes the generator, then this
+    squatted = _api(outsider).post(
+        "/api/sources/", {"name": f"Defect-Gen synthesis, run {next_run}", "kind": "synthetic"}, format="json"
+    )
+    assert squatted.status_code == 201, squatted.content
+
+    from modeling.synthetic import SyntheticImportError
+
+    with pytest.raises(SyntheticImportError, match="was not made from"):
+        _generate(world, world.restricted_objects, tmp_path, "into-squatted")
+
+    source = Source.objects.get(pk=squatted.json()["id"])
+    assert source.visibility == Visibility.PUBLIC and not Sample.objects.filter(source=source).exists()
