@@ -35,6 +35,16 @@ class Source(models.Model):
         related_name="restricted_sources",
         help_text="Who may see a restricted source's samples.",
     )
+    # The sources whose samples this one's were made from (Defect-Gen's synthetic images): it is never
+    # more visible than they are, also after an admin restricts one (services.source_access_set).
+    derived_from = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="derivatives",
+        editable=False,  # set by source_derived_from; a form would list every source, hidden ones too
+        help_text="The sources whose data this source's samples were generated from.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -97,18 +97,36 @@ def source_for_import(
     return source
 
 
+class DerivedSourceError(ValueError):
+    """A source of that name exists and is not one made from other sources' data."""
+
+
 def source_derived_from(*, name: str, kind: str, license: str, provenance: str, inputs: Iterable[Source]) -> Source:
     """The source of data made from other sources' data (Defect-Gen's synthetic images, say), created
     on first use. Made from any restricted source, it is restricted too, and its members are those
-    who could see every restricted input: derived data is never more visible than what it came from."""
+    who could see every restricted input: derived data is never more visible than what it came from.
+
+    Found again by name (a repeated import), it must be one this function made: a source of that
+    name made by hand (anyone who adds sources can guess "…, run N") would otherwise receive a
+    partner's derived data at its own visibility. Refused with DerivedSourceError."""
+    inputs = list(inputs)
     restricted_inputs = [source for source in inputs if source.visibility == Visibility.RESTRICTED]
     with transaction.atomic():
         source = Source.objects.select_for_update().filter(name=name).first()
         if source is not None:
+            if not source.derived_from.exists():
+                raise DerivedSourceError(
+                    f"a source named {name!r} exists and was not made from other sources' data; "
+                    "rename it to import this data"
+                )
+            source.derived_from.add(*inputs)
+            _derivative_follow_inputs(source, by=None)
             return source
         source = source_create(
             name=name, kind=kind, license=license, restricted=bool(restricted_inputs), provenance=provenance
         )
+        # Kept so that the source follows its inputs later too (source_access_set).
+        source.derived_from.set(inputs)
         if restricted_inputs:
             members = set(restricted_inputs[0].members.all())
             for other in restricted_inputs[1:]:
@@ -123,7 +141,8 @@ def source_access_set(
 ) -> Source:
     """Change who may see a source: its visibility and/or its whole member list. Admins only;
     every change is one audit event. A change of visibility moves the source's samples into the
-    deduplication scope it gives (catalog/dedup.py), in this transaction."""
+    deduplication scope it gives (catalog/dedup.py), in this transaction. The sources derived from
+    this one follow it (derivatives_follow_inputs)."""
     if not may_manage_source_access(by):
         raise SourceAccessError("only an admin changes a source's visibility or members")
     if visibility is not None and visibility != source.visibility:
@@ -144,7 +163,37 @@ def source_access_set(
             _record(
                 source, SourceEventKind.MEMBER_REMOVED, by, before={"user": pk, "username": current[pk].get_username()}
             )
+    derivatives_follow_inputs(source=source, by=by)
     return source
+
+
+def derivatives_follow_inputs(*, source: Source, by: User | None) -> None:
+    """Make the sources derived from `source` (source_derived_from) no more visible than their inputs
+    now are: restricted when any input is, and seen only by people who see every restricted input.
+    Only ever narrows: an input made public again, or a new member of an input, opens nothing (an
+    admin decides that, on the derived source itself). Each change is audited like a hand-made one,
+    and goes on to what was derived from the derived source."""
+    for derivative in source.derivatives.all():
+        _derivative_follow_inputs(derivative, by=by)
+
+
+def _derivative_follow_inputs(derivative: Source, *, by: User | None) -> None:
+    restricted_inputs = [
+        input_source
+        for input_source in derivative.derived_from.prefetch_related("members")
+        if input_source.visibility == Visibility.RESTRICTED
+    ]
+    if not restricted_inputs:
+        return
+    allowed = set.intersection(*({user.pk for user in s.members.all()} for s in restricted_inputs))
+    current = list(derivative.members.all())
+    if derivative.visibility == Visibility.RESTRICTED:
+        members = [user for user in current if user.pk in allowed]
+        if len(members) == len(current):
+            return
+    else:
+        members = list(restricted_inputs[0].members.filter(pk__in=allowed))
+    source_access_set(source=derivative, by=by, visibility=Visibility.RESTRICTED, members=members)
 
 
 def import_job_create(

@@ -18,7 +18,7 @@ from annotation.services import annotations_enqueue
 from base.jobs import JobStatus
 from catalog.ingest import import_run
 from catalog.models import Sample, Source, SourceKind
-from catalog.services import import_job_create, source_derived_from
+from catalog.services import DerivedSourceError, import_job_create, source_derived_from
 from vocabulary.models import Term
 
 from .models import TrainingRun
@@ -92,15 +92,18 @@ def synthetic_samples_import(*, run: TrainingRun, folder: Path) -> tuple[Source,
         "dataset_version": run.dataset_version.name,
         "options": run.options,
     }
-    source = source_derived_from(
-        name=f"{GENERATOR_NAMES[manifest['kind']]}, run {run.pk}",
-        kind=SourceKind.SYNTHETIC,
-        license=f"Synthetic, generated from {run.dataset_version.name}; the licenses of its sources apply.",
-        provenance=json.dumps(provenance, sort_keys=True),
-        # Data generated from restricted partner samples stays as restricted as they are: those the
-        # generator learned from (its parent runs' exports) as well as this run's own.
-        inputs=lineage_training_sources(run),
-    )
+    try:
+        source = source_derived_from(
+            name=f"{GENERATOR_NAMES[manifest['kind']]}, run {run.pk}",
+            kind=SourceKind.SYNTHETIC,
+            license=f"Synthetic, generated from {run.dataset_version.name}; the licenses of its sources apply.",
+            provenance=json.dumps(provenance, sort_keys=True),
+            # Data generated from restricted partner samples stays as restricted as they are: those the
+            # generator learned from (its parent runs' exports) as well as this run's own.
+            inputs=lineage_training_sources(run),
+        )
+    except DerivedSourceError as error:
+        raise SyntheticImportError(str(error)) from None
     job = import_job_create(
         format="folder", path=str(folder), source=source, created_by=run.created_by, restrict_to_import_roots=False
     )

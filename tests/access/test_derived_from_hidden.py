@@ -232,3 +232,104 @@ def test_a_model_that_learned_from_a_partner_predicts_only_into_that_partners_so
     # Into the partner's own source it passes this rule and stops at the next (the stand-in has no files).
     with pytest.raises(PreannotationError, match="files are gone"):
         preannotation_check(checkpoint=checkpoint, source=world.restricted, requester=None)
+
+
+def _generate(world, side: dict, tmp_path, name: str):
+    """A Defect-Gen model trained on one side's version, sampled by a generation run; its images
+    imported as a synthetic source. Returns that source."""
+    from modeling import synthetic
+
+    from ..modeling.test_runs import write_generated_folder
+
+    generator = TrainingRun.objects.create(
+        kind=RunKind.DEFECT_GEN,
+        dataset_version=side[DatasetVersion],
+        export=side[Export],
+        status="succeeded",
+        checkpoint_path=str(tmp_path / f"{name}-gen"),
+        out_dir=str(tmp_path / f"{name}-gen"),
+    )
+    generation = TrainingRun.objects.create(
+        kind=RunKind.GENERATE,
+        dataset_version=side[DatasetVersion],
+        export=side[Export],
+        parent=generator,
+        out_dir=str(tmp_path / f"{name}-generated-run"),
+    )
+    write_generated_folder(tmp_path / name, side[Export].classes)
+    source, _count = synthetic.synthetic_samples_import(run=generation, folder=tmp_path / name)
+    return source
+
+
+def _sees(user, source) -> dict[str, bool]:
+    """Whether `user` reaches the source and its samples: by the visibility rule and through the API."""
+    from catalog.models import Sample
+    from catalog.selectors import samples_visible_to, sources_visible_to
+
+    api = APIClient()
+    api.force_authenticate(user)
+    listed = api.get(f"/api/samples/?source={source.pk}").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    return {
+        "source": sources_visible_to(user).filter(pk=source.pk).exists(),
+        "samples": samples_visible_to(user).filter(source=source).exists(),
+        "api source": api.get(f"/api/sources/{source.pk}/").status_code == 200,
+        "api samples": bool(rows) and Sample.objects.filter(source=source).exists(),
+    }
+
+
+def test_images_generated_from_a_source_restricted_later_follow_it(world, tmp_path, make_user):
+    """Generated from a public source, the synthetic images are public; when an admin later makes
+    that source restricted (partner data that should never have been open), the images a model
+    learned from it can reproduce go with it, as its versions, exports and runs already do."""
+    from catalog.services import source_access_set
+
+    synthetic = _generate(world, world.public_objects, tmp_path, "from-public")
+    assert synthetic.visibility == Visibility.PUBLIC
+    member = world.people.manager
+
+    source_access_set(source=world.public, by=make_user(Role.ADMIN), visibility=Visibility.RESTRICTED, members=[member])
+
+    shown = {role: seen for role in ROLES if any((seen := _sees(make_user(role), synthetic)).values())}
+    assert not shown, f"non-members still reach images generated from a now restricted source: {shown}"
+    assert all(_sees(member, synthetic).values())  # a member of the source still does
+
+
+def test_images_generated_from_a_partner_leave_a_member_removed_from_it(world, tmp_path, make_user):
+    """Restricted from the start, the synthetic source's members were the partner's; a member the
+    admin removes from the partner's source loses its generated images too."""
+    from catalog.services import source_access_set
+
+    synthetic = _generate(world, world.restricted_objects, tmp_path, "from-partner")
+    removed, kept = world.people.annotator, world.people.reviewer
+    assert synthetic.visibility == Visibility.RESTRICTED and synthetic.members.filter(pk=removed.pk).exists()
+
+    remaining = [user for user in world.restricted.members.all() if user != removed]
+    source_access_set(source=world.restricted, by=make_user(Role.ADMIN), members=remaining)
+
+    assert not any(_sees(removed, synthetic).values()), _sees(removed, synthetic)
+    assert all(_sees(kept, synthetic).values())
+
+
+def test_images_generated_from_a_partner_never_land_in_a_public_source_named_for_their_run(world, tmp_path, make_user):
+    """The synthetic source is found by name ("Defect-Gen synthesis, run N"), and anyone who may add
+    sources can guess the next N: a public source of that name made beforehand must not receive the
+    partner-derived images (nor turn restricted under its maker); the import is refused instead."""
+    from catalog.models import Sample, Source
+
+    from .test_restricted_writes import _api
+
+    outsider = make_user(Role.DATA_MANAGER)
+    next_run = TrainingRun.objects.order_by("-pk").first().pk + 2  # _generate makes the generator, then this
+    squatted = _api(outsider).post(
+        "/api/sources/", {"name": f"Defect-Gen synthesis, run {next_run}", "kind": "synthetic"}, format="json"
+    )
+    assert squatted.status_code == 201, squatted.content
+
+    from modeling.synthetic import SyntheticImportError
+
+    with pytest.raises(SyntheticImportError, match="was not made from"):
+        _generate(world, world.restricted_objects, tmp_path, "into-squatted")
+
+    source = Source.objects.get(pk=squatted.json()["id"])
+    assert source.visibility == Visibility.PUBLIC and not Sample.objects.filter(source=source).exists()
