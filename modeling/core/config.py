@@ -131,7 +131,7 @@ class DataConfig:
     image_size: int = 64
     batch_size: int = 8
     num_workers: int = 1
-    shuffle_buffer: int = 64
+    shuffle_buffer: int = 64  # streamed shards only (S3, no Parquet index); local indexed ones are permuted whole
     hflip: bool = True
     min_scale: float = 0.8  # random crop keeps at least this fraction of each side (1.0 = no crop)
     few_shot_per_class: int | None = None  # Stage 2 few-shot: keep N samples per class

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -211,12 +212,19 @@ def test_resuming_while_a_shard_is_being_written_keeps_the_writer_and_ends_with_
     assert not list(folder.glob(".*.partial"))
 
 
-def _feed_pipe(path: Path, data: bytes) -> None:
-    """Write `data` into the named pipe a reader waits on (none waiting: nothing to do)."""
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:  # ENXIO: no reader has it open
-        return
+def _feed_pipe(path: Path, data: bytes, *, timeout: float = 60.0) -> None:
+    """Write `data` into the named pipe once a reader opens it. The shard's .partial file appears
+    before its read-ahead threads reach the pipe, and on a loaded machine they may not have opened
+    it yet: fed nothing then, a reader that opens it later would wait forever (a CI run hung so)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:  # ENXIO: no reader has it open yet
+            if time.monotonic() > deadline:
+                return  # none came: nothing waits on it
+            time.sleep(0.05)
     os.set_blocking(descriptor, True)
     with os.fdopen(descriptor, "wb") as pipe:
         pipe.write(data)
