@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from modeling.core.errors import ShardError
-from modeling.core.shards import open_url, resolve_shards
+from modeling.core.shards import ShardSource, beside, open_url, resolve_shards
 
 TOP = 20
 
@@ -26,19 +26,25 @@ TOP = 20
 def read_index(spec: str) -> pa.Table:
     """Every row of the export's Parquet index files, in manifest order."""
     source = resolve_shards(spec)
-    base = source.manifest_url.rsplit("/", 1)[0]
-    tables = []
-    for entry in source.manifest["shards"]:
-        index = entry.get("index")
-        if not index:
-            raise ShardError(
-                f"{source.manifest_url} lists no Parquet index for {entry['name']} (schema 1 exports have none)"
-            )
-        with open_url(f"{base}/{index['name']}") as stream:
-            tables.append(pq.read_table(pa.BufferReader(stream.read())))
+    tables = index_tables(source)
     if not tables:
         raise ShardError(f"{source.manifest_url} lists no shards")
     return pa.concat_tables(tables)
+
+
+def index_tables(source: ShardSource, columns: list[str] | None = None) -> list[pa.Table]:
+    """The Parquet index of each of the source's shards, in the source's order (these columns, or
+    all). ShardError naming a shard the manifest lists no index for (schema 1 exports have none)."""
+    entries = {entry["name"]: entry for entry in source.manifest["shards"]}
+    tables = []
+    for url in source.urls:
+        name = url.rsplit("/", 1)[-1]
+        index = entries[name].get("index")
+        if not index:
+            raise ShardError(f"{source.manifest_url} lists no Parquet index for {name} (schema 1 exports have none)")
+        with open_url(beside(source.manifest_url, index["name"])) as stream:
+            tables.append(pq.read_table(pa.BufferReader(stream.read()), columns=columns))
+    return tables
 
 
 def _counts(column: pa.ChunkedArray, top: int | None = TOP) -> dict[str, int]:

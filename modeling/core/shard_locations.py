@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from modeling.core.errors import ShardError
-from modeling.core.shards import ShardSource, beside, is_local, open_url
+from modeling.core.shard_index import index_tables
+from modeling.core.shards import ShardSource, is_local, open_url
 
 
 @dataclass
@@ -76,16 +76,14 @@ def sample_locations(source: ShardSource) -> SampleLocations | None:
     local disk, or an export without a Parquet index (schema 1)."""
     if not source.urls or not all(map(is_local, source.urls)):
         return None
-    entries = {entry["name"]: entry for entry in source.manifest.get("shards", [])}
-    tables = []
-    for number, url in enumerate(source.urls):
-        index = entries.get(url.rsplit("/", 1)[-1], {}).get("index")
-        if not index:
-            return None
-        with open_url(beside(source.manifest_url, index["name"])) as stream:
-            table = pq.read_table(pa.BufferReader(stream.read()), columns=["key", "offset", "length"])
-        tables.append(table.append_column("shard", pa.array(np.full(table.num_rows, number, dtype=np.int32))))
-    table = pa.concat_tables(tables)
+    try:
+        indexes = index_tables(source, columns=["key", "offset", "length"])
+    except ShardError:  # a shard without an index: streamed
+        return None
+    table = pa.concat_tables(
+        index.append_column("shard", pa.array(np.full(index.num_rows, number, dtype=np.int32)))
+        for number, index in enumerate(indexes)
+    )
     return SampleLocations(
         urls=list(source.urls),
         shard=table["shard"].to_numpy(),
